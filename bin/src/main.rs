@@ -1,0 +1,33 @@
+//! The `sipfleet` command line. Each subcommand lives in its own module with its
+//! own `clap::Args`; this file only dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_config;
+mod cmd_routes;
+
+#[derive(Parser)]
+#[command(name = "sipfleet", version, about = "A SIP client that survives SBC, network and DNS failures")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with Poly-style configuration files.
+    #[command(subcommand)]
+    Config(cmd_config::ConfigCommand),
+    /// Resolve a name the way a line would and print its route list in selection order.
+    Routes(cmd_routes::RoutesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(cmd) => cmd_config::run(cmd),
+        Command::Routes(args) => cmd_routes::run(args),
+    }
+}

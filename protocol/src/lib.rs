@@ -1,0 +1,16 @@
+//! The sans-IO core of sipfleet.
+//!
+//! Nothing in this crate opens a socket, reads a clock or sleeps: every state
+//! machine takes `now: Instant` and events as input and returns actions plus its
+//! next deadline. That is what makes every timing in the Poly failover guide
+//! testable to the millisecond. This crate must not depend on tokio or actix
+//! (`.ci/run` checks `cargo tree`).
+
+pub mod auth;
+pub mod config;
+pub mod dns;
+pub mod framing;
+pub mod message;
+pub mod registration;
+pub mod route;
+pub mod transaction;

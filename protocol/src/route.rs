@@ -1,0 +1,105 @@
+//! Routes: the places a request can be sent to.
+//!
+//! Shared vocabulary between `dns` (which builds ordered route lists from
+//! NAPTR/SRV/A answers and the static cache) and `registration` (which walks them
+//! on failover and failback). A route list is ordered by the guide's "selection
+//! order"; routes that came from the same service record share a `group`, because
+//! the guide's failover walk finishes a service record before moving to the next.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The SIP transport a route uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// Lower-case name, as used in `Via` (upper-cased there), JSON events and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// The port assumed when neither configuration nor SRV gives one.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            Transport::Udp | Transport::Tcp => 5060,
+        }
+    }
+
+    /// Reliable transports do not retransmit requests (RFC 3261 17.1.1.2).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the address of a route came from, so a user can tell a live DNS answer
+/// from a fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteSource {
+    /// A live answer from a DNS server.
+    Network,
+    /// `dns.cache.*` static entries.
+    StaticCache,
+    /// A previous network answer reused by `dns.cache.dynamicRestore`.
+    Restored,
+    /// An IP literal in the configuration: no DNS involved.
+    Literal,
+}
+
+impl RouteSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteSource::Network => "network",
+            RouteSource::StaticCache => "static",
+            RouteSource::Restored => "restored",
+            RouteSource::Literal => "literal",
+        }
+    }
+}
+
+/// One destination: a transport and a socket address, with what DNS said of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub transport: Transport,
+    /// The host name the address was resolved from (SRV target, or the configured
+    /// address). TLS verifies the server certificate against this name.
+    pub host: String,
+    pub addr: SocketAddr,
+    /// Index of the service record (NAPTR entry, or the single SRV/A set) this
+    /// route belongs to, in selection order: 0 is the best-ranked record.
+    pub group: usize,
+    /// SRV priority (lower is preferred); 0 when no SRV record was involved.
+    pub priority: u16,
+    /// SRV weight; 0 when no SRV record was involved.
+    pub weight: u16,
+    pub source: RouteSource,
+}
+
+impl Route {
+    /// Two routes are the same destination when transport and address match;
+    /// DNS details (priority, TTL, source) may change between refreshes.
+    pub fn same_destination(&self, other: &Route) -> bool {
+        self.transport == other.transport && self.addr == other.addr
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} ({})", self.transport, self.addr, self.host)
+    }
+}

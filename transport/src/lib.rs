@@ -1,0 +1,6 @@
+//! Async I/O for sipfleet: flows per (transport, remote address), the stream
+//! codec built on `protocol::framing`, keep-alive senders and DNS queries. No
+//! actors and no policy live here: deciding what a failure means is the
+//! protocol core's job.
+
+pub mod codec;
