@@ -395,19 +395,31 @@ pub fn compute_response(
     nc: u32,
 ) -> String {
     let alg = challenge.algorithm;
-    let mut ha1 = alg.hash(format!("{username}:{}:{}", challenge.realm, password.expose()).as_bytes());
+    let mut ha1 =
+        alg.hash(format!("{username}:{}:{}", challenge.realm, password.expose()).as_bytes());
     if alg.is_session() {
         ha1 = alg.hash(format!("{ha1}:{}:{cnonce}", challenge.nonce).as_bytes());
     }
     let ha2 = match qop {
         Some(Qop::AuthInt) => alg.hash(
-            format!("{}:{}:{}", request.method, request.uri, alg.hash(request.body)).as_bytes(),
+            format!(
+                "{}:{}:{}",
+                request.method,
+                request.uri,
+                alg.hash(request.body)
+            )
+            .as_bytes(),
         ),
         _ => alg.hash(format!("{}:{}", request.method, request.uri).as_bytes()),
     };
     match qop {
         Some(q) => alg.hash(
-            format!("{ha1}:{}:{nc:08x}:{cnonce}:{}:{ha2}", challenge.nonce, q.as_str()).as_bytes(),
+            format!(
+                "{ha1}:{}:{nc:08x}:{cnonce}:{}:{ha2}",
+                challenge.nonce,
+                q.as_str()
+            )
+            .as_bytes(),
         ),
         None => alg.hash(format!("{ha1}:{}:{ha2}", challenge.nonce).as_bytes()),
     }
