@@ -1,0 +1,121 @@
+//! DNS resolution of a configured server address into an ordered route list,
+//! following the guide's "Configuring DNS Query Behaviors" section (RFC 3263
+//! NAPTR -> SRV -> A, RFC 2782 weighted order), plus the static cache and the
+//! dynamic cache restore policy.
+//!
+//! Everything here is sans-IO: [`Resolution`] says which [`Query`] to make next
+//! and consumes answers or failures; [`DnsCache`] decides, from `now` passed in,
+//! whether a cached, restored or static answer stands in for the network. The
+//! caller (the resolver actor, `sipfleet routes`) performs the queries.
+//!
+//! Hand-written rather than delegated to hickory's resolver logic because the
+//! guide's policy (which queries for which transport setting, service records as
+//! failover groups, static entries, restore only on silence) is not what a
+//! general-purpose resolver does, and because hickory's cache reads the wall
+//! clock; hickory is used only to put single queries on the wire.
+
+mod cache;
+mod order;
+mod plan;
+mod records;
+
+pub use cache::{DnsCache, RestorePolicy, StaticA, StaticCache, StaticNaptr, StaticSrv};
+pub use order::{naptr_transport, order_naptr, order_srv};
+pub use plan::{Resolution, ResolveError, RouteEntry, RouteSet};
+pub use records::{
+    ARecord, Answer, NaptrRecord, Query, QueryFailure, RecordType, Resolved, SrvRecord,
+};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Maximum number of addresses taken from one A answer ("lists of up to four
+/// addresses" in the guide).
+pub const MAX_ADDRESSES_PER_A: usize = 4;
+
+/// The configured transport of a server (`voIpProt.server.x.transport`), which
+/// decides what kind of DNS query is made first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum TransportSetting {
+    /// NAPTR first; the DNS answer picks the transports (the guide's default).
+    #[default]
+    DnsNaptr,
+    /// `_sips._tcp` SRV, TLS only.
+    Tls,
+    /// `_sip._tcp` SRV, TCP only.
+    TcpOnly,
+    /// `_sip._udp` SRV, UDP only.
+    UdpOnly,
+}
+
+impl TransportSetting {
+    /// The configuration spelling (`dnsNaptr`, `TLS`, `TCPOnly`, `UDPOnly`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportSetting::DnsNaptr => "dnsNaptr",
+            TransportSetting::Tls => "TLS",
+            TransportSetting::TcpOnly => "TCPOnly",
+            TransportSetting::UdpOnly => "UDPOnly",
+        }
+    }
+}
+
+impl fmt::Display for TransportSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown transport setting name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown transport setting {0:?} (expected dnsNaptr, TLS, TCPOnly or UDPOnly)")]
+pub struct UnknownTransportSetting(pub String);
+
+impl FromStr for TransportSetting {
+    type Err = UnknownTransportSetting;
+
+    /// Case-insensitive, so `tcponly` and `TCPOnly` both work on a command line.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "dnsnaptr" => Ok(TransportSetting::DnsNaptr),
+            "tls" => Ok(TransportSetting::Tls),
+            "tcponly" => Ok(TransportSetting::TcpOnly),
+            "udponly" => Ok(TransportSetting::UdpOnly),
+            _ => Err(UnknownTransportSetting(s.to_string())),
+        }
+    }
+}
+
+/// What a line asks to have resolved: the configured address, transport setting
+/// and port (0 = "no explicit port", which means SRV).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResolveTarget {
+    pub name: String,
+    pub transport_setting: TransportSetting,
+    pub port: u16,
+}
+
+impl ResolveTarget {
+    pub fn new(name: impl Into<String>, transport_setting: TransportSetting, port: u16) -> Self {
+        ResolveTarget {
+            name: name.into(),
+            transport_setting,
+            port,
+        }
+    }
+}
+
+impl fmt::Display for ResolveTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, port {})",
+            self.name, self.transport_setting, self.port
+        )
+    }
+}
+
+/// DNS names compare case-insensitively and with or without the root dot.
+pub fn normalize_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
