@@ -4,3 +4,5 @@
 //! protocol core's job.
 
 pub mod codec;
+pub mod error;
+pub mod keepalive;
