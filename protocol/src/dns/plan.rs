@@ -143,6 +143,9 @@ pub struct Resolution {
     failures: Vec<(Query, QueryFailure)>,
     /// Transport and port of the A query made when no SRV record is found.
     srv_fallback: Option<(Transport, u16)>,
+    /// Some SRV query got a positive answer (even one whose only target is
+    /// ".", RFC 2782's "not offered here"): no A fallback then.
+    srv_answered: bool,
 }
 
 impl Resolution {
@@ -157,6 +160,7 @@ impl Resolution {
             addresses: HashMap::new(),
             failures: Vec::new(),
             srv_fallback: None,
+            srv_answered: false,
         };
         let name = normalize_name(target.name.trim());
         if name.is_empty() {
@@ -282,6 +286,7 @@ impl Resolution {
     }
 
     fn handle_srv(&mut self, query: &Query, resolved: Option<Resolved>, rng: &mut dyn RngCore) {
+        self.srv_answered |= resolved.is_some();
         let (records, source, expires) = match resolved {
             Some(Resolved {
                 answer: Answer::Srv(records),
@@ -319,7 +324,7 @@ impl Resolution {
             return;
         };
         let mut pending = false;
-        let mut found = false;
+        let mut found = self.srv_answered;
         for group in &self.groups {
             if let GroupKind::Srv { records, .. } = &group.kind {
                 pending |= records.is_none();
