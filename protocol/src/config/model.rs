@@ -1,0 +1,333 @@
+//! The typed configuration the rest of sipfleet uses.
+//!
+//! Each effective value is a [`Sourced`]: the value plus where it came from
+//! (the guide's default, a global key, or a per-line key, with file and line),
+//! which `sipfleet config check` prints and which makes "why does line 7 use
+//! 600 s?" answerable. Durations keep the guide's units in the field name
+//! (`_ms`, `_s`).
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use super::error::{ConfigWarning, Location};
+use crate::auth::Secret;
+use crate::route::Transport;
+
+/// The `transport` parameter of a server or outbound proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportSetting {
+    /// `DNSnaptr` (default): NAPTR decides, then SRV, then A.
+    DnsNaptr,
+    Tls,
+    TcpOnly,
+    UdpOnly,
+}
+
+impl TransportSetting {
+    /// Case-insensitive, as the guide spells it both `dnsNaptr` and `DNSNaptr`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "dnsnaptr" => Some(TransportSetting::DnsNaptr),
+            "tls" => Some(TransportSetting::Tls),
+            "tcponly" => Some(TransportSetting::TcpOnly),
+            "udponly" => Some(TransportSetting::UdpOnly),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportSetting::DnsNaptr => "DNSnaptr",
+            TransportSetting::Tls => "TLS",
+            TransportSetting::TcpOnly => "TCPOnly",
+            TransportSetting::UdpOnly => "UDPOnly",
+        }
+    }
+
+    /// The one transport to use, or `None` when NAPTR decides.
+    pub fn fixed(self) -> Option<Transport> {
+        match self {
+            TransportSetting::DnsNaptr => None,
+            TransportSetting::Tls => Some(Transport::Tls),
+            TransportSetting::TcpOnly => Some(Transport::Tcp),
+            TransportSetting::UdpOnly => Some(Transport::Udp),
+        }
+    }
+}
+
+impl fmt::Display for TransportSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `failOver.failBack.mode`. How the modes apply (and what `reRegisterOn=0`
+/// means) is design decision 1, implemented in `registration`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailbackMode {
+    Duration,
+    NewRequests,
+    DnsTtl,
+    Registration,
+}
+
+impl FailbackMode {
+    /// Case-insensitive; the guide also writes `newRequest`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "duration" => Some(FailbackMode::Duration),
+            "newrequests" | "newrequest" => Some(FailbackMode::NewRequests),
+            "dnsttl" => Some(FailbackMode::DnsTtl),
+            "registration" => Some(FailbackMode::Registration),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailbackMode::Duration => "duration",
+            FailbackMode::NewRequests => "newRequests",
+            FailbackMode::DnsTtl => "DNSTTL",
+            FailbackMode::Registration => "registration",
+        }
+    }
+}
+
+impl fmt::Display for FailbackMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The key and place that set a value. Shared (`Arc`) because one global key
+/// feeds every line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAt {
+    /// Canonical key, e.g. `voIpProt.server.1.retryMaxCount`.
+    pub key: String,
+    pub location: Location,
+}
+
+/// Where an effective value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueSource {
+    /// Nothing set it: the guide's default.
+    Default,
+    /// A key shared by all lines (`voIpProt.*`, `tcpIpApp.*`, `nat.*`, `dns.*`).
+    Global(Arc<SetAt>),
+    /// A per-line key (`reg.x.*`).
+    Line(Arc<SetAt>),
+}
+
+impl fmt::Display for ValueSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueSource::Default => f.write_str("default"),
+            ValueSource::Global(s) => write!(f, "global {} @ {}", s.key, s.location),
+            ValueSource::Line(s) => write!(f, "per-line {} @ {}", s.key, s.location),
+        }
+    }
+}
+
+/// An effective value and its source. Derefs to the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: ValueSource,
+}
+
+impl<T> Deref for Sourced<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Copy> Sourced<T> {
+    pub fn get(&self) -> T {
+        self.value
+    }
+}
+
+/// The whole configuration of a fleet of lines.
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    /// Configured lines (those with a non-empty `reg.x.address`), by index.
+    pub lines: Vec<LineConfig>,
+    pub sip: SipSettings,
+    pub keepalive: KeepaliveSettings,
+    pub dns: DnsSettings,
+    /// Unknown keys and other non-fatal findings, in source order.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// One line, `reg.x`.
+#[derive(Clone, Debug)]
+pub struct LineConfig {
+    /// `x` in `reg.x.*`.
+    pub index: u32,
+    /// `reg.x.address`: the user part or AOR.
+    pub address: Sourced<String>,
+    pub display_name: Sourced<String>,
+    /// `reg.x.auth.userId`; empty means "use the address".
+    pub auth_user_id: Sourced<String>,
+    /// `reg.x.auth.password`; `Debug` prints `***`.
+    pub auth_password: Sourced<Secret>,
+    /// The registrars `y = 1..`, in index order; never empty.
+    pub servers: Vec<ServerConfig>,
+    /// `reg.x.outboundProxy.*` over `voIpProt.SIP.outboundProxy.*`, when an
+    /// address is set at either scope.
+    pub outbound_proxy: Option<ServerConfig>,
+    /// The registration timers of the primary (lowest-index) server scope.
+    pub registration: RegistrationTimers,
+    /// The failover settings in force: the outbound proxy's scope when an
+    /// outbound proxy is configured, the primary server's scope otherwise.
+    pub failover: FailoverSettings,
+}
+
+/// A registrar or outbound proxy of a line, after scoping.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `y` for `server.y`; 0 for the outbound proxy.
+    pub index: u32,
+    pub address: Sourced<String>,
+    /// `None` (configured 0 or empty): look up SRV.
+    pub port: Sourced<Option<u16>>,
+    pub transport: Sourced<TransportSetting>,
+    /// The server's own timers; for the outbound proxy, the line's
+    /// (primary server scope), as Poly has no proxy-scoped timers.
+    pub timers: RegistrationTimers,
+    pub failover: FailoverSettings,
+}
+
+/// Timers from `voIpProt.server.y.*` / `reg.x.server.y.*`.
+#[derive(Clone, Debug)]
+pub struct RegistrationTimers {
+    /// `expires`, seconds (10 to 2^31-1, default 3600).
+    pub expires_s: Sourced<u32>,
+    /// `retryTimeOut`, ms (0 to 65535, default 0 = RFC 3261 back-off).
+    pub retry_timeout_ms: Sourced<u32>,
+    /// `retryMaxCount` (0 to 65535, default 3).
+    pub retry_max_count: Sourced<u32>,
+    /// `registerRetry.baseTimeOut`, seconds (10 to 120, default 60).
+    pub register_retry_base_s: Sourced<u32>,
+    /// `registerRetry.maxTimeOut`, seconds (60 to 1800, default 60).
+    pub register_retry_max_s: Sourced<u32>,
+}
+
+/// The guide's RROFO table for one scope.
+#[derive(Clone, Debug)]
+pub struct FailoverSettings {
+    /// `failOver.reRegisterOn` (default 0).
+    pub re_register_on: Sourced<bool>,
+    /// `failOver.onlySignalWithRegistered` (default 1).
+    pub only_signal_with_registered: Sourced<bool>,
+    /// `failOver.failRegistrationOn` (default 1).
+    pub fail_registration_on: Sourced<bool>,
+    /// `failOver.failBack.mode` (default duration).
+    pub failback_mode: Sourced<FailbackMode>,
+    /// `failOver.failBack.timeout`, seconds (0 or 60 to 65535, default 3600;
+    /// 0 = no failback until the current route fails).
+    pub failback_timeout_s: Sourced<u32>,
+    /// `failOver.unRegisterOnFailBack` (default 0).
+    pub unregister_on_failback: Sourced<bool>,
+    /// `voIpProt.SIP.outboundProxy.failOver.enhanced.enable` (default 0):
+    /// fleet-wide, repeated here for convenience.
+    pub enhanced: Sourced<bool>,
+}
+
+/// `voIpProt.SIP.*` settings shared by all lines.
+#[derive(Clone, Debug)]
+pub struct SipSettings {
+    /// `failoverOn503Response` (default 1).
+    pub failover_on_503: Sourced<bool>,
+    /// `authOptimizedInFailover` (default 0).
+    pub auth_optimized_in_failover: Sourced<bool>,
+    /// `newCallOnUnRegister` (default 1).
+    pub new_call_on_unregister: Sourced<bool>,
+    /// `tcpFastFailover` (default 0).
+    pub tcp_fast_failover: Sourced<bool>,
+    /// `tcpFastFailover.timeout`, ms (2000 to 5000, default 5000).
+    pub tcp_fast_failover_timeout_ms: Sourced<u32>,
+    /// `lineSeize.retries` (3 to 10, default 10).
+    pub line_seize_retries: Sourced<u32>,
+    /// `outboundProxy.failOver.enhanced.enable` (default 0).
+    pub enhanced_failover: Sourced<bool>,
+}
+
+/// Keep-alive settings (`tcpIpApp.keepalive.*`, `nat.keepalive.*`).
+#[derive(Clone, Debug)]
+pub struct KeepaliveSettings {
+    /// `tcpIpApp.keepalive.tcp.sip.tls.enable` (default 0).
+    pub tls_enable: Sourced<bool>,
+    /// `...tcp.noResponseTransmitInterval`, seconds (5 to 120, default 20).
+    pub tcp_no_response_interval_s: Sourced<u32>,
+    /// `...tcp.idleTransmitInterval`, seconds (10 to 7200, default 30).
+    pub tcp_idle_interval_s: Sourced<u32>,
+    /// `...tcp.sip.persistentConnection.enable` (default 0).
+    pub tcp_persistent_connection: Sourced<bool>,
+    /// `nat.keepalive.interval`, seconds (0 = off, up to 3600).
+    pub nat_interval_s: Sourced<u32>,
+    /// `nat.keepalive.udp.payload`, with `\r`, `\n`, `\t`, `\\` decoded.
+    pub nat_udp_payload: Sourced<Vec<u8>>,
+    /// `nat.keepalive.tcp.payload`, decoded likewise.
+    pub nat_tcp_payload: Sourced<Vec<u8>>,
+}
+
+/// DNS servers and the static / restored cache settings.
+#[derive(Clone, Debug)]
+pub struct DnsSettings {
+    /// `tcpIpApp.dns.server` (port 53 unless written `ip:port`).
+    pub server: Option<Sourced<SocketAddr>>,
+    /// `tcpIpApp.dns.altServer`.
+    pub alt_server: Option<Sourced<SocketAddr>>,
+    /// `dns.cache.A.networkOverride`: consult static A entries before the network.
+    pub a_network_override: Sourced<bool>,
+    /// `dns.cache.dynamicRestore.enable` (default 0).
+    pub dynamic_restore: Sourced<bool>,
+    /// `dns.cache.dynamicRestore.ttl`, seconds (90 to 600, default 120).
+    pub dynamic_restore_ttl_s: Sourced<u32>,
+    pub static_a: Vec<StaticA>,
+    pub static_srv: Vec<StaticSrv>,
+    pub static_naptr: Vec<StaticNaptr>,
+}
+
+/// `dns.cache.A.x.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticA {
+    pub index: u32,
+    pub name: String,
+    pub ttl_s: u32,
+    pub address: Ipv4Addr,
+}
+
+/// `dns.cache.SRV.x.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticSrv {
+    pub index: u32,
+    /// e.g. `_sip._udp.example.com`.
+    pub name: String,
+    pub ttl_s: u32,
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: String,
+}
+
+/// `dns.cache.NAPTR.x.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticNaptr {
+    pub index: u32,
+    pub name: String,
+    pub ttl_s: u32,
+    pub order: u16,
+    pub preference: u16,
+    pub flags: String,
+    /// e.g. `SIP+D2U`.
+    pub service: String,
+    pub regexp: String,
+    /// e.g. `_sip._udp.example.com`.
+    pub replacement: String,
+}
