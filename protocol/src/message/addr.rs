@@ -1,0 +1,142 @@
+//! `name-addr` / `addr-spec` values (From, To, Contact, Route, Record-Route,
+//! Call-Info...) with their header parameters.
+
+use super::lex::{is_token_byte, is_ws, quoted_end, trim};
+use super::params::{header_params, Params};
+use super::uri::Uri;
+
+/// An address: optional display name, URI, header parameters (`tag`, `q`,
+/// `expires`...). Borrows from the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    display_name: Option<&'a str>,
+    uri: Uri<'a>,
+    params: Params<'a>,
+    angle: bool,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses one `(name-addr / addr-spec) *(SEMI param)` element.
+    pub fn parse(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
+        let s = trim(s);
+        let b = s.as_bytes();
+        if b.is_empty() {
+            return Err("empty address");
+        }
+        let (display_name, lt) = if b[0] == b'"' {
+            let end = quoted_end(b).ok_or("unterminated quoted display name")?;
+            let after = &s[end..];
+            let skip = after.len() - after.trim_start_matches([' ', '\t']).len();
+            if !s[end + skip..].starts_with('<') {
+                return Err("quoted display name not followed by <URI>");
+            }
+            (Some(&s[..end]), Some(end + skip))
+        } else {
+            match s.find('<') {
+                Some(lt) => {
+                    let dn = trim(&s[..lt]);
+                    if !dn
+                        .bytes()
+                        .all(|c| is_token_byte(c) || c == b' ' || c == b'\t')
+                    {
+                        return Err("display name has characters that need quoting");
+                    }
+                    ((!dn.is_empty()).then_some(dn), Some(lt))
+                }
+                None => (None, None),
+            }
+        };
+        match lt {
+            Some(lt) => {
+                let inner_and_rest = &s[lt + 1..];
+                let gt = inner_and_rest.find('>').ok_or("missing '>'")?;
+                let inner = &inner_and_rest[..gt];
+                if inner.bytes().next().is_some_and(is_ws)
+                    || inner.bytes().last().is_some_and(is_ws)
+                {
+                    return Err("white space inside <URI>");
+                }
+                let uri = Uri::parse(inner)?;
+                let params = Params::new(header_params(&inner_and_rest[gt + 1..])?);
+                Ok(NameAddr {
+                    display_name,
+                    uri,
+                    params,
+                    angle: true,
+                })
+            }
+            None => {
+                // addr-spec: the URI ends at the first ';' or white space; it may
+                // then carry no URI params or headers (RFC 3261 20).
+                let end = b
+                    .iter()
+                    .position(|&c| c == b';' || is_ws(c))
+                    .unwrap_or(b.len());
+                let uri_s = &s[..end];
+                if uri_s.contains(['?', ',']) {
+                    return Err("URI with headers or commas must be enclosed in <>");
+                }
+                let uri = Uri::parse(uri_s)?;
+                let params = Params::new(header_params(&s[end..])?);
+                Ok(NameAddr {
+                    display_name: None,
+                    uri,
+                    params,
+                    angle: false,
+                })
+            }
+        }
+    }
+
+    /// The display name as written (a quoted one keeps its quotes and escapes).
+    pub fn display_name(&self) -> Option<&'a str> {
+        self.display_name
+    }
+    /// The URI.
+    pub fn uri(&self) -> &Uri<'a> {
+        &self.uri
+    }
+    /// The header parameters after the address.
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The `tag` parameter (From/To).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+    /// The `expires` parameter of a Contact, if it is a number.
+    pub fn expires(&self) -> Option<u32> {
+        self.params.value("expires").and_then(super::lex::parse_u32)
+    }
+    /// The `q` parameter as written.
+    pub fn q(&self) -> Option<&'a str> {
+        self.params.value("q")
+    }
+    /// Whether the URI was enclosed in `<>`.
+    pub fn has_angle_brackets(&self) -> bool {
+        self.angle
+    }
+}
+
+/// Validates the params of a Contact (`expires` is delta-seconds, `q` a qvalue).
+pub(crate) fn validate_contact(a: &NameAddr<'_>) -> Result<(), &'static str> {
+    if let Some(e) = a.params.get("expires") {
+        e.and_then(super::lex::parse_u32)
+            .ok_or("expires parameter is not a 32-bit number")?;
+    }
+    if let Some(q) = a.params.get("q") {
+        let q = q.ok_or("q parameter without value")?;
+        let ok = match q.split_once('.') {
+            Some((i, f)) => {
+                (i == "0" || (i == "1" && f.bytes().all(|c| c == b'0')))
+                    && f.len() <= 3
+                    && f.bytes().all(|c| c.is_ascii_digit())
+            }
+            None => q == "0" || q == "1",
+        };
+        if !ok {
+            return Err("q parameter is not a qvalue");
+        }
+    }
+    Ok(())
+}

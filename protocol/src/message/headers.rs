@@ -1,0 +1,398 @@
+//! Header storage: values are spans of the received buffer (no copy, no
+//! allocation per header) or owned strings for headers set by the building API.
+
+use bytes::Bytes;
+
+use super::addr::NameAddr;
+use super::error::ParseError;
+use super::lex::{parse_u32, trim, ListIter};
+use super::values::{parse_retry_after, AuthHeader, CSeq, ValueWithParams};
+use super::via::Via;
+use super::HeaderName;
+
+/// Text that lives in the shared buffer (`Span`) or on its own.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Span(u32, u32),
+    Static(&'static str),
+    Owned(Box<str>),
+}
+
+/// One header field as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) name: HeaderName,
+    pub(crate) raw_name: Text,
+    pub(crate) value: Text,
+}
+
+/// A header field as seen by callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderField<'a> {
+    /// The name as an enum.
+    pub name: HeaderName,
+    /// The name as written (compact forms and odd capitalisation kept).
+    pub raw_name: &'a str,
+    /// The value: leading/trailing white space removed, folded lines joined
+    /// with a single space.
+    pub value: &'a str,
+}
+
+/// The header fields of a message, in order.
+///
+/// Typed accessors parse on demand from borrowed text; they are cheap (no
+/// allocation) and return `Err` for malformed or missing values rather than
+/// panicking. [`super::Message::parse`] already validated the headers it knows,
+/// so on a parsed message they only fail for headers changed since.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// The received buffer (start of message .. end of header section, UTF-8
+    /// checked); `Span`s index into it.
+    pub(crate) buf: Bytes,
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Headers {
+    pub(crate) fn text<'a>(&'a self, t: &'a Text) -> &'a str {
+        match t {
+            Text::Span(a, b) => self
+                .buf
+                .get(*a as usize..*b as usize)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .unwrap_or(""),
+            Text::Static(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+
+    fn field<'a>(&'a self, e: &'a Entry) -> HeaderField<'a> {
+        HeaderField {
+            name: e.name,
+            raw_name: self.text(&e.raw_name),
+            value: self.text(&e.value),
+        }
+    }
+
+    /// Number of header fields (lines, after unfolding).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True when there is no header.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// All fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = HeaderField<'_>> + '_ {
+        self.entries.iter().map(|e| self.field(e))
+    }
+    /// The first value of a known header.
+    pub fn get(&self, name: HeaderName) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| self.text(&e.value))
+    }
+    /// The first value of a header, as a zero-copy slice of the received
+    /// buffer when possible.
+    pub fn get_bytes(&self, name: HeaderName) -> Option<Bytes> {
+        let e = self.entries.iter().find(|e| e.name == name)?;
+        Some(match &e.value {
+            Text::Span(a, b) => self.buf.slice(*a as usize..*b as usize),
+            Text::Static(s) => Bytes::from_static(s.as_bytes()),
+            Text::Owned(s) => Bytes::copy_from_slice(s.as_bytes()),
+        })
+    }
+    /// Every line of a known header, in order.
+    pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.name == name)
+            .map(|e| self.text(&e.value))
+    }
+    /// The first value of a header looked up by its written name (case-
+    /// insensitive; works for extension headers and compact forms alike).
+    pub fn get_other(&self, name: &str) -> Option<&str> {
+        let known = HeaderName::parse(name.as_bytes());
+        self.iter()
+            .find(|f| {
+                f.name == known
+                    && (known != HeaderName::Other || f.raw_name.eq_ignore_ascii_case(name))
+            })
+            .map(|f| f.value)
+    }
+    /// How many lines of this header there are.
+    pub fn count(&self, name: HeaderName) -> usize {
+        self.entries.iter().filter(|e| e.name == name).count()
+    }
+    /// All values of a header across its lines. List headers (see
+    /// [`HeaderName::is_list`]; extension headers count as lists) are split at
+    /// commas outside quotes and `<...>`; others (WWW-Authenticate, Date...)
+    /// yield one value per line.
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        let split = name.is_list() || name == HeaderName::Other;
+        self.get_all(name)
+            .flat_map(move |v| {
+                if split {
+                    ListIter::new(v)
+                } else {
+                    ListIter::whole(v)
+                }
+            })
+            .filter(|v| !v.is_empty())
+    }
+
+    // ---- building -------------------------------------------------------
+
+    fn entry(name: HeaderName, value: String) -> Entry {
+        Entry {
+            name,
+            raw_name: Text::Static(name.as_str()),
+            value: Text::Owned(trim(&value).into()),
+        }
+    }
+    /// Appends a known header. `name` must not be [`HeaderName::Other`]
+    /// (use [`Headers::push_other`]).
+    pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
+        if name == HeaderName::Other {
+            return;
+        }
+        self.entries.push(Self::entry(name, value.into()));
+    }
+    /// Appends a header by name (extension headers); known names map to their
+    /// variant. Errors when `name` is not a token.
+    pub fn push_other(&mut self, name: &str, value: impl Into<String>) -> Result<(), ParseError> {
+        if !super::lex::is_token(name) {
+            return Err(ParseError::Build {
+                what: "header name",
+                reason: "not a token",
+            });
+        }
+        let v: String = value.into();
+        self.entries.push(Entry {
+            name: HeaderName::parse(name.as_bytes()),
+            raw_name: Text::Owned(name.into()),
+            value: Text::Owned(trim(&v).into()),
+        });
+        Ok(())
+    }
+    /// Inserts a known header before the first line of the same header, or at
+    /// the top (how a Via is added, RFC 3261 8.1.1.7).
+    pub fn prepend(&mut self, name: HeaderName, value: impl Into<String>) {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or(0);
+        self.entries.insert(at, Self::entry(name, value.into()));
+    }
+    /// Replaces every line of a known header by one value, kept at the place of
+    /// the first line (appended when absent).
+    pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
+        let new = Self::entry(name, value.into());
+        match self.entries.iter().position(|e| e.name == name) {
+            Some(i) => {
+                self.entries[i] = new;
+                let mut idx = 0;
+                self.entries.retain(|e| {
+                    let keep = idx <= i || e.name != name;
+                    idx += 1;
+                    keep
+                });
+            }
+            None => self.entries.push(new),
+        }
+    }
+    /// Removes every line of a known header; returns how many were removed.
+    pub fn remove(&mut self, name: HeaderName) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.name != name);
+        before - self.entries.len()
+    }
+    /// Removes every line of a header by written name (extension headers).
+    pub fn remove_other(&mut self, name: &str) -> usize {
+        let known = HeaderName::parse(name.as_bytes());
+        if known != HeaderName::Other {
+            return self.remove(known);
+        }
+        let before = self.entries.len();
+        let buf = &self.buf;
+        self.entries.retain(|e| {
+            let raw = match &e.raw_name {
+                Text::Span(a, b) => buf.get(*a as usize..*b as usize).unwrap_or(b""),
+                Text::Static(s) => s.as_bytes(),
+                Text::Owned(s) => s.as_bytes(),
+            };
+            e.name != HeaderName::Other || !raw.eq_ignore_ascii_case(name.as_bytes())
+        });
+        before - self.entries.len()
+    }
+
+    // ---- typed accessors -----------------------------------------------
+
+    fn required(&self, name: HeaderName) -> Result<&str, ParseError> {
+        self.get(name).ok_or(ParseError::MissingHeader(name))
+    }
+    fn typed<'a, T>(
+        &'a self,
+        name: HeaderName,
+        f: impl FnOnce(&'a str) -> Result<T, &'static str>,
+    ) -> Result<T, ParseError> {
+        f(self.required(name)?).map_err(|r| ParseError::header(name, r))
+    }
+    fn optional<'a, T>(
+        &'a self,
+        name: HeaderName,
+        f: impl FnOnce(&'a str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, ParseError> {
+        self.get(name)
+            .map(|v| f(v).map_err(|r| ParseError::header(name, r)))
+            .transpose()
+    }
+    fn list<'a, T: 'a>(
+        &'a self,
+        name: HeaderName,
+        f: impl Fn(&'a str) -> Result<T, &'static str> + 'a,
+    ) -> impl Iterator<Item = Result<T, ParseError>> + 'a {
+        self.get_all(name)
+            .flat_map(ListIter::new)
+            .map(move |v| f(v).map_err(|r| ParseError::header(name, r)))
+    }
+
+    /// The topmost Via value.
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        let first = self.required(HeaderName::Via)?;
+        let v = ListIter::new(first).next().unwrap_or("");
+        Via::parse(v).map_err(|r| ParseError::header(HeaderName::Via, r))
+    }
+    /// Every Via value, top first, across lines and commas.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
+        self.list(HeaderName::Via, Via::parse)
+    }
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.typed(HeaderName::From, NameAddr::parse)
+    }
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.typed(HeaderName::To, NameAddr::parse)
+    }
+    /// Call-ID (validated: non-empty, no white space).
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        self.typed(HeaderName::CallId, validate_call_id)
+    }
+    /// CSeq.
+    pub fn cseq(&self) -> Result<CSeq, ParseError> {
+        self.typed(HeaderName::CSeq, CSeq::parse)
+    }
+    /// True when the Contact is `*` (a REGISTER removing all bindings).
+    pub fn contact_is_star(&self) -> bool {
+        self.get(HeaderName::Contact).map(trim) == Some("*")
+    }
+    /// Every Contact address across lines and commas (none for `*`).
+    pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        let star = self.contact_is_star();
+        self.list(HeaderName::Contact, NameAddr::parse)
+            .filter(move |_| !star)
+    }
+    /// Route set, in order.
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.list(HeaderName::Route, NameAddr::parse)
+    }
+    /// Record-Route values, in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.list(HeaderName::RecordRoute, NameAddr::parse)
+    }
+    /// Call-Info values (`<uri>;purpose=...`).
+    pub fn call_info(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.list(HeaderName::CallInfo, NameAddr::parse)
+    }
+    /// Expires, in seconds.
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.optional(HeaderName::Expires, delta_seconds)
+    }
+    /// Min-Expires, in seconds.
+    pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
+        self.optional(HeaderName::MinExpires, delta_seconds)
+    }
+    /// Max-Forwards.
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        self.optional(HeaderName::MaxForwards, |v| {
+            parse_u32(trim(v))
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or("not a number in 0..=255")
+        })
+    }
+    /// Content-Length.
+    pub fn content_length(&self) -> Result<Option<u32>, ParseError> {
+        self.optional(HeaderName::ContentLength, delta_seconds)
+    }
+    /// Retry-After, in seconds.
+    pub fn retry_after(&self) -> Result<Option<u32>, ParseError> {
+        self.optional(HeaderName::RetryAfter, parse_retry_after)
+    }
+    /// Content-Type (media type and params).
+    pub fn content_type(&self) -> Result<Option<ValueWithParams<'_>>, ParseError> {
+        self.optional(HeaderName::ContentType, |v| ValueWithParams::parse(v, true))
+    }
+    /// Event (package and params such as `id`).
+    pub fn event(&self) -> Result<Option<ValueWithParams<'_>>, ParseError> {
+        self.optional(HeaderName::Event, |v| ValueWithParams::parse(v, false))
+    }
+    /// Subscription-State (state and params such as `expires`, `reason`).
+    pub fn subscription_state(&self) -> Result<Option<ValueWithParams<'_>>, ParseError> {
+        self.optional(HeaderName::SubscriptionState, |v| {
+            ValueWithParams::parse(v, false)
+        })
+    }
+    /// Every WWW-Authenticate challenge (one per line).
+    pub fn www_authenticate(&self) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> {
+        self.auth(HeaderName::WwwAuthenticate)
+    }
+    /// Every Proxy-Authenticate challenge.
+    pub fn proxy_authenticate(&self) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> {
+        self.auth(HeaderName::ProxyAuthenticate)
+    }
+    /// Every Authorization header.
+    pub fn authorization(&self) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> {
+        self.auth(HeaderName::Authorization)
+    }
+    /// Every Proxy-Authorization header.
+    pub fn proxy_authorization(&self) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> {
+        self.auth(HeaderName::ProxyAuthorization)
+    }
+    fn auth(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> + '_ {
+        self.get_all(name)
+            .map(move |v| AuthHeader::parse(v).map_err(|r| ParseError::header(name, r)))
+    }
+    /// Allow: method tokens.
+    pub fn allow(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values(HeaderName::Allow)
+    }
+    /// Supported: option tags.
+    pub fn supported(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values(HeaderName::Supported)
+    }
+    /// Require: option tags.
+    pub fn require(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values(HeaderName::Require)
+    }
+    /// User-Agent, verbatim.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.get(HeaderName::UserAgent)
+    }
+}
+
+pub(crate) fn validate_call_id(v: &str) -> Result<&str, &'static str> {
+    let v = trim(v);
+    if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("empty or contains white space");
+    }
+    Ok(v)
+}
+
+pub(crate) fn delta_seconds(v: &str) -> Result<u32, &'static str> {
+    parse_u32(trim(v)).ok_or("not a 32-bit decimal number")
+}

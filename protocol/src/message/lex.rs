@@ -1,0 +1,177 @@
+//! Byte-level helpers for the RFC 3261 grammar (tokens, LWS, lists, numbers).
+//!
+//! Hand-written because the parser works on borrowed slices of the received
+//! buffer in one pass; a parser-combinator crate would add allocation or
+//! per-call overhead on the hot path measured by the benchmark.
+
+/// RFC 3261 `token` characters: alphanum and `-.!%*_+`'~`.
+#[inline]
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// True when `s` is a non-empty RFC 3261 token.
+#[inline]
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Linear white space inside an unfolded header value.
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Trims spaces and tabs (and stray CR/LF of folded lines) on both sides.
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+}
+
+/// Parses `1*DIGIT` into a `u32`; `None` when empty, not digits or too large.
+#[inline]
+pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 20 {
+        // Leading zeros are legal ("0009"), but anything this long overflows anyway
+        // unless it is zeros; handle that case in the slow path below.
+        if s.is_empty() {
+            return None;
+        }
+    }
+    let mut v: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+        if v > u64::from(u32::MAX) {
+            return None;
+        }
+    }
+    u32::try_from(v).ok()
+}
+
+/// Finds the end of a quoted string that starts at `s[0] == '"'`; returns the
+/// index just past the closing quote, or `None` when it is unterminated.
+pub(crate) fn quoted_end(s: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Splits a comma-separated header value into its elements, not splitting inside
+/// quoted strings or `<...>`. Elements are trimmed; empty elements are yielded
+/// (as `""`) so that validators can reject them.
+pub(crate) struct ListIter<'a> {
+    rest: Option<&'a str>,
+    split: bool,
+}
+
+impl<'a> ListIter<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        ListIter {
+            rest: Some(s),
+            split: true,
+        }
+    }
+    /// Yields `s` (trimmed) as one element: for headers that are not lists.
+    pub(crate) fn whole(s: &'a str) -> Self {
+        ListIter {
+            rest: Some(s),
+            split: false,
+        }
+    }
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        if !self.split {
+            self.rest = None;
+            return Some(trim(s));
+        }
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut in_angle = false;
+        while i < b.len() {
+            match b[i] {
+                b'"' => match quoted_end(&b[i..]) {
+                    Some(n) => {
+                        i += n;
+                        continue;
+                    }
+                    None => break,
+                },
+                b'<' => in_angle = true,
+                b'>' => in_angle = false,
+                b',' if !in_angle => {
+                    self.rest = Some(&s[i + 1..]);
+                    return Some(trim(&s[..i]));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.rest = None;
+        Some(trim(s))
+    }
+}
+
+/// Splits `s` at each `;` that is outside a quoted string.
+pub(crate) struct SemiIter<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> SemiIter<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        SemiIter { rest: Some(s) }
+    }
+}
+
+impl<'a> Iterator for SemiIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'"' => match quoted_end(&b[i..]) {
+                    Some(n) => {
+                        i += n;
+                        continue;
+                    }
+                    None => break,
+                },
+                b';' => {
+                    self.rest = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.rest = None;
+        Some(s)
+    }
+}
+
+/// Removes surrounding double quotes, if any (escapes are left as they are).
+pub(crate) fn unquote(s: &str) -> &str {
+    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}

@@ -1,0 +1,411 @@
+//! SIP messages (RFC 3261 7, 20, 25): parser, typed header access, building
+//! API and serializer.
+//!
+//! # Parsing
+//! [`Message::parse`] takes the received datagram or framed stream message as
+//! [`Bytes`] and indexes it in one pass: header lines become spans of the shared
+//! buffer (no copy, no `String` per header), header names map to
+//! [`HeaderName`] through a match on length, folded lines (LWS continuation)
+//! are joined (the only case that copies). The headers a user agent relies on
+//! (Via, From, To, Call-ID, CSeq, Contact, Route, Record-Route, Max-Forwards,
+//! Expires, Content-Length, Retry-After, Date, authentication headers, Allow,
+//! Supported, Require) are validated during that pass, so malformed input is a
+//! [`ParseError`] naming the header and the part that is wrong. A request whose
+//! CSeq method differs from its method is rejected. `Content-Length` larger
+//! than the body is an error; extra octets after the body are ignored; a
+//! message without `Content-Length` takes the rest as body (datagram rules).
+//! Missing headers are not a parse error (a UA answers those with 400 after
+//! asking [`Headers::call_id`] and friends).
+//!
+//! ```
+//! use sipfleet_protocol::message::{Message, Method};
+//! let raw = "REGISTER sip:example.com SIP/2.0\r\n\
+//!            Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport\r\n\
+//!            From: <sip:alice@example.com>;tag=456248\r\n\
+//!            To: <sip:alice@example.com>\r\n\
+//!            Call-ID: 843817637684230@998sdasdh09\r\n\
+//!            CSeq: 1826 REGISTER\r\n\
+//!            Contact: <sip:alice@192.0.2.1:5060>;expires=3600\r\n\
+//!            Content-Length: 0\r\n\r\n";
+//! let msg = Message::parse(raw.as_bytes().to_vec()).unwrap();
+//! let h = msg.headers();
+//! assert_eq!(h.top_via().unwrap().branch(), Some("z9hG4bK776"));
+//! assert_eq!(h.from().unwrap().tag(), Some("456248"));
+//! assert_eq!(h.to().unwrap().tag(), None);
+//! assert_eq!(h.call_id().unwrap(), "843817637684230@998sdasdh09");
+//! assert_eq!(h.cseq().unwrap().method, Method::Register);
+//! assert_eq!(h.contacts().next().unwrap().unwrap().expires(), Some(3600));
+//! ```
+//!
+//! Typed accessors live on [`Headers`] and return borrowed views ([`Via`],
+//! [`NameAddr`], [`Uri`], [`Params`], [`AuthHeader`], [`ValueWithParams`]) that
+//! parse on demand without allocating. Required headers return
+//! `Result<T, ParseError>` ([`ParseError::MissingHeader`] when absent), optional
+//! ones `Result<Option<T>, ParseError>`, lists an iterator of results.
+//!
+//! # Building
+//! [`Request::new`] then [`Headers::push`] / [`Headers::prepend`] /
+//! [`Headers::set`] / [`Headers::remove`], [`Request::set_body`], and
+//! [`Request::to_bytes`]. [`Response::for_request`] copies Via, From, To,
+//! Call-ID and CSeq as RFC 3261 8.2.6 says and adds a To tag when asked.
+//! Serialization always writes a `Content-Length` computed from the body (in
+//! place of the first one present, others dropped), and its output re-parses to
+//! an equal message (`PartialEq` compares start line, headers other than
+//! Content-Length, and body).
+//!
+//! The grammar code is hand-written rather than taken from a crate: the
+//! maintained SIP parsers (`rsip`, `rsipstack`) copy every header into owned
+//! strings, which costs 2-4x the time budget measured in `benches/parsers`.
+
+mod addr;
+mod error;
+mod headers;
+mod lex;
+mod name;
+mod params;
+mod parse;
+mod uri;
+mod values;
+mod via;
+
+use std::fmt::Write as _;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+pub use addr::NameAddr;
+pub use error::ParseError;
+pub use headers::{HeaderField, Headers};
+pub use name::HeaderName;
+pub use params::Params;
+pub use uri::{Scheme, Uri};
+pub use values::{AuthHeader, CSeq, Method, StatusCode, ValueWithParams};
+pub use via::Via;
+
+use headers::{Entry, Text};
+
+/// Removes the surrounding quotes of a quoted-string (escapes are kept).
+pub fn unquote(s: &str) -> &str {
+    lex::unquote(s)
+}
+
+/// Splits a comma-separated header value into elements, not splitting inside
+/// quoted strings or `<...>`.
+pub fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    lex::ListIter::new(s).filter(|e| !e.is_empty())
+}
+
+/// A SIP request or response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+impl Message {
+    /// Parses one message (a datagram, or one item from
+    /// [`crate::framing`]). The returned message borrows `buf`'s storage.
+    pub fn parse(buf: impl Into<Bytes>) -> Result<Message, ParseError> {
+        parse::parse(buf.into())
+    }
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+    /// The headers, to change them.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        match self {
+            Message::Request(r) => &mut r.headers,
+            Message::Response(r) => &mut r.headers,
+        }
+    }
+    /// The body (a slice of the received buffer).
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Message::Request(r) => &r.body,
+            Message::Response(r) => &r.body,
+        }
+    }
+    /// The request, if this is one.
+    pub fn as_request(&self) -> Option<&Request> {
+        match self {
+            Message::Request(r) => Some(r),
+            Message::Response(_) => None,
+        }
+    }
+    /// The response, if this is one.
+    pub fn as_response(&self) -> Option<&Response> {
+        match self {
+            Message::Response(r) => Some(r),
+            Message::Request(_) => None,
+        }
+    }
+    /// Serializes (Content-Length computed from the body).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Message::Request(r) => r.to_bytes(),
+            Message::Response(r) => r.to_bytes(),
+        }
+    }
+}
+
+impl From<Request> for Message {
+    fn from(r: Request) -> Self {
+        Message::Request(r)
+    }
+}
+impl From<Response> for Message {
+    fn from(r: Response) -> Self {
+        Message::Response(r)
+    }
+}
+
+/// A SIP request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    uri: Text,
+    headers: Headers,
+    body: Bytes,
+}
+
+impl Request {
+    /// A request with no headers and no body. Errors when `uri` is not a valid
+    /// Request-URI.
+    pub fn new(method: Method, uri: &str) -> Result<Request, ParseError> {
+        parse::validate_request_uri(uri)?;
+        Ok(Request {
+            method,
+            uri: Text::Owned(uri.into()),
+            headers: Headers::default(),
+            body: Bytes::new(),
+        })
+    }
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+    /// The Request-URI as written.
+    pub fn uri_str(&self) -> &str {
+        self.headers.text(&self.uri)
+    }
+    /// The Request-URI, parsed (it was validated when parsed or set).
+    pub fn uri(&self) -> Result<Uri<'_>, ParseError> {
+        Uri::parse(self.uri_str()).map_err(ParseError::RequestUri)
+    }
+    /// Replaces the Request-URI.
+    pub fn set_uri(&mut self, uri: &str) -> Result<(), ParseError> {
+        parse::validate_request_uri(uri)?;
+        self.uri = Text::Owned(uri.into());
+        Ok(())
+    }
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+    /// The headers, to change them.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+    /// Sets the body (Content-Length follows when serialized; set
+    /// Content-Type yourself).
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = body.into();
+    }
+    /// Serializes into `out`.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        out.reserve(self.headers.buf.len() + self.body.len() + 64);
+        out.put_slice(self.method.as_str().as_bytes());
+        out.put_u8(b' ');
+        out.put_slice(self.uri_str().as_bytes());
+        out.put_slice(b" SIP/2.0\r\n");
+        write_headers_and_body(&self.headers, &self.body, out);
+    }
+    /// Serializes to bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, o: &Self) -> bool {
+        self.method == o.method
+            && self.uri_str() == o.uri_str()
+            && same_headers(&self.headers, &o.headers)
+            && self.body == o.body
+    }
+}
+
+/// A SIP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: StatusCode,
+    reason: Text,
+    headers: Headers,
+    body: Bytes,
+}
+
+impl Response {
+    /// A response with the code's canonical reason phrase, no headers.
+    pub fn new(status: StatusCode) -> Response {
+        Response {
+            status,
+            reason: Text::Static(status.canonical_reason()),
+            headers: Headers::default(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A response to `req` (RFC 3261 8.2.6.2): Via lines (same order), From,
+    /// To, Call-ID and CSeq copied; when `to_tag` is given and the request's To
+    /// has no tag, `;tag=to_tag` is added to To (give one for every response but
+    /// 100 Trying). Record-Route is copied for 101..=299 answers to INVITE and
+    /// SUBSCRIBE (RFC 3261 12.1.1).
+    pub fn for_request(req: &Request, status: StatusCode, to_tag: Option<&str>) -> Response {
+        let mut resp = Response::new(status);
+        let h = &req.headers;
+        for e in &h.entries {
+            let copy = match e.name {
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => true,
+                HeaderName::RecordRoute => {
+                    (101..=299).contains(&status.as_u16())
+                        && matches!(req.method, Method::Invite | Method::Subscribe)
+                }
+                HeaderName::To => {
+                    let value = h.text(&e.value);
+                    let mut v = value.to_owned();
+                    if let Some(tag) = to_tag {
+                        let has_tag = NameAddr::parse(value).is_ok_and(|a| a.tag().is_some());
+                        if !has_tag {
+                            let _ = write!(v, ";tag={tag}");
+                        }
+                    }
+                    resp.headers.push(HeaderName::To, v);
+                    false
+                }
+                _ => false,
+            };
+            if copy {
+                resp.headers.push(e.name, h.text(&e.value));
+            }
+        }
+        resp
+    }
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The reason phrase.
+    pub fn reason(&self) -> &str {
+        self.headers.text(&self.reason)
+    }
+    /// Replaces the reason phrase; errors on CR or LF.
+    pub fn set_reason(&mut self, reason: &str) -> Result<(), ParseError> {
+        if reason.contains(['\r', '\n']) {
+            return Err(ParseError::Build {
+                what: "reason phrase",
+                reason: "contains CR or LF",
+            });
+        }
+        self.reason = Text::Owned(reason.into());
+        Ok(())
+    }
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+    /// The headers, to change them.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+    /// Sets the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = body.into();
+    }
+    /// Serializes into `out`.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        out.reserve(self.headers.buf.len() + self.body.len() + 64);
+        let mut line = String::with_capacity(16);
+        let _ = write!(line, "SIP/2.0 {} ", self.status);
+        out.put_slice(line.as_bytes());
+        out.put_slice(self.reason().as_bytes());
+        out.put_slice(b"\r\n");
+        write_headers_and_body(&self.headers, &self.body, out);
+    }
+    /// Serializes to bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+impl PartialEq for Response {
+    fn eq(&self, o: &Self) -> bool {
+        self.status == o.status
+            && self.reason() == o.reason()
+            && same_headers(&self.headers, &o.headers)
+            && self.body == o.body
+    }
+}
+
+fn same_headers(a: &Headers, b: &Headers) -> bool {
+    let a = a.iter().filter(|f| f.name != HeaderName::ContentLength);
+    let b = b.iter().filter(|f| f.name != HeaderName::ContentLength);
+    a.eq(b)
+}
+
+fn write_headers_and_body(h: &Headers, body: &Bytes, out: &mut BytesMut) {
+    let mut cl_written = false;
+    let num = body.len().to_string();
+    for Entry {
+        name,
+        raw_name,
+        value,
+    } in &h.entries
+    {
+        let value = if *name == HeaderName::ContentLength {
+            if cl_written {
+                continue;
+            }
+            cl_written = true;
+            num.as_str()
+        } else {
+            h.text(value)
+        };
+        let raw_name = h.text(raw_name);
+        out.put_slice(
+            if raw_name.is_empty() {
+                name.as_str()
+            } else {
+                raw_name
+            }
+            .as_bytes(),
+        );
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    if !cl_written {
+        out.put_slice(b"Content-Length: ");
+        out.put_slice(num.as_str().as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+    out.put_slice(body);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! `;name=value` parameter lists (URI parameters and header parameters).
+
+use super::lex::{is_token, quoted_end, trim, SemiIter};
+
+/// A parameter list borrowing from the message: the text after the first `;`.
+/// Names compare case-insensitively; values come back as written (quoted
+/// strings keep their quotes, see [`super::unquote`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params<'a>(&'a str);
+
+impl<'a> Params<'a> {
+    pub(crate) fn new(raw: &'a str) -> Self {
+        Params(raw)
+    }
+
+    /// The raw text, without the leading `;`.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// True when there is no parameter.
+    pub fn is_empty(&self) -> bool {
+        trim(self.0).is_empty()
+    }
+
+    /// Iterates `(name, value)` pairs; `value` is `None` for a flag (`;lr`).
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        let raw = self.0;
+        SemiIter::new(raw)
+            .filter(|p| !trim(p).is_empty())
+            .map(split_param)
+    }
+
+    /// `Some(value)` when the parameter is present (`Some(None)` for a flag).
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The value of a parameter that has one.
+    pub fn value(&self, name: &str) -> Option<&'a str> {
+        self.get(name).flatten()
+    }
+
+    /// True when the parameter is present, with or without value.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+fn split_param(p: &str) -> (&str, Option<&str>) {
+    match p.find('=') {
+        Some(e) => (trim(&p[..e]), Some(trim(&p[e + 1..]))),
+        None => (trim(p), None),
+    }
+}
+
+/// Validates header parameters (`*( SEMI generic-param )`) in `s`, which must
+/// be empty or start with `;` after optional white space. Returns the text after
+/// that first `;`.
+pub(crate) fn header_params(s: &str) -> Result<&str, &'static str> {
+    let s = trim(s);
+    if s.is_empty() {
+        return Ok("");
+    }
+    let Some(rest) = s.strip_prefix(';') else {
+        return Err("junk before parameters");
+    };
+    for p in SemiIter::new(rest) {
+        if trim(p).is_empty() {
+            return Err("empty parameter");
+        }
+        let (name, value) = split_param(p);
+        if !is_token(name) {
+            return Err("bad parameter name");
+        }
+        if let Some(v) = value {
+            if !is_gen_value(v) {
+                return Err("bad parameter value");
+            }
+        }
+    }
+    Ok(rest)
+}
+
+/// `gen-value = token / host / quoted-string`.
+fn is_gen_value(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.first() == Some(&b'"') {
+        return quoted_end(b) == Some(b.len());
+    }
+    !b.is_empty()
+        && b.iter()
+            .all(|&c| super::lex::is_token_byte(c) || matches!(c, b'[' | b']' | b':'))
+}

@@ -1,0 +1,350 @@
+//! The one-pass message parser: start line, header lines (indexed as spans of
+//! the shared buffer), validation of the headers a user agent relies on, body.
+
+use bytes::Bytes;
+
+use super::addr::{validate_contact, NameAddr};
+use super::error::ParseError;
+use super::headers::{delta_seconds, validate_call_id, Entry, Headers, Text};
+use super::lex::{is_token, trim, ListIter};
+use super::uri::{Scheme, Uri};
+use super::values::{parse_retry_after, validate_date, AuthHeader, CSeq, Method, StatusCode};
+use super::via::Via;
+use super::{HeaderName, Message, Request, Response};
+
+/// What the start line said.
+enum StartLine {
+    Request { method: Method, uri: Text },
+    Response { status: StatusCode, reason: Text },
+}
+
+pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
+    if buf.len() > u32::MAX as usize {
+        return Err(ParseError::Truncated("message larger than 4 GiB"));
+    }
+    // RFC 3261 7.5: CRLFs before the start line are ignored.
+    let mut start = 0;
+    while buf.get(start..start + 2) == Some(b"\r\n") {
+        start += 2;
+    }
+    let blank = memchr::memmem::find(&buf[start..], b"\r\n\r\n").ok_or(ParseError::Truncated(
+        "no empty line after the header section",
+    ))?;
+    let hdr_end = start + blank + 2;
+    let body_start = hdr_end + 2;
+    let section = std::str::from_utf8(&buf[start..hdr_end]).map_err(|_| ParseError::NotUtf8)?;
+
+    let first_end = section.find("\r\n").unwrap_or(section.len());
+    let start_line = parse_start_line(&section[..first_end], start)?;
+
+    let mut entries = Vec::with_capacity(16);
+    let mut content_length: Option<u32> = None;
+    let mut cseq_method: Option<Method> = None;
+    // Current header: (name, name span, value start, value end, folded).
+    let mut cur: Option<(HeaderName, usize, usize, usize, usize, bool)> = None;
+    let mut pos = first_end + 2;
+    let mut line_no = 1;
+    let sb = section.as_bytes();
+    while pos < section.len() {
+        line_no += 1;
+        let rel = memchr::memchr(b'\n', &sb[pos..]).unwrap_or(sb.len() - pos);
+        let end = pos + rel; // index of '\n' (or end)
+        if end == pos || sb[end - 1] != b'\r' || memchr::memchr(b'\r', &sb[pos..end - 1]).is_some()
+        {
+            return Err(ParseError::HeaderLine {
+                line: line_no,
+                reason: "bare CR or LF",
+            });
+        }
+        let line_end = end - 1;
+        if matches!(sb[pos], b' ' | b'\t') {
+            match cur.as_mut() {
+                Some(c) => {
+                    c.4 = line_end;
+                    c.5 = true;
+                }
+                None => {
+                    return Err(ParseError::HeaderLine {
+                        line: line_no,
+                        reason: "continuation line before the first header",
+                    })
+                }
+            }
+        } else {
+            if let Some(c) = cur.take() {
+                finish(
+                    section,
+                    start,
+                    c,
+                    &mut entries,
+                    &mut content_length,
+                    &mut cseq_method,
+                )?;
+            }
+            let line = &sb[pos..line_end];
+            let colon = memchr::memchr(b':', line).ok_or(ParseError::HeaderLine {
+                line: line_no,
+                reason: "no colon",
+            })?;
+            let mut name_end = colon;
+            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+                name_end -= 1;
+            }
+            let name = &line[..name_end];
+            if name.is_empty() || !name.iter().all(|&b| super::lex::is_token_byte(b)) {
+                return Err(ParseError::HeaderLine {
+                    line: line_no,
+                    reason: "header name is not a token",
+                });
+            }
+            cur = Some((
+                HeaderName::parse(name),
+                pos,
+                pos + name_end,
+                pos + colon + 1,
+                line_end,
+                false,
+            ));
+        }
+        pos = end + 1;
+    }
+    if let Some(c) = cur.take() {
+        finish(
+            section,
+            start,
+            c,
+            &mut entries,
+            &mut content_length,
+            &mut cseq_method,
+        )?;
+    }
+
+    let body = match content_length {
+        Some(cl) => {
+            let available = buf.len() - body_start;
+            if cl as usize > available {
+                return Err(ParseError::BodyTruncated {
+                    declared: cl,
+                    available,
+                });
+            }
+            buf.slice(body_start..body_start + cl as usize)
+        }
+        None => buf.slice(body_start..),
+    };
+    let headers = Headers {
+        buf: buf.slice(..hdr_end),
+        entries,
+    };
+    Ok(match start_line {
+        StartLine::Request { method, uri } => {
+            if let Some(m) = cseq_method {
+                if m != method {
+                    return Err(ParseError::CSeqMethodMismatch);
+                }
+            }
+            Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            })
+        }
+        StartLine::Response { status, reason } => Message::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    })
+}
+
+fn span(base: usize, a: usize, b: usize) -> Text {
+    Text::Span((base + a) as u32, (base + b) as u32)
+}
+
+fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let (ver, rest) = rest
+            .split_once(' ')
+            .ok_or(ParseError::StartLine("no status code"))?;
+        if ver != "2.0" {
+            return Err(ParseError::Version);
+        }
+        let code_end = rest.find(' ').unwrap_or(rest.len());
+        let code = &rest[..code_end];
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::StatusCode("not three digits"));
+        }
+        let status = code
+            .parse::<u16>()
+            .ok()
+            .and_then(StatusCode::new)
+            .ok_or(ParseError::StatusCode("outside 100..=699"))?;
+        let reason_start = (line.len() - rest.len() + code_end + 1).min(line.len());
+        return Ok(StartLine::Response {
+            status,
+            reason: span(base, reason_start, line.len()),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version
+    let mut parts = line.splitn(3, ' ');
+    let method = parts.next().unwrap_or("");
+    let uri = parts.next().unwrap_or("");
+    let version = parts.next().ok_or(ParseError::StartLine(
+        "request-line is not method, URI and version",
+    ))?;
+    let method = Method::parse(method).map_err(ParseError::StartLine)?;
+    if uri.is_empty() || version.contains(' ') {
+        return Err(ParseError::StartLine(
+            "extra white space in the request-line (or inside the Request-URI)",
+        ));
+    }
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        return Err(ParseError::Version);
+    }
+    validate_request_uri(uri)?;
+    let uri_start = method.as_str().len() + 1;
+    Ok(StartLine::Request {
+        method,
+        uri: span(base, uri_start, uri_start + uri.len()),
+    })
+}
+
+pub(crate) fn validate_request_uri(uri: &str) -> Result<(), ParseError> {
+    if uri.starts_with('<') {
+        return Err(ParseError::RequestUri("enclosed in <>"));
+    }
+    let u = Uri::parse(uri).map_err(ParseError::RequestUri)?;
+    if matches!(u.scheme(), Scheme::Sip | Scheme::Sips) && u.headers().is_some() {
+        return Err(ParseError::RequestUri(
+            "headers are not allowed in a Request-URI",
+        ));
+    }
+    Ok(())
+}
+
+type Cur = (HeaderName, usize, usize, usize, usize, bool);
+
+/// Stores one header and validates it if it is one a UA relies on.
+fn finish(
+    section: &str,
+    base: usize,
+    (name, name_start, name_end, vstart, vend, folded): Cur,
+    entries: &mut Vec<Entry>,
+    content_length: &mut Option<u32>,
+    cseq_method: &mut Option<Method>,
+) -> Result<(), ParseError> {
+    let raw = &section[vstart..vend];
+    let (value_text, value): (Text, std::borrow::Cow<'_, str>) = if folded {
+        let unfolded = unfold(raw);
+        (Text::Owned(unfolded.clone().into()), unfolded.into())
+    } else {
+        let t = trim(raw);
+        let lead = raw.len() - raw.trim_start_matches([' ', '\t']).len();
+        (span(base, vstart + lead, vstart + lead + t.len()), t.into())
+    };
+    validate(name, &value, content_length, cseq_method).map_err(|reason| ParseError::Header {
+        header: name,
+        reason,
+    })?;
+    entries.push(Entry {
+        name,
+        raw_name: span(base, name_start, name_end),
+        value: value_text,
+    });
+    Ok(())
+}
+
+/// Joins folded lines: each CRLF and the white space around it become one SP.
+fn unfold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, piece) in raw.split("\r\n").enumerate() {
+        let piece = if i == 0 {
+            piece.trim_end_matches([' ', '\t'])
+        } else {
+            piece.trim_matches([' ', '\t'])
+        };
+        if piece.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(piece);
+    }
+    trim(&out).to_owned()
+}
+
+fn validate(
+    name: HeaderName,
+    v: &str,
+    content_length: &mut Option<u32>,
+    cseq_method: &mut Option<Method>,
+) -> Result<(), &'static str> {
+    match name {
+        HeaderName::Via => {
+            for e in ListIter::new(v) {
+                Via::parse(e)?;
+            }
+        }
+        HeaderName::From | HeaderName::To => {
+            NameAddr::parse(v)?;
+        }
+        HeaderName::Contact => {
+            if trim(v) != "*" {
+                for e in ListIter::new(v) {
+                    validate_contact(&NameAddr::parse(e)?)?;
+                }
+            }
+        }
+        HeaderName::Route | HeaderName::RecordRoute => {
+            for e in ListIter::new(v) {
+                NameAddr::parse(e)?;
+            }
+        }
+        HeaderName::CallId => {
+            validate_call_id(v)?;
+        }
+        HeaderName::CSeq => {
+            let c = CSeq::parse(v)?;
+            if cseq_method.is_none() {
+                *cseq_method = Some(c.method);
+            }
+        }
+        HeaderName::ContentLength => {
+            let n = delta_seconds(v)?;
+            if content_length.is_none() {
+                *content_length = Some(n);
+            }
+        }
+        HeaderName::Expires | HeaderName::MinExpires => {
+            delta_seconds(v)?;
+        }
+        HeaderName::MaxForwards => {
+            super::lex::parse_u32(trim(v))
+                .filter(|n| *n <= 255)
+                .ok_or("not a number in 0..=255")?;
+        }
+        HeaderName::RetryAfter => {
+            parse_retry_after(v)?;
+        }
+        HeaderName::Date => validate_date(v)?,
+        HeaderName::WwwAuthenticate
+        | HeaderName::ProxyAuthenticate
+        | HeaderName::Authorization
+        | HeaderName::ProxyAuthorization => {
+            AuthHeader::parse(v)?;
+        }
+        HeaderName::Allow | HeaderName::Supported | HeaderName::Require => {
+            for e in ListIter::new(v) {
+                if !e.is_empty() && !is_token(e) {
+                    return Err("list element is not a token");
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! URIs: `sip:`/`sips:` (RFC 3261 19.1), `tel:` (RFC 3966) and any other
+//! absolute URI kept opaque.
+//!
+//! Hand-written: the `url`/`http` crates do not know SIP's userinfo rules
+//! (`;` and `?` are legal in the user part) and they allocate.
+
+use std::fmt;
+
+use super::lex::{is_token_byte, SemiIter};
+use super::params::Params;
+
+/// A URI scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme<'a> {
+    Sip,
+    Sips,
+    Tel,
+    /// Any other scheme (RFC 3261 `absoluteURI`), e.g. `http`, `urn`.
+    Other(&'a str),
+}
+
+/// A parsed URI borrowing from the message.
+///
+/// For `sip`/`sips`: user, password, host (IPv6 references keep their
+/// brackets), port, `;params` and `?headers`. For `tel`: the number is
+/// [`Uri::user`] and its `;params` are [`Uri::params`]. Other schemes are opaque
+/// ([`Uri::opaque`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uri<'a> {
+    raw: &'a str,
+    scheme: Scheme<'a>,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    params: &'a str,
+    headers: Option<&'a str>,
+    opaque: &'a str,
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI. The whole input must be the URI (no surrounding spaces).
+    pub fn parse(s: &'a str) -> Result<Uri<'a>, &'static str> {
+        let colon = s.find(':').ok_or("no scheme")?;
+        let scheme_s = &s[..colon];
+        let sb = scheme_s.as_bytes();
+        if sb.is_empty()
+            || !sb[0].is_ascii_alphabetic()
+            || !sb
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            return Err("bad scheme");
+        }
+        let rest = &s[colon + 1..];
+        if rest.is_empty() {
+            return Err("empty after scheme");
+        }
+        if rest
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
+        {
+            return Err("white space or delimiter inside URI");
+        }
+        let scheme = if scheme_s.eq_ignore_ascii_case("sip") {
+            Scheme::Sip
+        } else if scheme_s.eq_ignore_ascii_case("sips") {
+            Scheme::Sips
+        } else if scheme_s.eq_ignore_ascii_case("tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other(scheme_s)
+        };
+        let mut uri = Uri {
+            raw: s,
+            scheme,
+            user: None,
+            password: None,
+            host: "",
+            port: None,
+            params: "",
+            headers: None,
+            opaque: rest,
+        };
+        match scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Tel => {
+                let (num, params) = match rest.find(';') {
+                    Some(i) => (&rest[..i], &rest[i + 1..]),
+                    None => (rest, ""),
+                };
+                if num.is_empty() {
+                    return Err("empty telephone number");
+                }
+                validate_uri_params(params)?;
+                uri.user = Some(num);
+                uri.params = params;
+            }
+            Scheme::Other(_) => {}
+        }
+        Ok(uri)
+    }
+
+    fn parse_sip(&mut self, rest: &'a str) -> Result<(), &'static str> {
+        // The userinfo ends at the first '@': '@' is legal neither in the host,
+        // nor in params or headers, while ';', '?' and ',' are legal in the user.
+        let hostpart = match rest.find('@') {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let (user, password) = match userinfo.find(':') {
+                    Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
+                    None => (userinfo, None),
+                };
+                if user.is_empty() {
+                    return Err("empty user part");
+                }
+                self.user = Some(user);
+                self.password = password;
+                &rest[at + 1..]
+            }
+            None => rest,
+        };
+        let hb = hostpart.as_bytes();
+        let host_end = if hb.first() == Some(&b'[') {
+            let close = hostpart.find(']').ok_or("unterminated IPv6 reference")?;
+            let inner = &hostpart[1..close];
+            if inner.is_empty()
+                || !inner
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
+                return Err("bad IPv6 reference");
+            }
+            close + 1
+        } else {
+            hb.iter()
+                .position(|b| matches!(b, b':' | b';' | b'?'))
+                .unwrap_or(hb.len())
+        };
+        let host = &hostpart[..host_end];
+        if host.is_empty() {
+            return Err("empty host");
+        }
+        if !host.starts_with('[')
+            && !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err("bad host");
+        }
+        self.host = host;
+        let mut after = &hostpart[host_end..];
+        if let Some(p) = after.strip_prefix(':') {
+            let end = p
+                .bytes()
+                .position(|b| matches!(b, b';' | b'?'))
+                .unwrap_or(p.len());
+            let port = super::lex::parse_u32(&p[..end]).ok_or("bad port")?;
+            self.port = Some(u16::try_from(port).map_err(|_| "port out of range")?);
+            after = &p[end..];
+        }
+        let (params, headers) = match after.find('?') {
+            Some(q) => (&after[..q], Some(&after[q + 1..])),
+            None => (after, None),
+        };
+        if let Some(p) = params.strip_prefix(';') {
+            validate_uri_params(p)?;
+            self.params = p;
+        } else if !params.is_empty() {
+            return Err("junk after host");
+        }
+        if let Some(h) = headers {
+            if h.is_empty() || h.split('&').any(|kv| kv.is_empty() || kv.starts_with('=')) {
+                return Err("bad URI headers");
+            }
+        }
+        self.headers = headers;
+        Ok(())
+    }
+
+    /// The URI exactly as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// Its scheme.
+    pub fn scheme(&self) -> Scheme<'a> {
+        self.scheme
+    }
+    /// The user part (still percent-escaped), or the number of a `tel:` URI.
+    pub fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+    /// The password of `sip:user:password@host` (deprecated, but parsed).
+    pub fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+    /// The host; IPv6 references keep their brackets (`[2001:db8::1]`).
+    /// Empty for `tel:` and other schemes.
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+    /// The explicit port, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The `;uri-parameters` (`transport`, `lr`, `maddr`, `user`...).
+    pub fn params(&self) -> Params<'a> {
+        Params::new(self.params)
+    }
+    /// The `?headers` part, without the `?`.
+    pub fn headers(&self) -> Option<&'a str> {
+        self.headers
+    }
+    /// Everything after `scheme:` (the whole content for opaque schemes).
+    pub fn opaque(&self) -> &'a str {
+        self.opaque
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+/// URI parameters: non-empty names of paramchars, optional `=value`.
+fn validate_uri_params(p: &str) -> Result<(), &'static str> {
+    for param in SemiIter::new(p) {
+        let (name, value) = match param.find('=') {
+            Some(e) => (&param[..e], Some(&param[e + 1..])),
+            None => (param, None),
+        };
+        if name.is_empty() || !name.bytes().all(is_param_byte) {
+            return Err("bad URI parameter name");
+        }
+        if let Some(v) = value {
+            if v.is_empty() || !v.bytes().all(is_param_byte) {
+                return Err("bad URI parameter value");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `paramchar` of RFC 3261 (unreserved, escapes and `[]/:&+$`).
+fn is_param_byte(b: u8) -> bool {
+    is_token_byte(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
+}

@@ -1,0 +1,139 @@
+//! The Via header (RFC 3261 20.42): sent-protocol, sent-by, params.
+
+use super::lex::{is_token, is_ws, parse_u32, trim};
+use super::params::{header_params, Params};
+
+/// One Via value, borrowing from the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    transport: &'a str,
+    host: &'a str,
+    port: Option<u16>,
+    params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    /// Parses one `sent-protocol LWS sent-by *( SEMI via-params )` element.
+    /// LWS is allowed around `/` and `:`, as RFC 4475 3.1.1.1 exercises.
+    pub fn parse(s: &'a str) -> Result<Via<'a>, &'static str> {
+        let mut rest = trim(s);
+        let mut parts = [""; 3];
+        for (i, part) in parts.iter_mut().enumerate() {
+            let end = rest
+                .bytes()
+                .position(|b| b == b'/' || is_ws(b))
+                .unwrap_or(rest.len());
+            *part = &rest[..end];
+            rest = rest[end..].trim_start_matches([' ', '\t']);
+            if i < 2 {
+                rest = rest
+                    .strip_prefix('/')
+                    .ok_or("sent-protocol is not name/version/transport")?
+                    .trim_start_matches([' ', '\t']);
+            }
+        }
+        let [name, version, transport] = parts;
+        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+            return Err("sent-protocol is not SIP/2.0");
+        }
+        if !is_token(transport) {
+            return Err("bad transport token");
+        }
+        // sent-by: host [ ":" port ], then params.
+        let b = rest.as_bytes();
+        let host_end = if b.first() == Some(&b'[') {
+            rest.find(']')
+                .ok_or("unterminated IPv6 reference in sent-by")?
+                + 1
+        } else {
+            b.iter()
+                .position(|&c| c == b':' || c == b';' || is_ws(c))
+                .unwrap_or(b.len())
+        };
+        let host = &rest[..host_end];
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'[' | b']' | b':'))
+        {
+            return Err("bad sent-by host");
+        }
+        let mut rest = rest[host_end..].trim_start_matches([' ', '\t']);
+        let mut port = None;
+        if let Some(p) = rest.strip_prefix(':') {
+            let p = p.trim_start_matches([' ', '\t']);
+            let end = p
+                .bytes()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(p.len());
+            let n = parse_u32(&p[..end]).ok_or("sent-by port is not a number")?;
+            port = Some(u16::try_from(n).map_err(|_| "sent-by port out of range")?);
+            rest = &p[end..];
+        }
+        let params = Params::new(header_params(rest)?);
+        if let Some(ttl) = params.get("ttl") {
+            ttl.and_then(parse_u32)
+                .filter(|t| *t <= 255)
+                .ok_or("ttl parameter out of range")?;
+        }
+        if let Some(Some(rport)) = params.get("rport") {
+            parse_u32(rport)
+                .filter(|p| *p <= 65535)
+                .ok_or("rport parameter is not a port")?;
+        }
+        if let Some(branch) = params.get("branch") {
+            if !branch.is_some_and(is_token) {
+                return Err("branch parameter is not a token");
+            }
+        }
+        Ok(Via {
+            transport,
+            host,
+            port,
+            params,
+        })
+    }
+
+    /// The transport token as written (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`...).
+    pub fn transport(&self) -> &'a str {
+        self.transport
+    }
+    /// sent-by host (IPv6 references keep their brackets).
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+    /// sent-by port, if written.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// All via-params.
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+    /// The `received` parameter.
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.value("received")
+    }
+    /// `None`: no `rport`; `Some(None)`: `;rport` without value (a request
+    /// asking for it); `Some(Some(port))`: filled in by the server.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| parse_u32(p).and_then(|n| u16::try_from(n).ok())))
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+    /// The `ttl` parameter.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params
+            .value("ttl")
+            .and_then(parse_u32)
+            .and_then(|t| u8::try_from(t).ok())
+    }
+}
