@@ -12,3 +12,5 @@
 pub use sipfleet_actors as actors;
 pub use sipfleet_protocol as protocol;
 pub use sipfleet_transport as transport;
+
+pub mod config_files;

@@ -107,7 +107,7 @@ impl ConfigBuilder {
                 p.value
             };
             self.errors.push(ConfigError::Value {
-                key: p.key,
+                key: m.canonical,
                 value,
                 allowed: spec.kind.allowed(),
                 location: p.location,
