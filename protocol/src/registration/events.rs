@@ -1,0 +1,224 @@
+//! What goes in and out of a [`Registration`](super::Registration): abstract,
+//! typed, and independent of the SIP message model. The line actor turns a
+//! [`SendRegister`] into a REGISTER with the message module and turns received
+//! responses and transport errors into [`RegisterResponse`] and
+//! [`TransportError`].
+
+use std::time::Duration;
+
+use crate::route::Route;
+
+/// Send a REGISTER. A `retransmission` repeats the transaction's previous copy
+/// byte for byte (same branch, same CSeq); otherwise this is a new transaction
+/// with a new branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendRegister {
+    pub route: Route,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Identifies the client transaction; a new value means a new branch.
+    pub transaction: u64,
+    /// The `Expires` to request, seconds; 0 removes the binding.
+    pub expires: u32,
+    pub retransmission: bool,
+    /// Answer the last 401/407 challenge with an Authorization header.
+    pub with_credentials: bool,
+}
+
+/// One output of the state machine, drained with
+/// [`Registration::poll_output`](super::Registration::poll_output) in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Send(SendRegister),
+    Event(Event),
+}
+
+/// A final or provisional response matched to one of our REGISTER
+/// transactions by the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterResponse {
+    /// CSeq of the request this answers; stale answers are ignored.
+    pub cseq: u32,
+    pub status: u16,
+    /// The expiry granted for our Contact (Contact `expires` or `Expires`).
+    pub expires: Option<Duration>,
+    pub retry_after: Option<Duration>,
+    /// The `stale` flag of a 401/407 challenge.
+    pub stale: bool,
+}
+
+impl RegisterResponse {
+    /// A response with only a CSeq and a status.
+    pub fn new(cseq: u32, status: u16) -> Self {
+        RegisterResponse {
+            cseq,
+            status,
+            expires: None,
+            retry_after: None,
+            stale: false,
+        }
+    }
+}
+
+/// Transport trouble reported for a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// An ICMP error for a request: immediate failover.
+    Icmp,
+    /// A TCP connect refused (RST to SYN): immediate failover.
+    Refused,
+    /// An established stream closed by the far end (FIN or RST): registration
+    /// loss, back-off.
+    FlowLost,
+    /// Keep-alives unanswered: registration loss, back-off.
+    KeepAliveLost,
+}
+
+/// Why a route was marked failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteFailReason {
+    Icmp,
+    Refused,
+    /// No answer within the route's schedule or the 32 s budget.
+    Timeout,
+    /// 503 with `failoverOn503Response=1`.
+    ServiceUnavailable,
+    FlowLost,
+    KeepAliveLost,
+    /// A DNS refresh no longer lists the route.
+    RemovedFromDns,
+}
+
+impl RouteFailReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteFailReason::Icmp => "icmp",
+            RouteFailReason::Refused => "refused",
+            RouteFailReason::Timeout => "timeout",
+            RouteFailReason::ServiceUnavailable => "503",
+            RouteFailReason::FlowLost => "flow_lost",
+            RouteFailReason::KeepAliveLost => "keepalive_lost",
+            RouteFailReason::RemovedFromDns => "dns_removed",
+        }
+    }
+}
+
+/// Why a REGISTER transaction was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// First registration, or the first after a back-off.
+    Initial,
+    /// Refresh on the current route before the registration lapses.
+    Refresh,
+    /// The next route of a failover walk.
+    Failover,
+    /// Trying the primary again.
+    Failback,
+    /// Re-sent with credentials after a 401/407.
+    Authenticate,
+    /// `Expires: 0` (shutdown or `unRegisterOnFailBack`).
+    Unregister,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Initial => "initial",
+            Purpose::Refresh => "refresh",
+            Purpose::Failover => "failover",
+            Purpose::Failback => "failback",
+            Purpose::Authenticate => "authenticate",
+            Purpose::Unregister => "unregister",
+        }
+    }
+}
+
+/// Why the line is no longer registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnregisterReason {
+    /// `failRegistrationOn=1`: the binding is dropped silently when failover
+    /// begins.
+    FailoverStarted,
+    /// A denial (403, ...), or 503 without failover.
+    Rejected,
+    FlowLost,
+    KeepAliveLost,
+    /// `failRegistrationOn=0` kept the old binding through a failover until it
+    /// lapsed.
+    Expired,
+    /// `Expires: 0` sent before failing back (`unRegisterOnFailBack=1`).
+    Failback,
+    Shutdown,
+}
+
+impl UnregisterReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnregisterReason::FailoverStarted => "failover_started",
+            UnregisterReason::Rejected => "rejected",
+            UnregisterReason::FlowLost => "flow_lost",
+            UnregisterReason::KeepAliveLost => "keepalive_lost",
+            UnregisterReason::Expired => "expired",
+            UnregisterReason::Failback => "failback",
+            UnregisterReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Why linked subscriptions (BLF, SCA, ...) must be dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidationReason {
+    /// `failRegistrationOn=1`: failover began.
+    FailoverStarted,
+    /// A REGISTER was accepted by a different server.
+    NewRegistrar,
+    /// The registration ended.
+    Unregistered,
+}
+
+/// A state change worth telling the world about; `name()` is the `event`
+/// field of the JSON event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A REGISTER transaction started (refreshes and un-REGISTERs included).
+    Registering { cseq: u32, expires: u32, purpose: Purpose },
+    Registered { expires: Duration, primary: bool },
+    RouteFailed { reason: RouteFailReason },
+    /// Moving on from `from` to the event's route.
+    Failover { from: Route },
+    /// Leaving `from` for the primary, the event's route.
+    Failback { from: Route },
+    /// Waiting `wait` before the next attempt; `failures` counts the
+    /// consecutive failures before this one.
+    Backoff { wait: Duration, failures: u32 },
+    Unregistered { reason: UnregisterReason },
+    /// A registration attempt ended without a binding: `status` is the final
+    /// response, if one ended it.
+    RegistrationFailed { status: Option<u16> },
+    SubscriptionsInvalidated { reason: InvalidationReason },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Registering { .. } => "registering",
+            EventKind::Registered { .. } => "registered",
+            EventKind::RouteFailed { .. } => "route_failed",
+            EventKind::Failover { .. } => "failover",
+            EventKind::Failback { .. } => "failback",
+            EventKind::Backoff { .. } => "backoff",
+            EventKind::Unregistered { .. } => "unregistered",
+            EventKind::RegistrationFailed { .. } => "registration_failed",
+            EventKind::SubscriptionsInvalidated { .. } => "subscriptions_invalidated",
+        }
+    }
+}
+
+/// An event with the route it concerns and the line's Call-ID at the time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// `None` only when no route is known (back-off without routes).
+    pub route: Option<Route>,
+    pub call_id: String,
+}

@@ -1,0 +1,911 @@
+//! The per-line registration state machine: inputs (`start`, `handle_*`,
+//! `shutdown`), outputs (`poll_output`, `poll_timeout`) and getters, in the
+//! quinn-proto layout. See the module docs of [`super`] for the state diagram.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+
+use super::backoff::Backoff;
+use super::events::{
+    Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
+    SendRegister, TransportError, UnregisterReason,
+};
+use super::failback::{failback_delay, refresh_after, refresh_tries_primary};
+use super::settings::RegistrationSettings;
+use super::walk::{find, primary_of, Walk};
+use crate::route::Route;
+use crate::transaction::{
+    ClientTransaction, RequestKind, RetryPolicy, TimedOut, TimeoutAction, WalkPosition,
+};
+
+/// Source of new Call-IDs, injected so tests can predict them.
+pub trait CallIdGenerator {
+    fn next_call_id(&mut self) -> String;
+}
+
+impl<F: FnMut() -> String> CallIdGenerator for F {
+    fn next_call_id(&mut self) -> String {
+        self()
+    }
+}
+
+/// Coarse state of a line, for display and for callers that gate on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `start` not called yet.
+    NotStarted,
+    /// Started, but the route list is empty.
+    WaitingForRoutes,
+    /// A REGISTER (or un-REGISTER) transaction is running.
+    Registering,
+    /// Bound; waiting for the refresh or failback time.
+    Registered,
+    /// Waiting after a registration loss.
+    BackingOff,
+    /// Shut down.
+    Stopped,
+}
+
+enum State {
+    NotStarted,
+    WaitingForRoutes,
+    Registering(Attempt),
+    Registered,
+    BackingOff {
+        starts: Instant,
+        wait: Duration,
+        failures: u32,
+        announced: bool,
+        route: Option<Route>,
+    },
+    Stopped,
+}
+
+/// One REGISTER transaction on one route.
+struct Attempt {
+    route: Route,
+    tx: ClientTransaction,
+    cseq: u32,
+    transaction: u64,
+    expires: u32,
+    with_credentials: bool,
+    /// This request answers a challenge from its own route.
+    answers_challenge: bool,
+    goal: Goal,
+}
+
+enum Goal {
+    /// Obtain a binding, failing over along the walk.
+    Register(Walk),
+    /// Remove the binding on the attempt's route, then go on.
+    Unregister(AfterUnregister),
+}
+
+#[derive(Clone, Copy)]
+enum AfterUnregister {
+    Failback,
+    Stop,
+}
+
+/// The binding the registrar holds for us.
+struct Binding {
+    route: Route,
+    expires_at: Instant,
+}
+
+/// Timers of a line besides the running transaction's and the back-off.
+#[derive(Clone, Copy)]
+enum Timer {
+    /// Refresh the binding before it lapses.
+    Refresh,
+    /// `failBack.timeout` / DNS TTL after registering on a non-primary.
+    Failback,
+    /// The binding lapses (kept through a failover by `failRegistrationOn=0`).
+    Expiry,
+}
+
+#[derive(Default)]
+struct TimerTable([Option<Instant>; 3]);
+
+impl TimerTable {
+    fn set(&mut self, timer: Timer, at: Instant) {
+        self.0[timer as usize] = Some(at);
+    }
+
+    fn stop(&mut self, timer: Timer) {
+        self.0[timer as usize] = None;
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
+
+    /// Takes the first timer due at `now`, in `Timer` order.
+    fn take_expired(&mut self, now: Instant) -> Option<Timer> {
+        [Timer::Expiry, Timer::Failback, Timer::Refresh]
+            .into_iter()
+            .find(|&t| self.0[t as usize].is_some_and(|at| at <= now))
+            .inspect(|&t| self.stop(t))
+    }
+}
+
+/// One line's registration: failover, failback, back-off and Call-ID rules.
+pub struct Registration {
+    settings: RegistrationSettings,
+    policy: RetryPolicy,
+    routes: Vec<Route>,
+    dns_ttl: Option<Duration>,
+    state: State,
+    binding: Option<Binding>,
+    primary: Option<Route>,
+    timers: TimerTable,
+    backoff: Backoff,
+    call_id: String,
+    cseq: u32,
+    next_transaction: u64,
+    /// A 401/407 was answered under the current Call-ID: later requests
+    /// carry credentials.
+    has_credentials: bool,
+    calls_active: bool,
+    /// Failback came due while it could not run (call active, refresh in
+    /// flight): run it at the first chance.
+    failback_pending: bool,
+    rng: Box<dyn RngCore + Send>,
+    call_ids: Box<dyn CallIdGenerator + Send>,
+    outputs: VecDeque<Output>,
+}
+
+impl Registration {
+    pub fn new(
+        settings: RegistrationSettings,
+        rng: Box<dyn RngCore + Send>,
+        mut call_ids: Box<dyn CallIdGenerator + Send>,
+    ) -> Self {
+        let backoff = Backoff::new(
+            Duration::from_secs(settings.register_retry_base_s.into()),
+            Duration::from_secs(settings.register_retry_max_s.into()),
+        );
+        Registration {
+            policy: settings.retry_policy(),
+            settings,
+            routes: Vec::new(),
+            dns_ttl: None,
+            state: State::NotStarted,
+            binding: None,
+            primary: None,
+            timers: TimerTable::default(),
+            backoff,
+            call_id: call_ids.next_call_id(),
+            cseq: 0,
+            next_transaction: 0,
+            has_credentials: false,
+            calls_active: false,
+            failback_pending: false,
+            rng,
+            call_ids,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::NotStarted => Phase::NotStarted,
+            State::WaitingForRoutes => Phase::WaitingForRoutes,
+            State::Registering(_) => Phase::Registering,
+            State::Registered => Phase::Registered,
+            State::BackingOff { .. } => Phase::BackingOff,
+            State::Stopped => Phase::Stopped,
+        }
+    }
+
+    pub fn settings(&self) -> &RegistrationSettings {
+        &self.settings
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The route of the binding in force, if any. It stays set during a
+    /// refresh or failback walk, and through a failover when
+    /// `failRegistrationOn` is off, until the binding lapses.
+    pub fn registered_route(&self) -> Option<&Route> {
+        self.binding.as_ref().map(|b| &b.route)
+    }
+
+    /// When the binding in force lapses unless refreshed.
+    pub fn registered_until(&self) -> Option<Instant> {
+        self.binding.as_ref().map(|b| b.expires_at)
+    }
+
+    /// The top route of the service record the line registered in.
+    pub fn primary(&self) -> Option<&Route> {
+        self.primary.as_ref()
+    }
+
+    /// Registered on a route other than the primary (the guide's failover state).
+    pub fn is_failed_over(&self) -> bool {
+        match (&self.binding, &self.primary) {
+            (Some(b), Some(p)) => !b.route.same_destination(p),
+            _ => false,
+        }
+    }
+
+    /// Whether other requests of this line may use `route`: with
+    /// `reRegisterOn=1` and `onlySignalWithRegistered=1`, only the route
+    /// holding the registration.
+    pub fn may_signal_via(&self, route: &Route) -> bool {
+        !self.settings.effective_only_signal_with_registered()
+            || self
+                .registered_route()
+                .is_some_and(|r| r.same_destination(route))
+    }
+
+    // ----- outputs -----
+
+    /// The next send or event, in the order they happened.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let state = match &self.state {
+            State::Registering(attempt) => attempt.tx.poll_timeout(),
+            State::BackingOff {
+                starts,
+                wait,
+                announced,
+                ..
+            } => Some(if *announced { *starts + *wait } else { *starts }),
+            _ => None,
+        };
+        [state, self.timers.next()].into_iter().flatten().min()
+    }
+
+    // ----- inputs -----
+
+    /// Starts registering, from the top of the route list.
+    pub fn start(&mut self, now: Instant) {
+        if matches!(self.state, State::NotStarted) {
+            self.begin_initial(now, Purpose::Initial);
+        }
+    }
+
+    /// A new route list (first resolution or a DNS refresh) and the TTL of
+    /// the record behind it, used by `failBack.mode=DNSTTL`.
+    pub fn handle_routes(&mut self, now: Instant, routes: Vec<Route>, ttl: Option<Duration>) {
+        self.routes = routes;
+        self.dns_ttl = ttl;
+        match self.state {
+            State::WaitingForRoutes => self.begin_initial(now, Purpose::Initial),
+            State::Registered => self.sticky_route(now),
+            _ => {}
+        }
+    }
+
+    /// Runs every timer due at `now`. Call again while `poll_timeout() <= now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::Registering(attempt) = &mut self.state {
+            match attempt.tx.handle_timeout(now) {
+                Some(TimeoutAction::Retransmit) => {
+                    let send = attempt.send(&self.call_id, true);
+                    self.outputs.push_back(Output::Send(send));
+                }
+                Some(TimeoutAction::TimedOut(why)) => {
+                    if let Some(attempt) = self.take_attempt() {
+                        let budget_over = why == TimedOut::Budget;
+                        self.attempt_failed(now, attempt, RouteFailReason::Timeout, budget_over, None);
+                    }
+                }
+                None => {}
+            }
+        }
+        if let State::BackingOff {
+            starts,
+            wait,
+            failures,
+            announced,
+            ref route,
+        } = self.state
+        {
+            if !announced && now >= starts {
+                let route = route.clone();
+                self.emit(route.as_ref(), EventKind::Backoff { wait, failures });
+                if let State::BackingOff { announced, .. } = &mut self.state {
+                    *announced = true;
+                }
+            } else if announced && now >= starts + wait {
+                if self.settings.new_call_on_unregister {
+                    self.call_id = self.call_ids.next_call_id();
+                    self.has_credentials = false;
+                }
+                self.begin_initial(now, Purpose::Initial);
+            }
+        }
+        while let Some(timer) = self.timers.take_expired(now) {
+            match timer {
+                Timer::Expiry => self.binding_lapsed(now),
+                Timer::Failback => self.failback_due(now),
+                Timer::Refresh => self.refresh_due(now),
+            }
+        }
+    }
+
+    /// A response the line matched to one of our REGISTER transactions.
+    pub fn handle_response(&mut self, now: Instant, response: RegisterResponse) {
+        let State::Registering(attempt) = &mut self.state else {
+            return;
+        };
+        if response.cseq != attempt.cseq {
+            return;
+        }
+        if response.status < 200 {
+            attempt.tx.handle_provisional(now);
+            return;
+        }
+        attempt.tx.handle_final(now, response.status);
+        let Some(attempt) = self.take_attempt() else {
+            return;
+        };
+        let status = response.status;
+        match (attempt.goal, status) {
+            (Goal::Unregister(after), 401 | 407)
+                if !attempt.answers_challenge || response.stale =>
+            {
+                self.has_credentials = true;
+                self.send_attempt(
+                    now,
+                    attempt.route,
+                    Goal::Unregister(after),
+                    Purpose::Authenticate,
+                    true,
+                );
+            }
+            (Goal::Unregister(after), _) => self.unregister_done(now, after),
+            (Goal::Register(_), 200..=299) => {
+                self.registered(now, attempt.route, attempt.expires, &response)
+            }
+            (Goal::Register(walk), 401 | 407) => {
+                self.challenged(now, attempt.route, walk, &response)
+            }
+            (Goal::Register(walk), 503) if self.settings.failover_on_503 => {
+                let route = attempt.route;
+                self.route_failed(
+                    now,
+                    route,
+                    walk,
+                    RouteFailReason::ServiceUnavailable,
+                    false,
+                    response.retry_after,
+                    Some(503),
+                );
+            }
+            (Goal::Register(_), _) => {
+                let retry_after = response.retry_after.filter(|_| status == 503);
+                self.rejected(now, attempt.route, Some(status), retry_after);
+            }
+        }
+    }
+
+    /// Transport trouble on `route`.
+    pub fn handle_transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
+        let reason = match error {
+            TransportError::Icmp => RouteFailReason::Icmp,
+            TransportError::Refused => RouteFailReason::Refused,
+            TransportError::FlowLost => RouteFailReason::FlowLost,
+            TransportError::KeepAliveLost => RouteFailReason::KeepAliveLost,
+        };
+        let failover = matches!(error, TransportError::Icmp | TransportError::Refused);
+        match &self.state {
+            State::Registering(a) if a.route.same_destination(route) => {
+                let Some(attempt) = self.take_attempt() else {
+                    return;
+                };
+                match attempt.goal {
+                    Goal::Unregister(after) => self.unregister_done(now, after),
+                    Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
+                    Goal::Register(_) => self.attempt_failed(now, attempt, reason, false, None),
+                }
+            }
+            State::Registered if self.registered_route().is_some_and(|r| r.same_destination(route)) => {
+                let current = route.clone();
+                if failover {
+                    let walk = Walk::new(current.group, now);
+                    self.route_failed(now, current, walk, reason, false, None, None);
+                } else {
+                    self.lost(now, current, reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a call blocks failback: this line's own calls, or with enhanced
+    /// failover any line's (the fleet coordinator tells every line).
+    pub fn handle_calls_active(&mut self, now: Instant, active: bool) {
+        self.calls_active = active;
+        if !active && self.failback_pending && matches!(self.state, State::Registered) {
+            self.failback(now);
+        }
+    }
+
+    /// Removes the binding (`Expires: 0` on the registered route) and stops.
+    pub fn shutdown(&mut self, now: Instant) {
+        if matches!(self.state, State::Stopped) {
+            return;
+        }
+        self.state = State::NotStarted;
+        self.failback_pending = false;
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Failback);
+        match self.registered_route().cloned() {
+            Some(route) => {
+                let credentials = self.has_credentials;
+                self.send_attempt(
+                    now,
+                    route,
+                    Goal::Unregister(AfterUnregister::Stop),
+                    Purpose::Unregister,
+                    credentials,
+                );
+            }
+            None => self.stop(),
+        }
+    }
+
+    // ----- internals -----
+
+    fn emit(&mut self, route: Option<&Route>, kind: EventKind) {
+        self.outputs.push_back(Output::Event(Event {
+            kind,
+            route: route.cloned(),
+            call_id: self.call_id.clone(),
+        }));
+    }
+
+    fn take_attempt(&mut self) -> Option<Attempt> {
+        match std::mem::replace(&mut self.state, State::NotStarted) {
+            State::Registering(attempt) => Some(attempt),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    fn send_attempt(&mut self, now: Instant, route: Route, goal: Goal, purpose: Purpose, answers: bool) {
+        let (position, expires) = match &goal {
+            Goal::Register(walk) => (
+                WalkPosition {
+                    walk_started: walk.started,
+                    last_route: walk.is_last(&self.routes, &route),
+                },
+                self.settings.expires_s,
+            ),
+            // An un-REGISTER never fails over: its own schedule only.
+            Goal::Unregister(_) => (
+                WalkPosition {
+                    walk_started: now,
+                    last_route: false,
+                },
+                0,
+            ),
+        };
+        self.cseq = self.cseq.wrapping_add(1);
+        self.next_transaction += 1;
+        let attempt = Attempt {
+            tx: ClientTransaction::start(
+                RequestKind::NonInvite,
+                route.transport,
+                &self.policy,
+                position,
+                now,
+            ),
+            route,
+            cseq: self.cseq,
+            transaction: self.next_transaction,
+            expires,
+            with_credentials: self.has_credentials,
+            answers_challenge: answers,
+            goal,
+        };
+        let kind = EventKind::Registering {
+            cseq: attempt.cseq,
+            expires,
+            purpose,
+        };
+        self.emit(Some(&attempt.route), kind);
+        let send = attempt.send(&self.call_id, false);
+        self.outputs.push_back(Output::Send(send));
+        self.state = State::Registering(attempt);
+    }
+
+    /// A walk from the top of the whole route list.
+    fn begin_initial(&mut self, now: Instant, purpose: Purpose) {
+        match self.routes.first().cloned() {
+            Some(first) => {
+                let walk = Walk::new(first.group, now);
+                self.send_attempt(now, first, Goal::Register(walk), purpose, false);
+            }
+            None => self.state = State::WaitingForRoutes,
+        }
+    }
+
+    fn attempt_failed(
+        &mut self,
+        now: Instant,
+        attempt: Attempt,
+        reason: RouteFailReason,
+        budget_over: bool,
+        retry_after: Option<Duration>,
+    ) {
+        match attempt.goal {
+            Goal::Unregister(after) => self.unregister_done(now, after),
+            Goal::Register(walk) => {
+                self.route_failed(now, attempt.route, walk, reason, budget_over, retry_after, None)
+            }
+        }
+    }
+
+    /// `failed` failed: mark it, then fail over along the walk or give up.
+    #[allow(clippy::too_many_arguments)]
+    fn route_failed(
+        &mut self,
+        now: Instant,
+        failed: Route,
+        mut walk: Walk,
+        reason: RouteFailReason,
+        budget_over: bool,
+        retry_after: Option<Duration>,
+        status: Option<u16>,
+    ) {
+        self.emit(Some(&failed), EventKind::RouteFailed { reason });
+        let was_last = walk.is_last(&self.routes, &failed);
+        walk.mark_failed(&failed);
+        self.failover_started();
+        let budget_end = walk.started + self.policy.timers.timer_b();
+        let budget_over = budget_over || (!self.policy.enhanced_failover && now >= budget_end);
+        match walk.next(&self.routes).cloned() {
+            Some(next) if !budget_over => {
+                self.emit(Some(&next), EventKind::Failover { from: failed });
+                let answers = walk
+                    .challenged_by
+                    .as_ref()
+                    .is_some_and(|c| c.same_destination(&next));
+                self.send_attempt(now, next, Goal::Register(walk), Purpose::Failover, answers);
+            }
+            _ => {
+                self.emit(Some(&failed), EventKind::RegistrationFailed { status });
+                // Retry-After counts on the last route only (decision 4).
+                let retry_after = retry_after.filter(|_| was_last);
+                // Back-off starts once the 32 s period has elapsed (decision 5).
+                let starts = if retry_after.is_some() || self.policy.enhanced_failover {
+                    now
+                } else {
+                    now.max(budget_end)
+                };
+                self.enter_backoff(now, starts, retry_after, Some(failed));
+            }
+        }
+    }
+
+    /// `failRegistrationOn=1`: failover begins, so the binding goes silently.
+    fn failover_started(&mut self) {
+        if self.settings.effective_fail_registration_on() && self.binding.is_some() {
+            self.drop_binding(UnregisterReason::FailoverStarted);
+        }
+    }
+
+    fn drop_binding(&mut self, reason: UnregisterReason) {
+        let Some(binding) = self.binding.take() else {
+            return;
+        };
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Expiry);
+        self.timers.stop(Timer::Failback);
+        self.failback_pending = false;
+        self.emit(Some(&binding.route), EventKind::Unregistered { reason });
+        let invalidation = if reason == UnregisterReason::FailoverStarted {
+            InvalidationReason::FailoverStarted
+        } else {
+            InvalidationReason::Unregistered
+        };
+        self.emit(
+            Some(&binding.route),
+            EventKind::SubscriptionsInvalidated {
+                reason: invalidation,
+            },
+        );
+    }
+
+    /// A registration loss: wait a randomized back-off, then start over.
+    fn enter_backoff(
+        &mut self,
+        now: Instant,
+        starts: Instant,
+        retry_after: Option<Duration>,
+        route: Option<Route>,
+    ) {
+        let failures = self.backoff.failures();
+        let wait = match retry_after {
+            Some(wait) => {
+                self.backoff.count_failure();
+                wait
+            }
+            None => self.backoff.next_wait(&mut *self.rng),
+        };
+        self.failback_pending = false;
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Failback);
+        let announced = starts <= now;
+        if announced {
+            self.emit(route.as_ref(), EventKind::Backoff { wait, failures });
+        }
+        self.state = State::BackingOff {
+            starts,
+            wait,
+            failures,
+            announced,
+            route,
+        };
+    }
+
+    fn rejected(
+        &mut self,
+        now: Instant,
+        route: Route,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    ) {
+        self.emit(Some(&route), EventKind::RegistrationFailed { status });
+        self.drop_binding(UnregisterReason::Rejected);
+        self.enter_backoff(now, now, retry_after, Some(route));
+    }
+
+    /// FIN/RST or keep-alive loss: registration loss, not failover.
+    fn lost(&mut self, now: Instant, route: Route, reason: RouteFailReason) {
+        self.emit(Some(&route), EventKind::RouteFailed { reason });
+        let unregister = if reason == RouteFailReason::KeepAliveLost {
+            UnregisterReason::KeepAliveLost
+        } else {
+            UnregisterReason::FlowLost
+        };
+        self.drop_binding(unregister);
+        self.enter_backoff(now, now, None, Some(route));
+    }
+
+    fn registered(
+        &mut self,
+        now: Instant,
+        route: Route,
+        requested: u32,
+        response: &RegisterResponse,
+    ) {
+        let granted = response
+            .expires
+            .unwrap_or(Duration::from_secs(requested.into()));
+        if granted.is_zero() {
+            // A 2xx that grants nothing leaves us without a binding.
+            self.rejected(now, route, Some(response.status), None);
+            return;
+        }
+        let route = find(&self.routes, &route).cloned().unwrap_or(route);
+        let primary = primary_of(&self.routes, &route).unwrap_or_else(|| route.clone());
+        let previous = self.binding.take().map(|b| b.route);
+        let moved = previous
+            .as_ref()
+            .map_or(true, |p| !p.same_destination(&route));
+        if let Some(previous) = previous.filter(|p| !p.same_destination(&route)) {
+            self.emit(
+                Some(&previous),
+                EventKind::SubscriptionsInvalidated {
+                    reason: InvalidationReason::NewRegistrar,
+                },
+            );
+        }
+        self.binding = Some(Binding {
+            route: route.clone(),
+            expires_at: now + granted,
+        });
+        let on_primary = route.same_destination(&primary);
+        self.primary = Some(primary);
+        self.backoff.reset();
+        self.timers.set(Timer::Refresh, now + refresh_after(granted));
+        self.timers.set(Timer::Expiry, now + granted);
+        self.state = State::Registered;
+        self.emit(
+            Some(&route),
+            EventKind::Registered {
+                expires: granted,
+                primary: on_primary,
+            },
+        );
+        if on_primary {
+            self.timers.stop(Timer::Failback);
+            self.failback_pending = false;
+        } else if moved {
+            match failback_delay(&self.settings, self.dns_ttl) {
+                Some(delay) => self.timers.set(Timer::Failback, now + delay),
+                None => self.timers.stop(Timer::Failback),
+            }
+        }
+        if self.failback_pending && !self.calls_active {
+            self.failback(now);
+        }
+    }
+
+    /// A 401/407 to a REGISTER of a walk.
+    fn challenged(&mut self, now: Instant, route: Route, mut walk: Walk, response: &RegisterResponse) {
+        let repeated = walk
+            .challenged_by
+            .as_ref()
+            .is_some_and(|c| c.same_destination(&route));
+        if repeated && !response.stale {
+            // Our credentials were refused: a denial.
+            self.rejected(now, route, Some(response.status), None);
+            return;
+        }
+        self.has_credentials = true;
+        walk.challenged_by = Some(route.clone());
+        let head = walk.head(&self.routes).cloned();
+        let at_head = head.as_ref().map_or(true, |h| h.same_destination(&route));
+        match head {
+            Some(head) if !at_head && !self.settings.auth_optimized_in_failover => {
+                // authOptimizedInFailover=0: the new request starts over at
+                // the primary.
+                walk.restart(now);
+                self.send_attempt(now, head, Goal::Register(walk), Purpose::Authenticate, false);
+            }
+            _ => {
+                // A new request: it gets a fresh 32 s budget.
+                walk.started = now;
+                self.send_attempt(now, route, Goal::Register(walk), Purpose::Authenticate, true);
+            }
+        }
+    }
+
+    fn unregister_done(&mut self, now: Instant, after: AfterUnregister) {
+        match after {
+            AfterUnregister::Stop => {
+                self.drop_binding(UnregisterReason::Shutdown);
+                self.stop();
+            }
+            AfterUnregister::Failback => {
+                self.drop_binding(UnregisterReason::Failback);
+                match self.primary.clone() {
+                    Some(primary) => self.failback_walk(now, primary),
+                    None => self.begin_initial(now, Purpose::Failback),
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        self.state = State::Stopped;
+        self.timers = TimerTable::default();
+    }
+
+    /// Goes back to the primary, if the line is failed over.
+    fn failback(&mut self, now: Instant) {
+        let (Some(current), Some(primary)) = (self.registered_route().cloned(), self.primary.clone())
+        else {
+            return;
+        };
+        if current.same_destination(&primary) {
+            return;
+        }
+        self.failback_pending = false;
+        self.timers.stop(Timer::Failback);
+        self.timers.stop(Timer::Refresh);
+        self.emit(Some(&primary), EventKind::Failback { from: current.clone() });
+        if self.settings.effective_unregister_on_failback() {
+            let credentials = self.has_credentials;
+            self.send_attempt(
+                now,
+                current,
+                Goal::Unregister(AfterUnregister::Failback),
+                Purpose::Unregister,
+                credentials,
+            );
+        } else {
+            self.failback_walk(now, primary);
+        }
+    }
+
+    fn failback_walk(&mut self, now: Instant, primary: Route) {
+        let walk = Walk::new(primary.group, now);
+        self.send_attempt(now, primary, Goal::Register(walk), Purpose::Failback, false);
+    }
+
+    fn failback_due(&mut self, now: Instant) {
+        match self.state {
+            State::Registered if !self.calls_active => self.failback(now),
+            State::Registered | State::Registering(_) if self.binding.is_some() => {
+                self.failback_pending = true
+            }
+            _ => {}
+        }
+    }
+
+    fn refresh_due(&mut self, now: Instant) {
+        if !matches!(self.state, State::Registered) {
+            return;
+        }
+        let Some(current) = self.registered_route().cloned() else {
+            return;
+        };
+        if self.is_failed_over() && refresh_tries_primary(&self.settings) {
+            if !self.calls_active {
+                self.failback(now);
+                return;
+            }
+            self.failback_pending = true;
+        }
+        let walk = Walk::new(current.group, now);
+        self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh, false);
+    }
+
+    fn binding_lapsed(&mut self, now: Instant) {
+        self.drop_binding(UnregisterReason::Expired);
+        if matches!(self.state, State::Registered) {
+            self.begin_initial(now, Purpose::Initial);
+        }
+    }
+
+    /// A DNS refresh while registered: the current route is sticky unless the
+    /// refresh dropped it (design.md decision 7).
+    fn sticky_route(&mut self, now: Instant) {
+        let Some(current) = self.registered_route().cloned() else {
+            return;
+        };
+        if let Some(updated) = find(&self.routes, &current).cloned() {
+            if let Some(binding) = &mut self.binding {
+                binding.route = updated.clone();
+            }
+            self.primary = match self.primary.as_ref().and_then(|p| find(&self.routes, p)) {
+                Some(primary) => Some(primary.clone()),
+                None => primary_of(&self.routes, &updated),
+            };
+            return;
+        }
+        self.emit(
+            Some(&current),
+            EventKind::RouteFailed {
+                reason: RouteFailReason::RemovedFromDns,
+            },
+        );
+        self.failover_started();
+        match self.routes.first().cloned() {
+            Some(first) => {
+                self.emit(Some(&first), EventKind::Failover { from: current });
+                let walk = Walk::new(first.group, now);
+                self.send_attempt(now, first, Goal::Register(walk), Purpose::Failover, false);
+            }
+            None => self.state = State::WaitingForRoutes,
+        }
+    }
+}
+
+impl Attempt {
+    fn send(&self, call_id: &str, retransmission: bool) -> SendRegister {
+        SendRegister {
+            route: self.route.clone(),
+            call_id: call_id.to_owned(),
+            cseq: self.cseq,
+            transaction: self.transaction,
+            expires: self.expires,
+            retransmission,
+            with_credentials: self.with_credentials,
+        }
+    }
+}

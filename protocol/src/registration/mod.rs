@@ -1,0 +1,85 @@
+//! The per-line registration state machine: Re-Registration On Failover
+//! (RROFO), failback, randomized back-off and the Call-ID rules of the Poly
+//! failover guide, as decided in design.md ("Decisions where the guide is
+//! loose").
+//!
+//! Sans-IO: [`Registration`] takes `now` with every input and hands back
+//! [`Output`]s (REGISTERs to send, [`Event`]s to report) and its next deadline
+//! ([`Registration::poll_timeout`]). It never reads a clock; the back-off
+//! random source and the Call-ID generator are injected. It knows nothing of
+//! the SIP message model: the line actor builds the REGISTER from a
+//! [`SendRegister`] and reports responses as [`RegisterResponse`].
+//!
+//! Hand-written: the guide's behaviour (per-walk 32 s budget, service-record
+//! walks, failback modes) exists in no reusable crate.
+//!
+//! # States of a line
+//!
+//! ```text
+//!              start / routes arrive
+//!  NotStarted ----------------------> Registering <------------------------+
+//!       |             (no routes)       |  |  |  ^                         |
+//!       +------> WaitingForRoutes ------+  |  |  | 401/407: re-send with   |
+//!                                          |  |  | credentials             |
+//!   ICMP, refused, 503 (failoverOn503),    |  |  +--+                      |
+//!   no answer: route_failed + failover to  |  |     |                      |
+//!   the next route of the walk  <----------+  |     |                      |
+//!                                             |     |                      |
+//!              2xx: registered                |     |  refresh time,       |
+//!        +------------------------------------+     |  failback time,      |
+//!        V                                          |  ICMP/refused        |
+//!   Registered -------------------------------------+--------------------->+
+//!        |  FIN/RST, keep-alive loss,
+//!        |  403 & other denials            walk exhausted (after the
+//!        |                                 32 s budget), 403 & other
+//!        V                                 denials, FIN/RST
+//!   BackingOff <---------------------------- Registering
+//!        |  wait W/2..W (new Call-ID if newCallOnUnRegister)
+//!        +--------------------------------------------------> Registering
+//!
+//!   any state --shutdown--> Registering (Expires: 0) --> Stopped
+//! ```
+//!
+//! # Walks
+//!
+//! Every REGISTER that may fail over belongs to a *walk* (see `walk.rs`): an
+//! initial walk starts at the top of the route list; a refresh walk starts at
+//! the current route; a failback walk starts at the primary. When a route
+//! fails, the walk goes to the top of the anchor service record, skipping
+//! routes failed in this walk, then to the following records. Without enhanced
+//! failover the walk ends 32 s after its first request (Timer B/F); the last
+//! route is retried with RFC 3261 intervals until then.
+//!
+//! # Decisions taken here (beyond design.md)
+//!
+//! * Every route attempt is a new transaction: new branch and new CSeq;
+//!   retransmissions keep both. The Call-ID stays across failover, failback
+//!   and authentication; only the end of a back-off changes it, and only with
+//!   `newCallOnUnRegister=1`.
+//! * Back-off after an exhausted walk starts when the walk's 32 s budget ends
+//!   (immediately with enhanced failover); after a denial, a 503 Retry-After or
+//!   a lost flow it starts at once. A 503 Retry-After replaces the randomized
+//!   wait but still counts as a consecutive failure.
+//! * After a back-off the walk starts at the top of the whole list again.
+//! * Refresh at `granted - 32 s`, or at half of `granted` below 64 s.
+//! * A 2xx granting 0 s, and any final response other than 2xx, 401/407 and
+//!   a failover 503, is a denial (423 and 3xx included).
+//! * A 401/407 re-sent with credentials gets a fresh 32 s budget; a second
+//!   challenge from the same route with `stale=false` is a denial.
+//! * The primary is fixed when a registration succeeds and survives DNS
+//!   refreshes that still list it.
+
+mod backoff;
+mod events;
+mod failback;
+mod machine;
+mod settings;
+mod walk;
+
+pub use backoff::Backoff;
+pub use events::{
+    Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
+    SendRegister, TransportError, UnregisterReason,
+};
+pub use machine::{CallIdGenerator, Phase, Registration};
+pub use settings::{FailbackMode, RegistrationSettings};

@@ -1,0 +1,128 @@
+//! The guide's registration parameters, one field per parameter, with the
+//! guide's defaults. The config module maps `reg.x.*` / `voIpProt.*` keys onto
+//! this struct; scoping and range checks live there, not here.
+
+use std::time::Duration;
+
+use crate::transaction::{RetryPolicy, Timers};
+
+/// `failOver.failBack.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailbackMode {
+    /// Try the primary again `failBack.timeout` seconds after registering on a
+    /// non-primary route.
+    #[default]
+    Duration,
+    /// Every new request, registration refreshes included, tries the primary
+    /// first.
+    NewRequests,
+    /// Try the primary again after the DNS TTL of the current route.
+    DnsTtl,
+    /// Try the primary at each registration refresh.
+    Registration,
+}
+
+/// Everything that shapes one line's registration, named after the guide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationSettings {
+    /// `server.y.retryTimeOut` in ms; 0 selects the RFC 3261 intervals.
+    pub retry_timeout_ms: u32,
+    /// `server.y.retryMaxCount`: sends per route before failing over.
+    pub retry_max_count: u32,
+    /// `voIpProt.SIP.tcpFastFailover`.
+    pub tcp_fast_failover: bool,
+    /// `voIpProt.SIP.tcpFastFailover.timeout` in ms (2000-5000).
+    pub tcp_fast_failover_timeout_ms: u32,
+    /// `voIpProt.SIP.failoverOn503Response`.
+    pub failover_on_503: bool,
+    /// `registerRetry.baseTimeOut` in seconds.
+    pub register_retry_base_s: u32,
+    /// `registerRetry.maxTimeOut` in seconds.
+    pub register_retry_max_s: u32,
+    /// `failOver.reRegisterOn`: gates every RROFO parameter below.
+    pub re_register_on: bool,
+    /// `failOver.onlySignalWithRegistered`.
+    pub only_signal_with_registered: bool,
+    /// `failOver.failRegistrationOn`.
+    pub fail_registration_on: bool,
+    /// `failOver.failBack.mode`.
+    pub failback_mode: FailbackMode,
+    /// `failOver.failBack.timeout` in seconds; 0 = never fail back until the
+    /// current route fails.
+    pub failback_timeout_s: u32,
+    /// `failOver.unRegisterOnFailBack`.
+    pub unregister_on_failback: bool,
+    /// `voIpProt.SIP.authOptimizedInFailover`.
+    pub auth_optimized_in_failover: bool,
+    /// `voIpProt.SIP.newCallOnUnRegister`.
+    pub new_call_on_unregister: bool,
+    /// `voIpProt.SIP.outboundProxy.failOver.enhanced.enable`.
+    pub enhanced_failover: bool,
+    /// `reg.x.server.y.expires`: the expiry requested in REGISTER, seconds.
+    pub expires_s: u32,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        RegistrationSettings {
+            retry_timeout_ms: 0,
+            retry_max_count: 3,
+            tcp_fast_failover: false,
+            tcp_fast_failover_timeout_ms: 5000,
+            failover_on_503: true,
+            register_retry_base_s: 60,
+            register_retry_max_s: 60,
+            re_register_on: false,
+            only_signal_with_registered: true,
+            fail_registration_on: true,
+            failback_mode: FailbackMode::Duration,
+            failback_timeout_s: 3600,
+            unregister_on_failback: false,
+            auth_optimized_in_failover: false,
+            new_call_on_unregister: true,
+            enhanced_failover: false,
+            expires_s: 3600,
+        }
+    }
+}
+
+impl RegistrationSettings {
+    /// Transaction timing for REGISTER under these settings.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retry_timeout: Duration::from_millis(self.retry_timeout_ms.into()),
+            retry_max_count: self.retry_max_count,
+            tcp_fast_failover: self
+                .tcp_fast_failover
+                .then(|| Duration::from_millis(self.tcp_fast_failover_timeout_ms.into())),
+            enhanced_failover: self.enhanced_failover,
+            timers: Timers::default(),
+        }
+    }
+
+    /// The failback mode in force. With `reRegisterOn=0` the RROFO parameters
+    /// are ignored and a failed-over line behaves as `newRequests`
+    /// (design.md decision 1).
+    pub fn effective_failback_mode(&self) -> FailbackMode {
+        if self.re_register_on {
+            self.failback_mode
+        } else {
+            FailbackMode::NewRequests
+        }
+    }
+
+    /// `failRegistrationOn`, which only counts with `reRegisterOn=1`.
+    pub fn effective_fail_registration_on(&self) -> bool {
+        self.re_register_on && self.fail_registration_on
+    }
+
+    /// `unRegisterOnFailBack`, which only counts with `reRegisterOn=1`.
+    pub fn effective_unregister_on_failback(&self) -> bool {
+        self.re_register_on && self.unregister_on_failback
+    }
+
+    /// `onlySignalWithRegistered`, which only counts with `reRegisterOn=1`.
+    pub fn effective_only_signal_with_registered(&self) -> bool {
+        self.re_register_on && self.only_signal_with_registered
+    }
+}
