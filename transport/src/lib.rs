@@ -6,3 +6,4 @@
 pub mod codec;
 pub mod error;
 pub mod keepalive;
+pub mod dns;
