@@ -30,7 +30,10 @@ fn default_udp_fails_over_after_3500_ms() {
             "3500 registered r2 exp=3600 primary=false",
         ],
     );
-    assert_eq!(sim.reg.registered_route().map(|r| r.host.as_str()), Some("r2"));
+    assert_eq!(
+        sim.reg.registered_route().map(|r| r.host.as_str()),
+        Some("r2")
+    );
     assert!(sim.reg.is_failed_over());
 }
 
@@ -94,7 +97,10 @@ fn single_udp_route_is_retried_until_timer_f() {
     );
     assert_eq!(
         sim.log_of(&["route_failed", "registration_failed"]),
-        ["32000 route_failed r1 timeout", "32000 registration_failed r1"]
+        [
+            "32000 route_failed r1 timeout",
+            "32000 registration_failed r1"
+        ]
     );
 }
 
@@ -146,7 +152,10 @@ fn tcp_without_fast_failover_waits_for_timer_f() {
         assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
         assert_eq!(
             sim.log_of(&["route_failed", "registration_failed"]),
-            ["32000 route_failed r1 timeout", "32000 registration_failed r1"]
+            [
+                "32000 route_failed r1 timeout",
+                "32000 registration_failed r1"
+            ]
         );
     }
 }
@@ -323,7 +332,11 @@ fn status_403_backs_off_without_failover() {
             &format!("{} registering r1 initial", waits[0] + waits[1]),
             &format!("{} send r1 cseq=3 exp=3600 cid-3", waits[0] + waits[1]),
             &format!("{} registration_failed r1 403", waits[0] + waits[1]),
-            &format!("{} backoff r1 wait={} n=2", waits[0] + waits[1], pinned_waits(&[10_000, 20_000, 40_000])[2]),
+            &format!(
+                "{} backoff r1 wait={} n=2",
+                waits[0] + waits[1],
+                pinned_waits(&[10_000, 20_000, 40_000])[2]
+            ),
         ],
     );
     assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
@@ -340,7 +353,13 @@ fn enhanced_failover_tries_every_route_past_32_s() {
     };
     // The first back-off wait is at least 5 s: stop before it ends.
     for (enhanced, r3, r4, end, stop) in [
-        (false, vec![30_000], vec![], "32000 registration_failed r3", 37_000),
+        (
+            false,
+            vec![30_000],
+            vec![],
+            "32000 registration_failed r3",
+            37_000,
+        ),
         (
             true,
             vec![30_000, 35_000, 40_000],

@@ -181,21 +181,43 @@ pub enum InvalidationReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// A REGISTER transaction started (refreshes and un-REGISTERs included).
-    Registering { cseq: u32, expires: u32, purpose: Purpose },
-    Registered { expires: Duration, primary: bool },
-    RouteFailed { reason: RouteFailReason },
+    Registering {
+        cseq: u32,
+        expires: u32,
+        purpose: Purpose,
+    },
+    Registered {
+        expires: Duration,
+        primary: bool,
+    },
+    RouteFailed {
+        reason: RouteFailReason,
+    },
     /// Moving on from `from` to the event's route.
-    Failover { from: Route },
+    Failover {
+        from: Route,
+    },
     /// Leaving `from` for the primary, the event's route.
-    Failback { from: Route },
+    Failback {
+        from: Route,
+    },
     /// Waiting `wait` before the next attempt; `failures` counts the
     /// consecutive failures before this one.
-    Backoff { wait: Duration, failures: u32 },
-    Unregistered { reason: UnregisterReason },
+    Backoff {
+        wait: Duration,
+        failures: u32,
+    },
+    Unregistered {
+        reason: UnregisterReason,
+    },
     /// A registration attempt ended without a binding: `status` is the final
     /// response, if one ended it.
-    RegistrationFailed { status: Option<u16> },
-    SubscriptionsInvalidated { reason: InvalidationReason },
+    RegistrationFailed {
+        status: Option<u16>,
+    },
+    SubscriptionsInvalidated {
+        reason: InvalidationReason,
+    },
 }
 
 impl EventKind {

@@ -183,8 +183,11 @@ impl Sim {
                 }
                 Output::Event(event) => {
                     let host = event.route.as_ref().map_or("-", |r| r.host.as_str());
-                    self.log
-                        .push(format!("{t} {} {host}{}", event.kind.name(), details(&event.kind)));
+                    self.log.push(format!(
+                        "{t} {} {host}{}",
+                        event.kind.name(),
+                        details(&event.kind)
+                    ));
                 }
             }
         }
@@ -201,7 +204,9 @@ impl Sim {
         match peer {
             Peer::Silent => return,
             Peer::Icmp => {
-                return self.reg.handle_transport_error(now, &send.route, TransportError::Icmp)
+                return self
+                    .reg
+                    .handle_transport_error(now, &send.route, TransportError::Icmp)
             }
             Peer::Refused => {
                 return self

@@ -1,0 +1,486 @@
+//! The transitions behind the inputs of [`Registration`]: walks, failover,
+//! back-off, failback, authentication and the sticky route. Kept apart from
+//! the public surface in `machine.rs` so each file reads in one sitting.
+
+use std::time::{Duration, Instant};
+
+use super::{AfterUnregister, Attempt, Binding, Goal, Registration, State, Timer, TimerTable};
+use crate::registration::events::{
+    Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
+    UnregisterReason,
+};
+use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
+use crate::registration::walk::{find, primary_of, Walk};
+use crate::route::Route;
+use crate::transaction::{ClientTransaction, RequestKind, WalkPosition};
+
+impl Registration {
+    pub(super) fn emit(&mut self, route: Option<&Route>, kind: EventKind) {
+        self.outputs.push_back(Output::Event(Event {
+            kind,
+            route: route.cloned(),
+            call_id: self.call_id.clone(),
+        }));
+    }
+
+    pub(super) fn take_attempt(&mut self) -> Option<Attempt> {
+        match std::mem::replace(&mut self.state, State::NotStarted) {
+            State::Registering(attempt) => Some(attempt),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    pub(super) fn send_attempt(
+        &mut self,
+        now: Instant,
+        route: Route,
+        goal: Goal,
+        purpose: Purpose,
+        answers: bool,
+    ) {
+        let (position, expires) = match &goal {
+            Goal::Register(walk) => (
+                WalkPosition {
+                    walk_started: walk.started,
+                    last_route: walk.is_last(&self.routes, &route),
+                },
+                self.settings.expires_s,
+            ),
+            // An un-REGISTER never fails over: its own schedule only.
+            Goal::Unregister(_) => (
+                WalkPosition {
+                    walk_started: now,
+                    last_route: false,
+                },
+                0,
+            ),
+        };
+        self.cseq = self.cseq.wrapping_add(1);
+        self.next_transaction += 1;
+        let attempt = Attempt {
+            tx: ClientTransaction::start(
+                RequestKind::NonInvite,
+                route.transport,
+                &self.policy,
+                position,
+                now,
+            ),
+            route,
+            cseq: self.cseq,
+            transaction: self.next_transaction,
+            expires,
+            with_credentials: self.has_credentials,
+            answers_challenge: answers,
+            goal,
+        };
+        let kind = EventKind::Registering {
+            cseq: attempt.cseq,
+            expires,
+            purpose,
+        };
+        self.emit(Some(&attempt.route), kind);
+        let send = attempt.send(&self.call_id, false);
+        self.outputs.push_back(Output::Send(send));
+        self.state = State::Registering(attempt);
+    }
+
+    /// A walk from the top of the whole route list.
+    pub(super) fn begin_initial(&mut self, now: Instant, purpose: Purpose) {
+        match self.routes.first().cloned() {
+            Some(first) => {
+                let walk = Walk::new(first.group, now);
+                self.send_attempt(now, first, Goal::Register(walk), purpose, false);
+            }
+            None => self.state = State::WaitingForRoutes,
+        }
+    }
+
+    pub(super) fn attempt_failed(
+        &mut self,
+        now: Instant,
+        attempt: Attempt,
+        reason: RouteFailReason,
+        budget_over: bool,
+        retry_after: Option<Duration>,
+    ) {
+        match attempt.goal {
+            Goal::Unregister(after) => self.unregister_done(now, after),
+            Goal::Register(walk) => self.route_failed(
+                now,
+                attempt.route,
+                walk,
+                reason,
+                budget_over,
+                retry_after,
+                None,
+            ),
+        }
+    }
+
+    /// `failed` failed: mark it, then fail over along the walk or give up.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn route_failed(
+        &mut self,
+        now: Instant,
+        failed: Route,
+        mut walk: Walk,
+        reason: RouteFailReason,
+        budget_over: bool,
+        retry_after: Option<Duration>,
+        status: Option<u16>,
+    ) {
+        self.emit(Some(&failed), EventKind::RouteFailed { reason });
+        let was_last = walk.is_last(&self.routes, &failed);
+        walk.mark_failed(&failed);
+        self.failover_started();
+        let budget_end = walk.started + self.policy.timers.timer_b();
+        let budget_over = budget_over || (!self.policy.enhanced_failover && now >= budget_end);
+        match walk.next(&self.routes).cloned() {
+            Some(next) if !budget_over => {
+                self.emit(Some(&next), EventKind::Failover { from: failed });
+                let answers = walk
+                    .challenged_by
+                    .as_ref()
+                    .is_some_and(|c| c.same_destination(&next));
+                self.send_attempt(now, next, Goal::Register(walk), Purpose::Failover, answers);
+            }
+            _ => {
+                self.emit(Some(&failed), EventKind::RegistrationFailed { status });
+                // Retry-After counts on the last route only (decision 4).
+                let retry_after = retry_after.filter(|_| was_last);
+                // Back-off starts once the 32 s period has elapsed (decision 5).
+                let starts = if retry_after.is_some() || self.policy.enhanced_failover {
+                    now
+                } else {
+                    now.max(budget_end)
+                };
+                self.enter_backoff(now, starts, retry_after, Some(failed));
+            }
+        }
+    }
+
+    /// `failRegistrationOn=1`: failover begins, so the binding goes silently.
+    pub(super) fn failover_started(&mut self) {
+        if self.settings.effective_fail_registration_on() && self.binding.is_some() {
+            self.drop_binding(UnregisterReason::FailoverStarted);
+        }
+    }
+
+    fn drop_binding(&mut self, reason: UnregisterReason) {
+        let Some(binding) = self.binding.take() else {
+            return;
+        };
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Expiry);
+        self.timers.stop(Timer::Failback);
+        self.failback_pending = false;
+        self.emit(Some(&binding.route), EventKind::Unregistered { reason });
+        let invalidation = if reason == UnregisterReason::FailoverStarted {
+            InvalidationReason::FailoverStarted
+        } else {
+            InvalidationReason::Unregistered
+        };
+        self.emit(
+            Some(&binding.route),
+            EventKind::SubscriptionsInvalidated {
+                reason: invalidation,
+            },
+        );
+    }
+
+    /// A registration loss: wait a randomized back-off, then start over.
+    pub(super) fn enter_backoff(
+        &mut self,
+        now: Instant,
+        starts: Instant,
+        retry_after: Option<Duration>,
+        route: Option<Route>,
+    ) {
+        let failures = self.backoff.failures();
+        let wait = match retry_after {
+            Some(wait) => {
+                self.backoff.count_failure();
+                wait
+            }
+            None => self.backoff.next_wait(&mut *self.rng),
+        };
+        self.failback_pending = false;
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Failback);
+        let announced = starts <= now;
+        if announced {
+            self.emit(route.as_ref(), EventKind::Backoff { wait, failures });
+        }
+        self.state = State::BackingOff {
+            starts,
+            wait,
+            failures,
+            announced,
+            route,
+        };
+    }
+
+    pub(super) fn rejected(
+        &mut self,
+        now: Instant,
+        route: Route,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    ) {
+        self.emit(Some(&route), EventKind::RegistrationFailed { status });
+        self.drop_binding(UnregisterReason::Rejected);
+        self.enter_backoff(now, now, retry_after, Some(route));
+    }
+
+    /// FIN/RST or keep-alive loss: registration loss, not failover.
+    pub(super) fn lost(&mut self, now: Instant, route: Route, reason: RouteFailReason) {
+        self.emit(Some(&route), EventKind::RouteFailed { reason });
+        let unregister = if reason == RouteFailReason::KeepAliveLost {
+            UnregisterReason::KeepAliveLost
+        } else {
+            UnregisterReason::FlowLost
+        };
+        self.drop_binding(unregister);
+        self.enter_backoff(now, now, None, Some(route));
+    }
+
+    pub(super) fn registered(
+        &mut self,
+        now: Instant,
+        route: Route,
+        requested: u32,
+        response: &RegisterResponse,
+    ) {
+        let granted = response
+            .expires
+            .unwrap_or(Duration::from_secs(requested.into()));
+        if granted.is_zero() {
+            // A 2xx that grants nothing leaves us without a binding.
+            self.rejected(now, route, Some(response.status), None);
+            return;
+        }
+        let route = find(&self.routes, &route).cloned().unwrap_or(route);
+        let primary = primary_of(&self.routes, &route).unwrap_or_else(|| route.clone());
+        let previous = self.binding.take().map(|b| b.route);
+        let moved = previous
+            .as_ref()
+            .map_or(true, |p| !p.same_destination(&route));
+        if let Some(previous) = previous.filter(|p| !p.same_destination(&route)) {
+            self.emit(
+                Some(&previous),
+                EventKind::SubscriptionsInvalidated {
+                    reason: InvalidationReason::NewRegistrar,
+                },
+            );
+        }
+        self.binding = Some(Binding {
+            route: route.clone(),
+            expires_at: now + granted,
+        });
+        let on_primary = route.same_destination(&primary);
+        self.primary = Some(primary);
+        self.backoff.reset();
+        self.timers
+            .set(Timer::Refresh, now + refresh_after(granted));
+        self.timers.set(Timer::Expiry, now + granted);
+        self.state = State::Registered;
+        self.emit(
+            Some(&route),
+            EventKind::Registered {
+                expires: granted,
+                primary: on_primary,
+            },
+        );
+        if on_primary {
+            self.timers.stop(Timer::Failback);
+            self.failback_pending = false;
+        } else if moved {
+            match failback_delay(&self.settings, self.dns_ttl) {
+                Some(delay) => self.timers.set(Timer::Failback, now + delay),
+                None => self.timers.stop(Timer::Failback),
+            }
+        }
+        if self.failback_pending && !self.calls_active {
+            self.failback(now);
+        }
+    }
+
+    /// A 401/407 to a REGISTER of a walk.
+    pub(super) fn challenged(
+        &mut self,
+        now: Instant,
+        route: Route,
+        mut walk: Walk,
+        response: &RegisterResponse,
+    ) {
+        let repeated = walk
+            .challenged_by
+            .as_ref()
+            .is_some_and(|c| c.same_destination(&route));
+        if repeated && !response.stale {
+            // Our credentials were refused: a denial.
+            self.rejected(now, route, Some(response.status), None);
+            return;
+        }
+        self.has_credentials = true;
+        walk.challenged_by = Some(route.clone());
+        let head = walk.head(&self.routes).cloned();
+        let at_head = head.as_ref().map_or(true, |h| h.same_destination(&route));
+        match head {
+            Some(head) if !at_head && !self.settings.auth_optimized_in_failover => {
+                // authOptimizedInFailover=0: the new request starts over at
+                // the primary.
+                walk.restart(now);
+                self.send_attempt(
+                    now,
+                    head,
+                    Goal::Register(walk),
+                    Purpose::Authenticate,
+                    false,
+                );
+            }
+            _ => {
+                // A new request: it gets a fresh 32 s budget.
+                walk.started = now;
+                self.send_attempt(
+                    now,
+                    route,
+                    Goal::Register(walk),
+                    Purpose::Authenticate,
+                    true,
+                );
+            }
+        }
+    }
+
+    pub(super) fn unregister_done(&mut self, now: Instant, after: AfterUnregister) {
+        match after {
+            AfterUnregister::Stop => {
+                self.drop_binding(UnregisterReason::Shutdown);
+                self.stop();
+            }
+            AfterUnregister::Failback => {
+                self.drop_binding(UnregisterReason::Failback);
+                match self.primary.clone() {
+                    Some(primary) => self.failback_walk(now, primary),
+                    None => self.begin_initial(now, Purpose::Failback),
+                }
+            }
+        }
+    }
+
+    pub(super) fn stop(&mut self) {
+        self.state = State::Stopped;
+        self.timers = TimerTable::default();
+    }
+
+    /// Goes back to the primary, if the line is failed over.
+    pub(super) fn failback(&mut self, now: Instant) {
+        let (Some(current), Some(primary)) =
+            (self.registered_route().cloned(), self.primary.clone())
+        else {
+            return;
+        };
+        if current.same_destination(&primary) {
+            return;
+        }
+        self.failback_pending = false;
+        self.timers.stop(Timer::Failback);
+        self.timers.stop(Timer::Refresh);
+        self.emit(
+            Some(&primary),
+            EventKind::Failback {
+                from: current.clone(),
+            },
+        );
+        if self.settings.effective_unregister_on_failback() {
+            let credentials = self.has_credentials;
+            self.send_attempt(
+                now,
+                current,
+                Goal::Unregister(AfterUnregister::Failback),
+                Purpose::Unregister,
+                credentials,
+            );
+        } else {
+            self.failback_walk(now, primary);
+        }
+    }
+
+    pub(super) fn failback_walk(&mut self, now: Instant, primary: Route) {
+        let walk = Walk::new(primary.group, now);
+        self.send_attempt(now, primary, Goal::Register(walk), Purpose::Failback, false);
+    }
+
+    pub(super) fn failback_due(&mut self, now: Instant) {
+        match self.state {
+            State::Registered if !self.calls_active => self.failback(now),
+            State::Registered | State::Registering(_) if self.binding.is_some() => {
+                self.failback_pending = true
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn refresh_due(&mut self, now: Instant) {
+        if !matches!(self.state, State::Registered) {
+            return;
+        }
+        let Some(current) = self.registered_route().cloned() else {
+            return;
+        };
+        if self.is_failed_over() && refresh_tries_primary(&self.settings) {
+            if !self.calls_active {
+                self.failback(now);
+                return;
+            }
+            self.failback_pending = true;
+        }
+        let walk = Walk::new(current.group, now);
+        self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh, false);
+    }
+
+    pub(super) fn binding_lapsed(&mut self, now: Instant) {
+        self.drop_binding(UnregisterReason::Expired);
+        if matches!(self.state, State::Registered) {
+            self.begin_initial(now, Purpose::Initial);
+        }
+    }
+
+    /// A DNS refresh while registered: the current route is sticky unless the
+    /// refresh dropped it (design.md decision 7).
+    pub(super) fn sticky_route(&mut self, now: Instant) {
+        let Some(current) = self.registered_route().cloned() else {
+            return;
+        };
+        if let Some(updated) = find(&self.routes, &current).cloned() {
+            if let Some(binding) = &mut self.binding {
+                binding.route = updated.clone();
+            }
+            self.primary = match self.primary.as_ref().and_then(|p| find(&self.routes, p)) {
+                Some(primary) => Some(primary.clone()),
+                None => primary_of(&self.routes, &updated),
+            };
+            return;
+        }
+        self.emit(
+            Some(&current),
+            EventKind::RouteFailed {
+                reason: RouteFailReason::RemovedFromDns,
+            },
+        );
+        self.failover_started();
+        match self.routes.first().cloned() {
+            Some(first) => {
+                self.emit(Some(&first), EventKind::Failover { from: current });
+                let walk = Walk::new(first.group, now);
+                self.send_attempt(now, first, Goal::Register(walk), Purpose::Failover, false);
+            }
+            None => self.state = State::WaitingForRoutes,
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `ClientTransaction` schedules in virtual time: every send and the give-up
+//! instant, to the millisecond, for the guide's settings.
+
+use std::time::{Duration, Instant};
+
+use sipfleet_protocol::route::Transport;
+use sipfleet_protocol::transaction::{
+    ClientTransaction, RequestKind, RetryPolicy, State, TimedOut, TimeoutAction, WalkPosition,
+};
+
+/// Sends (ms, the first at 0) and the give-up (ms, why) of a transaction that
+/// hears nothing, started `route_start_ms` into its walk.
+fn silent(
+    kind: RequestKind,
+    transport: Transport,
+    policy: RetryPolicy,
+    route_start_ms: u64,
+    last_route: bool,
+) -> (Vec<u64>, Option<(u64, TimedOut)>) {
+    let walk_started = Instant::now();
+    let start = walk_started + Duration::from_millis(route_start_ms);
+    let position = WalkPosition {
+        walk_started,
+        last_route,
+    };
+    let mut tx = ClientTransaction::start(kind, transport, &policy, position, start);
+    let ms = |t: Instant| (t - walk_started).as_millis() as u64;
+    let mut sends = vec![route_start_ms];
+    while let Some(deadline) = tx.poll_timeout() {
+        match tx.handle_timeout(deadline) {
+            Some(TimeoutAction::Retransmit) => sends.push(ms(deadline)),
+            Some(TimeoutAction::TimedOut(why)) => return (sends, Some((ms(deadline), why))),
+            None => {}
+        }
+    }
+    (sends, None)
+}
+
+fn policy(retry_timeout_ms: u64, retry_max_count: u32) -> RetryPolicy {
+    RetryPolicy {
+        retry_timeout: Duration::from_millis(retry_timeout_ms),
+        retry_max_count,
+        ..RetryPolicy::default()
+    }
+}
+
+#[test]
+fn udp_rfc_intervals_with_retry_max_count_3_give_up_at_3500() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(0, 3),
+        0,
+        false,
+    );
+    assert_eq!(sends, [0, 500, 1500]);
+    assert_eq!(end, Some((3500, TimedOut::Route)));
+}
+
+#[test]
+fn udp_rfc_intervals_cap_at_t2_for_non_invite() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(0, 6),
+        0,
+        false,
+    );
+    assert_eq!(sends, [0, 500, 1500, 3500, 7500, 11500]);
+    assert_eq!(end, Some((15500, TimedOut::Route)));
+}
+
+#[test]
+fn udp_invite_intervals_double_without_cap() {
+    let (sends, end) = silent(RequestKind::Invite, Transport::Udp, policy(0, 5), 0, false);
+    assert_eq!(sends, [0, 500, 1500, 3500, 7500]);
+    assert_eq!(end, Some((15500, TimedOut::Route)));
+}
+
+#[test]
+fn udp_fixed_interval() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(5000, 2),
+        10_000,
+        false,
+    );
+    assert_eq!(sends, [10_000, 15_000]);
+    assert_eq!(end, Some((20_000, TimedOut::Route)));
+}
+
+#[test]
+fn last_udp_route_uses_rfc_intervals_until_the_walk_is_32_s_old() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(5000, 2),
+        20_000,
+        true,
+    );
+    assert_eq!(sends, [20_000, 20_500, 21_500, 23_500, 27_500, 31_500]);
+    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+}
+
+#[test]
+fn invite_on_a_single_route_follows_timer_a_and_b() {
+    let (sends, end) = silent(RequestKind::Invite, Transport::Udp, policy(0, 3), 0, true);
+    assert_eq!(sends, [0, 500, 1500, 3500, 7500, 15_500, 31_500]);
+    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+}
+
+#[test]
+fn a_route_schedule_is_cut_by_the_32_s_budget_without_enhanced_failover() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(5000, 3),
+        30_000,
+        false,
+    );
+    assert_eq!(sends, [30_000]);
+    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+}
+
+#[test]
+fn enhanced_failover_lets_a_route_run_past_32_s() {
+    let policy = RetryPolicy {
+        enhanced_failover: true,
+        ..policy(5000, 3)
+    };
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy,
+        30_000,
+        false,
+    );
+    assert_eq!(sends, [30_000, 35_000, 40_000]);
+    assert_eq!(end, Some((45_000, TimedOut::Route)));
+    // A last route reached after the budget gets its own schedule.
+    let (sends, end) = silent(RequestKind::NonInvite, Transport::Udp, policy, 45_000, true);
+    assert_eq!(sends, [45_000, 50_000, 55_000]);
+    assert_eq!(end, Some((60_000, TimedOut::Route)));
+}
+
+#[test]
+fn tcp_does_not_retransmit_and_fast_failover_needs_retry_timeout_0() {
+    let fast = RetryPolicy {
+        tcp_fast_failover: Some(Duration::from_millis(2000)),
+        ..policy(0, 3)
+    };
+    let (sends, end) = silent(RequestKind::NonInvite, Transport::Tcp, fast, 0, false);
+    assert_eq!(sends, [0]);
+    assert_eq!(end, Some((2000, TimedOut::Route)));
+
+    let ignored = RetryPolicy {
+        retry_timeout: Duration::from_millis(1000),
+        ..fast
+    };
+    let (sends, end) = silent(RequestKind::NonInvite, Transport::Tls, ignored, 0, false);
+    assert_eq!(sends, [0]);
+    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+
+    // The last TCP route waits out the walk's 32 s.
+    let (sends, end) = silent(RequestKind::NonInvite, Transport::Tcp, fast, 4000, true);
+    assert_eq!(sends, [4000]);
+    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+}
+
+#[test]
+fn retry_max_count_0_still_sends_once() {
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        policy(0, 0),
+        0,
+        false,
+    );
+    assert_eq!(sends, [0]);
+    assert_eq!(end, Some((500, TimedOut::Route)));
+}
+
+#[test]
+fn largest_settings_do_not_overflow() {
+    let huge = policy(65_535, 65_535);
+    let start = Instant::now();
+    let position = WalkPosition {
+        walk_started: start,
+        last_route: false,
+    };
+    for kind in [RequestKind::Invite, RequestKind::NonInvite] {
+        let tx = ClientTransaction::start(kind, Transport::Udp, &huge, position, start);
+        assert_eq!(tx.give_up_at(), Some(start + Duration::from_secs(32)));
+        let enhanced = RetryPolicy {
+            enhanced_failover: true,
+            ..policy(0, 65_535)
+        };
+        let tx = ClientTransaction::start(kind, Transport::Udp, &enhanced, position, start);
+        assert!(tx
+            .give_up_at()
+            .is_some_and(|t| t > start + Duration::from_secs(3600)));
+    }
+}
+
+#[test]
+fn provisional_response_stops_the_short_give_up() {
+    let start = Instant::now();
+    let ms = |n: u64| start + Duration::from_millis(n);
+    let position = WalkPosition {
+        walk_started: start,
+        last_route: false,
+    };
+    let mut tx = ClientTransaction::start(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        &policy(0, 3),
+        position,
+        start,
+    );
+    assert_eq!(tx.handle_timeout(ms(500)), Some(TimeoutAction::Retransmit));
+    tx.handle_provisional(ms(700));
+    assert_eq!(tx.state(), State::Proceeding);
+    // Retransmissions every T2 until Timer F, no failover at 3.5 s.
+    assert_eq!(tx.poll_timeout(), Some(ms(4700)));
+    assert_eq!(tx.handle_timeout(ms(4700)), Some(TimeoutAction::Retransmit));
+    assert_eq!(tx.give_up_at(), Some(ms(32_000)));
+
+    let mut invite = ClientTransaction::start(
+        RequestKind::Invite,
+        Transport::Udp,
+        &policy(0, 3),
+        position,
+        start,
+    );
+    invite.handle_provisional(ms(100));
+    assert_eq!(invite.poll_timeout(), None);
+}
+
+#[test]
+fn final_response_completes_then_terminates() {
+    let start = Instant::now();
+    let position = WalkPosition {
+        walk_started: start,
+        last_route: false,
+    };
+    let mut udp = ClientTransaction::start(
+        RequestKind::NonInvite,
+        Transport::Udp,
+        &policy(0, 3),
+        position,
+        start,
+    );
+    udp.handle_final(start, 200);
+    assert_eq!(udp.state(), State::Completed);
+    // Timer K = T4 = 5 s absorbs retransmitted responses.
+    assert_eq!(udp.poll_timeout(), Some(start + Duration::from_secs(5)));
+    assert_eq!(udp.handle_timeout(start + Duration::from_secs(5)), None);
+    assert_eq!(udp.state(), State::Terminated);
+
+    let mut tcp = ClientTransaction::start(
+        RequestKind::NonInvite,
+        Transport::Tcp,
+        &policy(0, 3),
+        position,
+        start,
+    );
+    tcp.handle_final(start, 200);
+    assert_eq!(tcp.state(), State::Terminated);
+
+    let mut invite = ClientTransaction::start(
+        RequestKind::Invite,
+        Transport::Udp,
+        &policy(0, 3),
+        position,
+        start,
+    );
+    invite.handle_final(start, 486);
+    assert_eq!(invite.poll_timeout(), Some(start + Duration::from_secs(32)));
+}
