@@ -11,6 +11,7 @@ pub mod config;
 pub mod dns;
 pub mod framing;
 pub mod message;
+pub mod register_request;
 pub mod registration;
 pub mod route;
 pub mod transaction;

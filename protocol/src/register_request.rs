@@ -1,0 +1,459 @@
+//! REGISTER requests of one line: turns the registration machine's abstract
+//! [`SendRegister`] into a SIP request and a received response back into a
+//! [`RegisterResponse`].
+//!
+//! The machine in [`crate::registration`] decides *when* and *where* to
+//! register; this module knows *what* goes on the wire: the AOR in From/To, a
+//! From tag that lives as long as the Call-ID, a Via naming the flow's real
+//! local address with `rport` (RFC 3581), a Contact reachable over the same
+//! flow, and digest credentials answering the last 401/407 (RFC 3261 22.2).
+//! A retransmission repeats the previous bytes exactly (same branch, same
+//! CSeq), as RFC 3261 17.1.2.2 requires.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::auth::{Challenge, ChallengeKind, DigestClient, RequestInfo};
+use crate::message::{HeaderName, Method, ParseError, Request, Response};
+use crate::registration::{RegisterResponse, SendRegister};
+use crate::route::Transport;
+
+/// Who a line is: its address of record and credentials.
+#[derive(Clone, Debug)]
+pub struct LineIdentity {
+    /// `reg.x.address`: a user part (`1001`) or a full `user@domain`.
+    pub address: String,
+    /// `reg.x.displayName`.
+    pub display_name: Option<String>,
+    /// The registrar domain used in the Request-URI and, when `address` has no
+    /// domain, in the AOR.
+    pub domain: String,
+    /// `User-Agent` value.
+    pub user_agent: String,
+}
+
+impl LineIdentity {
+    /// The address of record, `sip:user@domain`.
+    pub fn aor(&self) -> String {
+        if self.address.contains('@') {
+            format!("sip:{}", self.address.trim_start_matches("sip:"))
+        } else {
+            format!("sip:{}@{}", self.address, self.domain)
+        }
+    }
+
+    /// The user part of the AOR, also used as the Contact user so inbound
+    /// requests can be routed to the line by Request-URI user.
+    pub fn user(&self) -> &str {
+        let a = self.address.trim_start_matches("sip:");
+        a.split('@').next().unwrap_or(a)
+    }
+}
+
+/// Errors building a REGISTER; they come from configuration (an address that
+/// is not a valid URI), never from the network.
+#[derive(Debug, Error)]
+pub enum RegisterBuildError {
+    #[error("invalid Request-URI {uri:?}: {source}")]
+    RequestUri { uri: String, source: ParseError },
+    #[error("a REGISTER with credentials was asked for but no challenge was received")]
+    NoChallenge,
+}
+
+/// A response to one of our REGISTERs, read into the machine's terms.
+#[derive(Debug)]
+pub struct ReadResponse {
+    pub response: RegisterResponse,
+    /// The branch of the top Via, to match it to the transaction.
+    pub branch: Option<String>,
+}
+
+/// Builds the REGISTERs of one line and reads their responses.
+#[derive(Debug)]
+pub struct RegisterRequests {
+    identity: LineIdentity,
+    digest: DigestClient,
+    /// The last challenge received, with its kind (401 or 407).
+    challenge: Option<(ChallengeKind, Challenge)>,
+    /// From tag, renewed with the Call-ID.
+    from_tag: String,
+    tag_call_id: String,
+    /// The last request sent: retransmissions repeat it.
+    last: Option<(u64, Bytes)>,
+    nonce_seed: u64,
+}
+
+impl RegisterRequests {
+    pub fn new(identity: LineIdentity, digest: DigestClient, seed: u64) -> Self {
+        RegisterRequests {
+            identity,
+            digest,
+            challenge: None,
+            from_tag: String::new(),
+            tag_call_id: String::new(),
+            last: None,
+            nonce_seed: seed,
+        }
+    }
+
+    pub fn identity(&self) -> &LineIdentity {
+        &self.identity
+    }
+
+    /// The branch that identifies transaction `transaction` of `call_id`: a
+    /// RFC 3261 magic-cookie branch unique per line and transaction.
+    pub fn branch(call_id: &str, transaction: u64) -> String {
+        format!("z9hG4bK{:016x}{transaction:x}", fnv1a(call_id.as_bytes()))
+    }
+
+    /// The bytes to send for `send` over a flow whose local address is
+    /// `local`.
+    pub fn build(
+        &mut self,
+        send: &SendRegister,
+        local: SocketAddr,
+    ) -> Result<Bytes, RegisterBuildError> {
+        if send.retransmission {
+            if let Some((tx, bytes)) = &self.last {
+                if *tx == send.transaction {
+                    return Ok(bytes.clone());
+                }
+            }
+        }
+        if self.tag_call_id != send.call_id {
+            self.tag_call_id = send.call_id.clone();
+            self.from_tag = format!("{:08x}", fnv1a(send.call_id.as_bytes()) as u32);
+        }
+        let uri = format!("sip:{}", self.identity.domain);
+        let mut req = Request::new(Method::Register, &uri).map_err(|source| {
+            RegisterBuildError::RequestUri {
+                uri: uri.clone(),
+                source,
+            }
+        })?;
+        let transport = send.route.transport;
+        let h = req.headers_mut();
+        h.push(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={};rport",
+                transport.as_str().to_ascii_uppercase(),
+                host_port(local),
+                Self::branch(&send.call_id, send.transaction)
+            ),
+        );
+        h.push(HeaderName::MaxForwards, "70");
+        let aor = self.identity.aor();
+        let display = match &self.identity.display_name {
+            Some(name) => format!("\"{}\" ", name.replace('"', "")),
+            None => String::new(),
+        };
+        h.push(
+            HeaderName::From,
+            format!("{display}<{aor}>;tag={}", self.from_tag),
+        );
+        h.push(HeaderName::To, format!("{display}<{aor}>"));
+        h.push(HeaderName::CallId, send.call_id.clone());
+        h.push(HeaderName::CSeq, format!("{} REGISTER", send.cseq));
+        let transport_param = match transport {
+            Transport::Udp => String::new(),
+            other => format!(";transport={}", other.as_str()),
+        };
+        h.push(
+            HeaderName::Contact,
+            format!(
+                "<sip:{}@{}{}>",
+                self.identity.user(),
+                host_port(local),
+                transport_param
+            ),
+        );
+        h.push(HeaderName::Expires, send.expires.to_string());
+        h.push(HeaderName::UserAgent, self.identity.user_agent.clone());
+        if send.with_credentials {
+            let (kind, challenge) = self
+                .challenge
+                .as_ref()
+                .ok_or(RegisterBuildError::NoChallenge)?;
+            self.nonce_seed = self
+                .nonce_seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let cnonce = format!("{:016x}", self.nonce_seed);
+            let info = RequestInfo {
+                method: "REGISTER",
+                uri: &uri,
+                body: &[],
+            };
+            let auth = self.digest.authorize(*kind, challenge, &info, &cnonce);
+            let name = match kind {
+                ChallengeKind::Www => HeaderName::Authorization,
+                ChallengeKind::Proxy => HeaderName::ProxyAuthorization,
+            };
+            req.headers_mut().push(name, auth.to_string());
+        }
+        let bytes = req.to_bytes();
+        self.last = Some((send.transaction, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Reads a response to one of our REGISTERs; keeps its challenge, if any,
+    /// for the next [`SendRegister`] `with_credentials`. A response so broken
+    /// that its CSeq cannot be read is an error: the caller logs and drops it.
+    pub fn read_response(&mut self, response: &Response) -> Result<ReadResponse, ParseError> {
+        let headers = response.headers();
+        let cseq = headers.cseq()?;
+        let status = response.status().as_u16();
+        let branch = headers
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string));
+        let mut read = RegisterResponse::new(cseq.seq, status);
+        if let Ok(Some(secs)) = headers.retry_after() {
+            read.retry_after = Some(std::time::Duration::from_secs(secs.into()));
+        }
+        if (200..300).contains(&status) {
+            read.expires = self.granted_expires(response);
+        }
+        if let Some(kind) = ChallengeKind::from_status(status) {
+            let name = match kind {
+                ChallengeKind::Www => HeaderName::WwwAuthenticate,
+                ChallengeKind::Proxy => HeaderName::ProxyAuthenticate,
+            };
+            // The first Digest challenge we can parse wins; an unparseable one
+            // leaves no challenge, so the machine's credential retry fails
+            // cleanly as a denial instead of looping.
+            self.challenge = headers
+                .get_all(name)
+                .find_map(|v| Challenge::parse(v).ok())
+                .map(|c| (kind, c));
+            if let Some((_, c)) = &self.challenge {
+                read.stale = c.stale;
+            }
+        }
+        Ok(ReadResponse {
+            response: read,
+            branch,
+        })
+    }
+
+    /// Whether a challenge is held, i.e. a credentialed retry can be built.
+    pub fn has_challenge(&self) -> bool {
+        self.challenge.is_some()
+    }
+
+    /// The expiry the registrar granted to *our* binding: our Contact's
+    /// `expires` parameter, else the Expires header (RFC 3261 10.2.4).
+    fn granted_expires(&self, response: &Response) -> Option<std::time::Duration> {
+        let headers = response.headers();
+        let user = self.identity.user();
+        let ours = headers
+            .contacts()
+            .filter_map(Result::ok)
+            .filter(|c| c.uri().user() == Some(user))
+            .find_map(|c| c.expires());
+        let secs = ours.or_else(|| headers.expires().ok().flatten())?;
+        Some(std::time::Duration::from_secs(secs.into()))
+    }
+}
+
+fn host_port(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// FNV-1a: a stable, dependency-free hash for tags and branches, which need
+/// uniqueness per Call-ID, not cryptographic strength.
+fn fnv1a(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Secret;
+    use crate::message::{Message, StatusCode};
+    use crate::route::{Route, RouteSource};
+
+    fn route(t: Transport) -> Route {
+        Route {
+            transport: t,
+            host: "sbc1.example.com".into(),
+            addr: "127.0.0.11:5060".parse().unwrap(),
+            group: 0,
+            priority: 0,
+            weight: 0,
+            source: RouteSource::Network,
+        }
+    }
+
+    fn requests() -> RegisterRequests {
+        RegisterRequests::new(
+            LineIdentity {
+                address: "1001".into(),
+                display_name: Some("Alice".into()),
+                domain: "example.com".into(),
+                user_agent: "sipfleet/test".into(),
+            },
+            DigestClient::new("1001", Secret::new("pw1001")),
+            7,
+        )
+    }
+
+    fn send(tx: u64, cseq: u32, retrans: bool, creds: bool) -> SendRegister {
+        SendRegister {
+            route: route(Transport::Tcp),
+            call_id: "abc@host".into(),
+            cseq,
+            transaction: tx,
+            expires: 3600,
+            retransmission: retrans,
+            with_credentials: creds,
+        }
+    }
+
+    #[test]
+    fn builds_a_register_that_parses_with_via_contact_and_expires() {
+        let mut r = requests();
+        let bytes = r
+            .build(&send(1, 1, false, false), "127.0.0.1:40000".parse().unwrap())
+            .unwrap();
+        let msg = Message::parse(bytes).unwrap();
+        let req = msg.as_request().unwrap();
+        assert_eq!(req.method(), &Method::Register);
+        assert_eq!(req.uri_str(), "sip:example.com");
+        let h = req.headers();
+        let via = h.top_via().unwrap();
+        assert_eq!(via.transport(), "TCP");
+        assert_eq!(via.host(), "127.0.0.1");
+        assert_eq!(via.port(), Some(40000));
+        assert_eq!(via.rport(), Some(None));
+        assert_eq!(
+            via.branch(),
+            Some(RegisterRequests::branch("abc@host", 1).as_str())
+        );
+        assert!(via.branch().unwrap().starts_with("z9hG4bK"));
+        assert_eq!(h.from().unwrap().uri().as_str(), "sip:1001@example.com");
+        assert!(h.from().unwrap().tag().is_some());
+        assert_eq!(h.to().unwrap().tag(), None);
+        assert_eq!(h.call_id().unwrap(), "abc@host");
+        assert_eq!(h.cseq().unwrap().seq, 1);
+        let contact = h.contacts().next().unwrap().unwrap();
+        assert_eq!(contact.uri().user(), Some("1001"));
+        assert_eq!(contact.uri().params().get("transport"), Some(Some("tcp")));
+        assert_eq!(h.expires().unwrap(), Some(3600));
+    }
+
+    #[test]
+    fn retransmission_repeats_the_same_bytes_and_new_transactions_differ() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let first = r.build(&send(1, 1, false, false), local).unwrap();
+        let again = r.build(&send(1, 1, true, false), local).unwrap();
+        assert_eq!(first, again);
+        let next = r.build(&send(2, 2, false, false), local).unwrap();
+        assert_ne!(first, next);
+        assert_ne!(
+            RegisterRequests::branch("abc@host", 1),
+            RegisterRequests::branch("abc@host", 2)
+        );
+    }
+
+    fn response_to(req: &Bytes, status: u16, extra: &[(HeaderName, &str)]) -> Response {
+        let msg = Message::parse(req.clone()).unwrap();
+        let mut resp = Response::for_request(
+            msg.as_request().unwrap(),
+            StatusCode::new(status).unwrap(),
+            Some("srv"),
+        );
+        for (name, value) in extra {
+            resp.headers_mut().push(*name, *value);
+        }
+        Message::parse(resp.to_bytes())
+            .unwrap()
+            .as_response()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn challenge_then_credentials_answer_it() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        assert!(matches!(
+            r.build(&send(1, 1, false, true), local),
+            Err(RegisterBuildError::NoChallenge)
+        ));
+        let first = r.build(&send(1, 1, false, false), local).unwrap();
+        let resp = response_to(
+            &first,
+            401,
+            &[(
+                HeaderName::WwwAuthenticate,
+                "Digest realm=\"example.com\", nonce=\"n1\", qop=\"auth\"",
+            )],
+        );
+        let read = r.read_response(&resp).unwrap();
+        assert_eq!(read.response.status, 401);
+        assert_eq!(read.response.cseq, 1);
+        assert!(!read.response.stale);
+        assert!(r.has_challenge());
+        let second = r.build(&send(2, 2, false, true), local).unwrap();
+        let msg = Message::parse(second).unwrap();
+        let auth = msg.headers().get(HeaderName::Authorization).unwrap();
+        assert!(auth.starts_with("Digest username=\"1001\""), "{auth}");
+        assert!(auth.contains("nc=00000001"), "{auth}");
+        assert!(!auth.contains("pw1001"), "the password must never be sent");
+    }
+
+    #[test]
+    fn granted_expiry_prefers_our_contact_parameter() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let resp = response_to(
+            &req,
+            200,
+            &[
+                (HeaderName::Contact, "<sip:other@10.0.0.1>;expires=900"),
+                (
+                    HeaderName::Contact,
+                    "<sip:1001@127.0.0.1:40000;transport=tcp>;expires=120",
+                ),
+                (HeaderName::Expires, "3600"),
+            ],
+        );
+        let read = r.read_response(&resp).unwrap();
+        assert_eq!(
+            read.response.expires,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(
+            read.branch.as_deref(),
+            Some(RegisterRequests::branch("abc@host", 1).as_str())
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_from_a_503() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let resp = response_to(&req, 503, &[(HeaderName::RetryAfter, "30")]);
+        let read = r.read_response(&resp).unwrap();
+        assert_eq!(
+            read.response.retry_after,
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(read.response.expires, None);
+    }
+}
