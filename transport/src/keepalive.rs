@@ -222,9 +222,11 @@ impl Keepalive {
             Mode::PingPong { idle, no_response } => match self.awaiting {
                 None if now >= self.last_traffic + idle => {
                     self.send_ping(now);
+                    // Anchored on the schedule, not on `now`: a late wake-up
+                    // does not shift the later attempts.
                     self.awaiting = Some(Awaiting {
                         attempts: 1,
-                        deadline: now + no_response,
+                        deadline: self.last_traffic + idle + no_response,
                     });
                 }
                 None => {}

@@ -6,4 +6,9 @@
 pub mod codec;
 pub mod error;
 pub mod keepalive;
+pub mod flow;
+mod stream;
+mod tcp;
+pub mod tls;
+mod udp;
 pub mod dns;

@@ -192,7 +192,7 @@ fn persistent_or_keepalive_sending_streams_never_idle_close() {
 #[test]
 fn udp_never_idle_closes() {
     let t0 = Instant::now();
-    let mut ka = Keepalive::new(Transport::Udp, &KeepaliveSettings::default(), t0);
+    let ka = Keepalive::new(Transport::Udp, &KeepaliveSettings::default(), t0);
     assert_eq!(ka.poll_timeout(), None);
 }
 

@@ -1,0 +1,272 @@
+//! Flows: one transport connection per (transport, remote address), shared by
+//! every line that uses that route.
+//!
+//! [`Flow::open`] connects (UDP: a `connect()`ed socket of its own, so an ICMP
+//! error names this exact destination; TCP: our own connect timeout; TLS: the
+//! handshake with certificate verification) and spawns one tokio task that owns
+//! the socket, the stream framing and the [`Keepalive`] schedule. The task
+//! reports everything as [`FlowEvent`]s on a channel; the connection actor
+//! turns them into typed actor messages. Opening fails with a
+//! [`RouteFailureKind`]; an open flow ends with exactly one
+//! [`FlowEvent::Lost`] unless we closed it ourselves.
+//!
+//! The task reads the clock through `tokio::time`, so a paused tokio clock
+//! drives keep-alives in tests.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipfleet_protocol::route::{Route, Transport};
+use tokio::sync::mpsc;
+use tokio_util::codec::Decoder;
+
+use crate::error::{FlowLostKind, RouteFailureKind};
+use crate::keepalive::KeepaliveSettings;
+use crate::tls::TlsClient;
+use crate::{stream, tcp, udp};
+
+/// Default for [`FlowConfig::connect_timeout`]: long enough for a TLS
+/// handshake over a slow link, far shorter than the 32 s Timer B/F.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Identity of a flow: what lines share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub transport: Transport,
+    pub remote: SocketAddr,
+}
+
+impl FlowKey {
+    pub fn of(route: &Route) -> Self {
+        FlowKey {
+            transport: route.transport,
+            remote: route.addr,
+        }
+    }
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.remote)
+    }
+}
+
+/// One unit read from a stream by the framing codec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// One complete SIP message (start line, headers and body).
+    Message(Bytes),
+    /// RFC 5626 keep-alive ping (CRLF CRLF).
+    Ping,
+    /// RFC 5626 keep-alive pong (CRLF).
+    Pong,
+}
+
+/// The stream framing a flow uses. Errors mean the byte stream cannot be
+/// framed (garbage, oversized message) and close the flow.
+pub type StreamDecoder = Box<dyn Decoder<Item = StreamFrame, Error = io::Error> + Send>;
+
+/// Makes a fresh decoder for each stream flow.
+pub type FramerFactory = Arc<dyn Fn() -> StreamDecoder + Send + Sync>;
+
+/// How flows are opened and kept alive.
+#[derive(Clone)]
+pub struct FlowConfig {
+    /// Our own TCP connect (and TLS handshake) timeout: a full backlog drops
+    /// SYNs for minutes, far longer than failover may wait.
+    pub connect_timeout: Duration,
+    pub keepalive: KeepaliveSettings,
+    pub tls: TlsClient,
+    pub framer: FramerFactory,
+}
+
+impl fmt::Debug for FlowConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowConfig")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an open flow reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowEvent {
+    /// One SIP message from the far end.
+    Message(Bytes),
+    /// The route failed while the flow stays usable (UDP: an ICMP error for a
+    /// datagram we sent to this destination).
+    RouteFailure(RouteFailureKind),
+    /// The flow is gone; it is the last event.
+    Lost(FlowLostKind),
+}
+
+/// Commands from the flow's owner to its task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Bytes),
+    Close,
+}
+
+/// The flow's task is gone (lost or closed); nothing can be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("flow is closed")]
+pub struct FlowClosed;
+
+/// Sending side of a flow; cheap to clone, shared by the lines on the flow.
+#[derive(Clone, Debug)]
+pub struct FlowSender {
+    key: FlowKey,
+    local: SocketAddr,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl FlowSender {
+    pub fn key(&self) -> FlowKey {
+        self.key
+    }
+
+    /// The flow's real local address: what `Via` sent-by and `Contact` carry,
+    /// so the far end reaches us over this same flow.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Queues one serialized SIP message for sending.
+    pub fn send(&self, message: Bytes) -> Result<(), FlowClosed> {
+        self.commands
+            .send(Command::Send(message))
+            .map_err(|_| FlowClosed)
+    }
+
+    /// Closes the flow from our side (TCP/TLS: FIN). No `Lost` event follows.
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+}
+
+/// Receiving side of a flow.
+#[derive(Debug)]
+pub struct FlowEvents {
+    events: mpsc::UnboundedReceiver<FlowEvent>,
+}
+
+impl FlowEvents {
+    /// The next event; `None` once the flow's task ended and all events were read.
+    pub async fn recv(&mut self) -> Option<FlowEvent> {
+        self.events.recv().await
+    }
+
+    /// The underlying channel, e.g. to wrap as a stream.
+    pub fn into_inner(self) -> mpsc::UnboundedReceiver<FlowEvent> {
+        self.events
+    }
+}
+
+/// An open flow. Dropping every [`FlowSender`] ends its task and closes the socket.
+#[derive(Debug)]
+pub struct Flow {
+    pub sender: FlowSender,
+    pub events: FlowEvents,
+}
+
+impl Flow {
+    /// Connects to `route` and starts the flow's task. TLS verifies the server
+    /// certificate against `route.host`.
+    pub async fn open(route: &Route, config: &FlowConfig) -> Result<Flow, RouteFailureKind> {
+        let key = FlowKey::of(route);
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let io = TaskIo {
+            key,
+            commands: commands_rx,
+            events: events_tx,
+            keepalive: config.keepalive.clone(),
+        };
+        let local = match route.transport {
+            Transport::Udp => {
+                let socket = udp::connect(route.addr).await?;
+                let local = local_addr(socket.local_addr())?;
+                tokio::spawn(udp::run(socket, io));
+                local
+            }
+            Transport::Tcp => {
+                let tcp = tcp::connect(route.addr, config.connect_timeout).await?;
+                let local = local_addr(tcp.local_addr())?;
+                tokio::spawn(stream::run(tcp, (config.framer)(), io));
+                local
+            }
+            Transport::Tls => {
+                let tcp = tcp::connect(route.addr, config.connect_timeout).await?;
+                let local = local_addr(tcp.local_addr())?;
+                let tls = tokio::time::timeout(
+                    config.connect_timeout,
+                    config.tls.handshake(&route.host, tcp),
+                )
+                .await
+                .map_err(|_| RouteFailureKind::ConnectTimeout)??;
+                tokio::spawn(stream::run(tls, (config.framer)(), io));
+                local
+            }
+        };
+        Ok(Flow {
+            sender: FlowSender {
+                key,
+                local,
+                commands: commands_tx,
+            },
+            events: FlowEvents { events: events_rx },
+        })
+    }
+}
+
+fn local_addr(addr: io::Result<SocketAddr>) -> Result<SocketAddr, RouteFailureKind> {
+    addr.map_err(|e| RouteFailureKind::Io {
+        reason: format!("no local address: {e}"),
+    })
+}
+
+/// What a flow task needs besides its socket.
+pub(crate) struct TaskIo {
+    pub key: FlowKey,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub events: mpsc::UnboundedSender<FlowEvent>,
+    pub keepalive: KeepaliveSettings,
+}
+
+impl TaskIo {
+    /// Reports an event; a gone receiver only means nobody listens any more.
+    pub fn emit(&self, event: FlowEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// The `Via` header value for a request sent over a flow (RFC 3261 18.1.1 with
+/// RFC 3581 `rport`): the flow's real local address as sent-by, so responses
+/// come back over the same flow even through a NAT.
+pub fn via_value(transport: Transport, local: SocketAddr, branch: &str) -> String {
+    let transport = match transport {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+        Transport::Tls => "TLS",
+    };
+    format!("SIP/2.0/{transport} {local};rport;branch={branch}")
+}
+
+/// Current time of the tokio clock as a `std` instant, for the sans-IO machines.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Sleeps until a sans-IO deadline (forever when there is none).
+pub(crate) async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,136 @@
+//! The task of a stream flow (TCP or TLS): framing in, messages out,
+//! keep-alives, and the exact reason the stream ended.
+//!
+//! How the end of a stream is classified:
+//! * read returns 0 bytes with nothing pending → `Fin`;
+//! * read returns 0 bytes inside a message → `Malformed` (truncated);
+//! * `ECONNRESET` (far end closed with unread data or `SO_LINGER` 0) → `Reset`;
+//! * the decoder rejects the bytes → `Malformed` (message boundaries are lost,
+//!   so the stream cannot be resynchronised);
+//! * the keep-alive schedule gives up → `KeepaliveTimeout` or `Idle`.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+
+use crate::error::FlowLostKind;
+use crate::flow::{now, sleep_until, Command, FlowEvent, StreamDecoder, StreamFrame, TaskIo};
+use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
+
+/// Bytes buffered without completing a frame before the stream is declared
+/// malformed; a guard on top of the decoder's own limits.
+const MAX_BUFFERED: usize = 1 << 20;
+
+/// Runs the flow until it is lost or closed.
+pub(crate) async fn run<S>(stream: S, mut decoder: StreamDecoder, mut io: TaskIo)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut keepalive = Keepalive::new(io.key.transport, &io.keepalive, now());
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        while let Some(action) = keepalive.poll_action() {
+            let bytes = match action {
+                KeepaliveAction::Send(bytes) => bytes,
+                KeepaliveAction::SendPong => Bytes::from_static(PONG),
+                KeepaliveAction::Lost(kind) => {
+                    let _ = writer.shutdown().await;
+                    io.emit(FlowEvent::Lost(kind));
+                    return;
+                }
+            };
+            if let Err(kind) = write(&mut writer, &bytes).await {
+                io.emit(FlowEvent::Lost(kind));
+                return;
+            }
+        }
+        let deadline = keepalive.poll_timeout();
+        tokio::select! {
+            command = io.commands.recv() => match command {
+                Some(Command::Send(bytes)) => match write(&mut writer, &bytes).await {
+                    Ok(()) => keepalive.handle_sent_message(now()),
+                    Err(kind) => {
+                        io.emit(FlowEvent::Lost(kind));
+                        return;
+                    }
+                },
+                Some(Command::Close) | None => {
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            },
+            read = reader.read_buf(&mut buf) => {
+                let result = match read {
+                    Ok(0) => Err(end_of_stream(&mut decoder, &mut buf)),
+                    Ok(_) => deliver(&mut decoder, &mut buf, &mut keepalive, &io),
+                    Err(e) => Err(FlowLostKind::from_io(&e)),
+                };
+                if let Err(kind) = result {
+                    io.emit(FlowEvent::Lost(kind));
+                    return;
+                }
+            },
+            () = sleep_until(deadline) => keepalive.handle_timeout(now()),
+        }
+    }
+}
+
+async fn write<S: AsyncWrite>(writer: &mut WriteHalf<S>, bytes: &[u8]) -> Result<(), FlowLostKind> {
+    writer.write_all(bytes).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => FlowLostKind::Reset,
+        _ => FlowLostKind::from_io(&e),
+    })?;
+    writer.flush().await.map_err(|e| FlowLostKind::from_io(&e))
+}
+
+/// Decodes every complete frame in `buf` and hands it on.
+fn deliver(
+    decoder: &mut StreamDecoder,
+    buf: &mut BytesMut,
+    keepalive: &mut Keepalive,
+    io: &TaskIo,
+) -> Result<(), FlowLostKind> {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(frame)) => handle_frame(frame, keepalive, io),
+            Ok(None) if buf.len() > MAX_BUFFERED => {
+                return Err(FlowLostKind::Malformed {
+                    reason: format!("{} bytes without a complete message", buf.len()),
+                })
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(FlowLostKind::Malformed {
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn handle_frame(frame: StreamFrame, keepalive: &mut Keepalive, io: &TaskIo) {
+    match frame {
+        StreamFrame::Message(message) => {
+            keepalive.handle_received_message(now());
+            io.emit(FlowEvent::Message(message));
+        }
+        StreamFrame::Ping => keepalive.handle_ping(now()),
+        StreamFrame::Pong => keepalive.handle_pong(now()),
+    }
+}
+
+/// The far end closed its side: a clean FIN, unless a message was cut short.
+fn end_of_stream(decoder: &mut StreamDecoder, buf: &mut BytesMut) -> FlowLostKind {
+    // Frames completed by the EOF itself are not delivered: the flow is gone,
+    // and a message without its tail cannot be trusted.
+    let pending = buf.iter().filter(|b| !matches!(b, b'\r' | b'\n')).count();
+    match decoder.decode_eof(buf) {
+        Err(e) => FlowLostKind::Malformed {
+            reason: format!("stream closed inside a message: {e}"),
+        },
+        Ok(_) if pending > 0 => FlowLostKind::Malformed {
+            reason: format!("stream closed inside a message ({pending} bytes pending)"),
+        },
+        Ok(_) => FlowLostKind::Fin,
+    }
+}

@@ -1,0 +1,113 @@
+//! UDP flows: one `connect()`ed socket per remote address.
+//!
+//! Linux reports ICMP port/host/network unreachable to a connected UDP socket
+//! as `ECONNREFUSED` / `EHOSTUNREACH` / `ENETUNREACH` on its next `recv` or
+//! `send` (about 0.1 ms after the send on loopback). Because the socket talks
+//! to one destination only, the error names that exact destination with no
+//! need for `IP_RECVERR` and `MSG_ERRQUEUE`; the cost is one ephemeral port
+//! per SBC, which is what "one flow per route" asks anyway. An ICMP error does
+//! not end the flow: it is reported as a route failure and the socket stays
+//! usable (the far end may come back, and failback probes reuse it).
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+
+use crate::error::{FlowLostKind, IcmpKind, RouteFailureKind};
+use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
+use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
+
+/// Largest datagram we accept (the UDP maximum).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Binds an ephemeral port of the remote's family and connects it to `remote`.
+pub(crate) async fn connect(remote: SocketAddr) -> Result<UdpSocket, RouteFailureKind> {
+    let bind: SocketAddr = if remote.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let io = |e: std::io::Error| match IcmpKind::from_io(&e) {
+        Some(icmp) => RouteFailureKind::Icmp(icmp),
+        None => RouteFailureKind::Io {
+            reason: e.to_string(),
+        },
+    };
+    let socket = UdpSocket::bind(bind).await.map_err(io)?;
+    socket.connect(remote).await.map_err(io)?;
+    Ok(socket)
+}
+
+/// The flow task: datagrams in and out, ICMP errors, NAT keep-alives.
+pub(crate) async fn run(socket: UdpSocket, mut io: TaskIo) {
+    let mut keepalive = Keepalive::new(io.key.transport, &io.keepalive, now());
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        while let Some(action) = keepalive.poll_action() {
+            let bytes = match action {
+                KeepaliveAction::Send(bytes) => bytes,
+                KeepaliveAction::SendPong => Bytes::from_static(PONG),
+                KeepaliveAction::Lost(kind) => {
+                    io.emit(FlowEvent::Lost(kind));
+                    return;
+                }
+            };
+            if let Err(e) = socket.send(&bytes).await {
+                if !report(&io, &e) {
+                    return;
+                }
+            }
+        }
+        let deadline = keepalive.poll_timeout();
+        tokio::select! {
+            command = io.commands.recv() => match command {
+                Some(Command::Send(bytes)) => match socket.send(&bytes).await {
+                    Ok(_) => keepalive.handle_sent_message(now()),
+                    Err(e) => {
+                        if !report(&io, &e) {
+                            return;
+                        }
+                    }
+                },
+                Some(Command::Close) | None => return,
+            },
+            received = socket.recv(&mut buf) => match received {
+                Ok(n) => {
+                    let datagram = &buf[..n];
+                    if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')) {
+                        // A keep-alive (CRLF CRLF, CRLF or empty): nothing to deliver.
+                        keepalive.handle_pong(now());
+                    } else {
+                        keepalive.handle_received_message(now());
+                        io.emit(FlowEvent::Message(Bytes::copy_from_slice(datagram)));
+                    }
+                }
+                Err(e) => {
+                    if !report(&io, &e) {
+                        return;
+                    }
+                }
+            },
+            () = sleep_until(deadline) => keepalive.handle_timeout(now()),
+        }
+    }
+}
+
+/// Reports a socket error; returns whether the flow stays up. ICMP errors are
+/// route failures of this destination and leave the socket usable; anything
+/// else ends the flow.
+fn report(io: &TaskIo, err: &std::io::Error) -> bool {
+    match IcmpKind::from_io(err) {
+        Some(icmp) => {
+            io.emit(FlowEvent::RouteFailure(RouteFailureKind::Icmp(icmp)));
+            true
+        }
+        None => {
+            io.emit(FlowEvent::Lost(FlowLostKind::Io {
+                reason: err.to_string(),
+            }));
+            false
+        }
+    }
+}
