@@ -1,22 +1,417 @@
-//! `sipfleet config ...` (work in progress)
+//! `sipfleet config check FILE...`: validate configuration files and print
+//! each line's effective settings with where every value came from.
+//!
+//! Exit status: 0 when the configuration is usable (warnings allowed), 2 when
+//! it has errors (all of them are printed to stderr). Passwords are never
+//! printed, only whether one is set.
 
+use std::fmt::Display;
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use sipfleet::config_files;
+use sipfleet_protocol::config::{
+    FailoverSettings, FleetConfig, LineConfig, RegistrationTimers, ServerConfig, Sourced,
+    ValueSource,
+};
 
 #[derive(clap::Subcommand)]
 pub enum ConfigCommand {
     /// Validate configuration files and print each line's effective settings.
+    ///
+    /// Files are Poly XML (starting with `<`) or the guide's key="value" lines;
+    /// later files override earlier ones, then SIPFLEET__<KEY> environment
+    /// variables (`__` for `.`) override both.
     Check {
         /// Configuration files, later ones override earlier ones.
         #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
+        files: Vec<PathBuf>,
+        /// Ignore SIPFLEET__* environment variables.
+        #[arg(long)]
+        no_env: bool,
     },
 }
 
 pub fn run(cmd: ConfigCommand) -> ExitCode {
     match cmd {
-        ConfigCommand::Check { files } => {
-            eprintln!("config check is not implemented yet ({} files)", files.len());
-            ExitCode::FAILURE
+        ConfigCommand::Check { files, no_env } => {
+            let env = no_env.then(config_files::EnvMap::new);
+            match config_files::load_with_env(&files, env) {
+                Ok(fleet) => {
+                    print!("{}", render(&fleet));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    for error in &e.errors {
+                        eprintln!("error: {error}");
+                    }
+                    for warning in &e.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    eprintln!(
+                        "configuration rejected: {} error(s), {} warning(s)",
+                        e.errors.len(),
+                        e.warnings.len()
+                    );
+                    ExitCode::from(2)
+                }
+            }
         }
+    }
+}
+
+/// `name = value  (source)`, aligned.
+fn row(out: &mut String, indent: usize, name: &str, value: impl Display, source: &ValueSource) {
+    let width = 34usize.saturating_sub(indent);
+    let _ = writeln!(
+        out,
+        "{:indent$}{name:<width$} = {:<24} ({source})",
+        "",
+        value.to_string()
+    );
+}
+
+fn flag(b: &Sourced<bool>) -> &'static str {
+    if b.value {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// The whole report printed on success.
+pub fn render(fleet: &FleetConfig) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "configuration OK: {} line(s)", fleet.lines.len());
+    for line in &fleet.lines {
+        render_line(&mut out, line);
+    }
+    render_fleet(&mut out, fleet);
+    if fleet.warnings.is_empty() {
+        let _ = writeln!(out, "warnings: none");
+    } else {
+        let _ = writeln!(out, "warnings: {}", fleet.warnings.len());
+        for w in &fleet.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+    }
+    out
+}
+
+fn render_line(out: &mut String, line: &LineConfig) {
+    let _ = writeln!(out, "line {}: {}", line.index, line.address.value);
+    row(out, 2, "address", &line.address.value, &line.address.source);
+    row(
+        out,
+        2,
+        "displayName",
+        format!("{:?}", line.display_name.value),
+        &line.display_name.source,
+    );
+    let user = if line.auth_user_id.value.is_empty() {
+        "(the address)".to_string()
+    } else {
+        line.auth_user_id.value.clone()
+    };
+    row(out, 2, "auth.userId", user, &line.auth_user_id.source);
+    let password = if line.auth_password.value.is_empty() {
+        "(not set)"
+    } else {
+        "(set, hidden)"
+    };
+    row(
+        out,
+        2,
+        "auth.password",
+        password,
+        &line.auth_password.source,
+    );
+    for server in &line.servers {
+        let _ = writeln!(out, "  server {}:", server.index);
+        render_server(out, server);
+        render_timers(out, &server.timers);
+    }
+    match &line.outbound_proxy {
+        Some(proxy) => {
+            let _ = writeln!(out, "  outbound proxy:");
+            render_server(out, proxy);
+        }
+        None => {
+            let _ = writeln!(out, "  outbound proxy: none");
+        }
+    }
+    let scope = if line.outbound_proxy.is_some() {
+        "outbound proxy scope"
+    } else {
+        "primary server scope"
+    };
+    let _ = writeln!(out, "  failover ({scope}):");
+    render_failover(out, &line.failover);
+}
+
+fn render_server(out: &mut String, server: &ServerConfig) {
+    row(
+        out,
+        4,
+        "address",
+        &server.address.value,
+        &server.address.source,
+    );
+    let port = match server.port.value {
+        Some(p) => p.to_string(),
+        None => "0 (SRV lookup)".to_string(),
+    };
+    row(out, 4, "port", port, &server.port.source);
+    row(
+        out,
+        4,
+        "transport",
+        server.transport.value,
+        &server.transport.source,
+    );
+}
+
+fn render_timers(out: &mut String, t: &RegistrationTimers) {
+    row(
+        out,
+        4,
+        "expires",
+        format!("{} s", t.expires_s.value),
+        &t.expires_s.source,
+    );
+    let retry = match t.retry_timeout_ms.value {
+        0 => "0 (RFC 3261 back-off)".to_string(),
+        ms => format!("{ms} ms"),
+    };
+    row(out, 4, "retryTimeOut", retry, &t.retry_timeout_ms.source);
+    row(
+        out,
+        4,
+        "retryMaxCount",
+        t.retry_max_count.value,
+        &t.retry_max_count.source,
+    );
+    row(
+        out,
+        4,
+        "registerRetry.baseTimeOut",
+        format!("{} s", t.register_retry_base_s.value),
+        &t.register_retry_base_s.source,
+    );
+    row(
+        out,
+        4,
+        "registerRetry.maxTimeOut",
+        format!("{} s", t.register_retry_max_s.value),
+        &t.register_retry_max_s.source,
+    );
+}
+
+fn render_failover(out: &mut String, f: &FailoverSettings) {
+    row(
+        out,
+        4,
+        "reRegisterOn",
+        flag(&f.re_register_on),
+        &f.re_register_on.source,
+    );
+    row(
+        out,
+        4,
+        "onlySignalWithRegistered",
+        flag(&f.only_signal_with_registered),
+        &f.only_signal_with_registered.source,
+    );
+    row(
+        out,
+        4,
+        "failRegistrationOn",
+        flag(&f.fail_registration_on),
+        &f.fail_registration_on.source,
+    );
+    row(
+        out,
+        4,
+        "failBack.mode",
+        f.failback_mode.value,
+        &f.failback_mode.source,
+    );
+    let timeout = match f.failback_timeout_s.value {
+        0 => "0 (no failback)".to_string(),
+        s => format!("{s} s"),
+    };
+    row(
+        out,
+        4,
+        "failBack.timeout",
+        timeout,
+        &f.failback_timeout_s.source,
+    );
+    row(
+        out,
+        4,
+        "unRegisterOnFailBack",
+        flag(&f.unregister_on_failback),
+        &f.unregister_on_failback.source,
+    );
+    row(
+        out,
+        4,
+        "enhanced.enable",
+        flag(&f.enhanced),
+        &f.enhanced.source,
+    );
+}
+
+fn render_fleet(out: &mut String, fleet: &FleetConfig) {
+    let s = &fleet.sip;
+    let _ = writeln!(out, "sip (all lines):");
+    row(
+        out,
+        2,
+        "failoverOn503Response",
+        flag(&s.failover_on_503),
+        &s.failover_on_503.source,
+    );
+    row(
+        out,
+        2,
+        "authOptimizedInFailover",
+        flag(&s.auth_optimized_in_failover),
+        &s.auth_optimized_in_failover.source,
+    );
+    row(
+        out,
+        2,
+        "newCallOnUnRegister",
+        flag(&s.new_call_on_unregister),
+        &s.new_call_on_unregister.source,
+    );
+    row(
+        out,
+        2,
+        "tcpFastFailover",
+        flag(&s.tcp_fast_failover),
+        &s.tcp_fast_failover.source,
+    );
+    row(
+        out,
+        2,
+        "tcpFastFailover.timeout",
+        format!("{} ms", s.tcp_fast_failover_timeout_ms.value),
+        &s.tcp_fast_failover_timeout_ms.source,
+    );
+    row(
+        out,
+        2,
+        "lineSeize.retries",
+        s.line_seize_retries.value,
+        &s.line_seize_retries.source,
+    );
+    let k = &fleet.keepalive;
+    let _ = writeln!(out, "keep-alive:");
+    row(
+        out,
+        2,
+        "tcp.sip.tls.enable",
+        flag(&k.tls_enable),
+        &k.tls_enable.source,
+    );
+    row(
+        out,
+        2,
+        "tcp.noResponseTransmitInterval",
+        format!("{} s", k.tcp_no_response_interval_s.value),
+        &k.tcp_no_response_interval_s.source,
+    );
+    row(
+        out,
+        2,
+        "tcp.idleTransmitInterval",
+        format!("{} s", k.tcp_idle_interval_s.value),
+        &k.tcp_idle_interval_s.source,
+    );
+    row(
+        out,
+        2,
+        "tcp.sip.persistentConnection",
+        flag(&k.tcp_persistent_connection),
+        &k.tcp_persistent_connection.source,
+    );
+    let nat = match k.nat_interval_s.value {
+        0 => "0 (off)".to_string(),
+        s => format!("{s} s"),
+    };
+    row(
+        out,
+        2,
+        "nat.keepalive.interval",
+        nat,
+        &k.nat_interval_s.source,
+    );
+    row(
+        out,
+        2,
+        "nat.keepalive.udp.payload",
+        format!("{:?}", String::from_utf8_lossy(&k.nat_udp_payload.value)),
+        &k.nat_udp_payload.source,
+    );
+    row(
+        out,
+        2,
+        "nat.keepalive.tcp.payload",
+        format!("{:?}", String::from_utf8_lossy(&k.nat_tcp_payload.value)),
+        &k.nat_tcp_payload.source,
+    );
+    let d = &fleet.dns;
+    let _ = writeln!(out, "dns:");
+    for (name, server) in [("dns.server", &d.server), ("dns.altServer", &d.alt_server)] {
+        match server {
+            Some(s) => row(out, 2, name, s.value, &s.source),
+            None => row(out, 2, name, "(system resolver)", &ValueSource::Default),
+        }
+    }
+    row(
+        out,
+        2,
+        "cache.A.networkOverride",
+        flag(&d.a_network_override),
+        &d.a_network_override.source,
+    );
+    row(
+        out,
+        2,
+        "cache.dynamicRestore.enable",
+        flag(&d.dynamic_restore),
+        &d.dynamic_restore.source,
+    );
+    row(
+        out,
+        2,
+        "cache.dynamicRestore.ttl",
+        format!("{} s", d.dynamic_restore_ttl_s.value),
+        &d.dynamic_restore_ttl_s.source,
+    );
+    for a in &d.static_a {
+        let _ = writeln!(
+            out,
+            "  static A {}: {} -> {} (ttl {} s)",
+            a.index, a.name, a.address, a.ttl_s
+        );
+    }
+    for s in &d.static_srv {
+        let _ = writeln!(
+            out,
+            "  static SRV {}: {} -> {}:{} priority {} weight {} (ttl {} s)",
+            s.index, s.name, s.target, s.port, s.priority, s.weight, s.ttl_s
+        );
+    }
+    for n in &d.static_naptr {
+        let _ = writeln!(
+            out,
+            "  static NAPTR {}: {} order {} preference {} flags {:?} service {:?} regexp {:?} -> {} (ttl {} s)",
+            n.index, n.name, n.order, n.preference, n.flags, n.service, n.regexp, n.replacement, n.ttl_s
+        );
     }
 }
