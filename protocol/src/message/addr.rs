@@ -1,8 +1,8 @@
 //! `name-addr` / `addr-spec` values (From, To, Contact, Route, Record-Route,
 //! Call-Info...) with their header parameters.
 
-use super::lex::{is_token_byte, is_ws, quoted_end, trim};
-use super::params::{header_params, Params};
+use super::lex::{find_byte, is_token_byte, is_ws, quoted_end, trim};
+use super::params::{header_params_with, Params};
 use super::uri::Uri;
 
 /// An address: optional display name, URI, header parameters (`tag`, `q`,
@@ -18,6 +18,19 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Parses one `(name-addr / addr-spec) *(SEMI param)` element.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
+        Self::parse_with(s, |_, _| Ok(()))
+    }
+
+    /// Parses a Contact element: also checks `expires` (delta-seconds) and `q`
+    /// (qvalue).
+    pub(crate) fn parse_contact(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
+        Self::parse_with(s, check_contact_param)
+    }
+
+    fn parse_with(
+        s: &'a str,
+        check: impl FnMut(&'a str, Option<&'a str>) -> Result<(), &'static str>,
+    ) -> Result<NameAddr<'a>, &'static str> {
         let s = trim(s);
         let b = s.as_bytes();
         if b.is_empty() {
@@ -32,7 +45,7 @@ impl<'a> NameAddr<'a> {
             }
             (Some(&s[..end]), Some(end + skip))
         } else {
-            match s.find('<') {
+            match find_byte(s, b'<') {
                 Some(lt) => {
                     let dn = trim(&s[..lt]);
                     if !dn
@@ -49,7 +62,7 @@ impl<'a> NameAddr<'a> {
         match lt {
             Some(lt) => {
                 let inner_and_rest = &s[lt + 1..];
-                let gt = inner_and_rest.find('>').ok_or("missing '>'")?;
+                let gt = find_byte(inner_and_rest, b'>').ok_or("missing '>'")?;
                 let inner = &inner_and_rest[..gt];
                 if inner.bytes().next().is_some_and(is_ws)
                     || inner.bytes().last().is_some_and(is_ws)
@@ -57,7 +70,7 @@ impl<'a> NameAddr<'a> {
                     return Err("white space inside <URI>");
                 }
                 let uri = Uri::parse(inner)?;
-                let params = Params::new(header_params(&inner_and_rest[gt + 1..])?);
+                let params = Params::new(header_params_with(&inner_and_rest[gt + 1..], check)?);
                 Ok(NameAddr {
                     display_name,
                     uri,
@@ -77,7 +90,7 @@ impl<'a> NameAddr<'a> {
                     return Err("URI with headers or commas must be enclosed in <>");
                 }
                 let uri = Uri::parse(uri_s)?;
-                let params = Params::new(header_params(&s[end..])?);
+                let params = Params::new(header_params_with(&s[end..], check)?);
                 Ok(NameAddr {
                     display_name: None,
                     uri,
@@ -118,14 +131,14 @@ impl<'a> NameAddr<'a> {
     }
 }
 
-/// Validates the params of a Contact (`expires` is delta-seconds, `q` a qvalue).
-pub(crate) fn validate_contact(a: &NameAddr<'_>) -> Result<(), &'static str> {
-    if let Some(e) = a.params.get("expires") {
-        e.and_then(super::lex::parse_u32)
+/// Contact parameters with a meaning: `expires` is delta-seconds, `q` a qvalue.
+fn check_contact_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
+    if name.eq_ignore_ascii_case("expires") {
+        value
+            .and_then(super::lex::parse_u32)
             .ok_or("expires parameter is not a 32-bit number")?;
-    }
-    if let Some(q) = a.params.get("q") {
-        let q = q.ok_or("q parameter without value")?;
+    } else if name.eq_ignore_ascii_case("q") {
+        let q = value.ok_or("q parameter without value")?;
         let ok = match q.split_once('.') {
             Some((i, f)) => {
                 (i == "0" || (i == "1" && f.bytes().all(|c| c == b'0')))

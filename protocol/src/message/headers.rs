@@ -291,7 +291,7 @@ impl Headers {
     /// Every Contact address across lines and commas (none for `*`).
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
         let star = self.contact_is_star();
-        self.list(HeaderName::Contact, NameAddr::parse)
+        self.list(HeaderName::Contact, NameAddr::parse_contact)
             .filter(move |_| !star)
     }
     /// Route set, in order.

@@ -50,7 +50,7 @@ impl<'a> Params<'a> {
 }
 
 fn split_param(p: &str) -> (&str, Option<&str>) {
-    match p.find('=') {
+    match super::lex::find_byte(p, b'=') {
         Some(e) => (trim(&p[..e]), Some(trim(&p[e + 1..]))),
         None => (trim(p), None),
     }
@@ -60,6 +60,15 @@ fn split_param(p: &str) -> (&str, Option<&str>) {
 /// be empty or start with `;` after optional white space. Returns the text after
 /// that first `;`.
 pub(crate) fn header_params(s: &str) -> Result<&str, &'static str> {
+    header_params_with(s, |_, _| Ok(()))
+}
+
+/// Like [`header_params`], calling `check(name, value)` for each parameter in
+/// the same pass (for the parameters a header gives meaning to).
+pub(crate) fn header_params_with<'a>(
+    s: &'a str,
+    mut check: impl FnMut(&'a str, Option<&'a str>) -> Result<(), &'static str>,
+) -> Result<&'a str, &'static str> {
     let s = trim(s);
     if s.is_empty() {
         return Ok("");
@@ -80,6 +89,7 @@ pub(crate) fn header_params(s: &str) -> Result<&str, &'static str> {
                 return Err("bad parameter value");
             }
         }
+        check(name, value)?;
     }
     Ok(rest)
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::lex::{is_token_byte, SemiIter};
+use super::lex::{find_byte, is_host_byte, is_param_byte, is_uri_bad_byte, SemiIter};
 use super::params::Params;
 
 /// A URI scheme.
@@ -41,7 +41,7 @@ pub struct Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI. The whole input must be the URI (no surrounding spaces).
     pub fn parse(s: &'a str) -> Result<Uri<'a>, &'static str> {
-        let colon = s.find(':').ok_or("no scheme")?;
+        let colon = find_byte(s, b':').ok_or("no scheme")?;
         let scheme_s = &s[..colon];
         let sb = scheme_s.as_bytes();
         if sb.is_empty()
@@ -56,10 +56,7 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err("empty after scheme");
         }
-        if rest
-            .bytes()
-            .any(|b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
-        {
+        if rest.bytes().any(is_uri_bad_byte) {
             return Err("white space or delimiter inside URI");
         }
         let scheme = if scheme_s.eq_ignore_ascii_case("sip") {
@@ -85,7 +82,7 @@ impl<'a> Uri<'a> {
         match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
             Scheme::Tel => {
-                let (num, params) = match rest.find(';') {
+                let (num, params) = match find_byte(rest, b';') {
                     Some(i) => (&rest[..i], &rest[i + 1..]),
                     None => (rest, ""),
                 };
@@ -104,10 +101,10 @@ impl<'a> Uri<'a> {
     fn parse_sip(&mut self, rest: &'a str) -> Result<(), &'static str> {
         // The userinfo ends at the first '@': '@' is legal neither in the host,
         // nor in params or headers, while ';', '?' and ',' are legal in the user.
-        let hostpart = match rest.find('@') {
+        let hostpart = match find_byte(rest, b'@') {
             Some(at) => {
                 let userinfo = &rest[..at];
-                let (user, password) = match userinfo.find(':') {
+                let (user, password) = match find_byte(userinfo, b':') {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                     None => (userinfo, None),
                 };
@@ -122,7 +119,7 @@ impl<'a> Uri<'a> {
         };
         let hb = hostpart.as_bytes();
         let host_end = if hb.first() == Some(&b'[') {
-            let close = hostpart.find(']').ok_or("unterminated IPv6 reference")?;
+            let close = find_byte(hostpart, b']').ok_or("unterminated IPv6 reference")?;
             let inner = &hostpart[1..close];
             if inner.is_empty()
                 || !inner
@@ -141,11 +138,7 @@ impl<'a> Uri<'a> {
         if host.is_empty() {
             return Err("empty host");
         }
-        if !host.starts_with('[')
-            && !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        {
+        if !host.starts_with('[') && !host.bytes().all(is_host_byte) {
             return Err("bad host");
         }
         self.host = host;
@@ -159,7 +152,7 @@ impl<'a> Uri<'a> {
             self.port = Some(u16::try_from(port).map_err(|_| "port out of range")?);
             after = &p[end..];
         }
-        let (params, headers) = match after.find('?') {
+        let (params, headers) = match find_byte(after, b'?') {
             Some(q) => (&after[..q], Some(&after[q + 1..])),
             None => (after, None),
         };
@@ -226,7 +219,7 @@ impl fmt::Display for Uri<'_> {
 /// URI parameters: non-empty names of paramchars, optional `=value`.
 fn validate_uri_params(p: &str) -> Result<(), &'static str> {
     for param in SemiIter::new(p) {
-        let (name, value) = match param.find('=') {
+        let (name, value) = match find_byte(param, b'=') {
             Some(e) => (&param[..e], Some(&param[e + 1..])),
             None => (param, None),
         };
@@ -240,9 +233,4 @@ fn validate_uri_params(p: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
-}
-
-/// `paramchar` of RFC 3261 (unreserved, escapes and `[]/:&+$`).
-fn is_param_byte(b: u8) -> bool {
-    is_token_byte(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
 }

@@ -1,7 +1,7 @@
 //! The Via header (RFC 3261 20.42): sent-protocol, sent-by, params.
 
 use super::lex::{is_token, is_ws, parse_u32, trim};
-use super::params::{header_params, Params};
+use super::params::{header_params_with, Params};
 
 /// One Via value, borrowing from the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +42,7 @@ impl<'a> Via<'a> {
         // sent-by: host [ ":" port ], then params.
         let b = rest.as_bytes();
         let host_end = if b.first() == Some(&b'[') {
-            rest.find(']')
-                .ok_or("unterminated IPv6 reference in sent-by")?
-                + 1
+            super::lex::find_byte(rest, b']').ok_or("unterminated IPv6 reference in sent-by")? + 1
         } else {
             b.iter()
                 .position(|&c| c == b':' || c == b';' || is_ws(c))
@@ -70,22 +68,25 @@ impl<'a> Via<'a> {
             port = Some(u16::try_from(n).map_err(|_| "sent-by port out of range")?);
             rest = &p[end..];
         }
-        let params = Params::new(header_params(rest)?);
-        if let Some(ttl) = params.get("ttl") {
-            ttl.and_then(parse_u32)
-                .filter(|t| *t <= 255)
-                .ok_or("ttl parameter out of range")?;
-        }
-        if let Some(Some(rport)) = params.get("rport") {
-            parse_u32(rport)
-                .filter(|p| *p <= 65535)
-                .ok_or("rport parameter is not a port")?;
-        }
-        if let Some(branch) = params.get("branch") {
-            if !branch.is_some_and(is_token) {
-                return Err("branch parameter is not a token");
+        let params = Params::new(header_params_with(rest, |name, value| {
+            if name.eq_ignore_ascii_case("branch") {
+                if !value.is_some_and(is_token) {
+                    return Err("branch parameter is not a token");
+                }
+            } else if name.eq_ignore_ascii_case("ttl") {
+                value
+                    .and_then(parse_u32)
+                    .filter(|t| *t <= 255)
+                    .ok_or("ttl parameter out of range")?;
+            } else if name.eq_ignore_ascii_case("rport") {
+                if let Some(rport) = value {
+                    parse_u32(rport)
+                        .filter(|p| *p <= 65535)
+                        .ok_or("rport parameter is not a port")?;
+                }
             }
-        }
+            Ok(())
+        })?);
         Ok(Via {
             transport,
             host,
