@@ -12,3 +12,4 @@ mod tcp;
 pub mod tls;
 mod udp;
 pub mod dns;
+pub mod router;

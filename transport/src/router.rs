@@ -1,0 +1,194 @@
+//! Inbound routing for a flow shared by many lines: which owner gets a
+//! message, or which answer the far end gets when nobody owns it.
+//!
+//! Pure table logic (no I/O), generic over the owner id, so the connection
+//! actor stays thin and the rules are unit-tested:
+//!
+//! | inbound                                   | key                          | unknown →        |
+//! |-------------------------------------------|------------------------------|------------------|
+//! | response                                  | top Via branch, then Call-ID + From tag (2xx retransmissions after the transaction ended) | dropped (RFC 3261 18.1.2) |
+//! | request with a To tag (in-dialog)         | Call-ID + To tag (our tag)   | 481 (ACK: dropped) |
+//! | request without To tag (INVITE, NOTIFY, OPTIONS, MESSAGE, CANCEL, ...) | user part of the Request-URI (the line's Contact) | 404 (ACK: dropped) |
+//! | unparseable identity headers              | —                            | 400 (responses, ACK: dropped) |
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use sipfleet_protocol::message::{Message, Method, Request, Response, StatusCode};
+
+/// Where an inbound message goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Routed<K> {
+    /// Deliver to this owner.
+    Deliver(K),
+    /// Nobody owns this request: send this answer back over the flow.
+    Reject(Response),
+    /// Nothing to do (stray response, unroutable ACK).
+    Drop(DropReason),
+}
+
+/// Why a message was dropped without answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// A response matching no transaction or dialog.
+    StrayResponse,
+    /// An ACK nobody expects; ACK is never answered.
+    UnmatchedAck,
+    /// A response whose Via, Call-ID or tags cannot be read.
+    MalformedResponse,
+}
+
+/// The routing tables of one flow.
+#[derive(Clone, Debug)]
+pub struct Router<K> {
+    /// Client transactions: Via branch of a request we sent.
+    transactions: HashMap<String, K>,
+    /// Dialogs: (Call-ID, our tag).
+    dialogs: HashMap<(String, String), K>,
+    /// Lines: user part of the Contact they registered.
+    lines: HashMap<String, K>,
+}
+
+impl<K> Default for Router<K> {
+    fn default() -> Self {
+        Router {
+            transactions: HashMap::new(),
+            dialogs: HashMap::new(),
+            lines: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Copy + Eq> Router<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Out-of-dialog requests for `contact_user` go to `owner`.
+    pub fn add_line(&mut self, contact_user: &str, owner: K) {
+        self.lines.insert(contact_user.to_owned(), owner);
+    }
+
+    /// Responses with this top Via branch go to `owner`.
+    pub fn add_transaction(&mut self, branch: &str, owner: K) {
+        self.transactions.insert(branch.to_owned(), owner);
+    }
+
+    pub fn remove_transaction(&mut self, branch: &str) {
+        self.transactions.remove(branch);
+    }
+
+    /// In-dialog requests (and late responses) with this Call-ID and our tag
+    /// go to `owner`.
+    pub fn add_dialog(&mut self, call_id: &str, local_tag: &str, owner: K) {
+        self.dialogs
+            .insert((call_id.to_owned(), local_tag.to_owned()), owner);
+    }
+
+    pub fn remove_dialog(&mut self, call_id: &str, local_tag: &str) {
+        self.dialogs
+            .remove(&(call_id.to_owned(), local_tag.to_owned()));
+    }
+
+    /// Forgets everything `owner` registered (the line left the flow).
+    pub fn remove_owner(&mut self, owner: K) {
+        self.transactions.retain(|_, o| *o != owner);
+        self.dialogs.retain(|_, o| *o != owner);
+        self.lines.retain(|_, o| *o != owner);
+    }
+
+    /// Number of table entries (transactions, dialogs, lines).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.transactions.len(),
+            self.dialogs.len(),
+            self.lines.len(),
+        )
+    }
+
+    /// Decides where `message` goes.
+    pub fn route(&self, message: &Message) -> Routed<K> {
+        match message {
+            Message::Response(response) => self.route_response(response),
+            Message::Request(request) => self.route_request(request),
+        }
+    }
+
+    fn route_response(&self, response: &Response) -> Routed<K> {
+        let h = response.headers();
+        let Ok(via) = h.top_via() else {
+            return Routed::Drop(DropReason::MalformedResponse);
+        };
+        if let Some(owner) = via.branch().and_then(|b| self.transactions.get(b)) {
+            return Routed::Deliver(*owner);
+        }
+        let (Ok(call_id), Ok(from)) = (h.call_id(), h.from()) else {
+            return Routed::Drop(DropReason::MalformedResponse);
+        };
+        match from.tag().and_then(|tag| self.dialog(call_id, tag)) {
+            Some(owner) => Routed::Deliver(owner),
+            None => Routed::Drop(DropReason::StrayResponse),
+        }
+    }
+
+    fn route_request(&self, request: &Request) -> Routed<K> {
+        let is_ack = *request.method() == Method::Ack;
+        let h = request.headers();
+        let (Ok(call_id), Ok(to)) = (h.call_id(), h.to()) else {
+            return reject_or_drop(request, 400, is_ack);
+        };
+        if let Some(tag) = to.tag() {
+            return match self.dialog(call_id, tag) {
+                Some(owner) => Routed::Deliver(owner),
+                None => reject_or_drop(request, 481, is_ack),
+            };
+        }
+        let user = request
+            .uri()
+            .ok()
+            .and_then(|uri| uri.user().map(str::to_owned));
+        match user.and_then(|u| self.lines.get(&u).copied()) {
+            Some(owner) => Routed::Deliver(owner),
+            None => reject_or_drop(request, 404, is_ack),
+        }
+    }
+
+    fn dialog(&self, call_id: &str, tag: &str) -> Option<K> {
+        // The owned lookup key costs two small allocations, little next to
+        // parsing the message.
+        self.dialogs
+            .get(&(call_id.to_owned(), tag.to_owned()))
+            .copied()
+    }
+}
+
+fn reject_or_drop<K>(request: &Request, code: u16, is_ack: bool) -> Routed<K> {
+    if is_ack {
+        return Routed::Drop(DropReason::UnmatchedAck);
+    }
+    let Some(status) = StatusCode::new(code) else {
+        return Routed::Drop(DropReason::UnmatchedAck);
+    };
+    Routed::Reject(Response::for_request(
+        request,
+        status,
+        Some(&answer_tag(request)),
+    ))
+}
+
+/// A To tag for our stateless answers: derived from the request, so a
+/// retransmitted request gets the identical answer.
+fn answer_tag(request: &Request) -> String {
+    let h = request.headers();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    h.call_id().unwrap_or_default().hash(&mut hasher);
+    h.top_via()
+        .ok()
+        .and_then(|v| v.branch())
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    format!("sf{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests;
