@@ -1,0 +1,273 @@
+//! The resolver actor: one per process, shared by all lines.
+//!
+//! It owns the DNS cache (`protocol::dns::DnsCache`) and drives one sans-IO
+//! `Resolution` per target, putting each question on the wire through
+//! `transport::dns::DnsClient`. Why an actor: 10,000 lines configured with the
+//! same domain must cause one query per record and TTL, not 10,000, so requests
+//! for the same target wait on one resolution, and a question already in flight
+//! for another target is not sent twice. Route sets are refreshed when their
+//! first record expires; subscribers hear about a refresh that changed the
+//! routes, so a registered line can apply the guide's sticky-route rule.
+//!
+//! Time is read with `tokio::time::Instant::now()` so a paused tokio clock
+//! drives TTL expiry in tests.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sipfleet_protocol::dns::{
+    self, DnsCache, Query, QueryFailure, Resolution, ResolveTarget, RestorePolicy, RouteSet,
+    StaticCache,
+};
+use sipfleet_transport::dns::{DnsClient, DnsClientConfig, DnsConfigError};
+use tokio::sync::oneshot;
+
+/// How long after a failed refresh the resolver tries again (the old route set
+/// stays in use meanwhile: lines keep their current route).
+pub const REFRESH_RETRY: Duration = Duration::from_secs(30);
+
+/// Everything the resolver needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct ResolverConfig {
+    /// `tcpIpApp.dns.server` / `altServer`, timeout and attempts.
+    pub client: DnsClientConfig,
+    /// `dns.cache.A/SRV/NAPTR.x.*` and `dns.cache.A.networkOverride`.
+    pub statics: StaticCache,
+    /// `dns.cache.dynamicRestore.*`.
+    pub restore: RestorePolicy,
+    /// Seed for the RFC 2782 weighted order; `None` seeds from the OS, so that
+    /// two processes may order equal-priority routes differently (as two
+    /// phones do in the guide).
+    pub seed: Option<u64>,
+}
+
+/// Resolve a target into its ordered route list.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<RouteSet, ResolveError>")]
+pub struct Resolve {
+    pub target: ResolveTarget,
+}
+
+/// Be told when a refresh changes a route set. With `target: None`, every
+/// target's changes are sent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub target: Option<ResolveTarget>,
+    pub recipient: Recipient<RouteSetChanged>,
+}
+
+/// A refresh produced routes different from the previous set (other
+/// destinations, order or service records).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct RouteSetChanged {
+    pub target: ResolveTarget,
+    pub previous: RouteSet,
+    pub current: RouteSet,
+}
+
+/// Why `Resolve` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Dns(#[from] dns::ResolveError),
+    #[error("the resolver stopped before answering")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<RouteSet, ResolveError>>;
+
+#[derive(Default)]
+struct TargetState {
+    /// The last good route set.
+    current: Option<RouteSet>,
+    /// Until when `current` is served without a new resolution.
+    fresh_until: Option<Instant>,
+    waiters: Vec<Reply>,
+    /// The resolution in progress, if any.
+    plan: Option<Resolution>,
+    refresh: Option<SpawnHandle>,
+}
+
+/// The process-wide resolver actor.
+pub struct Resolver {
+    client: DnsClient,
+    cache: DnsCache,
+    rng: StdRng,
+    targets: HashMap<ResolveTarget, TargetState>,
+    /// Questions on the wire, with the targets waiting for each.
+    in_flight: HashMap<Query, Vec<ResolveTarget>>,
+    subscribers: Vec<(Option<ResolveTarget>, Recipient<RouteSetChanged>)>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Resolver {
+    /// Must be called inside a tokio runtime (an actix system).
+    pub fn new(config: ResolverConfig) -> Result<Self, DnsConfigError> {
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Ok(Resolver {
+            client: DnsClient::new(&config.client)?,
+            cache: DnsCache::new(config.statics, config.restore),
+            rng,
+            targets: HashMap::new(),
+            in_flight: HashMap::new(),
+            subscribers: Vec::new(),
+        })
+    }
+
+    fn start(&mut self, target: &ResolveTarget, ctx: &mut Context<Self>) {
+        let state = self.targets.entry(target.clone()).or_default();
+        if state.plan.is_some() {
+            return;
+        }
+        state.plan = Some(Resolution::new(target.clone()));
+        self.pump(target, ctx);
+    }
+
+    /// Feed the plan from the cache until it needs the network or is done.
+    fn pump(&mut self, target: &ResolveTarget, ctx: &mut Context<Self>) {
+        loop {
+            let Some(plan) = self.targets.get_mut(target).and_then(|s| s.plan.as_mut()) else {
+                return;
+            };
+            if plan.is_done() {
+                self.finish(target, ctx);
+                return;
+            }
+            let Some(query) = plan.poll_query() else {
+                return;
+            };
+            if let Some(hit) = self.cache.lookup(&query, now()) {
+                plan.handle_result(&query, Ok(hit), &mut self.rng);
+                continue;
+            }
+            let waiting = self.in_flight.entry(query.clone()).or_default();
+            waiting.push(target.clone());
+            if waiting.len() == 1 {
+                self.send(query, ctx);
+            }
+        }
+    }
+
+    fn send(&mut self, query: Query, ctx: &mut Context<Self>) {
+        let client = self.client.clone();
+        let fut = async move {
+            let result = client.query(&query).await;
+            (query, result)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(query, result), act, ctx| {
+            act.answered(query, result, ctx);
+        }));
+    }
+
+    fn answered(
+        &mut self,
+        query: Query,
+        result: Result<dns::Answer, QueryFailure>,
+        ctx: &mut Context<Self>,
+    ) {
+        let resolved = self.cache.store(&query, result, now());
+        for target in self.in_flight.remove(&query).unwrap_or_default() {
+            if let Some(plan) = self.targets.get_mut(&target).and_then(|s| s.plan.as_mut()) {
+                plan.handle_result(&query, resolved.clone(), &mut self.rng);
+            }
+            self.pump(&target, ctx);
+        }
+    }
+
+    fn finish(&mut self, target: &ResolveTarget, ctx: &mut Context<Self>) {
+        let Some(state) = self.targets.get_mut(target) else {
+            return;
+        };
+        let Some(plan) = state.plan.take() else {
+            return;
+        };
+        let at = now();
+        let result = plan.finish();
+        let waiters = std::mem::take(&mut state.waiters);
+        let (refresh_at, changed) = match &result {
+            Ok(set) => {
+                let previous = state.current.replace(set.clone());
+                state.fresh_until = set.expires;
+                let changed = previous.filter(|p| !p.same_routes(set));
+                (set.expires, changed)
+            }
+            Err(_) => {
+                // Keep serving the previous set to nobody new: the next Resolve
+                // asks again; a refresh is retried later.
+                state.fresh_until = Some(at);
+                (state.current.as_ref().map(|_| at + REFRESH_RETRY), None)
+            }
+        };
+        if let Some(handle) = state.refresh.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(when) = refresh_at {
+            let delay = when.saturating_duration_since(at);
+            let target = target.clone();
+            let handle = ctx.run_later(delay, move |act, ctx| {
+                if let Some(state) = act.targets.get_mut(&target) {
+                    state.refresh = None;
+                }
+                act.start(&target, ctx);
+            });
+            state.refresh = Some(handle);
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone().map_err(ResolveError::from));
+        }
+        if let (Some(previous), Ok(current)) = (changed, result) {
+            self.subscribers.retain(|(_, r)| r.connected());
+            for (filter, recipient) in &self.subscribers {
+                if filter.as_ref().is_none() || filter.as_ref() == Some(target) {
+                    recipient.do_send(RouteSetChanged {
+                        target: target.clone(),
+                        previous: previous.clone(),
+                        current: current.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Resolver {
+    type Context = Context<Self>;
+}
+
+impl Handler<Resolve> for Resolver {
+    type Result = ResponseFuture<Result<RouteSet, ResolveError>>;
+
+    fn handle(&mut self, msg: Resolve, ctx: &mut Context<Self>) -> Self::Result {
+        let at = now();
+        let state = self.targets.entry(msg.target.clone()).or_default();
+        if let Some(set) = &state.current {
+            if !matches!(state.fresh_until, Some(t) if t <= at) {
+                let set = set.clone();
+                return Box::pin(async move { Ok(set) });
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        state.waiters.push(tx);
+        self.start(&msg.target, ctx);
+        Box::pin(async move { rx.await.unwrap_or(Err(ResolveError::Stopped)) })
+    }
+}
+
+impl Handler<Subscribe> for Resolver {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        self.subscribers.push((msg.target, msg.recipient));
+    }
+}
