@@ -234,7 +234,10 @@ enum Spacing {
     /// Reliable transport: the transport retransmits, SIP does not.
     None,
     /// RFC 3261 doubling from T1, capped at `cap` when present.
-    Doubling { next: Duration, cap: Option<Duration> },
+    Doubling {
+        next: Duration,
+        cap: Option<Duration>,
+    },
     Fixed(Duration),
 }
 
@@ -274,21 +277,26 @@ impl ClientTransaction {
         };
         let budget_left = budget_end > now;
         let sends = policy.retry_max_count.max(1);
-        let (spacing, own_end) = if position.last_route && (budget_left || !policy.enhanced_failover) {
-            let spacing = if transport.is_reliable() { Spacing::None } else { rfc };
-            (spacing, budget_end)
-        } else if transport.is_reliable() {
-            let wait = match policy.tcp_fast_failover {
-                Some(timeout) if policy.retry_timeout.is_zero() => timeout,
-                _ => timers.timer_b(),
+        let (spacing, own_end) =
+            if position.last_route && (budget_left || !policy.enhanced_failover) {
+                let spacing = if transport.is_reliable() {
+                    Spacing::None
+                } else {
+                    rfc
+                };
+                (spacing, budget_end)
+            } else if transport.is_reliable() {
+                let wait = match policy.tcp_fast_failover {
+                    Some(timeout) if policy.retry_timeout.is_zero() => timeout,
+                    _ => timers.timer_b(),
+                };
+                (Spacing::None, now + wait)
+            } else if policy.retry_timeout.is_zero() {
+                (rfc, now + schedule_length(rfc, sends))
+            } else {
+                let fixed = Spacing::Fixed(policy.retry_timeout);
+                (fixed, now + schedule_length(fixed, sends))
             };
-            (Spacing::None, now + wait)
-        } else if policy.retry_timeout.is_zero() {
-            (rfc, now + schedule_length(rfc, sends))
-        } else {
-            let fixed = Spacing::Fixed(policy.retry_timeout);
-            (fixed, now + schedule_length(fixed, sends))
-        };
         let (give_up, give_up_reason) = if !policy.enhanced_failover && own_end >= budget_end {
             (budget_end, TimedOut::Budget)
         } else {

@@ -49,7 +49,8 @@ pub enum Phase {
 enum State {
     NotStarted,
     WaitingForRoutes,
-    Registering(Attempt),
+    /// Boxed: most lines sit idle in `Registered`, so the idle state stays small.
+    Registering(Box<Attempt>),
     Registered,
     BackingOff {
         starts: Instant,

@@ -25,7 +25,7 @@ impl Registration {
 
     pub(super) fn take_attempt(&mut self) -> Option<Attempt> {
         match std::mem::replace(&mut self.state, State::NotStarted) {
-            State::Registering(attempt) => Some(attempt),
+            State::Registering(attempt) => Some(*attempt),
             other => {
                 self.state = other;
                 None
@@ -85,7 +85,7 @@ impl Registration {
         self.emit(Some(&attempt.route), kind);
         let send = attempt.send(&self.call_id, false);
         self.outputs.push_back(Output::Send(send));
-        self.state = State::Registering(attempt);
+        self.state = State::Registering(Box::new(attempt));
     }
 
     /// A walk from the top of the whole route list.
@@ -266,9 +266,7 @@ impl Registration {
         let route = find(&self.routes, &route).cloned().unwrap_or(route);
         let primary = primary_of(&self.routes, &route).unwrap_or_else(|| route.clone());
         let previous = self.binding.take().map(|b| b.route);
-        let moved = previous
-            .as_ref()
-            .map_or(true, |p| !p.same_destination(&route));
+        let moved = !matches!(&previous, Some(p) if p.same_destination(&route));
         if let Some(previous) = previous.filter(|p| !p.same_destination(&route)) {
             self.emit(
                 Some(&previous),
@@ -329,7 +327,7 @@ impl Registration {
         self.has_credentials = true;
         walk.challenged_by = Some(route.clone());
         let head = walk.head(&self.routes).cloned();
-        let at_head = head.as_ref().map_or(true, |h| h.same_destination(&route));
+        let at_head = !matches!(&head, Some(h) if !h.same_destination(&route));
         match head {
             Some(head) if !at_head && !self.settings.auth_optimized_in_failover => {
                 // authOptimizedInFailover=0: the new request starts over at

@@ -1,0 +1,78 @@
+//! Shutdown: `Expires: 0` to the registered route, then nothing more.
+
+mod registration_sim;
+
+use registration_sim::{assert_lines, quick_backoff, routes, Peer, Sim};
+use sipfleet_protocol::registration::Phase;
+use sipfleet_protocol::route::Transport;
+
+#[test]
+fn shutdown_unregisters_and_stops() {
+    let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+    sim.start();
+    sim.run_until(5000);
+    sim.take_log();
+    sim.input(|reg, now| reg.shutdown(now));
+    assert_lines(
+        &sim.take_log(),
+        &[
+            "5000 registering r1 unregister",
+            "5000 send r1 cseq=2 exp=0 cid-1",
+            "5000 unregistered r1 shutdown",
+            "5000 subscriptions_invalidated r1 Unregistered",
+        ],
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+    assert_eq!(sim.reg.poll_timeout(), None);
+    assert_eq!(sim.reg.registered_route(), None);
+}
+
+/// An unanswered un-REGISTER gives up after its own schedule, without
+/// failing over.
+#[test]
+fn unanswered_unregister_gives_up_after_its_schedule() {
+    let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+    sim.start();
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(5000);
+    sim.input(|reg, now| reg.shutdown(now));
+    sim.run_until(60_000);
+    assert_eq!(sim.send_times("r1"), [0, 5000, 5500, 6500]);
+    assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
+    assert_eq!(
+        sim.log_of(&["unregistered"]),
+        ["8500 unregistered r1 shutdown"]
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+}
+
+/// A challenged un-REGISTER is answered once.
+#[test]
+fn challenged_unregister_is_answered() {
+    let mut sim = Sim::new(quick_backoff(), routes(1, Transport::Udp));
+    sim.start();
+    sim.set_peer("r1", Peer::Challenge);
+    sim.input(|reg, now| reg.shutdown(now));
+    assert_eq!(
+        sim.log_of(&["send", "unregistered"]),
+        [
+            "0 send r1 cseq=1 exp=3600 cid-1",
+            "0 send r1 cseq=2 exp=0 cid-1",
+            "0 send r1 cseq=3 exp=0 cid-1 auth",
+            "0 unregistered r1 shutdown",
+        ]
+    );
+}
+
+/// Not registered: nothing to remove.
+#[test]
+fn shutdown_while_backing_off_just_stops() {
+    let mut sim = Sim::new(quick_backoff(), routes(1, Transport::Udp));
+    sim.set_peer("r1", Peer::Status(403));
+    sim.start();
+    sim.take_log();
+    sim.input(|reg, now| reg.shutdown(now));
+    assert!(sim.take_log().is_empty());
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+    assert_eq!(sim.reg.poll_timeout(), None);
+}
