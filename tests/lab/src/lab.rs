@@ -2,6 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 
 use serde::{Deserialize, Serialize};
@@ -193,8 +194,13 @@ pub struct Lab {
     keep_dir: bool,
     /// A demo lab outlives this handle (`scripts/lab`).
     persistent: bool,
+    /// Next local port handed out by `local_endpoint`.
+    next_port: AtomicU16,
     _claim: Option<Claim>,
 }
+
+/// First port of `Lab::local_endpoint`.
+const FIRST_LOCAL_PORT: u16 = 15060;
 
 /// The demo lab's DNS port and address; test instance k uses port 5300 + k.
 fn dns_addr(k: u32) -> SocketAddr {
@@ -243,6 +249,7 @@ impl Lab {
             ca: ca.cert,
             keep_dir,
             persistent: false,
+            next_port: AtomicU16::new(FIRST_LOCAL_PORT),
             _claim: Some(claim),
         };
         // From here on, Drop cleans up whatever fails.
@@ -320,6 +327,19 @@ impl Lab {
     /// Where the DNS server listens.
     pub fn dns_addr(&self) -> SocketAddr {
         self.dns.addr()
+    }
+
+    /// A fresh local address for a test's client (SIPp, sockets): the lab's
+    /// own client address (x.y.z.100 in its block) with a port no other
+    /// caller of this lab got. Tests in other labs use other blocks.
+    pub fn local_endpoint(&self) -> SocketAddr {
+        let port = self.next_port.fetch_add(1, Ordering::Relaxed);
+        SocketAddr::new(self.client_ip().into(), port)
+    }
+
+    /// The lab's client address (x.y.z.100 in its block).
+    pub fn client_ip(&self) -> Ipv4Addr {
+        instance::addr(self.instance, 100)
     }
 
     /// The CA certificate (PEM) that signed every SBC certificate.
@@ -421,6 +441,7 @@ impl Lab {
             sbcs,
             keep_dir: true,
             persistent: true,
+            next_port: AtomicU16::new(FIRST_LOCAL_PORT),
             _claim: None,
         })
     }

@@ -32,6 +32,7 @@ mod mode;
 pub mod observe;
 mod process;
 mod sbc;
+pub mod tools;
 mod zone;
 
 pub use dns::{Dns, DnsMode};

@@ -1,0 +1,219 @@
+//! The lab's SBCs are real registrars: SIPp registers with digest auth over
+//! UDP and TCP, calls the SBC's own callee and a registered line, and
+//! subscribes; TLS is checked with `openssl s_client` against the lab CA.
+//! Every test starts its own lab and tears it down (also on failure).
+
+use std::time::Duration;
+
+use sipfleet_lab::tools::{tls_exchange, Sipp};
+use sipfleet_lab::{password_for, sipp_scenario, Lab, LabConfig, Transport};
+
+fn sipp(lab: &Lab, scenario: &str, sbc: usize, transport: Transport, service: &str) -> Sipp {
+    Sipp {
+        scenario: sipp_scenario(scenario),
+        remote: lab.sbc(sbc).addr(transport),
+        transport,
+        local: lab.local_endpoint(),
+        service: service.to_string(),
+        domain: lab.domain().to_string(),
+        field1: service.to_string(),
+        auth: None,
+        keys: Vec::new(),
+        timeout: Duration::from_secs(5),
+        work_dir: lab.dir().join("sipp"),
+    }
+}
+
+fn register(lab: &Lab, sbc: usize, transport: Transport, user: &str) -> Sipp {
+    let mut s = sipp(lab, "register.xml", sbc, transport, user);
+    s.auth = Some((user.to_string(), password_for(user)));
+    s
+}
+
+#[test]
+fn register_with_digest_auth_on_each_sbc_over_udp_and_tcp() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    for i in 1..=3 {
+        for (t, user) in [(Transport::Udp, "1001"), (Transport::Tcp, "20002")] {
+            let run = register(&lab, i, t, user).run().unwrap();
+            assert!(run.success(), "sbc{i} {t}: {}\n{}", run.errors, run.stdout);
+        }
+        let regs: Vec<_> = lab
+            .received(i)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method == "REGISTER")
+            .collect();
+        // Each registration is challenged once: 2 REGISTERs per transport.
+        assert_eq!(regs.len(), 4, "sbc{i}: {regs:?}");
+        assert_eq!(regs[0].transport, Transport::Udp);
+        assert_eq!(regs[0].from_user.as_deref(), Some("1001"));
+        assert_eq!(regs[0].expires, Some(300));
+        assert_eq!(regs[0].call_id, regs[1].call_id);
+        assert_eq!(regs[3].transport, Transport::Tcp);
+        assert_eq!(regs[3].from_user.as_deref(), Some("20002"));
+        assert_eq!(regs[3].source.ip(), lab.client_ip());
+        assert!(regs.windows(2).all(|w| w[0].t <= w[1].t));
+    }
+}
+
+#[test]
+fn wrong_password_and_unknown_user_are_refused() {
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let mut bad = register(&lab, 1, Transport::Udp, "1005");
+    bad.auth = Some(("1005".into(), "not-the-password".into()));
+    let run = bad.run().unwrap();
+    assert!(!run.success());
+    assert!(run.errors.contains("401"), "{}", run.errors);
+    // 3000 is outside 1000-1999 and 20000-29999.
+    let run = register(&lab, 1, Transport::Udp, "3000").run().unwrap();
+    assert!(!run.success());
+    assert!(run.errors.contains("403"), "{}", run.errors);
+}
+
+#[test]
+fn call_to_the_sbc_callee_gets_200_ack_and_bye_over_udp_and_tcp() {
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    for t in [Transport::Udp, Transport::Tcp] {
+        let mut call = sipp(&lab, "call.xml", 1, t, "9000");
+        call.field1 = "1001".into();
+        let run = call.run().unwrap();
+        assert!(run.success(), "{t}: {}\n{}", run.errors, run.stdout);
+    }
+    let methods: Vec<String> = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{}/{}", r.method, r.transport))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "INVITE/udp",
+            "ACK/udp",
+            "BYE/udp",
+            "INVITE/tcp",
+            "ACK/tcp",
+            "BYE/tcp"
+        ]
+    );
+}
+
+#[test]
+fn invite_to_a_registered_line_is_delivered_to_it() {
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    // The line: SIPp's built-in UAS, registered as 1002 by a REGISTER whose
+    // Contact points at it.
+    let uas_addr = lab.local_endpoint();
+    let bin = sipfleet_lab::tools::require("sipp").unwrap();
+    let mut uas = std::process::Command::new(bin)
+        .args(["-sn", "uas", "-i", &uas_addr.ip().to_string()])
+        .args(["-p", &uas_addr.port().to_string(), "-bind_local", "-m", "1"])
+        .args(["-nostdin", "-timeout", "10s", "-t", "u1"])
+        .args(["-mi", &uas_addr.ip().to_string(), "-mp", "26000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut reg = sipp(&lab, "register_as.xml", 1, Transport::Udp, "1002");
+    reg.auth = Some(("1002".into(), password_for("1002")));
+    reg.keys = vec![("contact".into(), uas_addr.to_string())];
+    let mut guard = Reap(uas);
+    let run = reg.run().unwrap();
+    assert!(run.success(), "{}", run.errors);
+
+    let mut call = sipp(&lab, "call.xml", 1, Transport::Udp, "1002");
+    call.field1 = "1001".into();
+    let run = call.run().unwrap();
+    assert!(run.success(), "{}\n{}", run.errors, run.stdout);
+    let status = guard.0.wait().unwrap();
+    assert!(status.success(), "the line (SIPp UAS) failed: {status}");
+    let invites = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "INVITE")
+        .count();
+    assert_eq!(invites, 1);
+}
+
+#[test]
+fn subscribe_dialog_message_summary_and_call_info_get_200_and_notify() {
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    for t in [Transport::Udp, Transport::Tcp] {
+        for event in ["dialog", "message-summary", "call-info"] {
+            let mut sub = sipp(&lab, "subscribe.xml", 1, t, "1003");
+            sub.keys = vec![("event".into(), event.into())];
+            let run = sub.run().unwrap();
+            assert!(run.success(), "{t} {event}: {}\n{}", run.errors, run.stdout);
+        }
+    }
+}
+
+#[test]
+fn tls_certificate_verifies_against_the_lab_ca_and_sip_is_answered() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    for sbc in lab.sbcs() {
+        let local = "127.0.0.1:5999";
+        let options = format!(
+            "OPTIONS sip:{ip}:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-tls{i}\r\n\
+             From: <sip:1001@{d}>;tag=tls\r\nTo: <sip:{ip}>\r\nCall-ID: tls-{i}\r\nCSeq: 1 OPTIONS\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            ip = sbc.ip(),
+            i = sbc.index(),
+            d = lab.domain()
+        );
+        let (_, out) = tls_exchange(
+            sbc.addr(Transport::Tls),
+            sbc.host_name(),
+            lab.ca_cert_path(),
+            &options,
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert!(
+            out.contains("Verification: OK"),
+            "sbc{}: {out}",
+            sbc.index()
+        );
+        assert!(out.contains(&format!("CN = {}", sbc.host_name())), "{out}");
+        assert!(out.contains("SIP/2.0 200 OK"), "sbc{}: {out}", sbc.index());
+        let got = lab.received(sbc.index()).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].transport, Transport::Tls);
+    }
+    // A wrong host name fails verification.
+    let sbc = lab.sbc(1);
+    let (_, out) = tls_exchange(
+        sbc.addr(Transport::Tls),
+        "sbc9.elsewhere.test",
+        lab.ca_cert_path(),
+        "",
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    assert!(!out.contains("Verification: OK"), "{out}");
+}
