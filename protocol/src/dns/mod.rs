@@ -18,6 +18,7 @@ mod cache;
 mod order;
 mod plan;
 mod records;
+mod settings;
 
 pub use cache::{DnsCache, RestorePolicy, StaticA, StaticCache, StaticNaptr, StaticSrv};
 pub use order::{naptr_transport, order_naptr, order_srv};
@@ -27,64 +28,15 @@ pub use records::{
 };
 
 use std::fmt;
-use std::str::FromStr;
 
 /// Maximum number of addresses taken from one A answer ("lists of up to four
 /// addresses" in the guide).
 pub const MAX_ADDRESSES_PER_A: usize = 4;
 
 /// The configured transport of a server (`voIpProt.server.x.transport`), which
-/// decides what kind of DNS query is made first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum TransportSetting {
-    /// NAPTR first; the DNS answer picks the transports (the guide's default).
-    #[default]
-    DnsNaptr,
-    /// `_sips._tcp` SRV, TLS only.
-    Tls,
-    /// `_sip._tcp` SRV, TCP only.
-    TcpOnly,
-    /// `_sip._udp` SRV, UDP only.
-    UdpOnly,
-}
-
-impl TransportSetting {
-    /// The configuration spelling (`dnsNaptr`, `TLS`, `TCPOnly`, `UDPOnly`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportSetting::DnsNaptr => "dnsNaptr",
-            TransportSetting::Tls => "TLS",
-            TransportSetting::TcpOnly => "TCPOnly",
-            TransportSetting::UdpOnly => "UDPOnly",
-        }
-    }
-}
-
-impl fmt::Display for TransportSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown transport setting name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown transport setting {0:?} (expected dnsNaptr, TLS, TCPOnly or UDPOnly)")]
-pub struct UnknownTransportSetting(pub String);
-
-impl FromStr for TransportSetting {
-    type Err = UnknownTransportSetting;
-
-    /// Case-insensitive, so `tcponly` and `TCPOnly` both work on a command line.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "dnsnaptr" => Ok(TransportSetting::DnsNaptr),
-            "tls" => Ok(TransportSetting::Tls),
-            "tcponly" => Ok(TransportSetting::TcpOnly),
-            "udponly" => Ok(TransportSetting::UdpOnly),
-            _ => Err(UnknownTransportSetting(s.to_string())),
-        }
-    }
-}
+/// decides what kind of DNS query is made first. The configuration's type is
+/// used as is, so a parsed `ServerConfig` feeds a [`ResolveTarget`] directly.
+pub use crate::config::TransportSetting;
 
 /// What a line asks to have resolved: the configured address, transport setting
 /// and port (0 = "no explicit port", which means SRV).
