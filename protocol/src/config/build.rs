@@ -8,7 +8,9 @@
 //! `reg.x.outboundProxy.*` over `voIpProt.SIP.outboundProxy.*`, else the
 //! guide's default.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -28,10 +30,13 @@ struct Entry {
 /// Collects parameters from any number of sources, then builds the typed
 /// configuration with [`ConfigBuilder::build`].
 pub struct ConfigBuilder {
-    values: HashMap<(usize, u32, u32), Entry>,
+    /// Keys shared by all lines, by (spec, x, y).
+    globals: FxHashMap<(usize, u32, u32), Entry>,
+    /// `reg.x.*` keys per line `x`, as (spec, y, entry) in first-set order: a
+    /// line has a handful of keys, so a short scan beats one big table with
+    /// 100,000 lines' worth of entries (cache misses).
+    per_line: BTreeMap<u32, Vec<(usize, u32, Entry)>>,
     defaults: Vec<Value>,
-    /// First location of any `reg.x.*` key, per `x`.
-    line_keys: BTreeMap<u32, Location>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
 }
@@ -52,9 +57,9 @@ impl ConfigBuilder {
             })
             .collect();
         ConfigBuilder {
-            values: HashMap::new(),
+            globals: FxHashMap::default(),
+            per_line: BTreeMap::new(),
             defaults,
-            line_keys: BTreeMap::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
         }
@@ -114,34 +119,65 @@ impl ConfigBuilder {
             });
             return;
         };
-        if spec.template.starts_with("reg.") {
-            self.line_keys
-                .entry(m.x)
-                .or_insert_with(|| p.location.clone());
-        }
         let set_at = Arc::new(SetAt {
             key: m.canonical,
             location: p.location,
         });
-        if let Some(old) = self.values.get(&(m.spec, m.x, m.y)) {
-            if let (Location::File { path: a, line }, Location::File { path: b, .. }) =
-                (&old.set_at.location, &set_at.location)
+        let entry = Entry { value, set_at };
+        let old = if is_line_spec(m.spec) {
+            let entries = self.per_line.entry(m.x).or_default();
+            match entries
+                .iter_mut()
+                .find(|(s, y, _)| *s == m.spec && *y == m.y)
             {
-                if a == b {
-                    self.warnings.push(ConfigWarning {
-                        key: set_at.key.clone(),
-                        message: format!("set again; overrides line {line}"),
-                        location: set_at.location.clone(),
-                    });
+                Some(slot) => Some(std::mem::replace(&mut slot.2, entry)),
+                None => {
+                    entries.push((m.spec, m.y, entry));
+                    None
                 }
             }
+        } else {
+            self.globals.insert((m.spec, m.x, m.y), entry)
+        };
+        if let Some(old) = old {
+            self.warn_if_same_file(&old, m.spec, m.x, m.y);
         }
-        self.values
-            .insert((m.spec, m.x, m.y), Entry { value, set_at });
+    }
+
+    /// Setting a key twice in one file is likely a mistake; across files it
+    /// is what layering is for.
+    fn warn_if_same_file(&mut self, old: &Entry, spec: usize, x: u32, y: u32) {
+        let Some(new) = self.entry_id(spec, x, y) else {
+            return;
+        };
+        if let (Location::File { path: a, line }, Location::File { path: b, .. }) =
+            (&old.set_at.location, &new.set_at.location)
+        {
+            if a == b {
+                let warning = ConfigWarning {
+                    key: new.set_at.key.clone(),
+                    message: format!("set again; overrides line {line}"),
+                    location: new.set_at.location.clone(),
+                };
+                self.warnings.push(warning);
+            }
+        }
+    }
+
+    fn entry_id(&self, spec: usize, x: u32, y: u32) -> Option<&Entry> {
+        if is_line_spec(spec) {
+            let entries = self.per_line.get(&x)?;
+            entries
+                .iter()
+                .find(|(s, sy, _)| *s == spec && *sy == y)
+                .map(|(_, _, e)| e)
+        } else {
+            self.globals.get(&(spec, x, y))
+        }
     }
 
     fn entry(&self, template: &str, x: u32, y: u32) -> Option<&Entry> {
-        self.values.get(&(spec_id(template), x, y))
+        self.entry_id(spec_id(template), x, y)
     }
 
     /// The value of the first template that is set, else the default of the last.
@@ -230,7 +266,11 @@ impl ConfigBuilder {
         let mut lines = Vec::new();
         let mut late_errors = Vec::new();
         let mut late_warnings = Vec::new();
-        for (&x, first) in &self.line_keys {
+        for (&x, entries) in &self.per_line {
+            let Some((_, _, first)) = entries.first() else {
+                continue;
+            };
+            let first = &first.set_at.location;
             if !self.is_set_nonempty("reg.x.address", x, 0) {
                 late_warnings.push(ConfigWarning {
                     key: format!("reg.{x}"),
@@ -517,6 +557,10 @@ impl ConfigBuilder {
         }
         None
     }
+}
+
+fn is_line_spec(spec: usize) -> bool {
+    specs()[spec].template.starts_with("reg.")
 }
 
 fn incomplete(key: &str, message: &str, location: Location) -> ConfigError {

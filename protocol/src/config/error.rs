@@ -5,12 +5,14 @@
 //! loading collects all of them instead of stopping at the first.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a parameter value was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Location {
     /// A line of a configuration file (1-based).
-    File { path: String, line: u32 },
+    /// The path is shared by every parameter of the file.
+    File { path: Arc<str>, line: u32 },
     /// An environment variable (see `sipfleet::config_files` for the naming scheme).
     Env { var: String },
 }

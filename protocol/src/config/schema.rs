@@ -8,9 +8,10 @@
 //! In templates, a segment `x` is a line or cache-entry index and `y` a server
 //! index; written keys carry decimal numbers there.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 use super::model::{FailbackMode, TransportSetting};
 
@@ -335,8 +336,8 @@ pub fn specs() -> &'static [Spec] {
 }
 
 /// Lower-cased template with `#` for each placeholder -> index into `specs()`.
-fn shapes() -> &'static HashMap<String, usize> {
-    static SHAPES: OnceLock<HashMap<String, usize>> = OnceLock::new();
+fn shapes() -> &'static FxHashMap<String, usize> {
+    static SHAPES: OnceLock<FxHashMap<String, usize>> = OnceLock::new();
     SHAPES.get_or_init(|| {
         specs()
             .iter()
@@ -362,7 +363,7 @@ fn shapes() -> &'static HashMap<String, usize> {
 
 /// The index of a template in `specs()`; panics only on a typo in this crate.
 pub fn spec_id(template: &str) -> usize {
-    static IDS: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    static IDS: OnceLock<FxHashMap<&'static str, usize>> = OnceLock::new();
     let ids = IDS.get_or_init(|| {
         specs()
             .iter()
@@ -399,19 +400,24 @@ pub enum KeyMismatch {
 
 /// Matches a written key case-insensitively against the table.
 pub fn match_key(key: &str) -> Result<KeyMatch, KeyMismatch> {
-    let mut indices: Vec<u64> = Vec::new();
-    let shape = key
-        .split('.')
-        .map(|seg| {
-            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
-                indices.push(seg.parse().unwrap_or(u64::MAX));
-                "#".to_string()
-            } else {
-                seg.to_ascii_lowercase()
+    let mut indices = [0u64; 2];
+    let mut count = 0;
+    let mut shape = String::with_capacity(key.len());
+    for (i, seg) in key.split('.').enumerate() {
+        if i > 0 {
+            shape.push('.');
+        }
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            if count == indices.len() {
+                return Err(KeyMismatch::Unknown);
             }
-        })
-        .collect::<Vec<_>>()
-        .join(".");
+            indices[count] = seg.parse().unwrap_or(u64::MAX);
+            count += 1;
+            shape.push('#');
+        } else {
+            shape.extend(seg.chars().map(|c| c.to_ascii_lowercase()));
+        }
+    }
     let &spec = shapes().get(&shape).ok_or(KeyMismatch::Unknown)?;
     let template = specs()[spec].template;
     let mut canonical = String::with_capacity(key.len());
@@ -437,11 +443,13 @@ pub fn match_key(key: &str) -> Result<KeyMatch, KeyMismatch> {
                 allowed: format!("1 to {max}"),
             });
         }
+        // `index <= max`, which fits in u32
+        let index = index as u32;
         canonical.push_str(&index.to_string());
         if seg == "x" {
-            x = index as u32;
+            x = index;
         } else {
-            y = index as u32;
+            y = index;
         }
     }
     Ok(KeyMatch {

@@ -10,6 +10,8 @@
 //! its line number for error messages, which no general-purpose format crate
 //! reports per key. XML is parsed with `roxmltree`, which does report positions.
 
+use std::sync::Arc;
+
 use super::error::{ConfigError, Location};
 
 /// One `key = value` assignment as written.
@@ -54,9 +56,10 @@ pub fn parse_auto(text: &str, path: &str) -> ParsedSource {
 /// backslashes are kept (so `\r\n` payloads stay as written).
 pub fn parse_lines(text: &str, path: &str) -> ParsedSource {
     let mut out = ParsedSource::default();
+    let path: Arc<str> = path.into();
     for (n, raw_line) in text.lines().enumerate() {
         let location = Location::File {
-            path: path.to_string(),
+            path: path.clone(),
             line: n as u32 + 1,
         };
         let line = raw_line.trim_start_matches('\u{feff}').trim();
@@ -128,13 +131,14 @@ fn parse_assignment(line: &str) -> Result<(&str, String), &'static str> {
 /// (namespaced attributes such as `xsi:noNamespaceSchemaLocation` are not).
 pub fn parse_xml(text: &str, path: &str) -> ParsedSource {
     let mut out = ParsedSource::default();
+    let path: Arc<str> = path.into();
     let doc = match roxmltree::Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
             let pos = e.pos();
             out.errors.push(ConfigError::Syntax {
                 location: Location::File {
-                    path: path.to_string(),
+                    path: path.clone(),
                     line: pos.row,
                 },
                 message: format!("malformed XML: {e}"),
@@ -146,7 +150,7 @@ pub fn parse_xml(text: &str, path: &str) -> ParsedSource {
     if !root.tag_name().name().eq_ignore_ascii_case("polycomConfig") {
         out.errors.push(ConfigError::Syntax {
             location: Location::File {
-                path: path.to_string(),
+                path: path.clone(),
                 line: doc.text_pos_at(root.range().start).row,
             },
             message: format!(
@@ -165,7 +169,7 @@ pub fn parse_xml(text: &str, path: &str) -> ParsedSource {
                 key: attr.name().to_string(),
                 value: attr.value().to_string(),
                 location: Location::File {
-                    path: path.to_string(),
+                    path: path.clone(),
                     line: doc.text_pos_at(attr.range().start).row,
                 },
             });
