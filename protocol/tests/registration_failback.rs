@@ -7,7 +7,7 @@ mod registration_sim;
 use std::time::Duration;
 
 use registration_sim::{assert_lines, quick_backoff, routes, Peer, Sim};
-use sipfleet_protocol::registration::{FailbackMode, RegistrationSettings};
+use sipfleet_protocol::registration::{FailbackMode, RegistrationSettings, TransportError};
 use sipfleet_protocol::route::Transport;
 
 /// RROFO on, `failBack.mode=duration`, `failBack.timeout=600`.
@@ -327,4 +327,63 @@ fn dns_ttl_mode_fails_back_after_the_ttl() {
     sim.set_peer("r1", Peer::Ok);
     sim.run_until(300_000);
     assert_eq!(sim.log_of(&["failback"]), ["300000 failback r1 from=r2"]);
+}
+
+/// A failback that comes due while a failover walk is running belongs to the
+/// route being left: the new route gets its own `failBack.timeout`.
+#[test]
+fn failback_due_during_a_failover_walk_is_not_carried_to_the_new_route() {
+    let settings = RegistrationSettings {
+        fail_registration_on: false,
+        ..rrofo()
+    };
+    let mut sim = failed_over(settings);
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(599_000);
+    sim.set_peer("r2", Peer::Icmp);
+    sim.transport_error("r2", TransportError::Icmp);
+    sim.run_until(1_202_499);
+    assert_eq!(
+        sim.log_of(&["failover", "registered", "failback"]),
+        [
+            "599000 failover r1 from=r2",
+            "602500 failover r3 from=r1",
+            "602500 registered r3 exp=3600 primary=false",
+        ]
+    );
+    sim.run_until(1_202_500);
+    assert_eq!(sim.log_of(&["failback"]), ["1202500 failback r1 from=r3"]);
+}
+
+/// `failRegistrationOn=0` keeps the old binding during a failback walk; if its
+/// flow drops meanwhile the binding goes, and the walk goes on.
+#[test]
+fn flow_lost_on_the_kept_binding_during_a_walk_drops_only_the_binding() {
+    let settings = RegistrationSettings {
+        fail_registration_on: false,
+        tcp_fast_failover: true,
+        tcp_fast_failover_timeout_ms: 2000,
+        ..rrofo()
+    };
+    let mut sim = Sim::new(settings, routes(3, Transport::Tcp));
+    sim.set_peer("r1", Peer::Refused);
+    sim.start();
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(601_000);
+    sim.take_log();
+    sim.transport_error("r2", TransportError::FlowLost);
+    sim.run_until(602_000);
+    assert_lines(
+        &sim.take_log(),
+        &[
+            "601000 route_failed r2 flow_lost",
+            "601000 unregistered r2 flow_lost",
+            "601000 subscriptions_invalidated r2 Unregistered",
+            "602000 route_failed r1 timeout",
+            "602000 failover r2 from=r1",
+            "602000 registering r2 failover",
+            "602000 send r2 cseq=4 exp=3600 cid-1",
+            "602000 registered r2 exp=3600 primary=false",
+        ],
+    );
 }

@@ -3,7 +3,7 @@
 mod registration_sim;
 
 use registration_sim::{assert_lines, quick_backoff, routes, Peer, Sim};
-use sipfleet_protocol::registration::Phase;
+use sipfleet_protocol::registration::{Phase, RegisterResponse};
 use sipfleet_protocol::route::Transport;
 
 #[test]
@@ -75,4 +75,28 @@ fn shutdown_while_backing_off_just_stops() {
     assert!(sim.take_log().is_empty());
     assert_eq!(sim.reg.phase(), Phase::Stopped);
     assert_eq!(sim.reg.poll_timeout(), None);
+}
+
+/// Credentials cached from the registration ride on the un-REGISTER; a fresh
+/// challenge to it is answered, not taken as a denial.
+#[test]
+fn unregister_with_cached_credentials_answers_a_new_challenge() {
+    let mut sim = Sim::new(quick_backoff(), routes(1, Transport::Udp));
+    sim.set_peer("r1", Peer::Challenge);
+    sim.start();
+    sim.set_peer("r1", Peer::Silent);
+    sim.input(|reg, now| reg.shutdown(now));
+    sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(3, 401)));
+    sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(4, 200)));
+    assert_eq!(
+        sim.log_of(&["send", "unregistered"]),
+        [
+            "0 send r1 cseq=1 exp=3600 cid-1",
+            "0 send r1 cseq=2 exp=3600 cid-1 auth",
+            "0 send r1 cseq=3 exp=0 cid-1 auth",
+            "0 send r1 cseq=4 exp=0 cid-1 auth",
+            "0 unregistered r1 shutdown",
+        ]
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
 }

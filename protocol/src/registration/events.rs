@@ -152,6 +152,15 @@ pub enum UnregisterReason {
 }
 
 impl UnregisterReason {
+    /// The loss behind a FIN/RST or keep-alive failure.
+    pub(crate) fn lost(reason: RouteFailReason) -> Self {
+        if reason == RouteFailReason::KeepAliveLost {
+            UnregisterReason::KeepAliveLost
+        } else {
+            UnregisterReason::FlowLost
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             UnregisterReason::FailoverStarted => "failover_started",

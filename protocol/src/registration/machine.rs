@@ -3,6 +3,7 @@
 //! quinn-proto layout. See the module docs of [`super`] for the state diagram.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -10,6 +11,7 @@ use rand::RngCore;
 use super::backoff::Backoff;
 use super::events::{
     EventKind, Output, Purpose, RegisterResponse, RouteFailReason, SendRegister, TransportError,
+    UnregisterReason,
 };
 use super::settings::RegistrationSettings;
 use super::walk::Walk;
@@ -70,8 +72,6 @@ struct Attempt {
     transaction: u64,
     expires: u32,
     with_credentials: bool,
-    /// This request answers a challenge from its own route.
-    answers_challenge: bool,
     goal: Goal,
 }
 
@@ -79,7 +79,20 @@ enum Goal {
     /// Obtain a binding, failing over along the walk.
     Register(Walk),
     /// Remove the binding on the attempt's route, then go on.
-    Unregister(AfterUnregister),
+    Unregister {
+        after: AfterUnregister,
+        /// This request answers a challenge: another one is a denial.
+        answers_challenge: bool,
+    },
+}
+
+impl Goal {
+    fn unregister(after: AfterUnregister) -> Self {
+        Goal::Unregister {
+            after,
+            answers_challenge: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -154,6 +167,18 @@ pub struct Registration {
     rng: Box<dyn RngCore + Send>,
     call_ids: Box<dyn CallIdGenerator + Send>,
     outputs: VecDeque<Output>,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("phase", &self.phase())
+            .field("call_id", &self.call_id)
+            .field("registered_route", &self.registered_route())
+            .field("primary", &self.primary)
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registration {
@@ -275,7 +300,7 @@ impl Registration {
     /// Starts registering, from the top of the route list.
     pub fn start(&mut self, now: Instant) {
         if matches!(self.state, State::NotStarted) {
-            self.begin_initial(now, Purpose::Initial);
+            self.begin_initial(now);
         }
     }
 
@@ -285,7 +310,7 @@ impl Registration {
         self.routes = routes;
         self.dns_ttl = ttl;
         match self.state {
-            State::WaitingForRoutes => self.begin_initial(now, Purpose::Initial),
+            State::WaitingForRoutes => self.begin_initial(now),
             State::Registered => self.sticky_route(now),
             _ => {}
         }
@@ -333,7 +358,7 @@ impl Registration {
                     self.call_id = self.call_ids.next_call_id();
                     self.has_credentials = false;
                 }
-                self.begin_initial(now, Purpose::Initial);
+                self.begin_initial(now);
             }
         }
         while let Some(timer) = self.timers.take_expired(now) {
@@ -363,19 +388,21 @@ impl Registration {
         };
         let status = response.status;
         match (attempt.goal, status) {
-            (Goal::Unregister(after), 401 | 407)
-                if !attempt.answers_challenge || response.stale =>
-            {
+            (
+                Goal::Unregister {
+                    after,
+                    answers_challenge,
+                },
+                401 | 407,
+            ) if !answers_challenge || response.stale => {
                 self.has_credentials = true;
-                self.send_attempt(
-                    now,
-                    attempt.route,
-                    Goal::Unregister(after),
-                    Purpose::Authenticate,
-                    true,
-                );
+                let goal = Goal::Unregister {
+                    after,
+                    answers_challenge: true,
+                };
+                self.send_attempt(now, attempt.route, goal, Purpose::Authenticate);
             }
-            (Goal::Unregister(after), _) => self.unregister_done(now, after),
+            (Goal::Unregister { after, .. }, _) => self.unregister_done(now, after),
             (Goal::Register(_), 200..=299) => {
                 self.registered(now, attempt.route, attempt.expires, &response)
             }
@@ -410,22 +437,21 @@ impl Registration {
             TransportError::KeepAliveLost => RouteFailReason::KeepAliveLost,
         };
         let failover = matches!(error, TransportError::Icmp | TransportError::Refused);
+        let on_binding = self
+            .registered_route()
+            .is_some_and(|r| r.same_destination(route));
         match &self.state {
             State::Registering(a) if a.route.same_destination(route) => {
                 let Some(attempt) = self.take_attempt() else {
                     return;
                 };
                 match attempt.goal {
-                    Goal::Unregister(after) => self.unregister_done(now, after),
+                    Goal::Unregister { after, .. } => self.unregister_done(now, after),
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
                     Goal::Register(_) => self.attempt_failed(now, attempt, reason, false, None),
                 }
             }
-            State::Registered
-                if self
-                    .registered_route()
-                    .is_some_and(|r| r.same_destination(route)) =>
-            {
+            State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
                     let walk = Walk::new(current.group, now);
@@ -433,6 +459,12 @@ impl Registration {
                 } else {
                     self.lost(now, current, reason);
                 }
+            }
+            // A binding kept through a walk on another route loses its flow:
+            // the binding is gone, the walk goes on.
+            _ if on_binding && !failover => {
+                self.emit(Some(route), EventKind::RouteFailed { reason });
+                self.drop_binding(UnregisterReason::lost(reason));
             }
             _ => {}
         }
@@ -458,13 +490,11 @@ impl Registration {
         self.timers.stop(Timer::Failback);
         match self.registered_route().cloned() {
             Some(route) => {
-                let credentials = self.has_credentials;
                 self.send_attempt(
                     now,
                     route,
-                    Goal::Unregister(AfterUnregister::Stop),
+                    Goal::unregister(AfterUnregister::Stop),
                     Purpose::Unregister,
-                    credentials,
                 );
             }
             None => self.stop(),

@@ -40,7 +40,6 @@ impl Registration {
         route: Route,
         goal: Goal,
         purpose: Purpose,
-        answers: bool,
     ) {
         let (position, expires) = match &goal {
             Goal::Register(walk) => (
@@ -51,7 +50,7 @@ impl Registration {
                 self.settings.expires_s,
             ),
             // An un-REGISTER never fails over: its own schedule only.
-            Goal::Unregister(_) => (
+            Goal::Unregister { .. } => (
                 WalkPosition {
                     walk_started: now,
                     last_route: false,
@@ -74,7 +73,6 @@ impl Registration {
             transaction: self.next_transaction,
             expires,
             with_credentials: self.has_credentials,
-            answers_challenge: answers,
             goal,
         };
         let kind = EventKind::Registering {
@@ -89,11 +87,11 @@ impl Registration {
     }
 
     /// A walk from the top of the whole route list.
-    pub(super) fn begin_initial(&mut self, now: Instant, purpose: Purpose) {
+    pub(super) fn begin_initial(&mut self, now: Instant) {
         match self.routes.first().cloned() {
             Some(first) => {
                 let walk = Walk::new(first.group, now);
-                self.send_attempt(now, first, Goal::Register(walk), purpose, false);
+                self.send_attempt(now, first, Goal::Register(walk), Purpose::Initial);
             }
             None => self.state = State::WaitingForRoutes,
         }
@@ -108,7 +106,7 @@ impl Registration {
         retry_after: Option<Duration>,
     ) {
         match attempt.goal {
-            Goal::Unregister(after) => self.unregister_done(now, after),
+            Goal::Unregister { after, .. } => self.unregister_done(now, after),
             Goal::Register(walk) => self.route_failed(
                 now,
                 attempt.route,
@@ -142,11 +140,7 @@ impl Registration {
         match walk.next(&self.routes).cloned() {
             Some(next) if !budget_over => {
                 self.emit(Some(&next), EventKind::Failover { from: failed });
-                let answers = walk
-                    .challenged_by
-                    .as_ref()
-                    .is_some_and(|c| c.same_destination(&next));
-                self.send_attempt(now, next, Goal::Register(walk), Purpose::Failover, answers);
+                self.send_attempt(now, next, Goal::Register(walk), Purpose::Failover);
             }
             _ => {
                 self.emit(Some(&failed), EventKind::RegistrationFailed { status });
@@ -170,7 +164,7 @@ impl Registration {
         }
     }
 
-    fn drop_binding(&mut self, reason: UnregisterReason) {
+    pub(super) fn drop_binding(&mut self, reason: UnregisterReason) {
         let Some(binding) = self.binding.take() else {
             return;
         };
@@ -239,12 +233,7 @@ impl Registration {
     /// FIN/RST or keep-alive loss: registration loss, not failover.
     pub(super) fn lost(&mut self, now: Instant, route: Route, reason: RouteFailReason) {
         self.emit(Some(&route), EventKind::RouteFailed { reason });
-        let unregister = if reason == RouteFailReason::KeepAliveLost {
-            UnregisterReason::KeepAliveLost
-        } else {
-            UnregisterReason::FlowLost
-        };
-        self.drop_binding(unregister);
+        self.drop_binding(UnregisterReason::lost(reason));
         self.enter_backoff(now, now, None, Some(route));
     }
 
@@ -293,9 +282,12 @@ impl Registration {
                 primary: on_primary,
             },
         );
+        if on_primary || moved {
+            // A failback that came due belonged to the previous route.
+            self.failback_pending = false;
+        }
         if on_primary {
             self.timers.stop(Timer::Failback);
-            self.failback_pending = false;
         } else if moved {
             match failback_delay(&self.settings, self.dns_ttl) {
                 Some(delay) => self.timers.set(Timer::Failback, now + delay),
@@ -333,24 +325,12 @@ impl Registration {
                 // authOptimizedInFailover=0: the new request starts over at
                 // the primary.
                 walk.restart(now);
-                self.send_attempt(
-                    now,
-                    head,
-                    Goal::Register(walk),
-                    Purpose::Authenticate,
-                    false,
-                );
+                self.send_attempt(now, head, Goal::Register(walk), Purpose::Authenticate);
             }
             _ => {
                 // A new request: it gets a fresh 32 s budget.
                 walk.started = now;
-                self.send_attempt(
-                    now,
-                    route,
-                    Goal::Register(walk),
-                    Purpose::Authenticate,
-                    true,
-                );
+                self.send_attempt(now, route, Goal::Register(walk), Purpose::Authenticate);
             }
         }
     }
@@ -365,7 +345,7 @@ impl Registration {
                 self.drop_binding(UnregisterReason::Failback);
                 match self.primary.clone() {
                     Some(primary) => self.failback_walk(now, primary),
-                    None => self.begin_initial(now, Purpose::Failback),
+                    None => self.begin_initial(now),
                 }
             }
         }
@@ -396,13 +376,11 @@ impl Registration {
             },
         );
         if self.settings.effective_unregister_on_failback() {
-            let credentials = self.has_credentials;
             self.send_attempt(
                 now,
                 current,
-                Goal::Unregister(AfterUnregister::Failback),
+                Goal::unregister(AfterUnregister::Failback),
                 Purpose::Unregister,
-                credentials,
             );
         } else {
             self.failback_walk(now, primary);
@@ -411,7 +389,7 @@ impl Registration {
 
     pub(super) fn failback_walk(&mut self, now: Instant, primary: Route) {
         let walk = Walk::new(primary.group, now);
-        self.send_attempt(now, primary, Goal::Register(walk), Purpose::Failback, false);
+        self.send_attempt(now, primary, Goal::Register(walk), Purpose::Failback);
     }
 
     pub(super) fn failback_due(&mut self, now: Instant) {
@@ -439,13 +417,13 @@ impl Registration {
             self.failback_pending = true;
         }
         let walk = Walk::new(current.group, now);
-        self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh, false);
+        self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh);
     }
 
     pub(super) fn binding_lapsed(&mut self, now: Instant) {
         self.drop_binding(UnregisterReason::Expired);
         if matches!(self.state, State::Registered) {
-            self.begin_initial(now, Purpose::Initial);
+            self.begin_initial(now);
         }
     }
 
@@ -476,7 +454,7 @@ impl Registration {
             Some(first) => {
                 self.emit(Some(&first), EventKind::Failover { from: current });
                 let walk = Walk::new(first.group, now);
-                self.send_attempt(now, first, Goal::Register(walk), Purpose::Failover, false);
+                self.send_attempt(now, first, Goal::Register(walk), Purpose::Failover);
             }
             None => self.state = State::WaitingForRoutes,
         }
