@@ -118,7 +118,7 @@ fn invite_to_a_registered_line_is_delivered_to_it() {
     // Contact points at it.
     let uas_addr = lab.local_endpoint();
     let bin = sipfleet_lab::tools::require("sipp").unwrap();
-    let mut uas = std::process::Command::new(bin)
+    let uas = std::process::Command::new(bin)
         .args(["-sn", "uas", "-i", &uas_addr.ip().to_string()])
         .args(["-p", &uas_addr.port().to_string(), "-bind_local", "-m", "1"])
         .args(["-nostdin", "-timeout", "10s", "-t", "u1"])

@@ -82,8 +82,35 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     pgid_t > 1 && unsafe { libc::kill(-pgid_t, 0) } == 0
 }
 
+/// True while group `pgid` has a process that is not a zombie. Killed
+/// Kamailio children are zombies until PID 1 reaps them, which can take a
+/// second in containers; a zombie holds no sockets, so it does not count.
+pub(crate) fn group_has_live(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return group_alive(pgid);
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            return false;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.len() > 3 && f[0] != "Z" && f[0] != "X" && f[2] == pgid.to_string()
+    })
+}
+
 /// Kills the whole group (SIGCONT first, then SIGKILL), reaps `child` when we
-/// own it, and waits up to 3 s until no process of the group is left.
+/// own it, and waits up to 3 s until no live process of the group is left.
 pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
     signal_group(pgid, libc::SIGCONT)?;
     signal_group(pgid, libc::SIGKILL)?;
@@ -94,7 +121,7 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
             // Reap the leader so it does not stay in the group as a zombie.
             let _ = c.try_wait();
         }
-        if !group_alive(pgid) {
+        if !group_has_live(pgid) {
             return Ok(());
         }
         if Instant::now() >= deadline {

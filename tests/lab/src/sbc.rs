@@ -304,6 +304,30 @@ impl Sbc {
         }
     }
 
+    /// The contacts registered for `user` on this SBC now (empty when the
+    /// user is not registered). Read from Kamailio's location table.
+    pub fn contacts(&self, user: &str) -> Result<Vec<String>> {
+        let mut cmd = Command::new("kamcmd");
+        cmd.arg("-s")
+            .arg(format!("unix:{}", self.ctl_socket().display()))
+            .args(["ul.lookup", "location", &format!("s:{user}")]);
+        let out = run_tool(cmd, "kamcmd")?;
+        if out.contains("AOR not found") {
+            return Ok(Vec::new());
+        }
+        if !out.contains("AoR:") {
+            return Err(LabError::Tool {
+                tool: "kamcmd".into(),
+                detail: format!("ul.lookup {user} on SBC {}: {}", self.index, out.trim()),
+            });
+        }
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Address: "))
+            .map(str::to_string)
+            .collect())
+    }
+
     fn stop_locked(&self, st: &mut State) -> Result<()> {
         if let Some(pgid) = st.pgid.take() {
             kill_group(pgid, st.child.as_mut())?;

@@ -335,7 +335,7 @@ pub fn tls_exchange(
             "-servername",
             host,
         ])
-        .args(["-brief", "-ign_eof"])
+        .arg("-brief")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
