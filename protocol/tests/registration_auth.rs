@@ -115,3 +115,31 @@ fn auth_optimized_in_failover_answers_the_challenger() {
         assert!(sim.sends.iter().all(|(_, s)| s.call_id == "cid-1"));
     }
 }
+
+/// A refresh challenged on a failed-over line is answered on the current
+/// route: the refresh walk has not failed over, so it does not restart at the
+/// primary even with `authOptimizedInFailover=0`.
+#[test]
+fn challenged_refresh_of_a_failed_over_line_stays_on_its_route() {
+    let settings = RegistrationSettings {
+        re_register_on: true,
+        failback_timeout_s: 0,
+        ..quick_backoff()
+    };
+    let mut sim = Sim::new(settings, routes(2, Transport::Udp));
+    sim.set_peer("r1", Peer::Icmp);
+    sim.start();
+    sim.set_peer("r2", Peer::Silent);
+    sim.run_until(3_568_000);
+    let (t, refresh) = sim.sends.last().cloned().unwrap();
+    assert_eq!((t, refresh.route.host.as_str()), (3_568_000, "r2"));
+    sim.take_log();
+    sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(refresh.cseq, 401)));
+    assert_eq!(
+        sim.take_log(),
+        [
+            "3568000 registering r2 authenticate",
+            "3568000 send r2 cseq=4 exp=3600 cid-1 auth"
+        ]
+    );
+}

@@ -387,9 +387,9 @@ fn enhanced_failover_tries_every_route_past_32_s() {
 }
 
 /// Enhanced failover, last route reached inside the 32 s budget: it is
-/// retried with RFC 3261 intervals until 32 s, and the back-off starts then.
+/// held until 32 s, and the back-off starts then.
 #[test]
-fn enhanced_failover_last_route_within_budget_uses_rfc_intervals() {
+fn enhanced_failover_last_route_within_budget_waits_out_the_32_s() {
     let settings = RegistrationSettings {
         enhanced_failover: true,
         tcp_fast_failover: true,
@@ -410,4 +410,73 @@ fn enhanced_failover_last_route_within_budget_uses_rfc_intervals() {
             "32000 route_failed r3 timeout"
         ]
     );
+}
+
+/// Appendix A, "SIP Using UDP and SBC Failover": `retryTimeOut=500`,
+/// `retryMaxCount=3` fail over after 1.5 s; failback after 600 s.
+#[test]
+fn appendix_udp_example() {
+    let settings = RegistrationSettings {
+        retry_timeout_ms: 500,
+        retry_max_count: 3,
+        auth_optimized_in_failover: true,
+        re_register_on: true,
+        failback_timeout_s: 600,
+        ..RegistrationSettings::default()
+    };
+    let mut sim = Sim::new(settings, routes(2, Transport::Udp));
+    sim.set_peer("r1", Peer::Silent);
+    sim.start();
+    sim.run_until(2000);
+    assert_eq!(sim.send_times("r1"), [0, 500, 1000]);
+    assert_eq!(
+        sim.log_of(&["failover", "registered"]),
+        [
+            "1500 failover r2 from=r1",
+            "1500 registered r2 exp=3600 primary=false"
+        ]
+    );
+    sim.set_peer("r1", Peer::Ok);
+    sim.run_until(601_500);
+    assert_eq!(sim.log_of(&["failback"]), ["601500 failback r1 from=r2"]);
+}
+
+/// Appendix A, "SIP Using TLS, Keep-Alives, and SBC Failover": 4 s between
+/// SBCs, enhanced failover, back-off from 5-10 s up to 180 s.
+#[test]
+fn appendix_tls_example() {
+    let settings = RegistrationSettings {
+        tcp_fast_failover: true,
+        tcp_fast_failover_timeout_ms: 4000,
+        enhanced_failover: true,
+        register_retry_base_s: 10,
+        register_retry_max_s: 180,
+        re_register_on: true,
+        failback_timeout_s: 600,
+        ..RegistrationSettings::default()
+    };
+    let mut sim = Sim::new(settings, routes(2, Transport::Tls));
+    sim.set_peer("r1", Peer::Silent);
+    sim.set_peer("r2", Peer::Silent);
+    sim.start();
+    let ceilings = [10_000, 20_000, 40_000, 80_000, 160_000, 180_000];
+    let waits = pinned_waits(&ceilings);
+    let mut cycle_start = 0;
+    let mut expected_r1 = Vec::new();
+    let mut expected_r2 = Vec::new();
+    let mut expected_backoffs = Vec::new();
+    for (n, wait) in waits.iter().enumerate() {
+        expected_r1.push(cycle_start);
+        // r1 fails after 4 s; r2, the last route, waits out the 32 s.
+        expected_r2.push(cycle_start + 4000);
+        expected_backoffs.push(format!(
+            "{} backoff r2 wait={wait} n={n}",
+            cycle_start + 32_000
+        ));
+        cycle_start += 32_000 + wait;
+    }
+    sim.run_until(cycle_start - 1);
+    assert_eq!(sim.send_times("r1"), expected_r1);
+    assert_eq!(sim.send_times("r2"), expected_r2);
+    assert_eq!(sim.log_of(&["backoff"]), expected_backoffs);
 }

@@ -55,6 +55,11 @@ impl Walk {
         }
     }
 
+    /// Whether the walk has failed over at least once.
+    pub(super) fn has_failures(&self) -> bool {
+        !self.failed.is_empty()
+    }
+
     /// Forgets the failures, keeping the anchor: the walk starts over.
     pub(super) fn restart(&mut self, now: Instant) {
         self.failed.clear();

@@ -318,16 +318,23 @@ impl Registration {
         }
         self.has_credentials = true;
         walk.challenged_by = Some(route.clone());
-        let head = walk.head(&self.routes).cloned();
-        let at_head = !matches!(&head, Some(h) if !h.same_destination(&route));
-        match head {
-            Some(head) if !at_head && !self.settings.auth_optimized_in_failover => {
-                // authOptimizedInFailover=0: the new request starts over at
-                // the primary.
+        // authOptimizedInFailover=0: a challenge met while failing over sends
+        // the new request to the walk's primary; a walk that has not failed
+        // over (first request, refresh) answers where it was challenged.
+        let restart_at = walk
+            .head(&self.routes)
+            .filter(|head| {
+                walk.has_failures()
+                    && !head.same_destination(&route)
+                    && !self.settings.auth_optimized_in_failover
+            })
+            .cloned();
+        match restart_at {
+            Some(head) => {
                 walk.restart(now);
                 self.send_attempt(now, head, Goal::Register(walk), Purpose::Authenticate);
             }
-            _ => {
+            None => {
                 // A new request: it gets a fresh 32 s budget.
                 walk.started = now;
                 self.send_attempt(now, route, Goal::Register(walk), Purpose::Authenticate);
