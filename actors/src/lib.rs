@@ -2,3 +2,5 @@
 //! per process, one connection actor per flow, one line actor per `reg.x`, and one
 //! failback coordinator per fleet. They exchange plain typed messages.
 pub mod resolver;
+pub mod events;
+pub mod connection;
