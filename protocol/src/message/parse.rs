@@ -27,11 +27,17 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     while buf.get(start..start + 2) == Some(b"\r\n") {
         start += 2;
     }
-    let blank = memchr::memmem::find(&buf[start..], b"\r\n\r\n").ok_or(ParseError::Truncated(
-        "no empty line after the header section",
-    ))?;
-    let hdr_end = start + blank + 2;
-    let body_start = hdr_end + 2;
+    let (hdr_end, body_start) = match memchr::memmem::find(&buf[start..], b"\r\n\r\n") {
+        Some(blank) => (start + blank + 2, start + blank + 4),
+        // A datagram that ends right after its last header line, without the
+        // empty line: read it as having no body (lenient, as most stacks are).
+        None if buf.len() > start + 2 && buf.ends_with(b"\r\n") => (buf.len(), buf.len()),
+        None => {
+            return Err(ParseError::Truncated(
+                "no empty line after the header section",
+            ))
+        }
+    };
     let section = std::str::from_utf8(&buf[start..hdr_end]).map_err(|_| ParseError::NotUtf8)?;
 
     let first_end = memchr::memmem::find(section.as_bytes(), b"\r\n").unwrap_or(section.len());

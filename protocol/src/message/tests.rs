@@ -207,7 +207,7 @@ fn errors_name_the_part() {
         Message::parse(bad_cseq.into_bytes()).unwrap_err(),
         ParseError::CSeqMethodMismatch
     );
-    let no_blank = &REGISTER[..REGISTER.len() - 2];
+    let no_blank = &REGISTER[..REGISTER.len() - 3];
     assert!(matches!(
         Message::parse(no_blank.as_bytes().to_vec()),
         Err(ParseError::Truncated(_))
