@@ -16,9 +16,9 @@ use super::events::{
 use super::settings::RegistrationSettings;
 use super::walk::Walk;
 use crate::route::Route;
+use crate::transaction::{ClientTransaction, RetryPolicy, TimedOut, TimeoutAction};
 
 mod transitions;
-use crate::transaction::{ClientTransaction, RetryPolicy, TimedOut, TimeoutAction};
 
 /// Source of new Call-IDs, injected so tests can predict them.
 pub trait CallIdGenerator {
@@ -101,6 +101,43 @@ enum AfterUnregister {
     Stop,
 }
 
+/// Why a route failed, and what the failure carries.
+struct Failure {
+    reason: RouteFailReason,
+    /// Timer B/F ended the walk, whatever routes are left.
+    budget_over: bool,
+    /// A 503's Retry-After.
+    retry_after: Option<Duration>,
+    /// The final response that failed the route.
+    status: Option<u16>,
+}
+
+impl Failure {
+    fn of(reason: RouteFailReason) -> Self {
+        Failure {
+            reason,
+            budget_over: false,
+            retry_after: None,
+            status: None,
+        }
+    }
+
+    fn timeout(why: TimedOut) -> Self {
+        Failure {
+            budget_over: why == TimedOut::Budget,
+            ..Failure::of(RouteFailReason::Timeout)
+        }
+    }
+
+    fn unavailable(retry_after: Option<Duration>) -> Self {
+        Failure {
+            retry_after,
+            status: Some(503),
+            ..Failure::of(RouteFailReason::ServiceUnavailable)
+        }
+    }
+}
+
 /// The binding the registrar holds for us.
 struct Binding {
     route: Route,
@@ -134,7 +171,8 @@ impl TimerTable {
         self.0.iter().flatten().min().copied()
     }
 
-    /// Takes the first timer due at `now`, in `Timer` order.
+    /// Takes one timer due at `now`: a lapse before a failback before a
+    /// refresh, so a refresh never runs on a binding that just lapsed.
     fn take_expired(&mut self, now: Instant) -> Option<Timer> {
         [Timer::Expiry, Timer::Failback, Timer::Refresh]
             .into_iter()
@@ -326,14 +364,7 @@ impl Registration {
                 }
                 Some(TimeoutAction::TimedOut(why)) => {
                     if let Some(attempt) = self.take_attempt() {
-                        let budget_over = why == TimedOut::Budget;
-                        self.attempt_failed(
-                            now,
-                            attempt,
-                            RouteFailReason::Timeout,
-                            budget_over,
-                            None,
-                        );
+                        self.attempt_failed(now, attempt, Failure::timeout(why));
                     }
                 }
                 None => {}
@@ -411,15 +442,7 @@ impl Registration {
             }
             (Goal::Register(walk), 503) if self.settings.failover_on_503 => {
                 let route = attempt.route;
-                self.route_failed(
-                    now,
-                    route,
-                    walk,
-                    RouteFailReason::ServiceUnavailable,
-                    false,
-                    response.retry_after,
-                    Some(503),
-                );
+                self.route_failed(now, route, walk, Failure::unavailable(response.retry_after));
             }
             (Goal::Register(_), _) => {
                 let retry_after = response.retry_after.filter(|_| status == 503);
@@ -448,14 +471,14 @@ impl Registration {
                 match attempt.goal {
                     Goal::Unregister { after, .. } => self.unregister_done(now, after),
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
-                    Goal::Register(_) => self.attempt_failed(now, attempt, reason, false, None),
+                    Goal::Register(_) => self.attempt_failed(now, attempt, Failure::of(reason)),
                 }
             }
             State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
                     let walk = Walk::new(current.group, now);
-                    self.route_failed(now, current, walk, reason, false, None, None);
+                    self.route_failed(now, current, walk, Failure::of(reason));
                 } else {
                     self.lost(now, current, reason);
                 }

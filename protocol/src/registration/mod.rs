@@ -68,6 +68,17 @@
 //!   challenge from the same route with `stale=false` is a denial.
 //! * The primary is fixed when a registration succeeds and survives DNS
 //!   refreshes that still list it.
+//! * Failback with RROFO on and `unRegisterOnFailBack=0` drops the binding
+//!   silently when it starts ("the registration is terminated silently");
+//!   without RROFO (`newRequests`) it is a refresh that tries the primary
+//!   first, and the binding stands until another registrar accepts.
+//! * A challenge met by a walk that has failed over goes back to the walk's
+//!   primary unless `authOptimizedInFailover=1`; a first request or a refresh
+//!   is answered where it was challenged.
+//! * A failback that comes due while a call is active, or while a refresh is
+//!   in flight, runs as soon as both are over; one that comes due during a
+//!   failover walk is dropped if the walk lands on another route, which
+//!   starts its own `failBack.timeout`.
 
 mod backoff;
 mod events;

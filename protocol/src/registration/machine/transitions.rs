@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AfterUnregister, Attempt, Binding, Goal, Registration, State, Timer, TimerTable};
+use super::{
+    AfterUnregister, Attempt, Binding, Failure, Goal, Registration, State, Timer, TimerTable,
+};
 use crate::registration::events::{
     Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
     UnregisterReason,
@@ -97,55 +99,43 @@ impl Registration {
         }
     }
 
-    pub(super) fn attempt_failed(
-        &mut self,
-        now: Instant,
-        attempt: Attempt,
-        reason: RouteFailReason,
-        budget_over: bool,
-        retry_after: Option<Duration>,
-    ) {
+    pub(super) fn attempt_failed(&mut self, now: Instant, attempt: Attempt, failure: Failure) {
         match attempt.goal {
             Goal::Unregister { after, .. } => self.unregister_done(now, after),
-            Goal::Register(walk) => self.route_failed(
-                now,
-                attempt.route,
-                walk,
-                reason,
-                budget_over,
-                retry_after,
-                None,
-            ),
+            Goal::Register(walk) => self.route_failed(now, attempt.route, walk, failure),
         }
     }
 
     /// `failed` failed: mark it, then fail over along the walk or give up.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn route_failed(
         &mut self,
         now: Instant,
         failed: Route,
         mut walk: Walk,
-        reason: RouteFailReason,
-        budget_over: bool,
-        retry_after: Option<Duration>,
-        status: Option<u16>,
+        failure: Failure,
     ) {
-        self.emit(Some(&failed), EventKind::RouteFailed { reason });
+        self.emit(
+            Some(&failed),
+            EventKind::RouteFailed {
+                reason: failure.reason,
+            },
+        );
         let was_last = walk.is_last(&self.routes, &failed);
         walk.mark_failed(&failed);
         self.failover_started();
         let budget_end = walk.started + self.policy.timers.timer_b();
-        let budget_over = budget_over || (!self.policy.enhanced_failover && now >= budget_end);
+        let budget_over =
+            failure.budget_over || (!self.policy.enhanced_failover && now >= budget_end);
         match walk.next(&self.routes).cloned() {
             Some(next) if !budget_over => {
                 self.emit(Some(&next), EventKind::Failover { from: failed });
                 self.send_attempt(now, next, Goal::Register(walk), Purpose::Failover);
             }
             _ => {
+                let status = failure.status;
                 self.emit(Some(&failed), EventKind::RegistrationFailed { status });
                 // Retry-After counts on the last route only (decision 4).
-                let retry_after = retry_after.filter(|_| was_last);
+                let retry_after = failure.retry_after.filter(|_| was_last);
                 // Back-off starts once the 32 s period has elapsed (decision 5).
                 let starts = if retry_after.is_some() || self.policy.enhanced_failover {
                     now
@@ -390,6 +380,12 @@ impl Registration {
                 Purpose::Unregister,
             );
         } else {
+            if self.settings.re_register_on {
+                // unRegisterOnFailBack=0: "the registration is terminated
+                // silently". Without RROFO a failback is only a refresh that
+                // tries the primary first, and the binding stands meanwhile.
+                self.drop_binding(UnregisterReason::Failback);
+            }
             self.failback_walk(now, primary);
         }
     }
