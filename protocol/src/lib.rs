@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod framing;
+pub mod line_setup;
 pub mod message;
 pub mod register_request;
 pub mod registration;
