@@ -698,3 +698,54 @@ fn keepalive_payloads_decode_escapes() {
     ));
     assert_eq!(c.keepalive.nat_tcp_payload.value, b"ping\r\n\\x");
 }
+
+#[test]
+fn line_helpers() {
+    let c = ok(concat!(
+        "reg.1.address=\"1001\"\n",
+        "reg.7.address=\"1007\"\n",
+        "reg.7.auth.userId=\"u7\"\n",
+        "reg.7.outboundProxy.address=\"sbc.example.com\"\n",
+        "voIpProt.server.1.address=\"core.example.com\"\n",
+        "voIpProt.server.2.address=\"core2.example.com\"\n",
+    ));
+    assert!(c.line(2).is_none());
+    let l1 = c.line(1).unwrap();
+    let l7 = c.line(7).unwrap();
+    assert_eq!(l1.auth_username(), "1001");
+    assert_eq!(l7.auth_username(), "u7");
+    assert_eq!(l7.digest_client().username(), "u7");
+    let hops: Vec<&str> = l1.first_hops().iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(hops, vec!["core.example.com", "core2.example.com"]);
+    let hops: Vec<&str> = l7.first_hops().iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(hops, vec!["sbc.example.com"]);
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn line_parser(text in "(\\PC|[\"=#\\\\.\n ])*") {
+            let p = parse_lines(&text, "p.cfg");
+            let mut b = ConfigBuilder::new();
+            b.add_source(p);
+            let _ = b.build();
+        }
+
+        #[test]
+        fn xml_parser(text in "(\\PC|[<>\"=/ \n])*") {
+            let _ = parse_xml(&format!("<polycomConfig {text}/>"), "p.xml");
+            let _ = parse_xml(&text, "p.xml");
+        }
+
+        #[test]
+        fn known_keys_with_arbitrary_values(value in "\\PC{0,12}", which in 0usize..400) {
+            let specs = sipfleet_protocol::config::schema::specs();
+            let spec = specs[which % specs.len()];
+            let key = spec.template.replace(".x.", ".1.").replace(".y.", ".2.");
+            let _ = build(&[("a.cfg", &format!("{MINIMAL}{key}=\"{}\"\n", value.replace('"', "")))]);
+        }
+    }
+}

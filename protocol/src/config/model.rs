@@ -12,7 +12,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::error::{ConfigWarning, Location};
-use crate::auth::Secret;
+use crate::auth::{DigestClient, Secret};
 use crate::route::Transport;
 
 /// The `transport` parameter of a server or outbound proxy.
@@ -185,6 +185,40 @@ pub struct LineConfig {
     /// The failover settings in force: the outbound proxy's scope when an
     /// outbound proxy is configured, the primary server's scope otherwise.
     pub failover: FailoverSettings,
+}
+
+impl FleetConfig {
+    /// The line `reg.index`, if configured.
+    pub fn line(&self, index: u32) -> Option<&LineConfig> {
+        self.lines
+            .binary_search_by_key(&index, |l| l.index)
+            .ok()
+            .map(|i| &self.lines[i])
+    }
+}
+
+impl LineConfig {
+    /// The digest user name: `reg.x.auth.userId`, or the address when unset.
+    pub fn auth_username(&self) -> &str {
+        if self.auth_user_id.value.is_empty() {
+            &self.address.value
+        } else {
+            &self.auth_user_id.value
+        }
+    }
+
+    /// A digest client holding this line's credentials.
+    pub fn digest_client(&self) -> DigestClient {
+        DigestClient::new(self.auth_username(), self.auth_password.value.clone())
+    }
+
+    /// Where requests go first: the outbound proxy when set, else the servers.
+    pub fn first_hops(&self) -> Vec<&ServerConfig> {
+        match &self.outbound_proxy {
+            Some(p) => vec![p],
+            None => self.servers.iter().collect(),
+        }
+    }
 }
 
 /// A registrar or outbound proxy of a line, after scoping.
