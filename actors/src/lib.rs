@@ -4,3 +4,4 @@
 pub mod resolver;
 pub mod events;
 pub mod connection;
+pub mod line;

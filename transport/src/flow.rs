@@ -16,14 +16,14 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sipfleet_protocol::framing::{FramerConfig, KeepAliveRole};
 use sipfleet_protocol::route::{Route, Transport};
 use tokio::sync::mpsc;
-use tokio_util::codec::Decoder;
 
+use crate::codec::SipCodec;
 use crate::error::{FlowLostKind, RouteFailureKind};
 use crate::keepalive::KeepaliveSettings;
 use crate::tls::TlsClient;
@@ -55,24 +55,6 @@ impl fmt::Display for FlowKey {
     }
 }
 
-/// One unit read from a stream by the framing codec.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StreamFrame {
-    /// One complete SIP message (start line, headers and body).
-    Message(Bytes),
-    /// RFC 5626 keep-alive ping (CRLF CRLF).
-    Ping,
-    /// RFC 5626 keep-alive pong (CRLF).
-    Pong,
-}
-
-/// The stream framing a flow uses. Errors mean the byte stream cannot be
-/// framed (garbage, oversized message) and close the flow.
-pub type StreamDecoder = Box<dyn Decoder<Item = StreamFrame, Error = io::Error> + Send>;
-
-/// Makes a fresh decoder for each stream flow.
-pub type FramerFactory = Arc<dyn Fn() -> StreamDecoder + Send + Sync>;
-
 /// How flows are opened and kept alive.
 #[derive(Clone)]
 pub struct FlowConfig {
@@ -81,7 +63,28 @@ pub struct FlowConfig {
     pub connect_timeout: Duration,
     pub keepalive: KeepaliveSettings,
     pub tls: TlsClient,
-    pub framer: FramerFactory,
+    /// Stream framing limits (largest message). The keep-alive role is
+    /// always `Client`: we send pings and read a lone CRLF as a pong.
+    pub framing: FramerConfig,
+}
+
+impl FlowConfig {
+    /// Defaults of the guide, with this TLS client.
+    pub fn new(tls: TlsClient) -> Self {
+        FlowConfig {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keepalive: KeepaliveSettings::default(),
+            tls,
+            framing: FramerConfig::default(),
+        }
+    }
+
+    fn codec(&self) -> SipCodec {
+        SipCodec::new(FramerConfig {
+            role: KeepAliveRole::Client,
+            ..self.framing
+        })
+    }
 }
 
 impl fmt::Debug for FlowConfig {
@@ -90,7 +93,8 @@ impl fmt::Debug for FlowConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("keepalive", &self.keepalive)
             .field("tls", &self.tls)
-            .finish_non_exhaustive()
+            .field("framing", &self.framing)
+            .finish()
     }
 }
 
@@ -198,7 +202,7 @@ impl Flow {
             Transport::Tcp => {
                 let tcp = tcp::connect(route.addr, config.connect_timeout).await?;
                 let local = local_addr(tcp.local_addr())?;
-                tokio::spawn(stream::run(tcp, (config.framer)(), io));
+                tokio::spawn(stream::run(tcp, config.codec(), io));
                 local
             }
             Transport::Tls => {
@@ -210,7 +214,7 @@ impl Flow {
                 )
                 .await
                 .map_err(|_| RouteFailureKind::ConnectTimeout)??;
-                tokio::spawn(stream::run(tls, (config.framer)(), io));
+                tokio::spawn(stream::run(tls, config.codec(), io));
                 local
             }
         };

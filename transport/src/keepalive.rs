@@ -214,8 +214,11 @@ impl Keepalive {
         match self.mode.clone() {
             Mode::Off => {}
             Mode::Nat { interval, payload } => {
-                if now >= self.last_sent + interval {
-                    self.last_sent = now;
+                let due = self.last_sent + interval;
+                if now >= due {
+                    // Stay on the schedule when woken a little late (timer
+                    // granularity), restart from `now` when far behind.
+                    self.last_sent = if now - due < interval { due } else { now };
                     self.actions.push_back(KeepaliveAction::Send(payload));
                 }
             }

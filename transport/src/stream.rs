@@ -10,10 +10,13 @@
 //! * the keep-alive schedule gives up → `KeepaliveTimeout` or `Idle`.
 
 use bytes::{Bytes, BytesMut};
+use sipfleet_protocol::framing::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio_util::codec::Decoder;
 
+use crate::codec::SipCodec;
 use crate::error::FlowLostKind;
-use crate::flow::{now, sleep_until, Command, FlowEvent, StreamDecoder, StreamFrame, TaskIo};
+use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
 use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
 
 /// Bytes buffered without completing a frame before the stream is declared
@@ -21,7 +24,7 @@ use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
 const MAX_BUFFERED: usize = 1 << 20;
 
 /// Runs the flow until it is lost or closed.
-pub(crate) async fn run<S>(stream: S, mut decoder: StreamDecoder, mut io: TaskIo)
+pub(crate) async fn run<S>(stream: S, mut decoder: SipCodec, mut io: TaskIo)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -85,7 +88,7 @@ async fn write<S: AsyncWrite>(writer: &mut WriteHalf<S>, bytes: &[u8]) -> Result
 
 /// Decodes every complete frame in `buf` and hands it on.
 fn deliver(
-    decoder: &mut StreamDecoder,
+    decoder: &mut SipCodec,
     buf: &mut BytesMut,
     keepalive: &mut Keepalive,
     io: &TaskIo,
@@ -108,19 +111,19 @@ fn deliver(
     }
 }
 
-fn handle_frame(frame: StreamFrame, keepalive: &mut Keepalive, io: &TaskIo) {
+fn handle_frame(frame: Frame, keepalive: &mut Keepalive, io: &TaskIo) {
     match frame {
-        StreamFrame::Message(message) => {
+        Frame::Message(message) => {
             keepalive.handle_received_message(now());
             io.emit(FlowEvent::Message(message));
         }
-        StreamFrame::Ping => keepalive.handle_ping(now()),
-        StreamFrame::Pong => keepalive.handle_pong(now()),
+        Frame::Ping => keepalive.handle_ping(now()),
+        Frame::Pong => keepalive.handle_pong(now()),
     }
 }
 
 /// The far end closed its side: a clean FIN, unless a message was cut short.
-fn end_of_stream(decoder: &mut StreamDecoder, buf: &mut BytesMut) -> FlowLostKind {
+fn end_of_stream(decoder: &mut SipCodec, buf: &mut BytesMut) -> FlowLostKind {
     // Frames completed by the EOF itself are not delivered: the flow is gone,
     // and a message without its tail cannot be trusted.
     let pending = buf.iter().filter(|b| !matches!(b, b'\r' | b'\n')).count();

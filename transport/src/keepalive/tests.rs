@@ -253,3 +253,21 @@ fn disabled_nat_interval_sends_nothing() {
         assert_eq!(ka.poll_timeout(), None, "{transport}");
     }
 }
+
+#[test]
+fn late_wakeups_do_not_shift_the_nat_schedule() {
+    let t0 = Instant::now();
+    let s = KeepaliveSettings {
+        nat_interval: Duration::from_secs(25),
+        ..KeepaliveSettings::default()
+    };
+    let mut ka = Keepalive::new(Transport::Udp, &s, t0);
+    ka.handle_timeout(t0 + ms(25_001));
+    assert!(ka.poll_action().is_some());
+    assert_eq!(ka.poll_timeout(), Some(t0 + ms(50_000)));
+    // Far behind (a suspended process): restart from now, one keep-alive.
+    ka.handle_timeout(t0 + ms(200_000));
+    assert!(ka.poll_action().is_some());
+    assert_eq!(ka.poll_action(), None);
+    assert_eq!(ka.poll_timeout(), Some(t0 + ms(225_000)));
+}

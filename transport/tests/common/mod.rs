@@ -1,93 +1,19 @@
-//! Test support for the flow tests: a minimal stream framer and TLS material.
-//!
-//! The framer here is a deliberately small Content-Length scan used only by
-//! these tests, so flow behaviour (FIN, RST, garbage, truncation) is tested
-//! independently of the production codec.
+//! Test support for the flow tests: configurations, routes, a sample
+//! message and TLS material made with rcgen.
 #![allow(dead_code)]
 
-use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use sipfleet_protocol::route::{Route, RouteSource, Transport};
-use sipfleet_transport::flow::{FlowConfig, StreamDecoder, StreamFrame, DEFAULT_CONNECT_TIMEOUT};
+use sipfleet_transport::flow::FlowConfig;
 use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings};
-use tokio_util::codec::Decoder;
-
-/// Content-Length framing with RFC 5626 ping/pong, for tests only.
-pub struct TestFramer;
-
-impl Decoder for TestFramer {
-    type Item = StreamFrame;
-    type Error = io::Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<StreamFrame>> {
-        if src.starts_with(b"\r\n\r\n") {
-            src.advance(4);
-            return Ok(Some(StreamFrame::Ping));
-        }
-        if src.as_ref() == b"\r\n" {
-            src.advance(2);
-            return Ok(Some(StreamFrame::Pong));
-        }
-        if src.len() < 4 && b"\r\n\r\n".starts_with(src) {
-            return Ok(None);
-        }
-        let first_line_end = src.windows(2).position(|w| w == b"\r\n");
-        if let Some(end) = first_line_end {
-            let line = &src[..end];
-            let ok = line.starts_with(b"SIP/2.0 ") || line.ends_with(b" SIP/2.0");
-            if !ok {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a SIP start line",
-                ));
-            }
-        } else if src.len() > 1024 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "start line too long",
-            ));
-        }
-        let Some(head_end) = src.windows(4).position(|w| w == b"\r\n\r\n") else {
-            return Ok(None);
-        };
-        let head = std::str::from_utf8(&src[..head_end])
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non UTF-8 header"))?;
-        let mut length = None;
-        for line in head.split("\r\n") {
-            if let Some((name, value)) = line.split_once(':') {
-                let name = name.trim().to_ascii_lowercase();
-                if name == "content-length" || name == "l" {
-                    length = Some(value.trim().parse::<usize>().map_err(|_| {
-                        io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length")
-                    })?);
-                }
-            }
-        }
-        let length = length
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Content-Length"))?;
-        let total = head_end + 4 + length;
-        if src.len() < total {
-            return Ok(None);
-        }
-        Ok(Some(StreamFrame::Message(src.split_to(total).freeze())))
-    }
-}
-
-pub fn test_framer() -> StreamDecoder {
-    Box::new(TestFramer)
-}
 
 pub fn config_with(tls: TlsClient, keepalive: KeepaliveSettings) -> FlowConfig {
     FlowConfig {
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         keepalive,
-        tls,
-        framer: Arc::new(test_framer),
+        ..FlowConfig::new(tls)
     }
 }
 

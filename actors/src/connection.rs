@@ -1,0 +1,575 @@
+//! Connection actors: one per flow, shared by every line on that route, and
+//! the [`FlowManager`] that creates them on demand and closes them when no line
+//! uses them any more.
+//!
+//! A line [`Acquire`]s a flow from the manager (which attaches it to the
+//! connection), sends through the returned connection with [`SendMessage`],
+//! and receives typed messages on the [`LineEndpoints`] it gave:
+//!
+//! * [`Inbound`] — a message the flow's router assigned to this line (Via
+//!   branch of its requests, its dialogs, the user part of its Contact).
+//!   Unroutable requests are answered by the connection itself (481, 404).
+//! * [`RouteFailure`] — ICMP error, refused connect, connect timeout, TLS
+//!   handshake failure: the guide's triggers for an immediate failover.
+//! * [`FlowLost`] — FIN, RST, keep-alive loss, idle close, garbage on the
+//!   stream: a registration loss with back-off, not a failover.
+//!
+//! Failures go to every line on the flow: each line knows whether it had a
+//! request outstanding there. After a route failure or loss the connection
+//! stays in that terminal state (late-attaching lines are told at once) until
+//! its lines release it; the manager forgets it immediately, so the next
+//! `Acquire` for the same route opens a fresh flow.
+//!
+//! Time stamps come from `tokio::time::Instant::now()`, so a paused tokio
+//! clock drives the tests.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use sipfleet_protocol::message::{Message as SipMessage, Method};
+use sipfleet_protocol::route::Route;
+use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
+use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent, FlowKey, FlowSender};
+use sipfleet_transport::router::{Routed, Router};
+use tokio::time::Instant;
+
+/// Identifies a line (a `reg.x`) among the users of a flow.
+pub type LineId = u64;
+
+// ---------------------------------------------------------------------------
+// Messages to lines
+
+/// A SIP message from the far end, routed to the line that owns it.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Inbound {
+    pub flow: FlowKey,
+    pub message: SipMessage,
+    pub at: Instant,
+}
+
+/// The route of this flow failed: fail over now.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct RouteFailure {
+    pub flow: FlowKey,
+    pub kind: RouteFailureKind,
+    pub at: Instant,
+}
+
+/// The flow went away after it was up: registration loss with back-off.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct FlowLost {
+    pub flow: FlowKey,
+    pub kind: FlowLostKind,
+    pub at: Instant,
+}
+
+/// Where a line receives what its flows report.
+#[derive(Clone, Debug)]
+pub struct LineEndpoints {
+    pub inbound: Recipient<Inbound>,
+    pub route_failure: Recipient<RouteFailure>,
+    pub flow_lost: Recipient<FlowLost>,
+}
+
+impl LineEndpoints {
+    /// All three endpoints on one actor.
+    pub fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor + Handler<Inbound> + Handler<RouteFailure> + Handler<FlowLost>,
+        A::Context: actix::dev::ToEnvelope<A, Inbound>
+            + actix::dev::ToEnvelope<A, RouteFailure>
+            + actix::dev::ToEnvelope<A, FlowLost>,
+    {
+        LineEndpoints {
+            inbound: addr.clone().recipient(),
+            route_failure: addr.clone().recipient(),
+            flow_lost: addr.clone().recipient(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Messages to a connection
+
+/// Why a message could not be sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("route failed: {0}")]
+    RouteFailed(RouteFailureKind),
+    #[error("flow lost: {0}")]
+    Lost(FlowLostKind),
+    #[error("flow closed")]
+    Closed,
+}
+
+/// Adds a line to the flow's users. `contact_user` is the user part of the
+/// line's Contact: out-of-dialog requests for it are delivered to the line.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Attach {
+    pub line: LineId,
+    pub contact_user: Option<String>,
+    pub endpoints: LineEndpoints,
+}
+
+/// Removes a line and everything it registered in the router.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Detach {
+    pub line: LineId,
+}
+
+/// Sends a message over the flow. For a request, responses with its top Via
+/// branch are routed back to `line` (non-INVITE until the final response,
+/// INVITE until [`TransactionDone`]). Answers the flow's local address.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<SocketAddr, ConnectionError>")]
+pub struct SendMessage {
+    pub line: LineId,
+    pub message: SipMessage,
+}
+
+/// The flow's local address (for Via sent-by and Contact), once it is up.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<SocketAddr, ConnectionError>")]
+pub struct LocalAddr;
+
+/// Routes in-dialog requests with this Call-ID and our tag to `line`.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RegisterDialog {
+    pub line: LineId,
+    pub call_id: String,
+    pub local_tag: String,
+}
+
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct UnregisterDialog {
+    pub call_id: String,
+    pub local_tag: String,
+}
+
+/// The client transaction with this branch is over.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct TransactionDone {
+    pub branch: String,
+}
+
+/// Closes the flow from our side; no `FlowLost` follows.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Close;
+
+/// A connection ended (route failure or loss): its manager forgets it.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ConnectionEnded {
+    pub key: FlowKey,
+    pub id: u64,
+}
+
+/// An event from the flow's task.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+struct FromFlow(FlowEvent);
+
+// ---------------------------------------------------------------------------
+// Connection
+
+enum State {
+    Connecting,
+    Up(FlowSender),
+    Failed(RouteFailureKind),
+    Lost(FlowLostKind),
+}
+
+/// One flow and its users. See the module docs.
+pub struct Connection {
+    id: u64,
+    route: Route,
+    config: FlowConfig,
+    state: State,
+    users: HashMap<LineId, LineEndpoints>,
+    router: Router<LineId>,
+    manager: Option<Recipient<ConnectionEnded>>,
+}
+
+impl Connection {
+    /// A connection that opens a flow to `route` when started. `manager`, if
+    /// any, is told when the connection ends by failure or loss.
+    pub fn new(
+        id: u64,
+        route: Route,
+        config: FlowConfig,
+        manager: Option<Recipient<ConnectionEnded>>,
+    ) -> Self {
+        Connection {
+            id,
+            route,
+            config,
+            state: State::Connecting,
+            users: HashMap::new(),
+            router: Router::new(),
+            manager,
+        }
+    }
+
+    fn key(&self) -> FlowKey {
+        FlowKey::of(&self.route)
+    }
+
+    fn ended(&mut self) {
+        if let Some(manager) = self.manager.take() {
+            manager.do_send(ConnectionEnded {
+                key: self.key(),
+                id: self.id,
+            });
+        }
+    }
+
+    fn fail(&mut self, kind: RouteFailureKind) {
+        let msg = RouteFailure {
+            flow: self.key(),
+            kind: kind.clone(),
+            at: Instant::now(),
+        };
+        for user in self.users.values() {
+            user.route_failure.do_send(msg.clone());
+        }
+        // Opening failed: the flow is unusable. (A UDP ICMP error on an open
+        // flow keeps the flow: the far end may come back.)
+        if matches!(self.state, State::Connecting) {
+            self.state = State::Failed(kind);
+            self.ended();
+        }
+    }
+
+    fn lose(&mut self, kind: FlowLostKind) {
+        let msg = FlowLost {
+            flow: self.key(),
+            kind: kind.clone(),
+            at: Instant::now(),
+        };
+        for user in self.users.values() {
+            user.flow_lost.do_send(msg.clone());
+        }
+        self.state = State::Lost(kind);
+        self.ended();
+    }
+
+    fn inbound(&mut self, bytes: Bytes) {
+        let Ok(message) = SipMessage::parse(bytes) else {
+            // Unparseable datagram or framed message: the framing is intact,
+            // so drop this one message (RFC 3261 18.3 allows discarding).
+            return;
+        };
+        match self.router.route(&message) {
+            Routed::Deliver(line) => {
+                if let SipMessage::Response(response) = &message {
+                    let h = response.headers();
+                    let non_invite = h.cseq().is_ok_and(|c| c.method != Method::Invite);
+                    if response.status().is_final() && non_invite {
+                        if let Some(branch) = h.top_via().ok().and_then(|v| v.branch()) {
+                            self.router.remove_transaction(branch);
+                        }
+                    }
+                }
+                if let Some(user) = self.users.get(&line) {
+                    user.inbound.do_send(Inbound {
+                        flow: self.key(),
+                        message,
+                        at: Instant::now(),
+                    });
+                }
+            }
+            Routed::Reject(answer) => {
+                if let State::Up(sender) = &self.state {
+                    let _ = sender.send(answer.to_bytes());
+                }
+            }
+            Routed::Drop(_) => {}
+        }
+    }
+
+    fn not_up(&self) -> ConnectionError {
+        match &self.state {
+            State::Failed(kind) => ConnectionError::RouteFailed(kind.clone()),
+            State::Lost(kind) => ConnectionError::Lost(kind.clone()),
+            State::Connecting | State::Up(_) => ConnectionError::Closed,
+        }
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let route = self.route.clone();
+        let config = self.config.clone();
+        let open = async move { Flow::open(&route, &config).await };
+        // `wait`: messages (Attach, SendMessage) queue until the flow is open
+        // or has failed, so each sees a settled state.
+        ctx.wait(open.into_actor(self).map(|result, act, ctx| match result {
+            Ok(flow) => {
+                act.state = State::Up(flow.sender);
+                let mut events = flow.events;
+                let weak = ctx.address().downgrade();
+                actix::spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        let Some(addr) = weak.upgrade() else { break };
+                        addr.do_send(FromFlow(event));
+                    }
+                });
+            }
+            Err(kind) => act.fail(kind),
+        }));
+    }
+}
+
+impl Handler<FromFlow> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, FromFlow(event): FromFlow, _: &mut Self::Context) {
+        match event {
+            FlowEvent::Message(bytes) => self.inbound(bytes),
+            FlowEvent::RouteFailure(kind) => self.fail(kind),
+            FlowEvent::Lost(kind) => self.lose(kind),
+        }
+    }
+}
+
+impl Handler<Attach> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attach, _: &mut Self::Context) {
+        let now = Instant::now();
+        match &self.state {
+            State::Failed(kind) => msg.endpoints.route_failure.do_send(RouteFailure {
+                flow: self.key(),
+                kind: kind.clone(),
+                at: now,
+            }),
+            State::Lost(kind) => msg.endpoints.flow_lost.do_send(FlowLost {
+                flow: self.key(),
+                kind: kind.clone(),
+                at: now,
+            }),
+            State::Connecting | State::Up(_) => {}
+        }
+        if let Some(user) = &msg.contact_user {
+            self.router.add_line(user, msg.line);
+        }
+        self.users.insert(msg.line, msg.endpoints);
+    }
+}
+
+impl Handler<Detach> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
+        self.users.remove(&msg.line);
+        self.router.remove_owner(msg.line);
+        if self.users.is_empty() && !matches!(self.state, State::Up(_)) {
+            ctx.stop();
+        }
+    }
+}
+
+impl Handler<SendMessage> for Connection {
+    type Result = Result<SocketAddr, ConnectionError>;
+
+    fn handle(&mut self, msg: SendMessage, _: &mut Self::Context) -> Self::Result {
+        let State::Up(sender) = &self.state else {
+            return Err(self.not_up());
+        };
+        if let SipMessage::Request(request) = &msg.message {
+            if let Some(branch) = request.headers().top_via().ok().and_then(|v| v.branch()) {
+                self.router.add_transaction(branch, msg.line);
+            }
+        }
+        sender
+            .send(msg.message.to_bytes())
+            .map_err(|_| ConnectionError::Closed)?;
+        Ok(sender.local_addr())
+    }
+}
+
+impl Handler<LocalAddr> for Connection {
+    type Result = Result<SocketAddr, ConnectionError>;
+
+    fn handle(&mut self, _: LocalAddr, _: &mut Self::Context) -> Self::Result {
+        match &self.state {
+            State::Up(sender) => Ok(sender.local_addr()),
+            _ => Err(self.not_up()),
+        }
+    }
+}
+
+impl Handler<RegisterDialog> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterDialog, _: &mut Self::Context) {
+        self.router
+            .add_dialog(&msg.call_id, &msg.local_tag, msg.line);
+    }
+}
+
+impl Handler<UnregisterDialog> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: UnregisterDialog, _: &mut Self::Context) {
+        self.router.remove_dialog(&msg.call_id, &msg.local_tag);
+    }
+}
+
+impl Handler<TransactionDone> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: TransactionDone, _: &mut Self::Context) {
+        self.router.remove_transaction(&msg.branch);
+    }
+}
+
+impl Handler<Close> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
+        if let State::Up(sender) = &self.state {
+            sender.close();
+        }
+        ctx.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// FlowManager
+
+/// Gets the connection for `route`, opening it if needed, and attaches `line`.
+#[derive(Message, Debug)]
+#[rtype(result = "Addr<Connection>")]
+pub struct Acquire {
+    pub route: Route,
+    pub line: LineId,
+    pub contact_user: Option<String>,
+    pub endpoints: LineEndpoints,
+}
+
+/// `line` no longer uses the flow `key`; the last user closes it.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub key: FlowKey,
+    pub line: LineId,
+}
+
+/// How many flows are open, and how many lines use `key` (for tests and
+/// status output).
+#[derive(Message, Debug)]
+#[rtype(result = "(usize, usize)")]
+pub struct FlowUsage {
+    pub key: FlowKey,
+}
+
+struct Entry {
+    id: u64,
+    addr: Addr<Connection>,
+    users: HashSet<LineId>,
+}
+
+/// Owns the table of open flows, keyed by (transport, remote address), with
+/// the set of lines using each.
+pub struct FlowManager {
+    config: FlowConfig,
+    flows: HashMap<FlowKey, Entry>,
+    next_id: u64,
+}
+
+impl FlowManager {
+    pub fn new(config: FlowConfig) -> Self {
+        FlowManager {
+            config,
+            flows: HashMap::new(),
+            next_id: 0,
+        }
+    }
+}
+
+impl Actor for FlowManager {
+    type Context = Context<Self>;
+}
+
+impl Handler<Acquire> for FlowManager {
+    type Result = MessageResult<Acquire>;
+
+    fn handle(&mut self, msg: Acquire, ctx: &mut Self::Context) -> Self::Result {
+        let key = FlowKey::of(&msg.route);
+        let entry = match self.flows.get_mut(&key) {
+            Some(entry) => entry,
+            None => {
+                self.next_id += 1;
+                let id = self.next_id;
+                let connection = Connection::new(
+                    id,
+                    msg.route.clone(),
+                    self.config.clone(),
+                    Some(ctx.address().recipient()),
+                );
+                let entry = Entry {
+                    id,
+                    addr: connection.start(),
+                    users: HashSet::new(),
+                };
+                self.flows.entry(key).or_insert(entry)
+            }
+        };
+        entry.users.insert(msg.line);
+        entry.addr.do_send(Attach {
+            line: msg.line,
+            contact_user: msg.contact_user,
+            endpoints: msg.endpoints,
+        });
+        MessageResult(entry.addr.clone())
+    }
+}
+
+impl Handler<Release> for FlowManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Self::Context) {
+        let Some(entry) = self.flows.get_mut(&msg.key) else {
+            return;
+        };
+        entry.users.remove(&msg.line);
+        entry.addr.do_send(Detach { line: msg.line });
+        if entry.users.is_empty() {
+            entry.addr.do_send(Close);
+            self.flows.remove(&msg.key);
+        }
+    }
+}
+
+impl Handler<ConnectionEnded> for FlowManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnectionEnded, _: &mut Self::Context) {
+        if self.flows.get(&msg.key).is_some_and(|e| e.id == msg.id) {
+            self.flows.remove(&msg.key);
+        }
+    }
+}
+
+impl Handler<FlowUsage> for FlowManager {
+    type Result = MessageResult<FlowUsage>;
+
+    fn handle(&mut self, msg: FlowUsage, _: &mut Self::Context) -> Self::Result {
+        let users = self.flows.get(&msg.key).map_or(0, |e| e.users.len());
+        MessageResult((self.flows.len(), users))
+    }
+}
