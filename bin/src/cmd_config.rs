@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use sipfleet::config_files;
 use sipfleet_protocol::config::{
-    FailoverSettings, FleetConfig, LineConfig, RegistrationTimers, ServerConfig, Sourced,
+    schema, FailoverSettings, FleetConfig, LineConfig, RegistrationTimers, ServerConfig, Sourced,
     ValueSource,
 };
 
@@ -30,16 +30,30 @@ pub enum ConfigCommand {
         /// Ignore SIPFLEET__* environment variables.
         #[arg(long)]
         no_env: bool,
+        /// Print only these lines (`reg.N`); repeatable. Useful for load
+        /// configurations with thousands of lines.
+        #[arg(long = "line", value_name = "N")]
+        lines: Vec<u32>,
     },
+    /// List every parameter sipfleet understands, with its range and default.
+    Params,
 }
 
 pub fn run(cmd: ConfigCommand) -> ExitCode {
     match cmd {
-        ConfigCommand::Check { files, no_env } => {
+        ConfigCommand::Params => {
+            print!("{}", render_params());
+            ExitCode::SUCCESS
+        }
+        ConfigCommand::Check {
+            files,
+            no_env,
+            lines,
+        } => {
             let env = no_env.then(config_files::EnvMap::new);
             match config_files::load_with_env(&files, env) {
                 Ok(fleet) => {
-                    print!("{}", render(&fleet));
+                    print!("{}", render(&fleet, &lines));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -80,12 +94,44 @@ fn flag(b: &Sourced<bool>) -> &'static str {
     }
 }
 
-/// The whole report printed on success.
-pub fn render(fleet: &FleetConfig) -> String {
+/// The parameter table: canonical key, allowed values, default.
+fn render_params() -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# x: line 1..{} (reg.x) or cache entry 1..{} (dns.cache); y: server 1..{}",
+        schema::MAX_LINES,
+        schema::MAX_CACHE_ENTRIES,
+        schema::MAX_SERVERS
+    );
+    for spec in schema::specs() {
+        let default = if spec.default.is_empty() {
+            "(empty)"
+        } else {
+            spec.default
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\tdefault {}",
+            spec.template,
+            spec.kind.allowed(),
+            default
+        );
+    }
+    out
+}
+
+/// The whole report printed on success; `only` limits the lines shown.
+fn render(fleet: &FleetConfig, only: &[u32]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "configuration OK: {} line(s)", fleet.lines.len());
     for line in &fleet.lines {
-        render_line(&mut out, line);
+        if only.is_empty() || only.contains(&line.index) {
+            render_line(&mut out, line);
+        }
+    }
+    for missing in only.iter().filter(|&&n| fleet.line(n).is_none()) {
+        let _ = writeln!(out, "line {missing}: not configured");
     }
     render_fleet(&mut out, fleet);
     if fleet.warnings.is_empty() {

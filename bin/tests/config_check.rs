@@ -383,3 +383,45 @@ fn no_files_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("FILES"));
 }
+
+#[test]
+fn line_filter_prints_only_the_chosen_lines() {
+    let base = example("udp-sbc-failover.cfg");
+    let out = check(
+        &[
+            base.as_os_str(),
+            "--line".as_ref(),
+            "2".as_ref(),
+            "--line".as_ref(),
+            "9".as_ref(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("configuration OK: 2 line(s)\n"));
+    assert!(!stdout.contains("line 1:"), "{stdout}");
+    assert!(stdout.contains("line 2: 5554560000\n"));
+    assert!(stdout.contains("line 9: not configured\n"));
+}
+
+#[test]
+fn params_lists_the_parameter_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["config", "params"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .contains("reg.x.server.y.failOver.failBack.timeout\t0 or 60 to 65535\tdefault 3600\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("voIpProt.SIP.tcpFastFailover.timeout\t2000 to 5000\tdefault 5000\n"));
+    assert!(stdout.contains("dns.cache.NAPTR.x.replacement\t"));
+    assert_eq!(
+        stdout.lines().count(),
+        1 + sipfleet_protocol::config::schema::specs().len()
+    );
+}
