@@ -32,7 +32,7 @@ fn group_running(pgid: u32) -> bool {
     })
 }
 
-fn assert_gone(groups: &[u32], dir: &PathBuf) {
+fn assert_gone(groups: &[u32], dir: &std::path::Path) {
     for &g in groups {
         assert!(!group_running(g), "process group {g} survived teardown");
     }
