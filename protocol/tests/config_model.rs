@@ -749,3 +749,12 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn byte_order_marks_are_ignored() {
+    let xml = format!("\u{feff}{XML}");
+    let c = build(&[("p.xml", &xml)]).unwrap();
+    assert_eq!(c.lines.len(), 2);
+    let c = build(&[("a.cfg", &format!("\u{feff}{MINIMAL}"))]).unwrap();
+    assert_eq!(c.lines.len(), 1);
+}

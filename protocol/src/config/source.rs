@@ -39,11 +39,8 @@ pub struct ParsedSource {
 /// Parses either format: text whose first non-blank character is `<` is XML
 /// (Poly's own `.cfg` files are XML), anything else is `key="value"` lines.
 pub fn parse_auto(text: &str, path: &str) -> ParsedSource {
-    if text
-        .trim_start_matches('\u{feff}')
-        .trim_start()
-        .starts_with('<')
-    {
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim_start().starts_with('<') {
         parse_xml(text, path)
     } else {
         parse_lines(text, path)
