@@ -187,18 +187,93 @@ fn stopped_server_restores_last_answer_for_restore_ttl() {
         let dns = TestDns::start(one_sbc("127.0.0.10", 10)).await;
         let addr = dns.addr;
         let resolver = Resolver::new(restore_on(addr)).unwrap().start();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let collector = Collector(seen.clone()).start();
+        resolver
+            .send(Subscribe {
+                target: None,
+                recipient: collector.recipient(),
+            })
+            .await
+            .unwrap();
         let target = udp_target("example.com");
+        let t0 = tokio::time::Instant::now().into_std();
         let set = resolve(&resolver, &target).await.unwrap();
         assert_eq!(set.entries[0].route.source, RouteSource::Network);
         dns.stop().await;
-        // TTL expires, the refresh times out, the last answer is restored.
+        // TTL expires at 10 s, the refresh gets no answer, the last answer is
+        // restored for dynamicRestore.ttl (120 s).
         sleep(Duration::from_secs(15)).await;
         let set = resolve(&resolver, &target).await.unwrap();
         assert_eq!(set.entries[0].route.source, RouteSource::Restored);
         assert_eq!(set.entries[0].route.addr.to_string(), "127.0.0.10:5060");
-        // Restored for dynamicRestore.ttl (120 s), then the network is tried again.
-        let restored_at = set.expires.unwrap();
-        assert!(restored_at > set.entries[0].expires.unwrap() - Duration::from_secs(1));
+        let restored_until = set.expires.unwrap();
+        let left = restored_until - tokio::time::Instant::now().into_std();
+        assert!(
+            left > Duration::from_secs(110) && left <= Duration::from_secs(120),
+            "{left:?}"
+        );
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "same routes: no notification"
+        );
+
+        // The server comes back with a new address: not asked before the
+        // restored answer expires, asked right when it does.
+        let dns = TestDns::start_on(addr, one_sbc("127.0.0.11", 10)).await;
+        let just_before = restored_until - Duration::from_millis(1);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(just_before)).await;
+        let set = resolve(&resolver, &target).await.unwrap();
+        assert_eq!(set.entries[0].route.source, RouteSource::Restored);
+        assert_eq!(dns.total(), 0);
+        // The SRV answer was restored first (the A query timed out 2 s later),
+        // so only SRV is asked now; the route still rests on the restored A.
+        sleep(Duration::from_millis(1)).await;
+        settle().await;
+        assert_eq!(dns.count("_sip._udp.example.com", Wire::SRV), 1);
+        assert_eq!(dns.total(), 1);
+        let set = resolve(&resolver, &target).await.unwrap();
+        assert_eq!(set.entries[0].route.source, RouteSource::Restored);
+        let a_until = set.expires.unwrap();
+        // d: how long one unanswered query took; the SRV failed at 10 s + d,
+        // the A query after it at 10 s + 2d.
+        let d = restored_until - t0 - Duration::from_secs(130);
+        // One try with a 2 s timeout.
+        assert_eq!(d, Duration::from_secs(2));
+        assert_eq!(a_until - restored_until, d);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            a_until - Duration::from_millis(1),
+        ))
+        .await;
+        assert_eq!(dns.total(), 1);
+        sleep(Duration::from_millis(1)).await;
+        settle().await;
+        assert_eq!(dns.total(), 2);
+        let set = resolve(&resolver, &target).await.unwrap();
+        assert_eq!(set.entries[0].route.source, RouteSource::Network);
+        assert_eq!(set.entries[0].route.addr.to_string(), "127.0.0.11:5060");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn targets_sharing_a_name_share_its_queries() {
+    paused().block_on(async {
+        let dns = TestDns::start(one_sbc("127.0.0.10", 60)).await;
+        let resolver = Resolver::new(config(dns.addr)).unwrap().start();
+        let srv = udp_target("example.com");
+        let direct = ResolveTarget::new("sbc.example.com", TransportSetting::UdpOnly, 5070);
+        let (a, b) = tokio::join!(resolve(&resolver, &srv), resolve(&resolver, &direct));
+        assert_eq!(
+            a.unwrap().entries[0].route.addr.to_string(),
+            "127.0.0.10:5060"
+        );
+        assert_eq!(
+            b.unwrap().entries[0].route.addr.to_string(),
+            "127.0.0.10:5070"
+        );
+        assert_eq!(dns.count("sbc.example.com", Wire::A), 1);
+        assert_eq!(dns.total(), 2);
     });
 }
 

@@ -34,7 +34,10 @@ pub struct DnsClientConfig {
     pub servers: Vec<SocketAddr>,
     /// Time to wait for one answer from one server.
     pub timeout: Duration,
-    /// Attempts per server before the query counts as unanswered.
+    /// Tries of each query, the first one included, before it counts as
+    /// unanswered (hickory's `attempts` counts retries only). Every try waits
+    /// up to `timeout`, for all servers together: hickory asks the configured
+    /// servers in parallel within that deadline.
     pub attempts: usize,
 }
 
@@ -106,7 +109,7 @@ impl DnsClient {
         let mut options = ResolverOpts::default();
         options.cache_size = 0;
         options.timeout = config.timeout;
-        options.attempts = config.attempts.max(1);
+        options.attempts = config.attempts.max(1) - 1;
         options.use_hosts_file = ResolveHosts::Never;
         options.ndots = 0;
         options.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
@@ -191,7 +194,10 @@ impl DnsClient {
     }
 }
 
-/// Map hickory's error onto the guide's three kinds of failure.
+/// Map hickory's error onto the guide's three kinds of failure. Bytes that
+/// cannot be matched to the query (wrong ID, too short) are not an answer, so
+/// they end as a timeout like silence; a matched reply with a broken body is
+/// [`QueryFailure::Malformed`], which is not restorable.
 pub fn classify(error: &NetError) -> QueryFailure {
     match error {
         NetError::Timeout => QueryFailure::Timeout,

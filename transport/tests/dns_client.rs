@@ -137,22 +137,32 @@ async fn stopped_server_is_restorable() {
     assert!(got.is_restorable(), "{got:?}");
 }
 
+/// Bytes that cannot be matched to the query (wrong ID, empty) are not an
+/// answer: the query times out, like a silent server. A reply with the right ID
+/// and a broken body is a malformed answer, which is not restorable.
 #[tokio::test]
 async fn garbage_answers_are_errors_not_panics() {
-    for reply in [
-        (|_: &[u8]| b"\x00garbage".to_vec()) as fn(&[u8]) -> Vec<u8>,
-        |q: &[u8]| {
-            // Right ID, response bit, then a truncated body.
-            let mut r = q[..2.min(q.len())].to_vec();
-            r.extend_from_slice(&[0x81, 0x80, 0x00, 0x01, 0x00, 0x05, 0xff]);
-            r
-        },
-        |_: &[u8]| Vec::new(),
-    ] {
+    let cases: [(fn(&[u8]) -> Vec<u8>, bool); 3] = [
+        (|_: &[u8]| b"\x00garbage".to_vec(), false),
+        (
+            |q: &[u8]| {
+                let mut r = q[..2.min(q.len())].to_vec();
+                r.extend_from_slice(&[0x81, 0x80, 0x00, 0x01, 0x00, 0x05, 0xff]);
+                r
+            },
+            true,
+        ),
+        (|_: &[u8]| Vec::new(), false),
+    ];
+    for (reply, matched) in cases {
         let addr = raw_server(reply).await;
         let c = client(vec![addr]);
         let got = c.query(&Query::new("sbc.example.com", RecordType::A)).await;
-        assert!(got.is_err(), "{got:?}");
+        if matched {
+            assert!(matches!(got, Err(QueryFailure::Malformed(_))), "{got:?}");
+        } else {
+            assert_eq!(got, Err(QueryFailure::Timeout));
+        }
     }
 }
 

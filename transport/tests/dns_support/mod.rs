@@ -308,6 +308,21 @@ impl TestDns {
         }
     }
 
+    /// Start again on the address of a stopped server (UDP only).
+    pub async fn start_on(addr: SocketAddr, zone: TestZone) -> TestDns {
+        let state = Arc::new(Mutex::new(State {
+            zone,
+            ..State::default()
+        }));
+        let mut server = Server::new(Handler(state.clone()));
+        server.register_socket(UdpSocket::bind(addr).await.unwrap());
+        TestDns {
+            addr,
+            state,
+            server,
+        }
+    }
+
     /// Queries received for (name, type).
     pub fn count(&self, name: &str, rtype: RecordType) -> usize {
         let state = self.state.lock().unwrap();
