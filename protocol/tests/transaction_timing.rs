@@ -278,3 +278,53 @@ fn final_response_completes_then_terminates() {
     invite.handle_final(start, 486);
     assert_eq!(invite.poll_timeout(), Some(start + Duration::from_secs(32)));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        /// Whatever the settings: sends strictly increase and precede the
+        /// give-up; reliable transports send once; a non-last UDP route sends
+        /// at most `retryMaxCount` copies; without enhanced failover nothing
+        /// outlives the 32 s budget.
+        #[test]
+        fn schedules_are_well_formed(
+            retry_timeout_ms in prop_oneof![Just(0u64), 1u64..65_536],
+            retry_max_count in 0u32..64,
+            fast in prop::option::of(2000u64..=5000),
+            enhanced in any::<bool>(),
+            invite in any::<bool>(),
+            transport in prop::sample::select(vec![Transport::Udp, Transport::Tcp, Transport::Tls]),
+            route_start_ms in 0u64..31_999,
+            last_route in any::<bool>(),
+        ) {
+            let policy = RetryPolicy {
+                tcp_fast_failover: fast.map(Duration::from_millis),
+                enhanced_failover: enhanced,
+                ..policy(retry_timeout_ms, retry_max_count)
+            };
+            let kind = if invite { RequestKind::Invite } else { RequestKind::NonInvite };
+            let (sends, end) = silent(kind, transport, policy, route_start_ms, last_route);
+            let (give_up, _) = end.expect("a silent route is always given up");
+            prop_assert!(sends.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(sends.iter().all(|&s| s < give_up));
+            if transport.is_reliable() {
+                prop_assert_eq!(sends.len(), 1);
+            } else if !last_route {
+                prop_assert!(sends.len() as u32 <= retry_max_count.max(1));
+            }
+            if !enhanced {
+                prop_assert!(give_up <= 32_000);
+            }
+            if last_route {
+                prop_assert!(give_up >= 32_000);
+            }
+        }
+    }
+}

@@ -10,6 +10,54 @@
 //! the SIP message model: the line actor builds the REGISTER from a
 //! [`SendRegister`] and reports responses as [`RegisterResponse`].
 //!
+//! # Driving it
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use rand::{rngs::StdRng, SeedableRng};
+//! use sipfleet_protocol::registration::{
+//!     Output, RegisterResponse, Registration, RegistrationSettings,
+//! };
+//! use sipfleet_protocol::route::{Route, RouteSource, Transport};
+//!
+//! let route = Route {
+//!     transport: Transport::Udp,
+//!     host: "sbc1.example.com".into(),
+//!     addr: "192.0.2.1:5060".parse().unwrap(),
+//!     group: 0,
+//!     priority: 10,
+//!     weight: 0,
+//!     source: RouteSource::Network,
+//! };
+//! let mut n = 0;
+//! let mut line = Registration::new(
+//!     RegistrationSettings::default(),
+//!     Box::new(StdRng::seed_from_u64(1)),
+//!     Box::new(move || { n += 1; format!("call-{n}@host") }),
+//! );
+//! let now = Instant::now();
+//! line.handle_routes(now, vec![route], Some(Duration::from_secs(300)));
+//! line.start(now);
+//! let mut cseq = None;
+//! while let Some(output) = line.poll_output() {
+//!     match output {
+//!         // Build the REGISTER with the message module and send it.
+//!         Output::Send(send) => cseq = Some(send.cseq),
+//!         // Log it, print it as JSON, feed metrics.
+//!         Output::Event(event) => println!("{} {:?}", event.kind.name(), event.route),
+//!     }
+//! }
+//! // The registrar answers 200 OK, granting 600 s.
+//! let ok = RegisterResponse {
+//!     expires: Some(Duration::from_secs(600)),
+//!     ..RegisterResponse::new(cseq.unwrap(), 200)
+//! };
+//! line.handle_response(now, ok);
+//! assert!(line.registered_route().is_some());
+//! // The next thing to do is the refresh, 32 s before the binding lapses.
+//! assert_eq!(line.poll_timeout(), Some(now + Duration::from_secs(568)));
+//! ```
+//!
 //! Hand-written: the guide's behaviour (per-walk 32 s budget, service-record
 //! walks, failback modes) exists in no reusable crate.
 //!
