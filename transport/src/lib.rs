@@ -4,12 +4,12 @@
 //! protocol core's job.
 
 pub mod codec;
+pub mod dns;
 pub mod error;
-pub mod keepalive;
 pub mod flow;
+pub mod keepalive;
+pub mod router;
 mod stream;
 mod tcp;
 pub mod tls;
 mod udp;
-pub mod dns;
-pub mod router;
