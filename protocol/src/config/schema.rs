@@ -362,7 +362,7 @@ fn shapes() -> &'static FxHashMap<String, usize> {
 }
 
 /// The index of a template in `specs()`; panics only on a typo in this crate.
-pub fn spec_id(template: &str) -> usize {
+pub(crate) fn spec_id(template: &str) -> usize {
     static IDS: OnceLock<FxHashMap<&'static str, usize>> = OnceLock::new();
     let ids = IDS.get_or_init(|| {
         specs()
