@@ -400,3 +400,35 @@ fn flow_lost_on_the_kept_binding_during_a_walk_drops_only_the_binding() {
         ],
     );
 }
+
+/// Enhanced failover's group failback: the fleet coordinator holds every line
+/// while any is in a call, then asks them all to fail back together, even a
+/// line whose own `failBack.timeout` has not come (or is 0).
+#[test]
+fn coordinator_requested_failback_waits_for_calls_then_runs() {
+    let settings = RegistrationSettings {
+        failback_timeout_s: 0,
+        enhanced_failover: true,
+        ..rrofo()
+    };
+    let mut sim = failed_over(settings);
+    sim.set_peer("r1", Peer::Ok);
+    sim.run_until(50_000);
+    sim.input(|reg, now| reg.handle_calls_active(now, true));
+    sim.input(|reg, now| reg.request_failback(now));
+    assert!(sim.reg.is_failback_pending());
+    assert_eq!(sim.log_of(&["failback"]), Vec::<String>::new());
+    sim.run_until(70_000);
+    sim.input(|reg, now| reg.handle_calls_active(now, false));
+    assert!(!sim.reg.is_failback_pending());
+    assert_eq!(
+        sim.log_of(&["failback", "registered"]),
+        [
+            "70000 failback r1 from=r2",
+            "70000 registered r1 exp=3600 primary=true"
+        ]
+    );
+    // On the primary there is nothing to fail back to.
+    sim.input(|reg, now| reg.request_failback(now));
+    assert_eq!(sim.log_of(&["failback"]).len(), 1);
+}

@@ -26,6 +26,7 @@ enum Op {
     Error(usize, TransportError),
     Routes(Vec<usize>),
     Calls(bool),
+    RequestFailback,
     Shutdown,
 }
 
@@ -57,6 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_shuffle()
             .prop_map(Op::Routes),
         5 => any::<bool>().prop_map(Op::Calls),
+        3 => Just(Op::RequestFailback),
         1 => Just(Op::Shutdown),
     ]
 }
@@ -230,6 +232,7 @@ proptest! {
                     reg.handle_routes(now, list, None);
                 }
                 Op::Calls(active) => reg.handle_calls_active(now, active),
+                Op::RequestFailback => reg.request_failback(now),
                 Op::Shutdown => reg.shutdown(now),
             }
             check_outputs(&mut reg, &mut seen, new_call)?;

@@ -301,6 +301,12 @@ impl Registration {
         }
     }
 
+    /// A failback came due but waits for the calls to end (or for a refresh
+    /// in flight).
+    pub fn is_failback_pending(&self) -> bool {
+        self.failback_pending
+    }
+
     /// Whether other requests of this line may use `route`: with
     /// `reRegisterOn=1` and `onlySignalWithRegistered=1`, only the route
     /// holding the registration.
@@ -499,6 +505,16 @@ impl Registration {
         self.calls_active = active;
         if !active && self.failback_pending && matches!(self.state, State::Registered) {
             self.failback(now);
+        }
+    }
+
+    /// Fails back now if the line is failed over, as if its failback time had
+    /// come: the fleet coordinator's group failback with enhanced failover.
+    /// A call still blocks it until [`Self::handle_calls_active`] says the
+    /// calls are over.
+    pub fn request_failback(&mut self, now: Instant) {
+        if self.is_failed_over() {
+            self.failback_due(now);
         }
     }
 
