@@ -11,14 +11,18 @@ use sipfleet_lab::{
     password_for, sipp_scenario, DnsMode, Lab, LabConfig, LabError, Mode, Transport,
 };
 
-/// Group ids and directory of a lab, to check after it is gone.
+/// Group ids of a lab and a marker file in its directory, to check after it
+/// is gone. (The directory itself may be re-created at once by a parallel
+/// test that takes the freed instance number; the marker would not be.)
 fn footprint(lab: &Lab) -> (Vec<u32>, PathBuf) {
     let mut groups: Vec<u32> = lab.sbcs().iter().filter_map(|s| s.pgid()).collect();
     groups.extend(lab.dns().pgid());
-    (groups, lab.dir().to_path_buf())
+    let marker = lab.dir().join("teardown-marker");
+    std::fs::write(&marker, "x").unwrap();
+    (groups, marker)
 }
 
-/// True when process group `pgid` has a process that is not a zombie.
+/// True when process group `pgid` has any process left, zombies included.
 fn group_running(pgid: u32) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
@@ -28,21 +32,21 @@ fn group_running(pgid: u32) -> bool {
             return false;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        f.len() > 3 && f[0] != "Z" && f[2] == pgid.to_string()
+        f.len() > 3 && f[2] == pgid.to_string()
     })
 }
 
-fn assert_gone(groups: &[u32], dir: &std::path::Path) {
+fn assert_gone(groups: &[u32], marker: &std::path::Path) {
     for &g in groups {
         assert!(!group_running(g), "process group {g} survived teardown");
     }
-    assert!(!dir.exists(), "{} survived teardown", dir.display());
+    assert!(!marker.exists(), "{} survived teardown", marker.display());
 }
 
 #[test]
 fn drop_kills_every_process_including_stopped_ones_and_removes_the_directory() {
     let lab = Lab::start(LabConfig::default()).unwrap();
-    let (groups, dir) = footprint(&lab);
+    let (groups, marker) = footprint(&lab);
     assert_eq!(groups.len(), 4, "3 SBCs and the DNS server");
     assert!(groups.iter().all(|&g| group_running(g)));
     lab.set_mode(1, Mode::Silent).unwrap();
@@ -55,7 +59,7 @@ fn drop_kills_every_process_including_stopped_ones_and_removes_the_directory() {
         "teardown took {:?}",
         started.elapsed()
     );
-    assert_gone(&groups, &dir);
+    assert_gone(&groups, &marker);
 }
 
 #[test]
@@ -72,9 +76,9 @@ fn a_panicking_test_still_tears_its_lab_down() {
         panic!("a failing assertion in a test");
     });
     assert!(result.is_err());
-    let (groups, dir) = seen.lock().unwrap().take().unwrap();
+    let (groups, marker) = seen.lock().unwrap().take().unwrap();
     assert_eq!(groups.len(), 2);
-    assert_gone(&groups, &dir);
+    assert_gone(&groups, &marker);
 }
 
 #[test]

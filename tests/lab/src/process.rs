@@ -20,7 +20,16 @@ use crate::error::{LabError, Result};
 /// Spawns `cmd` as the leader of a new session and process group, with its
 /// stdout and stderr appended to `log`. Returns the child; its pid is the
 /// process group id.
+///
+/// The calling process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`):
+/// when a killed Kamailio main process leaves its children behind, they are
+/// re-parented to us instead of PID 1, so `kill_group` can reap them at once
+/// and no zombie outlives a lab (PID 1 of a container may reap slowly).
 pub(crate) fn spawn_group(mut cmd: Command, binary: &str, log: &Path) -> Result<Child> {
+    // SAFETY: prctl with an integer argument; failure only costs slow reaping.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
     let out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -121,7 +130,14 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
             // Reap the leader so it does not stay in the group as a zombie.
             let _ = c.try_wait();
         }
+        reap_group(pgid);
         if !group_has_live(pgid) {
+            // Zombies that were still being re-parented when we looked.
+            let settle = Instant::now() + Duration::from_millis(200);
+            while group_alive(pgid) && Instant::now() < settle {
+                reap_group(pgid);
+                thread::sleep(Duration::from_millis(2));
+            }
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -131,6 +147,22 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
             });
         }
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reaps every exited child of ours in group `pgid` (orphans re-parented to
+/// us as subreaper). Never blocks; touches no other child.
+fn reap_group(pgid: u32) {
+    let Ok(pgid_t) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own children of one process group.
+        let rc = unsafe { libc::waitpid(-pgid_t, &mut status, libc::WNOHANG) };
+        if rc <= 0 {
+            return;
+        }
     }
 }
 
