@@ -36,6 +36,20 @@ fn silent(
     (sends, None)
 }
 
+/// A transaction on the first route of a walk starting at `start`.
+fn first_route(
+    kind: RequestKind,
+    transport: Transport,
+    policy: &RetryPolicy,
+    start: Instant,
+) -> ClientTransaction {
+    let position = WalkPosition {
+        walk_started: start,
+        last_route: false,
+    };
+    ClientTransaction::start(kind, transport, policy, position, start)
+}
+
 fn policy(retry_timeout_ms: u64, retry_max_count: u32) -> RetryPolicy {
     RetryPolicy {
         retry_timeout: Duration::from_millis(retry_timeout_ms),
@@ -185,18 +199,14 @@ fn retry_max_count_0_still_sends_once() {
 fn largest_settings_do_not_overflow() {
     let huge = policy(65_535, 65_535);
     let start = Instant::now();
-    let position = WalkPosition {
-        walk_started: start,
-        last_route: false,
-    };
     for kind in [RequestKind::Invite, RequestKind::NonInvite] {
-        let tx = ClientTransaction::start(kind, Transport::Udp, &huge, position, start);
+        let tx = first_route(kind, Transport::Udp, &huge, start);
         assert_eq!(tx.give_up_at(), Some(start + Duration::from_secs(32)));
         let enhanced = RetryPolicy {
             enhanced_failover: true,
             ..policy(0, 65_535)
         };
-        let tx = ClientTransaction::start(kind, Transport::Udp, &enhanced, position, start);
+        let tx = first_route(kind, Transport::Udp, &enhanced, start);
         assert!(tx
             .give_up_at()
             .is_some_and(|t| t > start + Duration::from_secs(3600)));
@@ -207,17 +217,7 @@ fn largest_settings_do_not_overflow() {
 fn provisional_response_stops_the_short_give_up() {
     let start = Instant::now();
     let ms = |n: u64| start + Duration::from_millis(n);
-    let position = WalkPosition {
-        walk_started: start,
-        last_route: false,
-    };
-    let mut tx = ClientTransaction::start(
-        RequestKind::NonInvite,
-        Transport::Udp,
-        &policy(0, 3),
-        position,
-        start,
-    );
+    let mut tx = first_route(RequestKind::NonInvite, Transport::Udp, &policy(0, 3), start);
     assert_eq!(tx.handle_timeout(ms(500)), Some(TimeoutAction::Retransmit));
     tx.handle_provisional(ms(700));
     assert_eq!(tx.state(), State::Proceeding);
@@ -226,13 +226,7 @@ fn provisional_response_stops_the_short_give_up() {
     assert_eq!(tx.handle_timeout(ms(4700)), Some(TimeoutAction::Retransmit));
     assert_eq!(tx.give_up_at(), Some(ms(32_000)));
 
-    let mut invite = ClientTransaction::start(
-        RequestKind::Invite,
-        Transport::Udp,
-        &policy(0, 3),
-        position,
-        start,
-    );
+    let mut invite = first_route(RequestKind::Invite, Transport::Udp, &policy(0, 3), start);
     invite.handle_provisional(ms(100));
     assert_eq!(invite.poll_timeout(), None);
 }
@@ -240,17 +234,7 @@ fn provisional_response_stops_the_short_give_up() {
 #[test]
 fn final_response_completes_then_terminates() {
     let start = Instant::now();
-    let position = WalkPosition {
-        walk_started: start,
-        last_route: false,
-    };
-    let mut udp = ClientTransaction::start(
-        RequestKind::NonInvite,
-        Transport::Udp,
-        &policy(0, 3),
-        position,
-        start,
-    );
+    let mut udp = first_route(RequestKind::NonInvite, Transport::Udp, &policy(0, 3), start);
     udp.handle_final(start, 200);
     assert_eq!(udp.state(), State::Completed);
     // Timer K = T4 = 5 s absorbs retransmitted responses.
@@ -258,23 +242,11 @@ fn final_response_completes_then_terminates() {
     assert_eq!(udp.handle_timeout(start + Duration::from_secs(5)), None);
     assert_eq!(udp.state(), State::Terminated);
 
-    let mut tcp = ClientTransaction::start(
-        RequestKind::NonInvite,
-        Transport::Tcp,
-        &policy(0, 3),
-        position,
-        start,
-    );
+    let mut tcp = first_route(RequestKind::NonInvite, Transport::Tcp, &policy(0, 3), start);
     tcp.handle_final(start, 200);
     assert_eq!(tcp.state(), State::Terminated);
 
-    let mut invite = ClientTransaction::start(
-        RequestKind::Invite,
-        Transport::Udp,
-        &policy(0, 3),
-        position,
-        start,
-    );
+    let mut invite = first_route(RequestKind::Invite, Transport::Udp, &policy(0, 3), start);
     invite.handle_final(start, 486);
     assert_eq!(invite.poll_timeout(), Some(start + Duration::from_secs(32)));
 }
