@@ -64,28 +64,34 @@
 //! # States of a line
 //!
 //! ```text
-//!              start / routes arrive
-//!  NotStarted ----------------------> Registering <------------------------+
-//!       |             (no routes)       |  |  |  ^                         |
-//!       +------> WaitingForRoutes ------+  |  |  | 401/407: re-send with   |
-//!                                          |  |  | credentials             |
-//!   ICMP, refused, 503 (failoverOn503),    |  |  +--+                      |
-//!   no answer: route_failed + failover to  |  |     |                      |
-//!   the next route of the walk  <----------+  |     |                      |
-//!                                             |     |                      |
-//!              2xx: registered                |     |  refresh time,       |
-//!        +------------------------------------+     |  failback time,      |
-//!        V                                          |  ICMP/refused        |
-//!   Registered -------------------------------------+--------------------->+
-//!        |  FIN/RST, keep-alive loss,
-//!        |  403 & other denials            walk exhausted (after the
-//!        |                                 32 s budget), 403 & other
-//!        V                                 denials, FIN/RST
-//!   BackingOff <---------------------------- Registering
-//!        |  wait W/2..W (new Call-ID if newCallOnUnRegister)
-//!        +--------------------------------------------------> Registering
+//!    +------------+   start, no routes   +------------------+
+//!    | NotStarted |--------------------->| WaitingForRoutes |
+//!    +------------+                      +------------------+
+//!          | start                                | routes arrive
+//!          v                                      v
+//!    +--------------------------------------------------------+
+//!    |                      Registering                       |<-----------+
+//!    +--------------------------------------------------------+            |
+//!       |   ^        |                         ^          |                |
+//!       |   |        | 2xx                     |          | (c)            |
+//!       +---+        v                         |          v                |
+//!        (a) (b)  +------------+  refresh,     |    +------------+         |
+//!                 | Registered |  failback,    |    | BackingOff |---------+
+//!                 |            |  ICMP/refused,|    |            |  wait in [W/2, W]
+//!                 |            |  DNS drop     |    |            |  (new Call-ID if
+//!                 |            |---------------+    |            |  newCallOnUnRegister=1)
+//!                 |            |------------------->|            |
+//!                 +------------+  FIN/RST,          +------------+
+//!                                 keep-alive loss
 //!
-//!   any state --shutdown--> Registering (Expires: 0) --> Stopped
+//!    (a) ICMP, refused, no answer, 503 with failoverOn503Response=1: failover
+//!        to the next route of the walk
+//!    (b) 401/407: re-send with credentials, on the same route or at the walk's
+//!        primary (authOptimizedInFailover)
+//!    (c) walk exhausted (after the 32 s Timer B/F budget unless enhanced
+//!        failover), 403 and other denials, FIN/RST, keep-alive loss
+//!
+//!    any state --shutdown--> Registering (Expires: 0) --> Stopped
 //! ```
 //!
 //! # Walks
