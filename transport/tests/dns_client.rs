@@ -142,7 +142,8 @@ async fn stopped_server_is_restorable() {
 /// and a broken body is a malformed answer, which is not restorable.
 #[tokio::test]
 async fn garbage_answers_are_errors_not_panics() {
-    let cases: [(fn(&[u8]) -> Vec<u8>, bool); 3] = [
+    type Reply = fn(&[u8]) -> Vec<u8>;
+    let cases: [(Reply, bool); 3] = [
         (|_: &[u8]| b"\x00garbage".to_vec(), false),
         (
             |q: &[u8]| {
