@@ -1,4 +1,5 @@
-//! 401/407 handling and `authOptimizedInFailover`.
+//! Responses that ask for a new request: 401/407 (with
+//! `authOptimizedInFailover`) and 423 Interval Too Brief.
 
 mod registration_sim;
 
@@ -140,6 +141,36 @@ fn challenged_refresh_of_a_failed_over_line_stays_on_its_route() {
         [
             "3568000 registering r2 authenticate",
             "3568000 send r2 cseq=4 exp=3600 cid-1 auth"
+        ]
+    );
+}
+
+/// 423 with Min-Expires: ask again on the same route for that long, and keep
+/// asking for it. A 423 that does not raise the expiry is a denial.
+#[test]
+fn interval_too_brief_raises_the_requested_expiry() {
+    let mut sim = Sim::new(quick_backoff(), routes(1, Transport::Udp));
+    sim.set_peer("r1", Peer::Silent);
+    sim.start();
+    let too_brief = |cseq, min_s| RegisterResponse {
+        min_expires: Some(std::time::Duration::from_secs(min_s)),
+        ..RegisterResponse::new(cseq, 423)
+    };
+    sim.input(|reg, now| reg.handle_response(now, too_brief(1, 7200)));
+    sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(2, 200)));
+    sim.run_until(7_168_000);
+    sim.input(|reg, now| reg.handle_response(now, too_brief(3, 7200)));
+    assert_eq!(
+        sim.log_of(&["registering", "send", "registered", "registration_failed"]),
+        [
+            "0 registering r1 initial",
+            "0 send r1 cseq=1 exp=3600 cid-1",
+            "0 registering r1 min_expires",
+            "0 send r1 cseq=2 exp=7200 cid-1",
+            "0 registered r1 exp=7200 primary=true",
+            "7168000 registering r1 refresh",
+            "7168000 send r1 cseq=3 exp=7200 cid-1",
+            "7168000 registration_failed r1 423",
         ]
     );
 }

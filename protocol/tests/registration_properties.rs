@@ -20,6 +20,7 @@ enum Op {
         status: u16,
         expires: Option<u64>,
         retry_after: Option<u64>,
+        min_expires: Option<u64>,
         stale: bool,
         stale_cseq: bool,
     },
@@ -43,13 +44,15 @@ fn op() -> impl Strategy<Value = Op> {
             prop::sample::select(vec![100u16, 180, 200, 202, 302, 401, 403, 407, 423, 500, 503, 603]),
             prop::option::of(0u64..7200),
             prop::option::of(0u64..600),
+            prop::option::of(0u64..100_000),
             any::<bool>(),
             prop::bool::weighted(0.1),
         )
-            .prop_map(|(status, expires, retry_after, stale, stale_cseq)| Op::Respond {
+            .prop_map(|(status, expires, retry_after, min_expires, stale, stale_cseq)| Op::Respond {
                 status,
                 expires,
                 retry_after,
+                min_expires,
                 stale,
                 stale_cseq,
             }),
@@ -216,13 +219,14 @@ proptest! {
                     let until = now + Duration::from_millis(ms);
                     advance(&mut reg, &mut now, until, &mut seen, new_call)?;
                 }
-                Op::Respond { status, expires, retry_after, stale, stale_cseq } => {
+                Op::Respond { status, expires, retry_after, min_expires, stale, stale_cseq } => {
                     let cseq = seen.last_new.map_or(0, |(c, _)| c).wrapping_sub(u32::from(stale_cseq));
                     reg.handle_response(now, RegisterResponse {
                         cseq,
                         status,
                         expires: expires.map(Duration::from_secs),
                         retry_after: retry_after.map(Duration::from_secs),
+                        min_expires: min_expires.map(Duration::from_secs),
                         stale,
                     });
                 }

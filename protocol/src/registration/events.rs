@@ -43,6 +43,8 @@ pub struct RegisterResponse {
     /// The expiry granted for our Contact (Contact `expires` or `Expires`).
     pub expires: Option<Duration>,
     pub retry_after: Option<Duration>,
+    /// The Min-Expires of a 423 (Interval Too Brief).
+    pub min_expires: Option<Duration>,
     /// The `stale` flag of a 401/407 challenge.
     pub stale: bool,
 }
@@ -55,6 +57,7 @@ impl RegisterResponse {
             status,
             expires: None,
             retry_after: None,
+            min_expires: None,
             stale: false,
         }
     }
@@ -116,6 +119,8 @@ pub enum Purpose {
     Failback,
     /// Re-sent with credentials after a 401/407.
     Authenticate,
+    /// Re-sent with a longer expiry after a 423 (Interval Too Brief).
+    MinExpires,
     /// `Expires: 0` (shutdown or `unRegisterOnFailBack`).
     Unregister,
 }
@@ -128,6 +133,7 @@ impl Purpose {
             Purpose::Failover => "failover",
             Purpose::Failback => "failback",
             Purpose::Authenticate => "authenticate",
+            Purpose::MinExpires => "min_expires",
             Purpose::Unregister => "unregister",
         }
     }

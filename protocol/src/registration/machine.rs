@@ -193,6 +193,8 @@ pub struct Registration {
     timers: TimerTable,
     backoff: Backoff,
     call_id: String,
+    /// The expiry to request: `expires_s`, raised by a 423's Min-Expires.
+    expires: u32,
     cseq: u32,
     next_transaction: u64,
     /// A 401/407 was answered under the current Call-ID: later requests
@@ -231,6 +233,7 @@ impl Registration {
         );
         Registration {
             policy: settings.retry_policy(),
+            expires: settings.expires_s,
             settings,
             routes: Vec::new(),
             dns_ttl: None,
@@ -446,6 +449,20 @@ impl Registration {
             (Goal::Register(walk), 401 | 407) => {
                 self.challenged(now, attempt.route, walk, &response)
             }
+            (Goal::Register(mut walk), 423) if raises(response.min_expires, attempt.expires) => {
+                // RFC 3261 10.2.8: ask again for at least Min-Expires, from
+                // now on.
+                self.expires = response.min_expires.map_or(attempt.expires, |m| {
+                    u32::try_from(m.as_secs()).unwrap_or(u32::MAX)
+                });
+                walk.started = now;
+                self.send_attempt(
+                    now,
+                    attempt.route,
+                    Goal::Register(walk),
+                    Purpose::MinExpires,
+                );
+            }
             (Goal::Register(walk), 503) if self.settings.failover_on_503 => {
                 let route = attempt.route;
                 self.route_failed(now, route, walk, Failure::unavailable(response.retry_after));
@@ -539,6 +556,11 @@ impl Registration {
             None => self.stop(),
         }
     }
+}
+
+/// Whether a 423's Min-Expires asks for more than `requested` seconds.
+fn raises(min_expires: Option<Duration>, requested: u32) -> bool {
+    min_expires.is_some_and(|m| m.as_secs() > u64::from(requested))
 }
 
 impl Attempt {

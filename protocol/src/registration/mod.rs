@@ -116,8 +116,10 @@
 //!   wait but still counts as a consecutive failure.
 //! * After a back-off the walk starts at the top of the whole list again.
 //! * Refresh at `granted - 32 s`, or at half of `granted` below 64 s.
-//! * A 2xx granting 0 s, and any final response other than 2xx, 401/407 and
-//!   a failover 503, is a denial (423 and 3xx included).
+//! * A 2xx granting 0 s, and any final response other than 2xx, 401/407, a
+//!   failover 503 and a 423 that raises the expiry, is a denial (3xx
+//!   included). A 423 is re-sent on the same route asking for its
+//!   Min-Expires (RFC 3261 10.2.8), which the line keeps asking for.
 //! * A 401/407 re-sent with credentials gets a fresh 32 s budget; a second
 //!   challenge from the same route with `stale=false` is a denial.
 //! * The primary is fixed when a registration succeeds and survives DNS

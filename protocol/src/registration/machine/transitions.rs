@@ -49,7 +49,7 @@ impl Registration {
                     walk_started: walk.started,
                     last_route: walk.is_last(&self.routes, &route),
                 },
-                self.settings.expires_s,
+                self.expires,
             ),
             // An un-REGISTER never fails over: its own schedule only.
             Goal::Unregister { .. } => (
