@@ -52,6 +52,14 @@ fn standard_zone_serves_naptr_srv_and_a_with_the_configured_ttl() {
         assert_eq!(a.answers[0].0, 2);
     }
     assert_eq!(q(&lab, "A", &format!("nosuch.{d}")).status, "NXDOMAIN");
+    // The server's query log sees exactly the queries made (no probes).
+    let seen = lab.dns().queries().unwrap();
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(
+        (seen[0].rtype.as_str(), seen[0].name.as_str()),
+        ("NAPTR", d)
+    );
+    assert_eq!(seen[1].rtype, "SRV");
 }
 
 #[test]

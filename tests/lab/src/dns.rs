@@ -117,6 +117,23 @@ impl Dns {
         self.dir.with_extension("pgid")
     }
 
+    /// Every query the server received so far (across restarts), in order,
+    /// without the lab's own readiness probes. Lets a test count how often a
+    /// client resolves a name.
+    pub fn queries(&self) -> Result<Vec<DnsQuery>> {
+        let path = self.log_path();
+        let text = match std::fs::read(&path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LabError::io(format!("read {}", path.display()), e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(DnsQuery::parse)
+            .filter(|q| q.name != PROBE_NAME)
+            .collect())
+    }
+
     /// Replaces the zone and restarts the server with it (unless the mode is
     /// `Stopped`, which stays stopped).
     pub fn set_zone(&self, zone: Zone) -> Result<()> {
@@ -270,7 +287,7 @@ impl Dns {
                 }
             }
             id = id.wrapping_add(1);
-            if sock.send(&probe_query(id, "lab-probe.invalid")).is_ok() {
+            if sock.send(&probe_query(id, PROBE_NAME)).is_ok() {
                 if let Ok(n) = sock.recv(&mut buf) {
                     if n >= 12 && buf[..2] == id.to_be_bytes() {
                         return Ok(());
@@ -307,6 +324,32 @@ impl Drop for Dns {
     }
 }
 
+/// The name the readiness probe asks for (never a real name).
+const PROBE_NAME: &str = "lab-probe.invalid";
+
+/// One query seen by the lab's DNS server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsQuery {
+    /// Record type as dnsmasq names it: `A`, `SRV`, `NAPTR`, ...
+    pub rtype: String,
+    pub name: String,
+    pub from: std::net::IpAddr,
+}
+
+impl DnsQuery {
+    /// Parses dnsmasq's `... query[SRV] NAME from IP` log line.
+    fn parse(line: &str) -> Option<DnsQuery> {
+        let rest = &line[line.find("query[")? + 6..];
+        let (rtype, rest) = rest.split_once("] ")?;
+        let (name, from) = rest.split_once(" from ")?;
+        Some(DnsQuery {
+            rtype: rtype.to_string(),
+            name: name.to_string(),
+            from: from.trim().parse().ok()?,
+        })
+    }
+}
+
 /// A DNS query for the A record of `name`: 12-byte header (RD set), one
 /// question.
 pub(crate) fn probe_query(id: u16, name: &str) -> Vec<u8> {
@@ -319,4 +362,28 @@ pub(crate) fn probe_query(id: u16, name: &str) -> Vec<u8> {
     }
     q.extend_from_slice(&[0, 0, 1, 0, 1]);
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_query_log_lines() {
+        let q = DnsQuery::parse(
+            "Nov 25 00:44:41 dnsmasq[3052]: query[SRV] _sip._udp.lab.sipfleet.test from 127.0.0.1",
+        )
+        .unwrap();
+        assert_eq!(q.rtype, "SRV");
+        assert_eq!(q.name, "_sip._udp.lab.sipfleet.test");
+        assert_eq!(q.from, std::net::IpAddr::from([127, 0, 0, 1]));
+        assert!(DnsQuery::parse("Nov 25 dnsmasq[1]: config x is <SRV>").is_none());
+    }
+
+    #[test]
+    fn probe_query_is_a_well_formed_a_question() {
+        let q = probe_query(0x1234, "ab.c");
+        assert_eq!(&q[..2], &[0x12, 0x34]);
+        assert_eq!(&q[12..], &[2, b'a', b'b', 1, b'c', 0, 0, 1, 0, 1]);
+    }
 }

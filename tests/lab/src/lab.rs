@@ -500,3 +500,41 @@ pub fn sipp_scenario(name: &str) -> PathBuf {
         .join("../../lab/sipp")
         .join(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lab_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Lab>();
+    }
+
+    #[test]
+    fn lab_users_and_passwords() {
+        assert_eq!(password_for("1001"), "pw1001");
+        for u in ["1000", "1999", "20000", "29999"] {
+            assert!(is_lab_user(u), "{u}");
+        }
+        for u in ["999", "2000", "19999", "30000", "01000", "x"] {
+            assert!(!is_lab_user(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn mixed_transport_zone_needs_ten_sbcs() {
+        let hosts: Vec<(String, Ipv4Addr)> = (1..=9)
+            .map(|i| (format!("sbc{i}.d"), Ipv4Addr::new(127, 0, 0, 10 + i)))
+            .collect();
+        assert!(mixed_transport_zone("d", 5, &hosts).is_err());
+    }
+
+    #[test]
+    fn instance_blocks_never_overlap_the_demo() {
+        assert_eq!(instance::addr(0, 11), Ipv4Addr::new(127, 0, 0, 11));
+        assert_eq!(instance::addr(1, 11), Ipv4Addr::new(127, 0, 21, 11));
+        assert_eq!(dns_addr(0).to_string(), "127.0.0.2:5300");
+        assert_eq!(dns_addr(3).to_string(), "127.0.23.2:5303");
+    }
+}

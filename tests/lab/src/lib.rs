@@ -35,7 +35,7 @@ mod sbc;
 pub mod tools;
 mod zone;
 
-pub use dns::{Dns, DnsMode};
+pub use dns::{Dns, DnsMode, DnsQuery};
 pub use error::{LabError, Result};
 pub use lab::{
     is_lab_user, mixed_transport_zone, password_for, sipp_scenario, standard_zone, Lab, LabConfig,

@@ -129,3 +129,26 @@ impl FromStr for Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip_through_their_names() {
+        for m in [
+            Mode::Ok,
+            Mode::Error503 { retry_after: None },
+            Mode::Error503 {
+                retry_after: Some(30),
+            },
+            Mode::Silent,
+            Mode::Dead,
+            Mode::Reject,
+        ] {
+            assert_eq!(m.to_string().parse::<Mode>(), Ok(m));
+        }
+        assert!("503:x".parse::<Mode>().is_err());
+        assert!("sleepy".parse::<Mode>().is_err());
+    }
+}

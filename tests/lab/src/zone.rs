@@ -190,3 +190,44 @@ impl Zone {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_render_as_dnsmasq_options() {
+        let z = Zone::new("d.test", 5)
+            .with(Record::a("sbc1.d.test", Ipv4Addr::new(127, 0, 0, 11)))
+            .with(Record::srv("_sip._udp.d.test", 10, 50, 5060, "sbc1.d.test"))
+            .with(Record::naptr(
+                "d.test",
+                10,
+                20,
+                "SIP+D2U",
+                "_sip._udp.d.test",
+            ));
+        assert_eq!(
+            z.dnsmasq_lines(),
+            [
+                "host-record=sbc1.d.test,127.0.0.11",
+                "srv-host=_sip._udp.d.test,sbc1.d.test,5060,10,50",
+                "naptr-record=d.test,10,20,S,SIP+D2U,,_sip._udp.d.test",
+            ]
+        );
+        assert_eq!(z.names(), ["sbc1.d.test", "_sip._udp.d.test", "d.test"]);
+    }
+
+    #[test]
+    fn remove_reports_how_many_records_went() {
+        let mut z = Zone::new("d", 1)
+            .with(Record::srv("_sip._udp.d", 1, 1, 5060, "a.d"))
+            .with(Record::srv("_sip._udp.d", 2, 1, 5060, "b.d"));
+        assert_eq!(
+            z.remove(|r| matches!(r, Record::Srv { target, .. } if target == "a.d")),
+            1
+        );
+        assert_eq!(z.remove_name("_sip._udp.d"), 1);
+        assert!(z.records.is_empty());
+    }
+}
