@@ -5,3 +5,4 @@ pub mod resolver;
 pub mod events;
 pub mod connection;
 pub mod line;
+pub mod fleet;

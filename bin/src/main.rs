@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod cmd_config;
 mod cmd_routes;
+mod cmd_run;
+mod logging;
 
 #[derive(Parser)]
 #[command(name = "sipfleet", version, about = "A SIP client that survives SBC, network and DNS failures")]
@@ -22,6 +24,8 @@ enum Command {
     Config(cmd_config::ConfigCommand),
     /// Resolve a name the way a line would and print its route list in selection order.
     Routes(cmd_routes::RoutesArgs),
+    /// Keep every configured line registered until SIGINT/SIGTERM, then un-register.
+    Run(cmd_run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +33,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(cmd) => cmd_config::run(cmd),
         Command::Routes(args) => cmd_routes::run(args),
+        Command::Run(args) => cmd_run::run(args),
     }
 }

@@ -1,0 +1,229 @@
+//! A fleet: every configured line with the process-wide services they share
+//! (one resolver, one flow manager), started from a [`FleetConfig`] in one
+//! call and shut down in one call. This is the library entry point for an
+//! embedding application (a softphone backend, a PBX gateway) and what
+//! `sipfleet run` uses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use sipfleet_protocol::config::{DnsSettings, FleetConfig, KeepaliveSettings as ConfigKeepalive};
+use sipfleet_protocol::dns::{RestorePolicy, StaticA, StaticCache, StaticNaptr, StaticSrv};
+use sipfleet_protocol::line_setup;
+use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
+use sipfleet_transport::flow::FlowConfig;
+use sipfleet_transport::keepalive::KeepaliveSettings;
+use sipfleet_transport::tls::{TlsClient, TlsSettings, TlsSetupError};
+use slog::Logger;
+
+use crate::connection::FlowManager;
+use crate::events::EventSink;
+use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::resolver::{Resolver, ResolverConfig};
+
+/// How a fleet runs, beyond the Poly configuration.
+#[derive(Clone)]
+pub struct FleetOptions {
+    pub events: EventSink,
+    pub log: Logger,
+    /// Extra trusted CA (PEM) for TLS routes, e.g. the lab's CA.
+    pub ca_file: Option<PathBuf>,
+    /// DNS servers when the configuration names none
+    /// (`tcpIpApp.dns.server`); empty means `/etc/resolv.conf`.
+    pub dns_servers: Vec<SocketAddr>,
+    /// Seeds every random choice (back-off, Call-IDs, SRV weights) for
+    /// reproducible runs; `None` seeds from the OS.
+    pub seed: Option<u64>,
+    pub user_agent: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("TLS setup: {0}")]
+    Tls(#[from] TlsSetupError),
+    #[error("DNS setup: {0}")]
+    Dns(#[from] DnsConfigError),
+    #[error("line {index}: {reason}")]
+    Line { index: u32, reason: String },
+}
+
+/// The running fleet.
+pub struct Fleet {
+    lines: Vec<Addr<Line>>,
+    pub resolver: Addr<Resolver>,
+    pub flows: Addr<FlowManager>,
+}
+
+impl Fleet {
+    /// Starts the services and every line. Must run inside an actix system.
+    pub fn start(config: &FleetConfig, options: FleetOptions) -> Result<Fleet, FleetError> {
+        let setups = line_setups(config, &options)?;
+        let tls = TlsClient::new(&TlsSettings {
+            ca_file: options.ca_file.clone(),
+            only_ca_file: false,
+        })?;
+        let mut flow_config = FlowConfig::new(tls);
+        flow_config.keepalive = keepalive_settings(&config.keepalive);
+        let resolver = Resolver::new(resolver_config(&config.dns, &options))?.start();
+        let flows = FlowManager::new(flow_config).start();
+        let services = LineServices {
+            resolver: resolver.clone(),
+            flows: flows.clone(),
+            events: options.events.clone(),
+            log: options.log.clone(),
+        };
+        let lines = setups
+            .into_iter()
+            .map(|setup| Line::new(setup, services.clone()).start())
+            .collect();
+        Ok(Fleet {
+            lines,
+            resolver,
+            flows,
+        })
+    }
+
+    pub fn lines(&self) -> &[Addr<Line>] {
+        &self.lines
+    }
+
+    /// Every line's status, in configuration order.
+    pub async fn status(&self) -> Vec<LineStatus> {
+        join_all(self.lines.iter().map(|l| l.send(GetStatus)))
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
+    }
+
+    /// Un-registers every line (in parallel, each bounded by `timeout`) and
+    /// stops them.
+    pub async fn shutdown(&self, timeout: Duration) {
+        join_all(self.lines.iter().map(|l| l.send(Shutdown { timeout }))).await;
+    }
+}
+
+fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineSetup>, FleetError> {
+    config
+        .lines
+        .iter()
+        .map(|line| {
+            let missing = |what: &str| FleetError::Line {
+                index: line.index,
+                reason: format!("no {what} configured (reg.{0}.server.1.address or voIpProt.server.1.address)", line.index),
+            };
+            Ok(LineSetup {
+                index: line.index,
+                identity: line_setup::identity(line, &options.user_agent)
+                    .ok_or_else(|| missing("registrar"))?,
+                digest: line_setup::digest_client(line),
+                settings: line_setup::registration_settings(line, &config.sip),
+                target: line_setup::registration_target(line)
+                    .ok_or_else(|| missing("server"))?,
+                seed: options
+                    .seed
+                    .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            })
+        })
+        .collect()
+}
+
+/// The transport's keep-alive schedule from `nat.keepalive.*` and
+/// `tcpIpApp.keepalive.*`.
+pub fn keepalive_settings(k: &ConfigKeepalive) -> KeepaliveSettings {
+    KeepaliveSettings {
+        nat_interval: Duration::from_secs(k.nat_interval_s.get().into()),
+        udp_payload: k.nat_udp_payload.value.clone().into(),
+        tcp_payload: k.nat_tcp_payload.value.clone().into(),
+        tls_enable: k.tls_enable.get(),
+        no_response_transmit_interval: Duration::from_secs(
+            k.tcp_no_response_interval_s.get().into(),
+        ),
+        idle_transmit_interval: Duration::from_secs(k.tcp_idle_interval_s.get().into()),
+        persistent_connection: k.tcp_persistent_connection.get(),
+    }
+}
+
+/// The resolver's servers, static cache and restore policy from `dns.*` and
+/// `tcpIpApp.dns.*`.
+pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverConfig {
+    let mut servers: Vec<SocketAddr> = [&dns.server, &dns.alt_server]
+        .into_iter()
+        .flatten()
+        .map(|s| s.value)
+        .collect();
+    if servers.is_empty() {
+        servers = options.dns_servers.clone();
+    }
+    if servers.is_empty() {
+        servers = system_nameservers();
+    }
+    ResolverConfig {
+        client: DnsClientConfig::new(servers),
+        statics: static_cache(dns),
+        restore: RestorePolicy {
+            enabled: dns.dynamic_restore.get(),
+            ttl: Duration::from_secs(dns.dynamic_restore_ttl_s.get().into()),
+        },
+        seed: options.seed,
+    }
+}
+
+/// `dns.cache.*` as the resolver's static cache.
+pub fn static_cache(dns: &DnsSettings) -> StaticCache {
+    StaticCache {
+        a: dns
+            .static_a
+            .iter()
+            .map(|a| StaticA {
+                name: a.name.clone(),
+                ttl_s: a.ttl_s,
+                addr: a.address,
+            })
+            .collect(),
+        srv: dns
+            .static_srv
+            .iter()
+            .map(|s| StaticSrv {
+                name: s.name.clone(),
+                ttl_s: s.ttl_s,
+                priority: s.priority,
+                weight: s.weight,
+                port: s.port,
+                target: s.target.clone(),
+            })
+            .collect(),
+        naptr: dns
+            .static_naptr
+            .iter()
+            .map(|n| StaticNaptr {
+                name: n.name.clone(),
+                ttl_s: n.ttl_s,
+                order: n.order,
+                preference: n.preference,
+                flags: n.flags.clone(),
+                service: n.service.clone(),
+                regexp: n.regexp.clone(),
+                replacement: n.replacement.clone(),
+            })
+            .collect(),
+        a_network_override: dns.a_network_override.get(),
+    }
+}
+
+/// `nameserver` lines of `/etc/resolv.conf`, port 53. A missing or odd file
+/// gives none: lines with IP-literal servers still work, named ones report
+/// the missing DNS server.
+fn system_nameservers() -> Vec<SocketAddr> {
+    let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}

@@ -1,0 +1,526 @@
+//! The line actor: one per `reg.x`. It drives the sans-IO
+//! [`Registration`] machine with real time, real flows and real DNS.
+//!
+//! What it does, and nothing more:
+//! * asks the [`Resolver`] for the line's route list and listens for route-set
+//!   changes (the sticky-route rule lives in the machine);
+//! * turns each `SendRegister` into bytes ([`RegisterRequests`]) on the flow
+//!   of its route, acquired from the [`FlowManager`] (flows are shared by all
+//!   lines on a route);
+//! * feeds responses, ICMP / refused / connect-timeout failures and lost
+//!   flows back into the machine;
+//! * sleeps until the machine's `poll_timeout()` — one timer per line, none
+//!   when idle beyond the next deadline;
+//! * reports every machine event to the fleet's [`EventSink`].
+//!
+//! Time is read through `tokio::time::Instant::now()` so that a paused tokio
+//! clock drives the actor in tests.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sipfleet_protocol::auth::DigestClient;
+use sipfleet_protocol::dns::{ResolveTarget, RouteSet};
+use sipfleet_protocol::message::{HeaderName, Message as SipMessage, Method, Response, StatusCode};
+use sipfleet_protocol::register_request::{LineIdentity, RegisterRequests};
+use sipfleet_protocol::registration::{
+    EventKind, Output, Phase, Registration, RegistrationSettings, SendRegister, TransportError,
+};
+use sipfleet_protocol::route::Route;
+use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
+use sipfleet_transport::flow::FlowKey;
+use slog::Logger;
+use tokio::sync::oneshot;
+
+use crate::connection::{
+    Acquire, Connection, Detach, FlowLost, FlowManager, Inbound, LineEndpoints, LocalAddr,
+    Release, RouteFailure, SendMessage,
+};
+use crate::events::{EventSink, LineEvent};
+use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
+
+/// How long to wait before asking DNS again when a line has no routes at all;
+/// doubles up to [`RESOLVE_RETRY_MAX`].
+const RESOLVE_RETRY_MIN: Duration = Duration::from_secs(2);
+const RESOLVE_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Everything a line needs, already resolved from the configuration.
+#[derive(Clone, Debug)]
+pub struct LineSetup {
+    /// `x` of `reg.x`; also the line's id among the users of a flow.
+    pub index: u32,
+    pub identity: LineIdentity,
+    pub digest: DigestClient,
+    pub settings: RegistrationSettings,
+    pub target: ResolveTarget,
+    /// Seeds the back-off randomisation and Call-IDs; `None` seeds from the OS.
+    pub seed: Option<u64>,
+}
+
+/// The services a line talks to, shared by the fleet.
+#[derive(Clone)]
+pub struct LineServices {
+    pub resolver: Addr<Resolver>,
+    pub flows: Addr<FlowManager>,
+    pub events: EventSink,
+    pub log: Logger,
+}
+
+/// Un-REGISTER and stop. Resolves when the un-REGISTER got its answer or
+/// failed, or after `timeout`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown {
+    pub timeout: Duration,
+}
+
+/// A snapshot of the line for status displays and the control API.
+#[derive(Message)]
+#[rtype(result = "LineStatus")]
+pub struct GetStatus;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineStatus {
+    pub index: u32,
+    pub phase: Phase,
+    pub registered_route: Option<Route>,
+    pub primary: Option<Route>,
+    pub call_id: String,
+    pub routes: Vec<Route>,
+}
+
+/// Whether any call is up on the line: a line in a call does not fail back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallsActive(pub bool);
+
+struct Flow {
+    conn: Addr<Connection>,
+    local: Option<SocketAddr>,
+}
+
+pub struct Line {
+    setup: LineSetup,
+    services: LineServices,
+    machine: Registration,
+    requests: RegisterRequests,
+    flows: HashMap<FlowKey, Flow>,
+    timer: Option<SpawnHandle>,
+    resolve_retry: Duration,
+    stop_waiters: Vec<oneshot::Sender<()>>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Line {
+    pub fn new(setup: LineSetup, services: LineServices) -> Self {
+        let mut rng = match setup.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let mut ids = StdRng::seed_from_u64(rng.next_u64());
+        let index = setup.index;
+        let call_ids = move || format!("{:016x}{:04x}@sipfleet", ids.random::<u64>(), index);
+        let machine = Registration::new(
+            setup.settings.clone(),
+            Box::new(StdRng::seed_from_u64(rng.next_u64())),
+            Box::new(call_ids),
+        );
+        let requests =
+            RegisterRequests::new(setup.identity.clone(), setup.digest.clone(), rng.next_u64());
+        Line {
+            setup,
+            services,
+            machine,
+            requests,
+            flows: HashMap::new(),
+            timer: None,
+            resolve_retry: RESOLVE_RETRY_MIN,
+            stop_waiters: Vec::new(),
+        }
+    }
+
+    fn line_id(&self) -> u64 {
+        self.setup.index.into()
+    }
+
+    fn resolve(&mut self, ctx: &mut Context<Self>) {
+        let request = self.services.resolver.send(Resolve {
+            target: self.setup.target.clone(),
+        });
+        ctx.spawn(request.into_actor(self).map(|result, act, ctx| {
+            match result {
+                Ok(Ok(set)) => {
+                    act.resolve_retry = RESOLVE_RETRY_MIN;
+                    act.apply_routes(&set, ctx);
+                }
+                Ok(Err(e)) => act.resolve_failed(e.to_string(), ctx),
+                Err(e) => act.resolve_failed(e.to_string(), ctx),
+            };
+        }));
+    }
+
+    fn resolve_failed(&mut self, reason: String, ctx: &mut Context<Self>) {
+        let wait = self.resolve_retry;
+        slog::warn!(self.services.log, "no routes for line";
+            "line" => self.setup.index, "target" => &self.setup.target.name,
+            "error" => reason, "retry_in_ms" => wait.as_millis() as u64);
+        self.resolve_retry = (wait * 2).min(RESOLVE_RETRY_MAX);
+        ctx.run_later(wait, |act, ctx| act.resolve(ctx));
+    }
+
+    fn apply_routes(&mut self, set: &RouteSet, ctx: &mut Context<Self>) {
+        let now = now();
+        let ttl = set.expires.map(|e| e.saturating_duration_since(now));
+        self.machine.handle_routes(now, set.routes(), ttl);
+        self.drain(ctx);
+    }
+
+    /// Runs every output of the machine, then sleeps until its next deadline.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        while let Some(output) = self.machine.poll_output() {
+            match output {
+                Output::Send(send) => self.send_register(send, ctx),
+                Output::Event(event) => {
+                    if let EventKind::Registered { .. } = &event.kind {
+                        if let Some(route) = &event.route {
+                            self.release_flows_except(Some(FlowKey::of(route)));
+                        }
+                    }
+                    self.services.events.emit(LineEvent {
+                        at: now(),
+                        line: self.setup.index,
+                        event,
+                    });
+                }
+            }
+        }
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if let Some(deadline) = self.machine.poll_timeout() {
+            let delay = deadline.saturating_duration_since(now());
+            self.timer = Some(ctx.run_later(delay, |act, ctx| {
+                act.timer = None;
+                act.machine.handle_timeout(now());
+                act.drain(ctx);
+            }));
+        }
+        if self.machine.phase() == Phase::Stopped {
+            for waiter in self.stop_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    fn send_register(&mut self, send: SendRegister, ctx: &mut Context<Self>) {
+        let key = FlowKey::of(&send.route);
+        if let Some(Flow {
+            conn,
+            local: Some(local),
+        }) = self.flows.get(&key)
+        {
+            let (conn, local) = (conn.clone(), *local);
+            self.transmit(&send, conn, local);
+            return;
+        }
+        let route = send.route.clone();
+        let fut = self.acquire(&route, ctx);
+        ctx.spawn(fut.into_actor(self).map(move |result, act, _ctx| {
+            match result {
+                Ok((conn, local)) => {
+                    act.flows.insert(
+                        key,
+                        Flow {
+                            conn: conn.clone(),
+                            local: Some(local),
+                        },
+                    );
+                    act.transmit(&send, conn, local);
+                }
+                // A failed open is reported on the line's endpoints as a
+                // RouteFailure (the connection tells every user); nothing to
+                // do here but forget the connection.
+                Err(reason) => {
+                    slog::debug!(act.services.log, "flow not usable";
+                        "line" => act.setup.index, "route" => route.to_string(),
+                        "reason" => reason);
+                }
+            }
+        }));
+    }
+
+    /// Acquires the connection for `route` and waits until its flow is open.
+    fn acquire(
+        &mut self,
+        route: &Route,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = Result<(Addr<Connection>, SocketAddr), String>> {
+        let key = FlowKey::of(route);
+        let existing = self.flows.get(&key).map(|f| f.conn.clone());
+        let acquire = Acquire {
+            route: route.clone(),
+            line: self.line_id(),
+            contact_user: Some(self.requests.identity().user().to_string()),
+            endpoints: LineEndpoints::of(&ctx.address()),
+        };
+        let manager = self.services.flows.clone();
+        async move {
+            let conn = match existing {
+                Some(conn) => conn,
+                None => manager.send(acquire).await.map_err(|e| e.to_string())?,
+            };
+            let local = conn
+                .send(LocalAddr)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok((conn, local))
+        }
+    }
+
+    fn transmit(&mut self, send: &SendRegister, conn: Addr<Connection>, local: SocketAddr) {
+        let bytes = match self.requests.build(send, local) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                slog::error!(self.services.log, "cannot build REGISTER";
+                    "line" => self.setup.index, "error" => e.to_string());
+                return;
+            }
+        };
+        match SipMessage::parse(bytes) {
+            Ok(message) => conn.do_send(SendMessage {
+                line: self.line_id(),
+                message,
+            }),
+            Err(e) => slog::error!(self.services.log, "built an unparseable REGISTER";
+                "line" => self.setup.index, "error" => e.to_string()),
+        }
+    }
+
+    /// Lets go of every flow but `keep`: flows are shared, so the manager
+    /// closes one only when its last line lets go.
+    fn release_flows_except(&mut self, keep: Option<FlowKey>) {
+        let line = self.line_id();
+        let drop_keys: Vec<FlowKey> = self
+            .flows
+            .keys()
+            .filter(|k| Some(**k) != keep)
+            .copied()
+            .collect();
+        for key in drop_keys {
+            self.flows.remove(&key);
+            self.services.flows.do_send(Release { key, line });
+        }
+    }
+
+    /// A connection that failed or was lost is forgotten, so the next send
+    /// opens a fresh flow.
+    fn forget_flow(&mut self, key: FlowKey) {
+        if let Some(flow) = self.flows.remove(&key) {
+            flow.conn.do_send(Detach {
+                line: self.line_id(),
+            });
+        }
+    }
+
+    fn route_of(&self, key: FlowKey) -> Option<Route> {
+        self.machine
+            .routes()
+            .iter()
+            .find(|r| FlowKey::of(r) == key)
+            .cloned()
+    }
+
+    fn handle_request(&mut self, flow: FlowKey, message: SipMessage) {
+        let SipMessage::Request(request) = message else {
+            return;
+        };
+        if *request.method() == Method::Ack {
+            return;
+        }
+        if self.setup.settings.effective_only_signal_with_registered() {
+            let from_registrar = self
+                .machine
+                .registered_route()
+                .is_some_and(|r| FlowKey::of(r) == flow);
+            if !from_registrar {
+                slog::info!(self.services.log, "ignored request from an SBC without our registration";
+                    "line" => self.setup.index, "flow" => flow.to_string(),
+                    "method" => request.method().as_str().to_string());
+                return;
+            }
+        }
+        let status = match request.method() {
+            Method::Options => 200,
+            // No call or subscription layer owns this request yet.
+            Method::Invite => 480,
+            Method::Notify | Method::Bye | Method::Cancel => 481,
+            _ => 501,
+        };
+        let Some(status) = StatusCode::new(status) else {
+            return;
+        };
+        let mut response = Response::for_request(&request, status, Some("sf"));
+        if status.as_u16() == 200 {
+            response
+                .headers_mut()
+                .push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY");
+        }
+        if let Some(f) = self.flows.get(&flow) {
+            f.conn.do_send(SendMessage {
+                line: self.line_id(),
+                message: SipMessage::Response(response),
+            });
+        }
+    }
+}
+
+impl Actor for Line {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.services.resolver.do_send(Subscribe {
+            target: Some(self.setup.target.clone()),
+            recipient: ctx.address().recipient(),
+        });
+        self.machine.start(now());
+        self.drain(ctx);
+        self.resolve(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.release_flows_except(None);
+    }
+}
+
+impl Handler<Inbound> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) {
+        match &msg.message {
+            SipMessage::Response(response) => {
+                let is_register = response
+                    .headers()
+                    .cseq()
+                    .is_ok_and(|c| c.method == Method::Register);
+                if !is_register {
+                    return;
+                }
+                match self.requests.read_response(response) {
+                    Ok(read) => {
+                        self.machine.handle_response(now(), read.response);
+                        self.drain(ctx);
+                    }
+                    Err(e) => slog::warn!(self.services.log, "unreadable REGISTER response";
+                        "line" => self.setup.index, "error" => e.to_string()),
+                }
+            }
+            SipMessage::Request(_) => self.handle_request(msg.flow, msg.message),
+        }
+    }
+}
+
+impl Handler<RouteFailure> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: RouteFailure, ctx: &mut Self::Context) {
+        self.forget_flow(msg.flow);
+        let Some(route) = self.route_of(msg.flow) else {
+            return;
+        };
+        let error = match msg.kind {
+            RouteFailureKind::Icmp(_) => TransportError::Icmp,
+            // A refused or unanswered SYN, a failed TLS handshake: the route
+            // cannot carry the request, the guide's immediate failover.
+            RouteFailureKind::Refused
+            | RouteFailureKind::ConnectTimeout
+            | RouteFailureKind::TlsHandshake { .. }
+            | RouteFailureKind::Io { .. } => TransportError::Refused,
+        };
+        slog::info!(self.services.log, "route failed";
+            "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
+        self.machine.handle_transport_error(now(), &route, error);
+        self.drain(ctx);
+    }
+}
+
+impl Handler<FlowLost> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: FlowLost, ctx: &mut Self::Context) {
+        self.forget_flow(msg.flow);
+        let error = match msg.kind {
+            // We closed an idle stream ourselves: nothing was lost, the next
+            // request opens a new flow.
+            FlowLostKind::Idle => return,
+            FlowLostKind::KeepaliveTimeout => TransportError::KeepAliveLost,
+            FlowLostKind::Fin
+            | FlowLostKind::Reset
+            | FlowLostKind::Malformed { .. }
+            | FlowLostKind::Io { .. } => TransportError::FlowLost,
+        };
+        let Some(route) = self.route_of(msg.flow) else {
+            return;
+        };
+        slog::info!(self.services.log, "flow lost";
+            "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
+        self.machine.handle_transport_error(now(), &route, error);
+        self.drain(ctx);
+    }
+}
+
+impl Handler<RouteSetChanged> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: RouteSetChanged, ctx: &mut Self::Context) {
+        if msg.target == self.setup.target {
+            self.apply_routes(&msg.current, ctx);
+        }
+    }
+}
+
+impl Handler<CallsActive> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: CallsActive, ctx: &mut Self::Context) {
+        self.machine.handle_calls_active(now(), msg.0);
+        self.drain(ctx);
+    }
+}
+
+impl Handler<GetStatus> for Line {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(LineStatus {
+            index: self.setup.index,
+            phase: self.machine.phase(),
+            registered_route: self.machine.registered_route().cloned(),
+            primary: self.machine.primary().cloned(),
+            call_id: self.machine.call_id().to_string(),
+            routes: self.machine.routes().to_vec(),
+        })
+    }
+}
+
+impl Handler<Shutdown> for Line {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.stop_waiters.push(tx);
+        self.machine.shutdown(now());
+        self.drain(ctx);
+        let wait = async move {
+            let _ = tokio::time::timeout(msg.timeout, rx).await;
+        };
+        Box::pin(wait.into_actor(self).map(|_, _act, ctx| ctx.stop()))
+    }
+}

@@ -1,0 +1,122 @@
+//! `sipfleet run --config FILE... [--events json]`: keeps every configured
+//! line registered until SIGINT/SIGTERM (or `--duration`), then un-registers
+//! every line within a bounded wait and exits 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use sipfleet_actors::events::EventSink;
+use sipfleet_actors::fleet::{Fleet, FleetOptions};
+
+use crate::logging;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventFormat {
+    /// One JSON object per line on stdout (schema in the README).
+    Json,
+    /// Structured log records on stderr.
+    Log,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Configuration files (key="value" lines or Poly XML); later ones override earlier ones.
+    #[arg(long = "config", short = 'c', required = true, num_args = 1..)]
+    pub config: Vec<PathBuf>,
+    /// How to report line events.
+    #[arg(long, value_enum, default_value = "log")]
+    pub events: EventFormat,
+    /// Extra trusted CA certificate (PEM) for TLS routes.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// DNS server to use when the configuration sets no tcpIpApp.dns.server.
+    #[arg(long)]
+    pub dns: Option<SocketAddr>,
+    /// Seed for every random choice (back-off, Call-IDs, SRV weights).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop by itself after this many seconds (as if SIGTERM arrived).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Longest wait for the un-REGISTERs at shutdown, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub shutdown_timeout_ms: u64,
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let config = match sipfleet::config_files::load(&args.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = logging::stderr_logger();
+    for warning in &config.warnings {
+        slog::warn!(log, "configuration"; "warning" => warning.to_string());
+    }
+    let start = Instant::now();
+    let events = match args.events {
+        EventFormat::Json => EventSink::json_stdout(start),
+        EventFormat::Log => EventSink::Log(log.clone()),
+    };
+    let options = FleetOptions {
+        events,
+        log: log.clone(),
+        ca_file: args.ca_file.clone(),
+        dns_servers: args.dns.into_iter().collect(),
+        seed: args.seed,
+        user_agent: format!("sipfleet/{}", env!("CARGO_PKG_VERSION")),
+    };
+    let duration = match args.duration {
+        Some(d) if d.is_finite() && d >= 0.0 => Some(Duration::from_secs_f64(d)),
+        Some(d) => {
+            eprintln!("--duration must be a non-negative number of seconds, not {d}");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
+    let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        let fleet = Fleet::start(&config, options)?;
+        slog::info!(log, "fleet started"; "lines" => fleet.lines().len());
+        wait_for_stop(duration).await;
+        slog::info!(log, "stopping: un-registering every line";
+            "timeout_ms" => shutdown_timeout.as_millis() as u64);
+        fleet.shutdown(shutdown_timeout).await;
+        Ok::<_, sipfleet_actors::fleet::FleetError>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sipfleet run: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Resolves on SIGINT, SIGTERM or when `duration` has passed.
+async fn wait_for_stop(duration: Option<Duration>) {
+    let timer = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = timer => {}
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
