@@ -462,3 +462,77 @@ async fn tcp_keepalives_and_idle_close_in_paused_time() {
     }
     assert!((59_990..=60_001).contains(&waited), "{waited}");
 }
+
+#[actix_rt::test]
+async fn tcp_flow_closes_only_when_the_last_line_releases_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sbc = listener.local_addr().unwrap();
+    let key = FlowKey {
+        transport: Transport::Tcp,
+        remote: sbc,
+    };
+    let manager = FlowManager::new(config(persistent())).start();
+    let mut conns = Vec::new();
+    for line in [1u64, 2] {
+        let (endpoints, rx) = recorder();
+        let conn = manager
+            .send(Acquire {
+                route: route(Transport::Tcp, sbc),
+                line,
+                contact_user: None,
+                endpoints,
+            })
+            .await
+            .unwrap();
+        conns.push((conn, rx));
+    }
+    // One connection for both lines.
+    let (mut peer, _) = listener.accept().await.unwrap();
+    assert_eq!(conns[0].0, conns[1].0);
+    assert_eq!(manager.send(FlowUsage { key }).await.unwrap(), (1, 2));
+
+    manager.send(Release { key, line: 1 }).await.unwrap();
+    let mut buf = [0u8; 1];
+    let still_open = tokio::time::timeout(Duration::from_millis(100), peer.read(&mut buf)).await;
+    assert!(still_open.is_err(), "flow closed while line 2 uses it");
+
+    manager.send(Release { key, line: 2 }).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), peer.read(&mut buf))
+        .await
+        .expect("flow not closed")
+        .unwrap();
+    assert_eq!(n, 0, "we close with FIN");
+    assert_eq!(manager.send(FlowUsage { key }).await.unwrap(), (0, 0));
+    // Closing is ours: no FlowLost to anyone.
+    for (_, rx) in &mut conns {
+        assert!(rx.try_recv().is_err());
+    }
+}
+
+#[actix_rt::test]
+async fn garbage_datagrams_are_dropped_and_the_flow_goes_on() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sbc = peer.local_addr().unwrap();
+    let manager = FlowManager::new(config(persistent())).start();
+    let (endpoints, mut rx) = recorder();
+    let conn = manager
+        .send(Acquire {
+            route: route(Transport::Udp, sbc),
+            line: 1,
+            contact_user: Some("5550001".into()),
+            endpoints,
+        })
+        .await
+        .unwrap();
+    let local = conn.send(LocalAddr).await.unwrap().unwrap();
+    peer.send_to(b"\x00\x01garbage\xff", local).await.unwrap();
+    peer.send_to(b"SIP/2.0 200\r\n\r\n", local).await.unwrap();
+    peer.send_to(&request_to("OPTIONS", "5550001", None), local)
+        .await
+        .unwrap();
+    match next(&mut rx).await {
+        Note::In(inbound) => assert!(matches!(inbound.message, SipMessage::Request(_))),
+        other => panic!("{other:?}"),
+    }
+    assert!(rx.try_recv().is_err());
+}

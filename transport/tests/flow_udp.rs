@@ -131,3 +131,24 @@ async fn via_carries_the_local_address_and_rport() {
     );
     assert_eq!(via6, "SIP/2.0/TLS [::1]:5061;rport;branch=z9hG4bK2");
 }
+
+#[tokio::test]
+async fn icmp_over_ipv6_loopback() {
+    let Ok(closed) = UdpSocket::bind("[::1]:0").await else {
+        // No IPv6 loopback on this host: nothing to test.
+        return;
+    };
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let mut flow = Flow::open(&route(Transport::Udp, "dead6", dead), &config())
+        .await
+        .unwrap();
+    assert!(flow.sender.local_addr().is_ipv6());
+    flow.sender.send(options("z9hG4bK6").into()).unwrap();
+    assert_eq!(
+        next_event(&mut flow.events, Duration::from_secs(2)).await,
+        Some(FlowEvent::RouteFailure(RouteFailureKind::Icmp(
+            IcmpKind::PortUnreachable
+        )))
+    );
+}
