@@ -171,6 +171,13 @@ fn subscribe_dialog_message_summary_and_call_info_get_200_and_notify() {
             assert!(run.success(), "{t} {event}: {}\n{}", run.errors, run.stdout);
         }
     }
+    // Each subscription was created and then ended inside its dialog.
+    let subs = lab.received(1).unwrap();
+    let ended = subs
+        .iter()
+        .filter(|r| r.method == "SUBSCRIBE" && r.expires == Some(0))
+        .count();
+    assert_eq!((subs.len(), ended), (12, 6), "{subs:?}");
 }
 
 #[test]
