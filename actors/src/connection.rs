@@ -175,6 +175,15 @@ pub struct ConnectionEnded {
     pub id: u64,
 }
 
+/// A line detached from a connection directly: its manager updates the count.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct LineLeft {
+    pub key: FlowKey,
+    pub id: u64,
+    pub line: LineId,
+}
+
 /// An event from the flow's task.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -198,17 +207,19 @@ pub struct Connection {
     state: State,
     users: HashMap<LineId, LineEndpoints>,
     router: Router<LineId>,
-    manager: Option<Recipient<ConnectionEnded>>,
+    manager: Option<Addr<FlowManager>>,
 }
 
 impl Connection {
     /// A connection that opens a flow to `route` when started. `manager`, if
-    /// any, is told when the connection ends by failure or loss.
+    /// any, is told when the connection ends by failure or loss and when a
+    /// line detaches; without one, the connection stops when its last line
+    /// detaches.
     pub fn new(
         id: u64,
         route: Route,
         config: FlowConfig,
-        manager: Option<Recipient<ConnectionEnded>>,
+        manager: Option<Addr<FlowManager>>,
     ) -> Self {
         Connection {
             id,
@@ -376,6 +387,17 @@ impl Handler<Detach> for Connection {
     fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
         self.users.remove(&msg.line);
         self.router.remove_owner(msg.line);
+        match &self.manager {
+            // The manager keeps the count and decides when to close, so a
+            // line may leave through `Release` or straight through `Detach`.
+            Some(manager) => manager.do_send(LineLeft {
+                key: self.key(),
+                id: self.id,
+                line: msg.line,
+            }),
+            None if self.users.is_empty() => ctx.stop(),
+            None => {}
+        }
         if self.users.is_empty() && !matches!(self.state, State::Up(_)) {
             ctx.stop();
         }
@@ -519,7 +541,7 @@ impl Handler<Acquire> for FlowManager {
                     id,
                     msg.route.clone(),
                     self.config.clone(),
-                    Some(ctx.address().recipient()),
+                    Some(ctx.address()),
                 );
                 let entry = Entry {
                     id,
@@ -548,6 +570,24 @@ impl Handler<Release> for FlowManager {
         };
         entry.users.remove(&msg.line);
         entry.addr.do_send(Detach { line: msg.line });
+        if entry.users.is_empty() {
+            entry.addr.do_send(Close);
+            self.flows.remove(&msg.key);
+        }
+    }
+}
+
+impl Handler<LineLeft> for FlowManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: LineLeft, _: &mut Self::Context) {
+        let Some(entry) = self.flows.get_mut(&msg.key) else {
+            return;
+        };
+        if entry.id != msg.id {
+            return;
+        }
+        entry.users.remove(&msg.line);
         if entry.users.is_empty() {
             entry.addr.do_send(Close);
             self.flows.remove(&msg.key);

@@ -536,3 +536,33 @@ async fn garbage_datagrams_are_dropped_and_the_flow_goes_on() {
     }
     assert!(rx.try_recv().is_err());
 }
+
+#[actix_rt::test]
+async fn lines_detaching_directly_also_close_the_flow() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sbc = listener.local_addr().unwrap();
+    let key = FlowKey {
+        transport: Transport::Tcp,
+        remote: sbc,
+    };
+    let manager = FlowManager::new(config(persistent())).start();
+    let (endpoints, _rx) = recorder();
+    let conn = manager
+        .send(Acquire {
+            route: route(Transport::Tcp, sbc),
+            line: 7,
+            contact_user: None,
+            endpoints,
+        })
+        .await
+        .unwrap();
+    let (mut peer, _) = listener.accept().await.unwrap();
+    conn.send(Detach { line: 7 }).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(2), peer.read(&mut buf))
+        .await
+        .expect("flow not closed")
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(manager.send(FlowUsage { key }).await.unwrap(), (0, 0));
+}
