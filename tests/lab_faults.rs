@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sipfleet_lab::tools::{register_text, sip_request, SipOutcome, Sipp};
-use sipfleet_lab::{password_for, sipp_scenario, Lab, LabConfig, Mode, Transport};
+use sipfleet_lab::{Lab, LabConfig, Mode, Transport};
 
 fn one_sbc() -> Lab {
     Lab::start(LabConfig {
@@ -16,19 +16,9 @@ fn one_sbc() -> Lab {
 }
 
 fn sipp(lab: &Lab, scenario: &str, transport: Transport, user: &str) -> Sipp {
-    Sipp {
-        scenario: sipp_scenario(scenario),
-        remote: lab.sbc(1).addr(transport),
-        transport,
-        local: lab.local_endpoint(),
-        service: user.to_string(),
-        domain: lab.domain().to_string(),
-        field1: user.to_string(),
-        auth: Some((user.to_string(), password_for(user))),
-        keys: Vec::new(),
-        timeout: Duration::from_secs(3),
-        work_dir: lab.dir().join("sipp"),
-    }
+    let mut s = Sipp::for_lab(lab, scenario, 1, transport, user);
+    s.timeout = Duration::from_secs(3);
+    s
 }
 
 /// A bare REGISTER from Rust; returns what came back within `timeout`.

@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sipfleet_lab::tools::{require, Sipp};
-use sipfleet_lab::{
-    password_for, sipp_scenario, DnsMode, Lab, LabConfig, LabError, Mode, Transport,
-};
+use sipfleet_lab::{DnsMode, Lab, LabConfig, LabError, Mode, Transport};
 
 /// Group ids of a lab and a marker file in its directory, to check after it
 /// is gone. (The directory itself may be re-created at once by a parallel
@@ -92,19 +90,7 @@ fn parallel_labs_get_their_own_addresses_ports_and_registrars() {
                         ..LabConfig::default()
                     })
                     .unwrap();
-                    let sipp = Sipp {
-                        scenario: sipp_scenario("register.xml"),
-                        remote: lab.sbc(1).addr(Transport::Udp),
-                        transport: Transport::Udp,
-                        local: lab.local_endpoint(),
-                        service: "1001".into(),
-                        domain: lab.domain().into(),
-                        field1: "1001".into(),
-                        auth: Some(("1001".into(), password_for("1001"))),
-                        keys: Vec::new(),
-                        timeout: Duration::from_secs(5),
-                        work_dir: lab.dir().join("sipp"),
-                    };
+                    let sipp = Sipp::for_lab(&lab, "register.xml", 1, Transport::Udp, "1001");
                     let run = sipp.run().unwrap();
                     assert!(run.success(), "{}", run.errors);
                     assert_eq!(lab.received(1).unwrap().len(), 2);

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
+use crate::lab::{password_for, sipp_scenario, Lab};
 use crate::mode::Transport;
 
 /// Finds `binary` on PATH, or fails with [`LabError::MissingBinary`] (tests
@@ -69,6 +70,31 @@ pub struct Sipp {
 }
 
 impl Sipp {
+    /// SIPp running `lab/sipp/<scenario>` as `user` (with its lab password)
+    /// against SBC `sbc` of `lab`, from a fresh local endpoint of the lab,
+    /// 5 s timeout. Adjust the public fields for anything else.
+    pub fn for_lab(
+        lab: &Lab,
+        scenario: &str,
+        sbc: usize,
+        transport: Transport,
+        user: &str,
+    ) -> Sipp {
+        Sipp {
+            scenario: sipp_scenario(scenario),
+            remote: lab.sbc(sbc).addr(transport),
+            transport,
+            local: lab.local_endpoint(),
+            service: user.to_string(),
+            domain: lab.domain().to_string(),
+            field1: user.to_string(),
+            auth: Some((user.to_string(), password_for(user))),
+            keys: Vec::new(),
+            timeout: Duration::from_secs(5),
+            work_dir: lab.dir().join("sipp"),
+        }
+    }
+
     /// Runs SIPp for one call and waits for it.
     pub fn run(&self) -> Result<SippRun> {
         let bin = require("sipp")?;
