@@ -1,8 +1,8 @@
 //! The actix actors that wire the sans-IO core to the transports: one resolver
 //! per process, one connection actor per flow, one line actor per `reg.x`, and one
 //! failback coordinator per fleet. They exchange plain typed messages.
-pub mod resolver;
-pub mod events;
 pub mod connection;
-pub mod line;
+pub mod events;
 pub mod fleet;
+pub mod line;
+pub mod resolver;
