@@ -2,7 +2,7 @@
 //! Call-Info...) with their header parameters.
 
 use super::lex::{find_byte, is_token_byte, is_ws, quoted_end, trim};
-use super::params::{header_params_with, Params};
+use super::params::{header_params_lax, header_params_with, Params};
 use super::uri::Uri;
 
 /// An address: optional display name, URI, header parameters (`tag`, `q`,
@@ -18,18 +18,24 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Parses one `(name-addr / addr-spec) *(SEMI param)` element.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
-        Self::parse_with(s, |_, _| Ok(()))
+        Self::parse_with(s, |_, _| Ok(()), true)
+    }
+
+    /// For values [`super::Message::parse`] already validated: structure only.
+    pub(crate) fn parse_mode(s: &'a str, strict: bool) -> Result<NameAddr<'a>, &'static str> {
+        Self::parse_with(s, |_, _| Ok(()), strict)
     }
 
     /// Parses a Contact element: also checks `expires` (delta-seconds) and `q`
     /// (qvalue).
-    pub(crate) fn parse_contact(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
-        Self::parse_with(s, check_contact_param)
+    pub(crate) fn parse_contact(s: &'a str, strict: bool) -> Result<NameAddr<'a>, &'static str> {
+        Self::parse_with(s, check_contact_param, strict)
     }
 
     fn parse_with(
         s: &'a str,
         check: impl FnMut(&'a str, Option<&'a str>) -> Result<(), &'static str>,
+        strict: bool,
     ) -> Result<NameAddr<'a>, &'static str> {
         let s = trim(s);
         let b = s.as_bytes();
@@ -48,9 +54,10 @@ impl<'a> NameAddr<'a> {
             match find_byte(s, b'<') {
                 Some(lt) => {
                     let dn = trim(&s[..lt]);
-                    if !dn
-                        .bytes()
-                        .all(|c| is_token_byte(c) || c == b' ' || c == b'\t')
+                    if strict
+                        && !dn
+                            .bytes()
+                            .all(|c| is_token_byte(c) || c == b' ' || c == b'\t')
                     {
                         return Err("display name has characters that need quoting");
                     }
@@ -69,8 +76,13 @@ impl<'a> NameAddr<'a> {
                 {
                     return Err("white space inside <URI>");
                 }
-                let uri = Uri::parse(inner)?;
-                let params = Params::new(header_params_with(&inner_and_rest[gt + 1..], check)?);
+                let uri = Uri::parse_mode(inner, strict)?;
+                let after = &inner_and_rest[gt + 1..];
+                let params = Params::new(if strict {
+                    header_params_with(after, check)?
+                } else {
+                    header_params_lax(after)
+                });
                 Ok(NameAddr {
                     display_name,
                     uri,
@@ -89,8 +101,12 @@ impl<'a> NameAddr<'a> {
                 if uri_s.contains(['?', ',']) {
                     return Err("URI with headers or commas must be enclosed in <>");
                 }
-                let uri = Uri::parse(uri_s)?;
-                let params = Params::new(header_params_with(&s[end..], check)?);
+                let uri = Uri::parse_mode(uri_s, strict)?;
+                let params = Params::new(if strict {
+                    header_params_with(&s[end..], check)?
+                } else {
+                    header_params_lax(&s[end..])
+                });
                 Ok(NameAddr {
                     display_name: None,
                     uri,

@@ -24,6 +24,10 @@ pub(crate) struct Entry {
     pub(crate) name: HeaderName,
     pub(crate) raw_name: Text,
     pub(crate) value: Text,
+    /// Set by the parser once it validated this value: typed accessors then
+    /// only read its structure. Values set through the building API are
+    /// checked when read.
+    pub(crate) checked: bool,
 }
 
 /// A header field as seen by callers.
@@ -148,6 +152,7 @@ impl Headers {
             name,
             raw_name: Text::Static(name.as_str()),
             value: Text::Owned(trim(&value).into()),
+            checked: false,
         }
     }
     /// Appends a known header. `name` must not be [`HeaderName::Other`]
@@ -172,6 +177,7 @@ impl Headers {
             name: HeaderName::parse(name.as_bytes()),
             raw_name: Text::Owned(name.into()),
             value: Text::Owned(trim(&v).into()),
+            checked: false,
         });
         Ok(())
     }
@@ -229,15 +235,20 @@ impl Headers {
 
     // ---- typed accessors -----------------------------------------------
 
-    fn required(&self, name: HeaderName) -> Result<&str, ParseError> {
-        self.get(name).ok_or(ParseError::MissingHeader(name))
+    fn first(&self, name: HeaderName) -> Result<(&str, bool), ParseError> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| (self.text(&e.value), e.checked))
+            .ok_or(ParseError::MissingHeader(name))
     }
     fn typed<'a, T>(
         &'a self,
         name: HeaderName,
-        f: impl FnOnce(&'a str) -> Result<T, &'static str>,
+        f: impl FnOnce(&'a str, bool) -> Result<T, &'static str>,
     ) -> Result<T, ParseError> {
-        f(self.required(name)?).map_err(|r| ParseError::header(name, r))
+        let (v, checked) = self.first(name)?;
+        f(v, !checked).map_err(|r| ParseError::header(name, r))
     }
     fn optional<'a, T>(
         &'a self,
@@ -251,38 +262,40 @@ impl Headers {
     fn list<'a, T: 'a>(
         &'a self,
         name: HeaderName,
-        f: impl Fn(&'a str) -> Result<T, &'static str> + 'a,
+        f: impl Fn(&'a str, bool) -> Result<T, &'static str> + 'a,
     ) -> impl Iterator<Item = Result<T, ParseError>> + 'a {
-        self.get_all(name)
-            .flat_map(ListIter::new)
-            .map(move |v| f(v).map_err(|r| ParseError::header(name, r)))
+        self.entries
+            .iter()
+            .filter(move |e| e.name == name)
+            .flat_map(move |e| ListIter::new(self.text(&e.value)).map(move |v| (v, !e.checked)))
+            .map(move |(v, strict)| f(v, strict).map_err(|r| ParseError::header(name, r)))
     }
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        let first = self.required(HeaderName::Via)?;
+        let (first, checked) = self.first(HeaderName::Via)?;
         let v = ListIter::new(first).next().unwrap_or("");
-        Via::parse(v).map_err(|r| ParseError::header(HeaderName::Via, r))
+        Via::parse_mode(v, !checked).map_err(|r| ParseError::header(HeaderName::Via, r))
     }
     /// Every Via value, top first, across lines and commas.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
-        self.list(HeaderName::Via, Via::parse)
+        self.list(HeaderName::Via, Via::parse_mode)
     }
     /// From.
     pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.typed(HeaderName::From, NameAddr::parse)
+        self.typed(HeaderName::From, NameAddr::parse_mode)
     }
     /// To.
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.typed(HeaderName::To, NameAddr::parse)
+        self.typed(HeaderName::To, NameAddr::parse_mode)
     }
     /// Call-ID (validated: non-empty, no white space).
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        self.typed(HeaderName::CallId, validate_call_id)
+        self.typed(HeaderName::CallId, |v, _| validate_call_id(v))
     }
     /// CSeq.
     pub fn cseq(&self) -> Result<CSeq, ParseError> {
-        self.typed(HeaderName::CSeq, CSeq::parse)
+        self.typed(HeaderName::CSeq, |v, _| CSeq::parse(v))
     }
     /// True when the Contact is `*` (a REGISTER removing all bindings).
     pub fn contact_is_star(&self) -> bool {
@@ -296,15 +309,15 @@ impl Headers {
     }
     /// Route set, in order.
     pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.list(HeaderName::Route, NameAddr::parse)
+        self.list(HeaderName::Route, NameAddr::parse_mode)
     }
     /// Record-Route values, in order.
     pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.list(HeaderName::RecordRoute, NameAddr::parse)
+        self.list(HeaderName::RecordRoute, NameAddr::parse_mode)
     }
     /// Call-Info values (`<uri>;purpose=...`).
     pub fn call_info(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.list(HeaderName::CallInfo, NameAddr::parse)
+        self.list(HeaderName::CallInfo, NameAddr::parse_mode)
     }
     /// Expires, in seconds.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {

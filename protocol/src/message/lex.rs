@@ -212,7 +212,7 @@ impl<'a> Iterator for SemiIter<'a> {
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            match memchr::memchr2(b';', b'"', &b[i..]) {
+            match b[i..].iter().position(|&c| c == b';' || c == b'"') {
                 Some(n) => i += n,
                 None => break,
             }
@@ -246,9 +246,10 @@ pub(crate) fn unquote(s: &str) -> &str {
     }
 }
 
-/// Index of the first `b` in `s` (SIMD search; `str::find(char)` is slower on
-/// the short strings of a header).
+/// Index of the first `b` in `s`. A plain loop: the strings searched here are
+/// a few dozen bytes, where a SIMD search's set-up costs more than it saves
+/// (and `str::find(char)` more still).
 #[inline]
 pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
-    memchr::memchr(b, s.as_bytes())
+    s.as_bytes().iter().position(|&c| c == b)
 }

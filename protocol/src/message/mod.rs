@@ -374,6 +374,7 @@ fn write_headers_and_body(h: &Headers, body: &Bytes, out: &mut BytesMut) {
         name,
         raw_name,
         value,
+        ..
     } in &h.entries
     {
         let value = if *name == HeaderName::ContentLength {
@@ -400,7 +401,7 @@ fn write_headers_and_body(h: &Headers, body: &Bytes, out: &mut BytesMut) {
     }
     if !cl_written {
         out.put_slice(b"Content-Length: ");
-        out.put_slice(num.as_str().as_bytes());
+        out.put_slice(num.as_bytes());
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");

@@ -57,6 +57,9 @@ impl HeaderName {
     /// Hot path: one match on length, then case-insensitive compares.
     pub fn parse(name: &[u8]) -> HeaderName {
         use HeaderName::*;
+        if name.is_empty() {
+            return Other;
+        }
         if name.len() == 1 {
             return match name[0].to_ascii_lowercase() {
                 b'i' => CallId,
@@ -77,67 +80,65 @@ impl HeaderName {
                 _ => Other,
             };
         }
-        let candidates: &[(&str, HeaderName)] = match name.len() {
-            2 => &[("to", To)],
-            3 => &[("via", Via)],
-            4 => &[
-                ("from", From),
-                ("cseq", CSeq),
-                ("date", Date),
-                ("path", Path),
-            ],
-            5 => &[("allow", Allow), ("event", Event), ("route", Route)],
-            6 => &[("accept", Accept), ("server", Server)],
-            7 => &[
-                ("call-id", CallId),
-                ("contact", Contact),
-                ("expires", Expires),
-                ("require", Require),
-                ("subject", Subject),
-                ("warning", Warning),
-            ],
-            8 => &[("refer-to", ReferTo)],
-            9 => &[("call-info", CallInfo), ("supported", Supported)],
-            10 => &[("user-agent", UserAgent)],
-            11 => &[
-                ("min-expires", MinExpires),
-                ("retry-after", RetryAfter),
-                ("unsupported", Unsupported),
-                ("referred-by", ReferredBy),
-            ],
-            12 => &[
-                ("max-forwards", MaxForwards),
-                ("record-route", RecordRoute),
-                ("content-type", ContentType),
-                ("allow-events", AllowEvents),
-            ],
-            13 => &[
-                ("authorization", Authorization),
-                ("proxy-require", ProxyRequire),
-                ("service-route", ServiceRoute),
-            ],
-            14 => &[("content-length", ContentLength)],
-            15 => &[("session-expires", SessionExpires)],
-            16 => &[
-                ("www-authenticate", WwwAuthenticate),
-                ("content-encoding", ContentEncoding),
-            ],
-            18 => &[
-                ("proxy-authenticate", ProxyAuthenticate),
-                ("subscription-state", SubscriptionState),
-            ],
-            19 => &[
-                ("proxy-authorization", ProxyAuthorization),
-                ("content-disposition", ContentDisposition),
-            ],
-            _ => &[],
-        };
-        for (n, h) in candidates {
-            if name.eq_ignore_ascii_case(n.as_bytes()) {
-                return *h;
+        // One candidate per (length, first letter): a single compare.
+        let (n, h) = match (name.len(), name[0].to_ascii_lowercase()) {
+            (2, b't') => ("to", To),
+            (3, b'v') => ("via", Via),
+            (4, b'f') => ("from", From),
+            (4, b'c') => ("cseq", CSeq),
+            (4, b'd') => ("date", Date),
+            (4, b'p') => ("path", Path),
+            (5, b'a') => ("allow", Allow),
+            (5, b'e') => ("event", Event),
+            (5, b'r') => ("route", Route),
+            (6, b'a') => ("accept", Accept),
+            (6, b's') => ("server", Server),
+            (7, b'c') => {
+                if name[1].eq_ignore_ascii_case(&b'a') {
+                    ("call-id", CallId)
+                } else {
+                    ("contact", Contact)
+                }
             }
+            (7, b'e') => ("expires", Expires),
+            (7, b'r') => ("require", Require),
+            (7, b's') => ("subject", Subject),
+            (7, b'w') => ("warning", Warning),
+            (8, b'r') => ("refer-to", ReferTo),
+            (9, b'c') => ("call-info", CallInfo),
+            (9, b's') => ("supported", Supported),
+            (10, b'u') => ("user-agent", UserAgent),
+            (11, b'm') => ("min-expires", MinExpires),
+            (11, b'r') => {
+                if name[2].eq_ignore_ascii_case(&b't') {
+                    ("retry-after", RetryAfter)
+                } else {
+                    ("referred-by", ReferredBy)
+                }
+            }
+            (11, b'u') => ("unsupported", Unsupported),
+            (12, b'm') => ("max-forwards", MaxForwards),
+            (12, b'r') => ("record-route", RecordRoute),
+            (12, b'c') => ("content-type", ContentType),
+            (12, b'a') => ("allow-events", AllowEvents),
+            (13, b'a') => ("authorization", Authorization),
+            (13, b'p') => ("proxy-require", ProxyRequire),
+            (13, b's') => ("service-route", ServiceRoute),
+            (14, b'c') => ("content-length", ContentLength),
+            (15, b's') => ("session-expires", SessionExpires),
+            (16, b'w') => ("www-authenticate", WwwAuthenticate),
+            (16, b'c') => ("content-encoding", ContentEncoding),
+            (18, b'p') => ("proxy-authenticate", ProxyAuthenticate),
+            (18, b's') => ("subscription-state", SubscriptionState),
+            (19, b'p') => ("proxy-authorization", ProxyAuthorization),
+            (19, b'c') => ("content-disposition", ContentDisposition),
+            _ => return Other,
+        };
+        if name.eq_ignore_ascii_case(n.as_bytes()) {
+            h
+        } else {
+            Other
         }
-        Other
     }
 
     /// The canonical (long) spelling; `""` for [`HeaderName::Other`].

@@ -63,6 +63,11 @@ pub(crate) fn header_params(s: &str) -> Result<&str, &'static str> {
     header_params_with(s, |_, _| Ok(()))
 }
 
+/// The parameter text of a value the parser already validated (no checks).
+pub(crate) fn header_params_lax(s: &str) -> &str {
+    trim(s).strip_prefix(';').unwrap_or("")
+}
+
 /// Like [`header_params`], calling `check(name, value)` for each parameter in
 /// the same pass (for the parameters a header gives meaning to).
 pub(crate) fn header_params_with<'a>(

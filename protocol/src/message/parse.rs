@@ -27,7 +27,10 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     while buf.get(start..start + 2) == Some(b"\r\n") {
         start += 2;
     }
-    let (hdr_end, body_start) = match memchr::memmem::find(&buf[start..], b"\r\n\r\n") {
+    static BLANK_LINE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let blank_line = BLANK_LINE.get_or_init(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    let (hdr_end, body_start) = match blank_line.find(&buf[start..]) {
         Some(blank) => (start + blank + 2, start + blank + 4),
         // A datagram that ends right after its last header line, without the
         // empty line: read it as having no body (lenient, as most stacks are).
@@ -40,7 +43,11 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     };
     let section = std::str::from_utf8(&buf[start..hdr_end]).map_err(|_| ParseError::NotUtf8)?;
 
-    let first_end = memchr::memmem::find(section.as_bytes(), b"\r\n").unwrap_or(section.len());
+    let first_end = match memchr::memchr(b'\n', section.as_bytes()) {
+        Some(lf) if lf > 0 && section.as_bytes()[lf - 1] == b'\r' => lf - 1,
+        Some(_) => return Err(ParseError::StartLine("bare CR or LF")),
+        None => section.len(),
+    };
     let start_line = parse_start_line(&section[..first_end], start)?;
 
     let mut entries = Vec::with_capacity(16);
@@ -259,6 +266,7 @@ fn finish(
         name,
         raw_name: span(base, name_start, name_end),
         value: value_text,
+        checked: is_validated(name),
     });
     Ok(())
 }
@@ -283,6 +291,16 @@ fn unfold(raw: &str) -> String {
     trim(&out).to_owned()
 }
 
+/// The headers [`validate`] checks fully (their typed accessors may then
+/// skip the character checks).
+fn is_validated(name: HeaderName) -> bool {
+    use HeaderName::*;
+    matches!(
+        name,
+        Via | From | To | Contact | Route | RecordRoute | CallId | CSeq
+    )
+}
+
 fn validate(
     name: HeaderName,
     v: &str,
@@ -298,11 +316,9 @@ fn validate(
         HeaderName::From | HeaderName::To => {
             NameAddr::parse(v)?;
         }
-        HeaderName::Contact => {
-            if trim(v) != "*" {
-                for e in ListIter::new(v) {
-                    NameAddr::parse_contact(e)?;
-                }
+        HeaderName::Contact if trim(v) != "*" => {
+            for e in ListIter::new(v) {
+                NameAddr::parse_contact(e, true)?;
             }
         }
         HeaderName::Route | HeaderName::RecordRoute => {

@@ -41,6 +41,12 @@ pub struct Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI. The whole input must be the URI (no surrounding spaces).
     pub fn parse(s: &'a str) -> Result<Uri<'a>, &'static str> {
+        Self::parse_mode(s, true)
+    }
+
+    /// `strict == false` reads the structure of a URI that was validated
+    /// before, skipping the character checks.
+    pub(crate) fn parse_mode(s: &'a str, strict: bool) -> Result<Uri<'a>, &'static str> {
         let colon = find_byte(s, b':').ok_or("no scheme")?;
         let scheme_s = &s[..colon];
         let sb = scheme_s.as_bytes();
@@ -56,7 +62,7 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err("empty after scheme");
         }
-        if rest.bytes().any(is_uri_bad_byte) {
+        if strict && rest.bytes().any(is_uri_bad_byte) {
             return Err("white space or delimiter inside URI");
         }
         let scheme = if scheme_s.eq_ignore_ascii_case("sip") {
@@ -80,7 +86,7 @@ impl<'a> Uri<'a> {
             opaque: rest,
         };
         match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest, strict)?,
             Scheme::Tel => {
                 let (num, params) = match find_byte(rest, b';') {
                     Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -89,7 +95,9 @@ impl<'a> Uri<'a> {
                 if num.is_empty() {
                     return Err("empty telephone number");
                 }
-                validate_uri_params(params)?;
+                if strict {
+                    validate_uri_params(params)?;
+                }
                 uri.user = Some(num);
                 uri.params = params;
             }
@@ -98,7 +106,7 @@ impl<'a> Uri<'a> {
         Ok(uri)
     }
 
-    fn parse_sip(&mut self, rest: &'a str) -> Result<(), &'static str> {
+    fn parse_sip(&mut self, rest: &'a str, strict: bool) -> Result<(), &'static str> {
         // The userinfo ends at the first '@': '@' is legal neither in the host,
         // nor in params or headers, while ';', '?' and ',' are legal in the user.
         let hostpart = match find_byte(rest, b'@') {
@@ -138,7 +146,7 @@ impl<'a> Uri<'a> {
         if host.is_empty() {
             return Err("empty host");
         }
-        if !host.starts_with('[') && !host.bytes().all(is_host_byte) {
+        if strict && !host.starts_with('[') && !host.bytes().all(is_host_byte) {
             return Err("bad host");
         }
         self.host = host;
@@ -157,12 +165,14 @@ impl<'a> Uri<'a> {
             None => (after, None),
         };
         if let Some(p) = params.strip_prefix(';') {
-            validate_uri_params(p)?;
+            if strict {
+                validate_uri_params(p)?;
+            }
             self.params = p;
         } else if !params.is_empty() {
             return Err("junk after host");
         }
-        if let Some(h) = headers {
+        if let Some(h) = headers.filter(|_| strict) {
             if h.is_empty() || h.split('&').any(|kv| kv.is_empty() || kv.starts_with('=')) {
                 return Err("bad URI headers");
             }

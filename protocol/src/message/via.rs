@@ -1,7 +1,7 @@
 //! The Via header (RFC 3261 20.42): sent-protocol, sent-by, params.
 
 use super::lex::{is_token, is_ws, parse_u32, trim};
-use super::params::{header_params_with, Params};
+use super::params::{header_params_lax, header_params_with, Params};
 
 /// One Via value, borrowing from the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,12 @@ impl<'a> Via<'a> {
     /// Parses one `sent-protocol LWS sent-by *( SEMI via-params )` element.
     /// LWS is allowed around `/` and `:`, as RFC 4475 3.1.1.1 exercises.
     pub fn parse(s: &'a str) -> Result<Via<'a>, &'static str> {
+        Self::parse_mode(s, true)
+    }
+
+    /// `strict == false` is for values [`super::Message::parse`] already
+    /// validated: the structure is read, the character checks are skipped.
+    pub(crate) fn parse_mode(s: &'a str, strict: bool) -> Result<Via<'a>, &'static str> {
         let mut rest = trim(s);
         let mut parts = [""; 3];
         for (i, part) in parts.iter_mut().enumerate() {
@@ -36,7 +42,7 @@ impl<'a> Via<'a> {
         if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
             return Err("sent-protocol is not SIP/2.0");
         }
-        if !is_token(transport) {
+        if strict && !is_token(transport) {
             return Err("bad transport token");
         }
         // sent-by: host [ ":" port ], then params.
@@ -50,9 +56,10 @@ impl<'a> Via<'a> {
         };
         let host = &rest[..host_end];
         if host.is_empty()
-            || !host
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'[' | b']' | b':'))
+            || strict
+                && !host.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'[' | b']' | b':')
+                })
         {
             return Err("bad sent-by host");
         }
@@ -67,6 +74,14 @@ impl<'a> Via<'a> {
             let n = parse_u32(&p[..end]).ok_or("sent-by port is not a number")?;
             port = Some(u16::try_from(n).map_err(|_| "sent-by port out of range")?);
             rest = &p[end..];
+        }
+        if !strict {
+            return Ok(Via {
+                transport,
+                host,
+                port,
+                params: Params::new(header_params_lax(rest)),
+            });
         }
         let params = Params::new(header_params_with(rest, |name, value| {
             if name.eq_ignore_ascii_case("branch") {
