@@ -212,6 +212,28 @@ fn tls_certificate_verifies_against_the_lab_ca_and_sip_is_answered() {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].transport, Transport::Tls);
     }
+    // The registrar answers over TLS too: a REGISTER is challenged.
+    let sbc = lab.sbc(2);
+    let register = sipfleet_lab::tools::register_text(
+        Transport::Tls,
+        "127.0.0.1:5999".parse().unwrap(),
+        lab.domain(),
+        "1001",
+        "tls-register",
+    );
+    let (_, out) = tls_exchange(
+        sbc.addr(Transport::Tls),
+        sbc.host_name(),
+        lab.ca_cert_path(),
+        &register,
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    assert!(out.contains("SIP/2.0 401 Unauthorized"), "{out}");
+    assert!(
+        out.contains(&format!("realm=\"{}\"", lab.domain())),
+        "{out}"
+    );
     // A wrong host name fails verification.
     let sbc = lab.sbc(1);
     let (_, out) = tls_exchange(

@@ -361,7 +361,7 @@ pub fn tls_exchange(
             "-servername",
             host,
         ])
-        .arg("-brief")
+        .args(["-brief", "-nocommands"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
