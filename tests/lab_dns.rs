@@ -210,6 +210,13 @@ fn negative_answers_silence_and_stop() {
         "{err}"
     );
     assert_eq!(q(&lab, "SRV", &udp).status, "TIMEOUT");
+    // A zone change while silent stays silent, and is served once normal.
+    lab.dns().remove_name(&format!("_sip._tcp.{d}")).unwrap();
+    assert_eq!(lab.dns().mode(), DnsMode::Silent);
+    assert_eq!(q(&lab, "SRV", &udp).status, "TIMEOUT");
+    lab.dns().set_mode(DnsMode::Normal).unwrap();
+    assert_eq!(q(&lab, "SRV", &format!("_sip._tcp.{d}")).status, "NXDOMAIN");
+    lab.dns().set_mode(DnsMode::Silent).unwrap();
 
     // Stopped: nothing listens, ICMP port unreachable at once.
     lab.dns().stop().unwrap();

@@ -140,7 +140,7 @@ impl Dns {
         let mut st = self.lock();
         st.zone = zone;
         let mode = st.mode;
-        self.apply(&mut st, mode)
+        self.apply(&mut st, mode, true)
     }
 
     /// Edits the zone with `f` and restarts the server with the result.
@@ -160,7 +160,7 @@ impl Dns {
     /// Switches the mode.
     pub fn set_mode(&self, mode: DnsMode) -> Result<()> {
         let mut st = self.lock();
-        self.apply(&mut st, mode)
+        self.apply(&mut st, mode, false)
     }
 
     /// Stops the server (`DnsMode::Stopped`).
@@ -173,8 +173,10 @@ impl Dns {
         self.set_mode(DnsMode::Normal)
     }
 
-    fn apply(&self, st: &mut State, mode: DnsMode) -> Result<()> {
-        if mode == DnsMode::Silent && st.mode != DnsMode::Stopped && st.pgid.is_some() {
+    /// Puts the server in `mode`; `reload` forces a restart (new zone) even
+    /// when a running server could just be stopped or continued.
+    fn apply(&self, st: &mut State, mode: DnsMode, reload: bool) -> Result<()> {
+        if !reload && mode == DnsMode::Silent && st.mode != DnsMode::Stopped && st.pgid.is_some() {
             if let Some(pgid) = st.pgid {
                 signal_group(pgid, libc::SIGSTOP)?;
             }
