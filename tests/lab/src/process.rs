@@ -132,9 +132,12 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
         }
         reap_group(pgid);
         if !group_has_live(pgid) {
-            // Zombies that were still being re-parented when we looked.
+            // Zombies that were still being re-parented to us when we
+            // looked. Only our own descendants can be reaped here; others
+            // (a lab started by another process) are left to PID 1.
+            let ours = child.is_some();
             let settle = Instant::now() + Duration::from_millis(200);
-            while group_alive(pgid) && Instant::now() < settle {
+            while ours && group_alive(pgid) && Instant::now() < settle {
                 reap_group(pgid);
                 thread::sleep(Duration::from_millis(2));
             }

@@ -205,6 +205,10 @@ impl Sbc {
     fn spawn(&self, st: &mut State, mode: Mode) -> Result<()> {
         let cfg = self.render(mode)?;
         let _ = std::fs::remove_file(self.ctl_socket());
+        // Kamailio refuses to start while the pid in its pid file exists; a
+        // killed main process may still be an unreaped zombie (PID 1 reaps
+        // it when the lab was started by another process, e.g. scripts/lab).
+        let _ = std::fs::remove_file(self.dir.join("kamailio.pid"));
         let mut cmd = Command::new("kamailio");
         cmd.arg("-f")
             .arg(&cfg)
