@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use actix::Message;
 use serde_json::{json, Map, Value};
-use sipfleet_protocol::registration::{Event, EventKind};
+use sipfleet_protocol::registration::{Event, EventKind, InvalidationReason};
 use sipfleet_protocol::route::Route;
 
 /// One event of one line, stamped with the time it happened.
@@ -79,10 +79,56 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
             obj.insert("status".into(), status.map_or(Value::Null, Value::from));
         }
         EventKind::SubscriptionsInvalidated { reason } => {
-            obj.insert("reason".into(), format!("{reason:?}").to_lowercase().into());
+            obj.insert("reason".into(), invalidation_reason(*reason).into());
         }
     }
     Value::Object(obj)
+}
+
+fn invalidation_reason(reason: InvalidationReason) -> &'static str {
+    match reason {
+        InvalidationReason::FailoverStarted => "failover_started",
+        InvalidationReason::NewRegistrar => "new_registrar",
+        InvalidationReason::Unregistered => "unregistered",
+    }
+}
+
+/// One human-readable line for `event`: time, line, event, route and the
+/// details that matter, aligned for a terminal.
+pub fn event_text(event: &LineEvent, start: Instant) -> String {
+    let v = event_json(event, start);
+    let t = event.at.saturating_duration_since(start).as_secs_f64();
+    let route = event
+        .event
+        .route
+        .as_ref()
+        .map(|r| format!("{} {} ({})", r.transport, r.addr, r.host))
+        .unwrap_or_else(|| "-".into());
+    let mut details = Vec::new();
+    if let Value::Object(map) = &v {
+        for (k, val) in map {
+            if matches!(k.as_str(), "t_ms" | "line" | "event" | "route" | "call_id") {
+                continue;
+            }
+            let shown = match val {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o
+                    .get("address")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                other => other.to_string(),
+            };
+            details.push(format!("{k}={shown}"));
+        }
+    }
+    format!(
+        "{t:9.3}s  line {:<3} {:<25} {:<45} {}",
+        event.line,
+        event.event.kind.name(),
+        route,
+        details.join(" ")
+    )
 }
 
 /// Where line events go. Cheap to clone; shared by every line of a fleet.
@@ -90,6 +136,11 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
 pub enum EventSink {
     /// One JSON object per line on a writer (stdout for `--events json`).
     Json {
+        start: Instant,
+        out: Arc<Mutex<Box<dyn Write + Send>>>,
+    },
+    /// One aligned human-readable line per event (the live demo).
+    Text {
         start: Instant,
         out: Arc<Mutex<Box<dyn Write + Send>>>,
     },
@@ -107,8 +158,22 @@ impl EventSink {
         }
     }
 
+    pub fn text_stdout(start: Instant) -> Self {
+        EventSink::Text {
+            start,
+            out: Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+        }
+    }
+
     pub fn emit(&self, event: LineEvent) {
         match self {
+            EventSink::Text { start, out } => {
+                let line = event_text(&event, *start);
+                if let Ok(mut w) = out.lock() {
+                    let _ = writeln!(w, "{line}");
+                    let _ = w.flush();
+                }
+            }
             EventSink::Json { start, out } => {
                 let line = event_json(&event, *start).to_string();
                 if let Ok(mut w) = out.lock() {
@@ -219,6 +284,27 @@ mod tests {
         assert_eq!(v["event"], "registering");
         assert_eq!(v["expires"], 0);
         assert_eq!(v["purpose"], "unregister");
+    }
+
+    #[test]
+    fn text_shows_time_line_event_route_and_details() {
+        let start = Instant::now();
+        let ev = LineEvent {
+            at: start + Duration::from_millis(15281),
+            line: 1,
+            event: Event {
+                kind: EventKind::RouteFailed {
+                    reason: RouteFailReason::Icmp,
+                },
+                route: Some(route()),
+                call_id: "c1".into(),
+            },
+        };
+        let text = event_text(&ev, start);
+        assert!(text.starts_with("   15.281s  line 1"), "{text}");
+        assert!(text.contains("route_failed"), "{text}");
+        assert!(text.contains("udp 127.0.0.11:5060 (sbc1.lab)"), "{text}");
+        assert!(text.ends_with("reason=icmp"), "{text}");
     }
 
     #[test]

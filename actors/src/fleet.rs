@@ -113,7 +113,10 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
         .map(|line| {
             let missing = |what: &str| FleetError::Line {
                 index: line.index,
-                reason: format!("no {what} configured (reg.{0}.server.1.address or voIpProt.server.1.address)", line.index),
+                reason: format!(
+                    "no {what} configured (reg.{0}.server.1.address or voIpProt.server.1.address)",
+                    line.index
+                ),
             };
             Ok(LineSetup {
                 index: line.index,
@@ -121,8 +124,7 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                     .ok_or_else(|| missing("registrar"))?,
                 digest: line_setup::digest_client(line),
                 settings: line_setup::registration_settings(line, &config.sip),
-                target: line_setup::registration_target(line)
-                    .ok_or_else(|| missing("server"))?,
+                target: line_setup::registration_target(line).ok_or_else(|| missing("server"))?,
                 seed: options
                     .seed
                     .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),

@@ -37,8 +37,8 @@ use slog::Logger;
 use tokio::sync::oneshot;
 
 use crate::connection::{
-    Acquire, Connection, Detach, FlowLost, FlowManager, Inbound, LineEndpoints, LocalAddr,
-    Release, RouteFailure, SendMessage,
+    Acquire, Connection, Detach, FlowLost, FlowManager, Inbound, LineEndpoints, LocalAddr, Release,
+    RouteFailure, SendMessage,
 };
 use crate::events::{EventSink, LineEvent};
 use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
@@ -369,9 +369,10 @@ impl Line {
         };
         let mut response = Response::for_request(&request, status, Some("sf"));
         if status.as_u16() == 200 {
-            response
-                .headers_mut()
-                .push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY");
+            response.headers_mut().push(
+                HeaderName::Allow,
+                "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY",
+            );
         }
         if let Some(f) = self.flows.get(&flow) {
             f.conn.do_send(SendMessage {

@@ -16,6 +16,8 @@ use crate::logging;
 pub enum EventFormat {
     /// One JSON object per line on stdout (schema in the README).
     Json,
+    /// One aligned human-readable line per event on stdout.
+    Text,
     /// Structured log records on stderr.
     Log,
 }
@@ -60,6 +62,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let start = Instant::now();
     let events = match args.events {
         EventFormat::Json => EventSink::json_stdout(start),
+        EventFormat::Text => EventSink::text_stdout(start),
         EventFormat::Log => EventSink::Log(log.clone()),
     };
     let options = FleetOptions {

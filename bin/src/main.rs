@@ -11,7 +11,11 @@ mod cmd_run;
 mod logging;
 
 #[derive(Parser)]
-#[command(name = "sipfleet", version, about = "A SIP client that survives SBC, network and DNS failures")]
+#[command(
+    name = "sipfleet",
+    version,
+    about = "A SIP client that survives SBC, network and DNS failures"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -48,7 +48,10 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
 /// Where the line's requests go: the outbound proxy when configured,
 /// otherwise its first registrar. Port `None` means "look up SRV".
 pub fn registration_target(line: &LineConfig) -> Option<ResolveTarget> {
-    let server = line.outbound_proxy.as_ref().or_else(|| line.servers.first())?;
+    let server = line
+        .outbound_proxy
+        .as_ref()
+        .or_else(|| line.servers.first())?;
     let address = server.address.value.trim();
     if address.is_empty() {
         return None;

@@ -325,7 +325,10 @@ mod tests {
     fn builds_a_register_that_parses_with_via_contact_and_expires() {
         let mut r = requests();
         let bytes = r
-            .build(&send(1, 1, false, false), "127.0.0.1:40000".parse().unwrap())
+            .build(
+                &send(1, 1, false, false),
+                "127.0.0.1:40000".parse().unwrap(),
+            )
             .unwrap();
         let msg = Message::parse(bytes).unwrap();
         let req = msg.as_request().unwrap();
