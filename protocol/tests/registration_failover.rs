@@ -480,3 +480,33 @@ fn appendix_tls_example() {
     assert_eq!(sim.send_times("r2"), expected_r2);
     assert_eq!(sim.log_of(&["backoff"]), expected_backoffs);
 }
+
+/// The guide's defaults, parameter by parameter.
+#[test]
+fn settings_default_to_the_guide() {
+    use sipfleet_protocol::registration::FailbackMode;
+    let s = RegistrationSettings::default();
+    assert_eq!((s.retry_timeout_ms, s.retry_max_count), (0, 3));
+    assert_eq!(
+        (s.tcp_fast_failover, s.tcp_fast_failover_timeout_ms),
+        (false, 5000)
+    );
+    assert!(s.failover_on_503);
+    assert_eq!((s.register_retry_base_s, s.register_retry_max_s), (60, 60));
+    assert!(!s.re_register_on);
+    assert!(s.only_signal_with_registered);
+    assert!(s.fail_registration_on);
+    assert_eq!(
+        (s.failback_mode, s.failback_timeout_s),
+        (FailbackMode::Duration, 3600)
+    );
+    assert!(!s.unregister_on_failback);
+    assert!(!s.auth_optimized_in_failover);
+    assert!(s.new_call_on_unregister);
+    assert!(!s.enhanced_failover);
+    assert_eq!(s.expires_s, 3600);
+    // reRegisterOn=0 turns the RROFO parameters off (design.md decision 1).
+    assert_eq!(s.effective_failback_mode(), FailbackMode::NewRequests);
+    assert!(!s.effective_fail_registration_on());
+    assert!(!s.effective_only_signal_with_registered());
+}
