@@ -147,3 +147,46 @@ fn lab_install_is_a_fast_no_op_when_everything_is_installed() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("installing"));
 }
+
+#[test]
+fn a_persistent_lab_outlives_its_handle_and_is_found_again_and_destroyed() {
+    // What `scripts/lab up|sbc|down` do, on an instance of its own.
+    const INSTANCE: u32 = 199;
+    let lab = Lab::start(LabConfig {
+        sbc_count: 2,
+        instance: Some(INSTANCE),
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let (groups, _) = footprint(&lab);
+    lab.persist().unwrap();
+    assert!(
+        groups.iter().all(|&g| group_running(g)),
+        "persist must not kill"
+    );
+
+    let lab = Lab::attach(INSTANCE).unwrap();
+    assert_eq!(lab.sbcs().len(), 2);
+    lab.set_mode(2, Mode::Dead).unwrap();
+    lab.set_mode(2, Mode::Ok).unwrap();
+    lab.set_mode(1, Mode::Silent).unwrap();
+    drop(lab);
+
+    let lab = Lab::attach(INSTANCE).unwrap();
+    assert_eq!(lab.sbc(1).mode(), Mode::Silent);
+    assert_eq!(lab.sbc(2).mode(), Mode::Ok);
+    let mut all = groups.clone();
+    all.extend(lab.sbc(2).pgid());
+    let dir = lab.dir().to_path_buf();
+    lab.destroy().unwrap();
+    for g in all {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        // Not our children: PID 1 reaps the zombies, so wait for that.
+        while group_running(g) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!group_running(g), "group {g} survived destroy");
+    }
+    assert!(!dir.exists());
+    assert!(Lab::attach(INSTANCE).is_err());
+}

@@ -91,31 +91,37 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     pgid_t > 1 && unsafe { libc::kill(-pgid_t, 0) } == 0
 }
 
-/// True while group `pgid` has a process that is not a zombie. Killed
-/// Kamailio children are zombies until PID 1 reaps them, which can take a
-/// second in containers; a zombie holds no sockets, so it does not count.
-pub(crate) fn group_has_live(pgid: u32) -> bool {
+/// (state, parent pid) of every process in group `pgid`, from /proc.
+fn group_members(pgid: u32) -> Vec<(String, u32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return group_alive(pgid);
+        return Vec::new();
     };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            return false;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        f.len() > 3 && f[0] != "Z" && f[0] != "X" && f[2] == pgid.to_string()
-    })
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
+            let (_, rest) = stat.rsplit_once(')')?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            (f.len() > 3 && f[2] == pgid.to_string())
+                .then(|| (f[0].to_string(), f[1].parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// True while group `pgid` has a process that is not a zombie. Killed
+/// Kamailio children are zombies until their parent reaps them, which can
+/// take a second when that is PID 1 of a container; a zombie holds no
+/// sockets, so it does not count.
+pub(crate) fn group_has_live(pgid: u32) -> bool {
+    group_members(pgid)
+        .iter()
+        .any(|(state, _)| state != "Z" && state != "X")
 }
 
 /// Kills the whole group (SIGCONT first, then SIGKILL), reaps `child` when we
@@ -135,7 +141,8 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
             // Zombies that were still being re-parented to us when we
             // looked. Only our own descendants can be reaped here; others
             // (a lab started by another process) are left to PID 1.
-            let ours = child.is_some();
+            let me = std::process::id();
+            let ours = child.is_some() || group_members(pgid).iter().any(|(_, ppid)| *ppid == me);
             let settle = Instant::now() + Duration::from_millis(200);
             while ours && group_alive(pgid) && Instant::now() < settle {
                 reap_group(pgid);
