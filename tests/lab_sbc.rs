@@ -246,3 +246,126 @@ fn tls_certificate_verifies_against_the_lab_ca_and_sip_is_answered() {
     .unwrap();
     assert!(!out.contains("Verification: OK"), "{out}");
 }
+
+/// Reads one SIP message (headers and Content-Length body) from a stream.
+fn read_message(stream: &mut std::net::TcpStream, acc: &mut Vec<u8>) -> String {
+    use std::io::Read;
+    loop {
+        if let Some(end) = acc.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&acc[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    let n = n.trim().to_ascii_lowercase();
+                    (n == "content-length" || n == "l").then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if acc.len() >= end + 4 + len {
+                let msg: Vec<u8> = acc.drain(..end + 4 + len).collect();
+                return String::from_utf8_lossy(&msg).into_owned();
+            }
+        }
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the SBC closed the line's connection");
+        acc.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    msg.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+/// A response to `req` built by hand: the line's side of a call.
+fn answer(req: &str, code: &str, to_tag: &str, extra: &str) -> String {
+    let mut out = format!("SIP/2.0 {code}\r\n");
+    for v in header(req, "Via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    for v in header(req, "Record-Route") {
+        out.push_str(&format!("Record-Route: {v}\r\n"));
+    }
+    let to = header(req, "To")[0];
+    let to = if to.contains("tag=") {
+        to.to_string()
+    } else {
+        format!("{to};tag={to_tag}")
+    };
+    out.push_str(&format!(
+        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}Content-Length: 0\r\n\r\n",
+        header(req, "From")[0],
+        header(req, "Call-ID")[0],
+        header(req, "CSeq")[0]
+    ));
+    out
+}
+
+#[test]
+fn invite_to_a_line_registered_over_tcp_arrives_on_its_connection() {
+    use std::io::Write;
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let sbc = lab.sbc(1).addr(Transport::Tcp);
+    let mut line = std::net::TcpStream::connect(sbc).unwrap();
+    line.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = line.local_addr().unwrap();
+    let domain = lab.domain().to_string();
+    let mut acc = Vec::new();
+    let register =
+        sipfleet_lab::tools::register_text(Transport::Tcp, local, &domain, "1007", "tcp-line");
+    line.write_all(register.as_bytes()).unwrap();
+    let challenge = read_message(&mut line, &mut acc);
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let auth = sipfleet_lab::tools::digest_authorization(
+        header(&challenge, "WWW-Authenticate")[0],
+        "1007",
+        &password_for("1007"),
+        "REGISTER",
+        &format!("sip:{domain}"),
+    )
+    .unwrap();
+    let again = register
+        .replace("CSeq: 1 REGISTER", "CSeq: 2 REGISTER")
+        .replace("branch=z9hG4bK-tcp-line", "branch=z9hG4bK-tcp-line-2")
+        .replace(
+            "Max-Forwards",
+            &format!("Authorization: {auth}\r\nMax-Forwards"),
+        );
+    line.write_all(again.as_bytes()).unwrap();
+    let ok = read_message(&mut line, &mut acc);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+
+    // The line answers whatever comes on its connection: INVITE, ACK, BYE.
+    let line_thread = std::thread::spawn(move || {
+        let mut methods = Vec::new();
+        while methods.last().map(String::as_str) != Some("BYE") {
+            let req = read_message(&mut line, &mut acc);
+            let method = req.split(' ').next().unwrap().to_string();
+            let contact = format!("Contact: <sip:1007@{local};transport=tcp>\r\n");
+            match method.as_str() {
+                "INVITE" => line
+                    .write_all(answer(&req, "200 OK", "line", &contact).as_bytes())
+                    .unwrap(),
+                "BYE" => line
+                    .write_all(answer(&req, "200 OK", "line", "").as_bytes())
+                    .unwrap(),
+                _ => {}
+            }
+            methods.push(method);
+        }
+        methods
+    });
+    let mut call = sipp(&lab, "call.xml", 1, Transport::Udp, "1007");
+    call.field1 = "1001".into();
+    let run = call.run().unwrap();
+    assert!(run.success(), "{}\n{}", run.errors, run.stdout);
+    assert_eq!(line_thread.join().unwrap(), ["INVITE", "ACK", "BYE"]);
+}

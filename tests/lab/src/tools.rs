@@ -388,6 +388,47 @@ pub fn tls_exchange(
     Ok((out.status.success(), text))
 }
 
+/// The `Authorization` header value answering a digest challenge (MD5,
+/// `qop=auth` when the challenge offers it). For tests that play a line by
+/// hand; the client under test has its own implementation.
+pub fn digest_authorization(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+) -> Option<String> {
+    use md5::{Digest, Md5};
+    let param = |name: &str| -> Option<String> {
+        let i = challenge.find(&format!("{name}="))? + name.len() + 1;
+        let rest = &challenge[i..];
+        Some(match rest.strip_prefix('"') {
+            Some(q) => q.split('"').next()?.to_string(),
+            None => rest.split([',', ' ']).next()?.to_string(),
+        })
+    };
+    let h = |s: String| format!("{:x}", Md5::digest(s.as_bytes()));
+    let realm = param("realm")?;
+    let nonce = param("nonce")?;
+    let ha1 = h(format!("{user}:{realm}:{password}"));
+    let ha2 = h(format!("{method}:{uri}"));
+    let qop_auth = param("qop").is_some_and(|q| q.split(',').any(|x| x.trim() == "auth"));
+    Some(if qop_auth {
+        let (nc, cnonce) = ("00000001", "0a4f113b");
+        let response = h(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+        format!(
+            "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+        )
+    } else {
+        let response = h(format!("{ha1}:{nonce}:{ha2}"));
+        format!(
+            "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{response}\", algorithm=MD5"
+        )
+    })
+}
+
 /// A `dig` answer.
 #[derive(Debug, Clone)]
 pub struct DigAnswer {
@@ -429,4 +470,37 @@ pub fn dig(server: SocketAddr, rtype: &str, name: &str, timeout: Duration) -> Re
         })
         .collect();
     Ok(DigAnswer { status, answers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_matches_rfc_2617_example() {
+        // RFC 2617 section 3.5.
+        let challenge = "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", \
+                         nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+        let a = digest_authorization(
+            challenge,
+            "Mufasa",
+            "Circle Of Life",
+            "GET",
+            "/dir/index.html",
+        )
+        .unwrap();
+        assert!(
+            a.contains("response=\"6629fae49393a05397450978507c4ef1\""),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn parses_responses_and_rejects_requests() {
+        let r = SipResponse::parse(b"SIP/2.0 503 Service Unavailable\r\nRetry-After: 30\r\n\r\n")
+            .unwrap();
+        assert_eq!((r.code, r.header("retry-after")), (503, Some("30")));
+        assert!(SipResponse::parse(b"INVITE sip:a SIP/2.0\r\n\r\n").is_none());
+        assert!(SipResponse::parse(b"SIP/2.0 abc\r\n\r\n").is_none());
+    }
 }
