@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::future::join_all;
 use sipfleet_protocol::config::{DnsSettings, FleetConfig, KeepaliveSettings as ConfigKeepalive};
-use sipfleet_protocol::dns::{RestorePolicy, StaticA, StaticCache, StaticNaptr, StaticSrv};
+use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
 use sipfleet_protocol::line_setup;
 use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
 use sipfleet_transport::flow::FlowConfig;
@@ -122,7 +122,7 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                 index: line.index,
                 identity: line_setup::identity(line, &options.user_agent)
                     .ok_or_else(|| missing("registrar"))?,
-                digest: line_setup::digest_client(line),
+                digest: line.digest_client(),
                 settings: line_setup::registration_settings(line, &config.sip),
                 target: line_setup::registration_target(line).ok_or_else(|| missing("server"))?,
                 seed: options
@@ -165,54 +165,9 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
     }
     ResolverConfig {
         client: DnsClientConfig::new(servers),
-        statics: static_cache(dns),
-        restore: RestorePolicy {
-            enabled: dns.dynamic_restore.get(),
-            ttl: Duration::from_secs(dns.dynamic_restore_ttl_s.get().into()),
-        },
+        statics: StaticCache::from_settings(dns),
+        restore: RestorePolicy::from_settings(dns),
         seed: options.seed,
-    }
-}
-
-/// `dns.cache.*` as the resolver's static cache.
-pub fn static_cache(dns: &DnsSettings) -> StaticCache {
-    StaticCache {
-        a: dns
-            .static_a
-            .iter()
-            .map(|a| StaticA {
-                name: a.name.clone(),
-                ttl_s: a.ttl_s,
-                addr: a.address,
-            })
-            .collect(),
-        srv: dns
-            .static_srv
-            .iter()
-            .map(|s| StaticSrv {
-                name: s.name.clone(),
-                ttl_s: s.ttl_s,
-                priority: s.priority,
-                weight: s.weight,
-                port: s.port,
-                target: s.target.clone(),
-            })
-            .collect(),
-        naptr: dns
-            .static_naptr
-            .iter()
-            .map(|n| StaticNaptr {
-                name: n.name.clone(),
-                ttl_s: n.ttl_s,
-                order: n.order,
-                preference: n.preference,
-                flags: n.flags.clone(),
-                service: n.service.clone(),
-                regexp: n.regexp.clone(),
-                replacement: n.replacement.clone(),
-            })
-            .collect(),
-        a_network_override: dns.a_network_override.get(),
     }
 }
 

@@ -9,11 +9,10 @@
 //! first registrar, and the Request-URI always names the registrar domain
 //! (RFC 3261 10.2).
 
-use crate::auth::DigestClient;
-use crate::config::{FailbackMode as ConfigFailbackMode, LineConfig, SipSettings};
+use crate::config::{LineConfig, SipSettings};
 use crate::dns::ResolveTarget;
 use crate::register_request::LineIdentity;
-use crate::registration::{FailbackMode, RegistrationSettings};
+use crate::registration::RegistrationSettings;
 
 /// The registration settings in force for `line`.
 pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> RegistrationSettings {
@@ -30,12 +29,7 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         re_register_on: failover.re_register_on.get(),
         only_signal_with_registered: failover.only_signal_with_registered.get(),
         fail_registration_on: failover.fail_registration_on.get(),
-        failback_mode: match failover.failback_mode.get() {
-            ConfigFailbackMode::Duration => FailbackMode::Duration,
-            ConfigFailbackMode::NewRequests => FailbackMode::NewRequests,
-            ConfigFailbackMode::DnsTtl => FailbackMode::DnsTtl,
-            ConfigFailbackMode::Registration => FailbackMode::Registration,
-        },
+        failback_mode: failover.failback_mode.get(),
         failback_timeout_s: failover.failback_timeout_s.get(),
         unregister_on_failback: failover.unregister_on_failback.get(),
         auth_optimized_in_failover: sip.auth_optimized_in_failover.get(),
@@ -80,18 +74,6 @@ pub fn identity(line: &LineConfig, user_agent: &str) -> Option<LineIdentity> {
     })
 }
 
-/// Digest credentials: `reg.x.auth.userId`, or the address when it is empty.
-pub fn digest_client(line: &LineConfig) -> DigestClient {
-    let user = line.auth_user_id.value.trim();
-    let user = if user.is_empty() {
-        let address = line.address.value.trim();
-        address.split('@').next().unwrap_or(address).to_string()
-    } else {
-        user.to_string()
-    };
-    DigestClient::new(user, line.auth_password.value.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +112,7 @@ voIpProt.SIP.outboundProxy.failOver.failRegistrationOn="1"
         assert_eq!(s.retry_max_count, 3);
         assert!(s.auth_optimized_in_failover);
         assert!(s.re_register_on);
-        assert_eq!(s.failback_mode, FailbackMode::Duration);
+        assert_eq!(s.failback_mode, crate::config::FailbackMode::Duration);
         assert_eq!(s.failback_timeout_s, 600);
         let target = registration_target(line).unwrap();
         assert_eq!(target.name, "sbc.accessSide.com");
@@ -138,7 +120,7 @@ voIpProt.SIP.outboundProxy.failOver.failRegistrationOn="1"
         assert_eq!(target.port, 0);
         let id = identity(line, "ua").unwrap();
         assert_eq!(id.aor(), "sip:5551239999@server.coreSide.com");
-        assert_eq!(digest_client(line).username(), "5551239999");
+        assert_eq!(line.digest_client().username(), "5551239999");
     }
 
     #[test]
@@ -161,6 +143,6 @@ reg.1.server.1.retryMaxCount="2"
         let s = registration_settings(line, &f.sip);
         assert_eq!((s.retry_timeout_ms, s.retry_max_count), (5000, 2));
         assert!(!s.re_register_on, "the guide's default is reRegisterOn=0");
-        assert_eq!(digest_client(line).username(), "u1001");
+        assert_eq!(line.digest_client().username(), "u1001");
     }
 }

@@ -217,6 +217,11 @@ impl RegisterRequests {
         if (200..300).contains(&status) {
             read.expires = self.granted_expires(response);
         }
+        if status == 423 {
+            if let Ok(Some(secs)) = headers.min_expires() {
+                read.min_expires = Some(std::time::Duration::from_secs(secs.into()));
+            }
+        }
         if let Some(kind) = ChallengeKind::from_status(status) {
             let name = match kind {
                 ChallengeKind::Www => HeaderName::WwwAuthenticate,
@@ -443,6 +448,19 @@ mod tests {
         assert_eq!(
             read.branch.as_deref(),
             Some(RegisterRequests::branch("abc@host", 1).as_str())
+        );
+    }
+
+    #[test]
+    fn min_expires_is_read_from_a_423() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let resp = response_to(&req, 423, &[(HeaderName::MinExpires, "7200")]);
+        let read = r.read_response(&resp).unwrap();
+        assert_eq!(
+            read.response.min_expires,
+            Some(std::time::Duration::from_secs(7200))
         );
     }
 

@@ -65,11 +65,18 @@ impl fmt::Display for TransportSetting {
 
 /// `failOver.failBack.mode`. How the modes apply (and what `reRegisterOn=0`
 /// means) is design decision 1, implemented in `registration`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum FailbackMode {
+    /// Try the primary again `failBack.timeout` seconds after registering on a
+    /// non-primary route (the guide's default).
+    #[default]
     Duration,
+    /// Every new request, registration refreshes included, tries the primary
+    /// first.
     NewRequests,
+    /// Try the primary again after the DNS TTL of the current route.
     DnsTtl,
+    /// Try the primary at each registration refresh.
     Registration,
 }
 
@@ -199,12 +206,15 @@ impl FleetConfig {
 
 impl LineConfig {
     /// The digest user name: `reg.x.auth.userId`, or the address when unset.
+    /// `reg.x.auth.userId`, or the user part of `reg.x.address` when unset.
     pub fn auth_username(&self) -> &str {
-        if self.auth_user_id.value.is_empty() {
-            &self.address.value
-        } else {
-            &self.auth_user_id.value
+        let id = self.auth_user_id.value.trim();
+        if !id.is_empty() {
+            return id;
         }
+        let address = self.address.value.trim();
+        let address = address.strip_prefix("sip:").unwrap_or(address);
+        address.split('@').next().unwrap_or(address)
     }
 
     /// A digest client holding this line's credentials.

@@ -6,21 +6,9 @@ use std::time::Duration;
 
 use crate::transaction::{RetryPolicy, Timers};
 
-/// `failOver.failBack.mode`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FailbackMode {
-    /// Try the primary again `failBack.timeout` seconds after registering on a
-    /// non-primary route.
-    #[default]
-    Duration,
-    /// Every new request, registration refreshes included, tries the primary
-    /// first.
-    NewRequests,
-    /// Try the primary again after the DNS TTL of the current route.
-    DnsTtl,
-    /// Try the primary at each registration refresh.
-    Registration,
-}
+/// `failOver.failBack.mode`: the configuration's enum, so the two layers
+/// cannot drift apart. How each mode behaves is implemented here.
+pub use crate::config::FailbackMode;
 
 /// Everything that shapes one line's registration, named after the guide.
 #[derive(Clone, Debug, PartialEq, Eq)]
