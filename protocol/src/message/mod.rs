@@ -53,9 +53,19 @@
 //! an equal message (`PartialEq` compares start line, headers other than
 //! Content-Length, and body).
 //!
-//! The grammar code is hand-written rather than taken from a crate: the
-//! maintained SIP parsers (`rsip`, `rsipstack`) copy every header into owned
-//! strings, which costs 2-4x the time budget measured in `benches/parsers`.
+//! The grammar code is hand-written rather than taken from a crate: `rsip`
+//! and `rsipstack` copy every header into owned `String`s, accept several of
+//! the RFC 4475 invalid messages, and report errors as strings; sipfleet needs
+//! spans of the received buffer, typed errors naming the header and part, and
+//! RFC 4475 behaviour (`protocol/tests/rfc4475.rs`). `benches/parsers`
+//! compares the speed of the three on the same corpus.
+//!
+//! Performance notes: the header section is scanned once (SIMD search for
+//! line ends), header names are matched by (length, first letter), values are
+//! spans; validation of the UA headers happens in that pass, and typed reads
+//! of a value the parser validated skip the character checks. Measured with
+//! callgrind on the 658-byte REGISTER of the bench: ~19k instructions to parse,
+//! ~7k more to read branch, tags, Call-ID, CSeq, Contact and Expires.
 
 mod addr;
 mod error;

@@ -134,7 +134,7 @@ impl HeaderName {
             (19, b'c') => ("content-disposition", ContentDisposition),
             _ => return Other,
         };
-        if name.eq_ignore_ascii_case(n.as_bytes()) {
+        if eq_lower(name, n.as_bytes()) {
             h
         } else {
             Other
@@ -214,6 +214,18 @@ impl HeaderName {
                 | Warning
         )
     }
+}
+
+/// `name` equals the lower-case pattern `pat`, ignoring ASCII case. Setting
+/// bit 5 lower-cases a letter and nothing else maps onto a lower-case letter,
+/// so this is exact, and cheaper than `eq_ignore_ascii_case`'s table.
+#[inline]
+fn eq_lower(name: &[u8], pat: &[u8]) -> bool {
+    name.len() == pat.len()
+        && name
+            .iter()
+            .zip(pat)
+            .all(|(&a, &p)| a == p || (p.is_ascii_lowercase() && a | 0x20 == p))
 }
 
 impl fmt::Display for HeaderName {

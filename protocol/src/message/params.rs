@@ -1,6 +1,6 @@
 //! `;name=value` parameter lists (URI parameters and header parameters).
 
-use super::lex::{is_token, quoted_end, trim, SemiIter};
+use super::lex::{is_token_byte, is_ws, quoted_end, trim, SemiIter};
 
 /// A parameter list borrowing from the message: the text after the first `;`.
 /// Names compare case-insensitively; values come back as written (quoted
@@ -74,6 +74,8 @@ pub(crate) fn header_params_with<'a>(
     s: &'a str,
     mut check: impl FnMut(&'a str, Option<&'a str>) -> Result<(), &'static str>,
 ) -> Result<&'a str, &'static str> {
+    // One forward scan: `; name [= value]` repeated, LWS allowed around `;`
+    // and `=`, value a token/host or a quoted string.
     let s = trim(s);
     if s.is_empty() {
         return Ok("");
@@ -81,31 +83,57 @@ pub(crate) fn header_params_with<'a>(
     let Some(rest) = s.strip_prefix(';') else {
         return Err("junk before parameters");
     };
-    for p in SemiIter::new(rest) {
-        if trim(p).is_empty() {
-            return Err("empty parameter");
+    let b = rest.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && is_ws(b[i]) {
+            i += 1;
         }
-        let (name, value) = split_param(p);
-        if !is_token(name) {
-            return Err("bad parameter name");
+        i
+    };
+    let mut i = 0;
+    loop {
+        i = skip_ws(i);
+        let name_start = i;
+        while i < b.len() && is_token_byte(b[i]) {
+            i += 1;
         }
-        if let Some(v) = value {
-            if !is_gen_value(v) {
+        if i == name_start {
+            return Err(if i == b.len() || b[i] == b';' {
+                "empty parameter"
+            } else {
+                "bad parameter name"
+            });
+        }
+        let name = &rest[name_start..i];
+        i = skip_ws(i);
+        let mut value = None;
+        if i < b.len() && b[i] == b'=' {
+            i = skip_ws(i + 1);
+            let v_start = i;
+            if i < b.len() && b[i] == b'"' {
+                i += quoted_end(&b[i..]).ok_or("unterminated quoted parameter value")?;
+            } else {
+                while i < b.len() && (is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':')) {
+                    i += 1;
+                }
+            }
+            if i == v_start {
                 return Err("bad parameter value");
             }
+            value = Some(&rest[v_start..i]);
+            i = skip_ws(i);
         }
         check(name, value)?;
+        if i == b.len() {
+            return Ok(rest);
+        }
+        if b[i] != b';' {
+            return Err(if value.is_some() {
+                "bad parameter value"
+            } else {
+                "bad parameter name"
+            });
+        }
+        i += 1;
     }
-    Ok(rest)
-}
-
-/// `gen-value = token / host / quoted-string`.
-fn is_gen_value(v: &str) -> bool {
-    let b = v.as_bytes();
-    if b.first() == Some(&b'"') {
-        return quoted_end(b) == Some(b.len());
-    }
-    !b.is_empty()
-        && b.iter()
-            .all(|&c| super::lex::is_token_byte(c) || matches!(c, b'[' | b']' | b':'))
 }

@@ -60,16 +60,17 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     let sb = section.as_bytes();
     while pos < section.len() {
         line_no += 1;
-        let rel = memchr::memchr(b'\n', &sb[pos..]).unwrap_or(sb.len() - pos);
-        let end = pos + rel; // index of '\n' (or end)
-        if end == pos || sb[end - 1] != b'\r' || memchr::memchr(b'\r', &sb[pos..end - 1]).is_some()
-        {
-            return Err(ParseError::HeaderLine {
-                line: line_no,
-                reason: "bare CR or LF",
-            });
-        }
-        let line_end = end - 1;
+        // The first CR or LF of the line must be the CR of its CRLF.
+        let line_end = match memchr::memchr2(b'\r', b'\n', &sb[pos..]) {
+            Some(rel) if sb.get(pos + rel..pos + rel + 2) == Some(b"\r\n") && rel > 0 => pos + rel,
+            _ => {
+                return Err(ParseError::HeaderLine {
+                    line: line_no,
+                    reason: "bare CR or LF",
+                })
+            }
+        };
+        let end = line_end + 1; // index of '\n'
         if matches!(sb[pos], b' ' | b'\t') {
             match cur.as_mut() {
                 Some(c) => {

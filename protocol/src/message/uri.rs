@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::lex::{find_byte, is_host_byte, is_param_byte, is_uri_bad_byte, SemiIter};
+use super::lex::{find_byte, is_host_byte, is_param_byte, is_uri_bad_byte};
 use super::params::Params;
 
 /// A URI scheme.
@@ -228,18 +228,27 @@ impl fmt::Display for Uri<'_> {
 
 /// URI parameters: non-empty names of paramchars, optional `=value`.
 fn validate_uri_params(p: &str) -> Result<(), &'static str> {
-    for param in SemiIter::new(p) {
-        let (name, value) = match find_byte(param, b'=') {
-            Some(e) => (&param[..e], Some(&param[e + 1..])),
-            None => (param, None),
-        };
-        if name.is_empty() || !name.bytes().all(is_param_byte) {
-            return Err("bad URI parameter name");
-        }
-        if let Some(v) = value {
-            if v.is_empty() || !v.bytes().all(is_param_byte) {
-                return Err("bad URI parameter value");
+    // One pass: `name[=value]` segments separated by `;`, both non-empty
+    // runs of paramchars.
+    let mut name_len = 0usize;
+    let mut value_len: Option<usize> = None;
+    for &c in p.as_bytes().iter().chain(std::iter::once(&b';')) {
+        match (c, value_len.as_mut()) {
+            (b';', v) => {
+                if name_len == 0 {
+                    return Err("bad URI parameter name");
+                }
+                if v.is_some_and(|v| *v == 0) {
+                    return Err("bad URI parameter value");
+                }
+                name_len = 0;
+                value_len = None;
             }
+            (b'=', None) => value_len = Some(0),
+            (c, None) if is_param_byte(c) => name_len += 1,
+            (c, Some(v)) if is_param_byte(c) => *v += 1,
+            (_, None) => return Err("bad URI parameter name"),
+            (_, Some(_)) => return Err("bad URI parameter value"),
         }
     }
     Ok(())
