@@ -28,8 +28,14 @@ fn corpus() -> Vec<Case> {
     };
     vec![
         load("REGISTER", include_str!("../corpus/register.sip")),
-        load("401 + WWW-Authenticate", include_str!("../corpus/unauthorized.sip")),
-        load("200 OK, 4 Contacts", include_str!("../corpus/ok_contacts.sip")),
+        load(
+            "401 + WWW-Authenticate",
+            include_str!("../corpus/unauthorized.sip"),
+        ),
+        load(
+            "200 OK, 4 Contacts",
+            include_str!("../corpus/ok_contacts.sip"),
+        ),
         load("INVITE + SDP", include_str!("../corpus/invite_sdp.sip")),
         load("NOTIFY", include_str!("../corpus/notify.sip")),
     ]
@@ -41,12 +47,20 @@ fn corpus() -> Vec<Case> {
 fn sipfleet_parse_and_read(wire: &Bytes) -> usize {
     let m = Message::parse(wire.clone()).expect("sipfleet parses the corpus");
     let h = m.headers();
-    let mut n = h.top_via().ok().and_then(|v| v.branch()).map_or(0, str::len);
+    let mut n = h
+        .top_via()
+        .ok()
+        .and_then(|v| v.branch())
+        .map_or(0, str::len);
     n += h.from().ok().and_then(|a| a.tag()).map_or(0, str::len);
     n += h.to().ok().and_then(|a| a.tag()).map_or(0, str::len);
     n += h.call_id().map_or(0, str::len);
     n += h.cseq().map_or(0, |c| c.seq as usize);
-    n += h.contacts().next().and_then(Result::ok).map_or(0, |c| c.uri().host().len());
+    n += h
+        .contacts()
+        .next()
+        .and_then(Result::ok)
+        .map_or(0, |c| c.uri().host().len());
     n += h.expires().ok().flatten().unwrap_or(0) as usize;
     n + m.body().len()
 }
