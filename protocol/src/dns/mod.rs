@@ -13,6 +13,10 @@
 //! failover groups, static entries, restore only on silence) is not what a
 //! general-purpose resolver does, and because hickory's cache reads the wall
 //! clock; hickory is used only to put single queries on the wire.
+//!
+//! Scope: A records only (IPv4), as the guide's static cache
+//! (`dns.cache.A.x.address` is dotted-decimal); IPv6 works as an IP literal.
+//! NAPTR records other than flag `s` with a SIP service are ignored.
 
 mod cache;
 mod order;
