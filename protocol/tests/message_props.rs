@@ -43,6 +43,12 @@ fn check_round_trip(input: Vec<u8>) {
         assert_eq!(again.to_bytes(), wire);
         // Typed accessors must not panic either.
         let h = m.headers();
+        // The O(1) reads agree with parsing the header.
+        assert_eq!(h.branch().ok(), h.top_via().ok().map(|v| v.branch()));
+        assert_eq!(h.from_tag().ok(), h.from().ok().map(|a| a.tag()));
+        assert_eq!(h.to_tag().ok(), h.to().ok().map(|a| a.tag()));
+        let again_h = again.headers();
+        assert_eq!(again_h.branch().ok(), h.branch().ok());
         let _ = h.top_via().map(|v| v.branch());
         let _ = h.vias().count();
         let _ = h.from().map(|a| a.tag());

@@ -281,6 +281,13 @@ fn check_valid(v: &Valid) {
         })
         .collect();
     assert_eq!(vias, v.vias, "{f}: Via");
+    assert_eq!(
+        h.branch().unwrap().map(str::to_owned),
+        v.vias[0].3,
+        "{f}: top branch"
+    );
+    assert_eq!(h.from_tag().unwrap(), v.from.1, "{f}: From tag");
+    assert_eq!(h.to_tag().unwrap(), v.to.1, "{f}: To tag");
     let from = h.from().unwrap();
     assert_eq!((from.uri().as_str(), from.tag()), v.from, "{f}: From");
     let to = h.to().unwrap();

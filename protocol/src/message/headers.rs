@@ -30,6 +30,35 @@ pub(crate) struct Entry {
     pub(crate) checked: bool,
 }
 
+/// Where the parser found the top Via branch and the From/To tags (spans of
+/// `Headers::buf`), so the reads every transaction and dialog lookup does are
+/// O(1). `None`: not known (not parsed, folded, or headers changed since): the
+/// accessors then parse. `Some(None)`: the header had no such parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Summary {
+    branch: Option<Option<(u32, u32)>>,
+    from_tag: Option<Option<(u32, u32)>>,
+    to_tag: Option<Option<(u32, u32)>>,
+    /// Via, From, To already seen (only the first line counts).
+    seen: u8,
+}
+
+impl Summary {
+    /// Records the fact of the first Via / From / To line.
+    pub(crate) fn record(&mut self, name: HeaderName, fact: Option<Option<(u32, u32)>>) {
+        let (bit, slot) = match name {
+            HeaderName::Via => (1, &mut self.branch),
+            HeaderName::From => (2, &mut self.from_tag),
+            HeaderName::To => (4, &mut self.to_tag),
+            _ => return,
+        };
+        if self.seen & bit == 0 {
+            self.seen |= bit;
+            *slot = fact;
+        }
+    }
+}
+
 /// A header field as seen by callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderField<'a> {
@@ -54,6 +83,7 @@ pub struct Headers {
     /// checked); `Span`s index into it.
     pub(crate) buf: Bytes,
     pub(crate) entries: Vec<Entry>,
+    pub(crate) summary: Summary,
 }
 
 impl Headers {
@@ -158,6 +188,7 @@ impl Headers {
     /// Appends a known header. `name` must not be [`HeaderName::Other`]
     /// (use [`Headers::push_other`]).
     pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.summary = Summary::default();
         if name == HeaderName::Other {
             return;
         }
@@ -166,6 +197,7 @@ impl Headers {
     /// Appends a header by name (extension headers); known names map to their
     /// variant. Errors when `name` is not a token.
     pub fn push_other(&mut self, name: &str, value: impl Into<String>) -> Result<(), ParseError> {
+        self.summary = Summary::default();
         if !super::lex::is_token(name) {
             return Err(ParseError::Build {
                 what: "header name",
@@ -184,6 +216,7 @@ impl Headers {
     /// Inserts a known header before the first line of the same header, or at
     /// the top (how a Via is added, RFC 3261 8.1.1.7).
     pub fn prepend(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.summary = Summary::default();
         let at = self
             .entries
             .iter()
@@ -194,6 +227,7 @@ impl Headers {
     /// Replaces every line of a known header by one value, kept at the place of
     /// the first line (appended when absent).
     pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.summary = Summary::default();
         let new = Self::entry(name, value.into());
         match self.entries.iter().position(|e| e.name == name) {
             Some(i) => {
@@ -210,12 +244,14 @@ impl Headers {
     }
     /// Removes every line of a known header; returns how many were removed.
     pub fn remove(&mut self, name: HeaderName) -> usize {
+        self.summary = Summary::default();
         let before = self.entries.len();
         self.entries.retain(|e| e.name != name);
         before - self.entries.len()
     }
     /// Removes every line of a header by written name (extension headers).
     pub fn remove_other(&mut self, name: &str) -> usize {
+        self.summary = Summary::default();
         let known = HeaderName::parse(name.as_bytes());
         if known != HeaderName::Other {
             return self.remove(known);
@@ -277,6 +313,36 @@ impl Headers {
         let v = ListIter::new(first).next().unwrap_or("");
         Via::parse_mode(v, !checked).map_err(|r| ParseError::header(HeaderName::Via, r))
     }
+    fn span_str(&self, (a, b): (u32, u32)) -> &str {
+        self.buf
+            .get(a as usize..b as usize)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("")
+    }
+
+    /// The `branch` of the topmost Via: O(1) on a parsed message (the
+    /// transaction key, RFC 3261 17.2.3).
+    pub fn branch(&self) -> Result<Option<&str>, ParseError> {
+        match self.summary.branch {
+            Some(b) => Ok(b.map(|s| self.span_str(s))),
+            None => Ok(self.top_via()?.branch()),
+        }
+    }
+    /// The From tag: O(1) on a parsed message.
+    pub fn from_tag(&self) -> Result<Option<&str>, ParseError> {
+        match self.summary.from_tag {
+            Some(t) => Ok(t.map(|s| self.span_str(s))),
+            None => Ok(self.from()?.tag()),
+        }
+    }
+    /// The To tag: O(1) on a parsed message.
+    pub fn to_tag(&self) -> Result<Option<&str>, ParseError> {
+        match self.summary.to_tag {
+            Some(t) => Ok(t.map(|s| self.span_str(s))),
+            None => Ok(self.to()?.tag()),
+        }
+    }
+
     /// Every Via value, top first, across lines and commas.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
         self.list(HeaderName::Via, Via::parse_mode)

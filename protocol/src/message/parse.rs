@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::addr::NameAddr;
 use super::error::ParseError;
-use super::headers::{delta_seconds, validate_call_id, Entry, Headers, Text};
+use super::headers::{delta_seconds, validate_call_id, Entry, Headers, Summary, Text};
 use super::lex::{trim, ListIter};
 use super::uri::{Scheme, Uri};
 use super::values::{parse_retry_after, validate_date, CSeq, Method, StatusCode};
@@ -51,6 +51,7 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     let start_line = parse_start_line(&section[..first_end], start)?;
 
     let mut entries = Vec::with_capacity(16);
+    let mut summary = Summary::default();
     let mut content_length: Option<u32> = None;
     let mut cseq_method: Option<Method> = None;
     // Current header: (name, name span, value start, value end, folded).
@@ -91,6 +92,7 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
                     start,
                     c,
                     &mut entries,
+                    &mut summary,
                     &mut content_length,
                     &mut cseq_method,
                 )?;
@@ -128,6 +130,7 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
             start,
             c,
             &mut entries,
+            &mut summary,
             &mut content_length,
             &mut cseq_method,
         )?;
@@ -149,6 +152,7 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     let headers = Headers {
         buf: buf.slice(..hdr_end),
         entries,
+        summary,
     };
     Ok(match start_line {
         StartLine::Request { method, uri } => {
@@ -247,6 +251,7 @@ fn finish(
     base: usize,
     (name, name_start, name_end, vstart, vend, folded): Cur,
     entries: &mut Vec<Entry>,
+    summary: &mut Summary,
     content_length: &mut Option<u32>,
     cseq_method: &mut Option<Method>,
 ) -> Result<(), ParseError> {
@@ -259,10 +264,23 @@ fn finish(
         let lead = raw.len() - raw.trim_start_matches([' ', '\t']).len();
         (span(base, vstart + lead, vstart + lead + t.len()), t.into())
     };
-    validate(name, &value, content_length, cseq_method).map_err(|reason| ParseError::Header {
-        header: name,
-        reason,
+    let fact = validate(name, &value, content_length, cseq_method).map_err(|reason| {
+        ParseError::Header {
+            header: name,
+            reason,
+        }
     })?;
+    if let Some(fact) = fact {
+        // Record where the branch / tag is, for O(1) reads; a folded value
+        // lives outside the buffer, so its fact stays unknown (read lazily).
+        let span = (!folded).then(|| {
+            fact.map(|f| {
+                let at = base + (f.as_ptr() as usize - section.as_ptr() as usize);
+                (at as u32, (at + f.len()) as u32)
+            })
+        });
+        summary.record(name, span);
+    }
     entries.push(Entry {
         name,
         raw_name: span(base, name_start, name_end),
@@ -302,20 +320,27 @@ fn is_validated(name: HeaderName) -> bool {
     )
 }
 
-fn validate(
+/// Checks a header; for Via, From and To returns the fact the summary keeps
+/// (top branch, tag), `Some(None)` when absent.
+fn validate<'v>(
     name: HeaderName,
-    v: &str,
+    v: &'v str,
     content_length: &mut Option<u32>,
     cseq_method: &mut Option<Method>,
-) -> Result<(), &'static str> {
+) -> Result<Option<Option<&'v str>>, &'static str> {
     match name {
         HeaderName::Via => {
+            let mut top = None;
             for e in ListIter::new(v) {
-                Via::parse(e)?;
+                let via = Via::parse(e)?;
+                if top.is_none() {
+                    top = Some(via.branch());
+                }
             }
+            return Ok(top);
         }
         HeaderName::From | HeaderName::To => {
-            NameAddr::parse(v)?;
+            return Ok(Some(NameAddr::parse(v)?.tag()));
         }
         HeaderName::Contact if trim(v) != "*" => {
             for e in ListIter::new(v) {
@@ -359,5 +384,5 @@ fn validate(
         // of the parse pass keeps long Authorization lines off the hot path.
         _ => {}
     }
-    Ok(())
+    Ok(None)
 }

@@ -286,7 +286,23 @@ fn set_and_remove() {
     assert!(h.contact_is_star());
     assert_eq!(h.contacts().count(), 0);
     assert_eq!(h.expires().unwrap(), Some(0));
-    assert_eq!(h.remove(HeaderName::Via), 1);
+    assert_eq!(h.branch().unwrap(), Some("z9hG4bK776"));
+    h.prepend(
+        HeaderName::Via,
+        "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew",
+    );
+    assert_eq!(
+        h.branch().unwrap(),
+        Some("z9hG4bKnew"),
+        "cached branch dropped on change"
+    );
+    h.set(HeaderName::From, "<sip:x@example.com>;tag=changed");
+    assert_eq!(h.from_tag().unwrap(), Some("changed"));
+    assert_eq!(h.remove(HeaderName::Via), 2);
+    assert_eq!(
+        h.branch().unwrap_err(),
+        ParseError::MissingHeader(HeaderName::Via)
+    );
     assert_eq!(
         h.top_via().unwrap_err(),
         ParseError::MissingHeader(HeaderName::Via)
