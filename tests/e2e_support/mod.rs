@@ -1,0 +1,406 @@
+//! Shared harness of the end-to-end tests (`tests/e2e_*.rs`): a real fleet
+//! configured from Poly `key="value"` text against a real lab (Kamailio SBCs,
+//! dnsmasq), with
+//! - its events exactly as `sipfleet run --events json` prints them
+//!   ([`event_json`]), and
+//! - what each SBC received (the lab's observation log),
+//!
+//! both on one time axis: milliseconds since the fleet was started.
+//!
+//! Everything runs in real time (the lab's servers do), so every wait is
+//! bounded and every timing assertion has an explicit tolerance.
+
+// Each test file uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use sipfleet::actors::events::{event_json, EventSink, LineEvent};
+use sipfleet::actors::fleet::{Fleet, FleetOptions};
+use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
+use sipfleet_lab::{password_for, Lab, LabConfig};
+
+/// Serialises the timing-critical tests of one test binary: the machine has
+/// two cores, and three Kamailio instances per lab plus a fleet per test make
+/// parallel labs compete for them.
+static TIMING: Mutex<()> = Mutex::new(());
+
+/// Takes the timing lock (a test that panicked while holding it does not
+/// poison the others).
+pub fn timing_lock() -> MutexGuard<'static, ()> {
+    TIMING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A lab with the standard three SBCs (SRV priorities 10/20/30) and `ttl`
+/// seconds on every DNS answer.
+pub fn lab_with_ttl(ttl: u32) -> Lab {
+    Lab::start(LabConfig {
+        ttl,
+        ..LabConfig::default()
+    })
+    .expect("lab starts (run scripts/lab-install once)")
+}
+
+/// A lab with the standard three SBCs and the default 5 s TTL.
+pub fn lab() -> Lab {
+    lab_with_ttl(5)
+}
+
+/// The configuration text for `users` (lab users, one `reg.N` each) against
+/// the lab's domain over `transport` (`UDPOnly`, `TCPOnly`, `TLS`), port 0
+/// (NAPTR/SRV), with the lab's DNS server, followed by `extra` lines (which
+/// override anything above).
+pub fn config_text(lab: &Lab, users: &[&str], transport: &str, extra: &str) -> String {
+    let mut text = String::new();
+    for (i, user) in users.iter().enumerate() {
+        let n = i + 1;
+        text.push_str(&format!(
+            "reg.{n}.address=\"{user}\"\nreg.{n}.auth.password=\"{}\"\n",
+            password_for(user)
+        ));
+    }
+    text.push_str(&format!(
+        "voIpProt.server.1.address=\"{}\"\n\
+         voIpProt.server.1.port=\"0\"\n\
+         voIpProt.server.1.transport=\"{transport}\"\n\
+         tcpIpApp.dns.server=\"{}\"\n",
+        lab.domain(),
+        lab.dns_addr()
+    ));
+    text.push_str(extra);
+    text
+}
+
+/// Parses and validates a configuration text, as `sipfleet run` would.
+pub fn config(lab: &Lab, users: &[&str], transport: &str, extra: &str) -> FleetConfig {
+    let text = config_text(lab, users, transport, extra);
+    let mut b = ConfigBuilder::new();
+    b.add_source(parse_lines(&text, "e2e.cfg"));
+    match b.build() {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("bad test configuration:\n{text}\n{e}"),
+    }
+}
+
+/// One request an SBC received, on the harness's time axis.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Milliseconds since the fleet started (SBC wall clock).
+    pub t_ms: i64,
+    pub method: String,
+    pub user: Option<String>,
+    pub call_id: String,
+    pub expires: Option<u32>,
+    pub transport: sipfleet_lab::Transport,
+}
+
+/// The event store and the time origin of one fleet run.
+pub struct Harness<'a> {
+    pub lab: &'a Lab,
+    start: Instant,
+    start_wall: SystemTime,
+    store: Arc<Mutex<Vec<LineEvent>>>,
+}
+
+impl<'a> Harness<'a> {
+    pub fn new(lab: &'a Lab) -> Self {
+        Harness {
+            lab,
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            store: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Fleet options: events into this harness, the lab's CA trusted.
+    pub fn options(&self) -> FleetOptions {
+        FleetOptions {
+            events: EventSink::Memory(self.store.clone()),
+            log: slog::Logger::root(slog::Discard, slog::o!()),
+            ca_file: Some(self.lab.ca_cert_path().to_path_buf()),
+            dns_servers: Vec::new(),
+            seed: None,
+            user_agent: "sipfleet-e2e".into(),
+        }
+    }
+
+    /// Starts the fleet; time 0 of the harness is now. Must run inside an
+    /// actix system.
+    pub fn start(&mut self, cfg: &FleetConfig) -> Fleet {
+        self.start = Instant::now();
+        self.start_wall = SystemTime::now();
+        Fleet::start(cfg, self.options()).expect("fleet starts")
+    }
+
+    /// Milliseconds since the fleet started.
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Every event so far, as `sipfleet run --events json` prints it.
+    pub fn events(&self) -> Vec<Value> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.iter().map(|e| event_json(e, self.start)).collect()
+    }
+
+    /// The SBC (1-based) an event's route points at.
+    pub fn sbc_of(&self, ev: &Value) -> Option<usize> {
+        self.sbc_of_route(&ev["route"])
+    }
+
+    /// The SBC (1-based) a route object (`route`, `from`) points at.
+    pub fn sbc_of_route(&self, route: &Value) -> Option<usize> {
+        let addr: std::net::SocketAddr = route["address"].as_str()?.parse().ok()?;
+        self.sbc_at(addr.ip())
+    }
+
+    /// The SBC (1-based) at `ip`.
+    pub fn sbc_at(&self, ip: IpAddr) -> Option<usize> {
+        self.lab
+            .sbcs()
+            .iter()
+            .position(|s| IpAddr::V4(s.ip()) == ip)
+            .map(|i| i + 1)
+    }
+
+    /// Waits until an event matches `pred` (looking at every event so far,
+    /// the earliest match wins) and returns it; panics with the whole story
+    /// after `timeout`.
+    pub async fn wait_event(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(ev) = self.events().into_iter().find(|e| pred(e)) {
+                return ev;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "no {what} within {timeout:?} (now {} ms)\n{}",
+                    self.now_ms(),
+                    self.story()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until an event matches `pred` among the events after the first
+    /// `skip` ones.
+    pub async fn wait_event_after(
+        &self,
+        skip: usize,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(ev) = self.events().into_iter().skip(skip).find(|e| pred(e)) {
+                return ev;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "no {what} within {timeout:?} (now {} ms)\n{}",
+                    self.now_ms(),
+                    self.story()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sleeps on the runtime (the fleet keeps running).
+    pub async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Sleeps until `ms` after the fleet started.
+    pub async fn sleep_until_ms(&self, ms: u64) {
+        let now = self.now_ms();
+        if ms > now {
+            self.sleep_ms(ms - now).await;
+        }
+    }
+
+    /// Requests SBC `i` received, on the harness's time axis.
+    pub fn received(&self, i: usize) -> Vec<Seen> {
+        self.lab
+            .received(i)
+            .expect("SBC log readable")
+            .into_iter()
+            .map(|o| Seen {
+                t_ms: match o.t.duration_since(self.start_wall) {
+                    Ok(d) => d.as_millis() as i64,
+                    Err(e) => -(e.duration().as_millis() as i64),
+                },
+                method: o.method,
+                user: o.from_user,
+                call_id: o.call_id,
+                expires: o.expires,
+                transport: o.transport,
+            })
+            .collect()
+    }
+
+    /// REGISTERs SBC `i` received from `user` since the fleet started.
+    pub fn registers(&self, i: usize, user: &str) -> Vec<Seen> {
+        self.received(i)
+            .into_iter()
+            .filter(|s| s.method == "REGISTER" && s.user.as_deref() == Some(user) && s.t_ms >= 0)
+            .collect()
+    }
+
+    /// Waits until SBC `i`'s REGISTERs from `user` satisfy `pred` (the SBC
+    /// log is written asynchronously); panics after `timeout`.
+    pub async fn wait_registers(
+        &self,
+        i: usize,
+        user: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Seen]) -> bool,
+    ) -> Vec<Seen> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.registers(i, user);
+            if pred(&seen) {
+                return seen;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "SBC {i} REGISTERs from {user} never matched within {timeout:?}: {seen:#?}\n{}",
+                    self.story()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The run so far, for failure messages: every event and every request
+    /// each SBC received.
+    pub fn story(&self) -> String {
+        let mut out = String::from("events:\n");
+        for ev in self.events() {
+            out.push_str(&format!("  {ev}\n"));
+        }
+        for i in 1..=self.lab.sbcs().len() {
+            out.push_str(&format!("SBC {i} received:\n"));
+            for s in self.received(i) {
+                out.push_str(&format!(
+                    "  {:>7} ms {} {} {} expires={:?} {}\n",
+                    s.t_ms,
+                    s.method,
+                    s.user.as_deref().unwrap_or("-"),
+                    s.call_id,
+                    s.expires,
+                    s.transport
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The event's `event` field.
+pub fn kind(ev: &Value) -> &str {
+    ev["event"].as_str().unwrap_or("")
+}
+
+/// The event's `t_ms` field.
+pub fn t_ms(ev: &Value) -> u64 {
+    ev["t_ms"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// Asserts `actual` is within `tolerance` of `expected` (milliseconds).
+#[track_caller]
+pub fn assert_near(what: &str, actual: i64, expected: i64, tolerance: i64, story: &str) {
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{what}: {actual} ms, expected {expected} ± {tolerance} ms\n{story}"
+    );
+}
+
+/// A silent UDP server of the test's own: bound where a dead SBC listened,
+/// it reads every datagram, stamps it on arrival and never answers. A
+/// SIGSTOPped Kamailio (the lab's `silent` mode) only logs what it read once
+/// it is continued, so its timestamps cannot show retransmission intervals;
+/// this socket's can.
+pub struct BlackHole {
+    seen: Arc<Mutex<Vec<(Instant, String)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BlackHole {
+    pub fn bind(addr: std::net::SocketAddr) -> BlackHole {
+        let socket = std::net::UdpSocket::bind(addr).expect("bind the black hole");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("read timeout");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                    let at = Instant::now();
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if text.starts_with("REGISTER ") {
+                        let call_id = header(&text, &["call-id", "i"]).unwrap_or_default();
+                        seen2
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((at, call_id));
+                    }
+                }
+            }
+        });
+        BlackHole {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The REGISTERs read so far: arrival time and Call-ID.
+    pub fn seen(&self) -> Vec<(Instant, String)> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The value of the first header named one of `names` (case-insensitive).
+fn header(text: &str, names: &[&str]) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        names
+            .iter()
+            .any(|n| name.trim().eq_ignore_ascii_case(n))
+            .then(|| value.trim().to_string())
+    })
+}
+
+impl Harness<'_> {
+    /// `at` on the harness's time axis, in milliseconds.
+    pub fn ms_of(&self, at: Instant) -> i64 {
+        match at.checked_duration_since(self.start) {
+            Some(d) => d.as_millis() as i64,
+            None => -(self.start.duration_since(at).as_millis() as i64),
+        }
+    }
+}
