@@ -47,6 +47,12 @@ impl<'a> Uri<'a> {
     /// `strict == false` reads the structure of a URI that was validated
     /// before, skipping the character checks.
     pub(crate) fn parse_mode(s: &'a str, strict: bool) -> Result<Uri<'a>, &'static str> {
+        // Fast path for the common case.
+        if s.len() > 4 && s.as_bytes()[..4].eq_ignore_ascii_case(b"sip:") {
+            let mut uri = Uri::empty(s, Scheme::Sip, &s[4..]);
+            uri.parse_sip(&s[4..], strict)?;
+            return Ok(uri);
+        }
         let colon = find_byte(s, b':').ok_or("no scheme")?;
         let scheme_s = &s[..colon];
         let sb = scheme_s.as_bytes();
@@ -62,9 +68,6 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err("empty after scheme");
         }
-        if strict && rest.bytes().any(is_uri_bad_byte) {
-            return Err("white space or delimiter inside URI");
-        }
         let scheme = if scheme_s.eq_ignore_ascii_case("sip") {
             Scheme::Sip
         } else if scheme_s.eq_ignore_ascii_case("sips") {
@@ -74,17 +77,13 @@ impl<'a> Uri<'a> {
         } else {
             Scheme::Other(scheme_s)
         };
-        let mut uri = Uri {
-            raw: s,
-            scheme,
-            user: None,
-            password: None,
-            host: "",
-            port: None,
-            params: "",
-            headers: None,
-            opaque: rest,
-        };
+        let mut uri = Uri::empty(s, scheme, rest);
+        if strict
+            && !matches!(scheme, Scheme::Sip | Scheme::Sips)
+            && rest.bytes().any(is_uri_bad_byte)
+        {
+            return Err("white space or delimiter inside URI");
+        }
         match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(rest, strict)?,
             Scheme::Tel => {
@@ -106,10 +105,42 @@ impl<'a> Uri<'a> {
         Ok(uri)
     }
 
+    fn empty(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Uri<'a> {
+        Uri {
+            raw,
+            scheme,
+            user: None,
+            password: None,
+            host: "",
+            port: None,
+            params: "",
+            headers: None,
+            opaque: rest,
+        }
+    }
+
     fn parse_sip(&mut self, rest: &'a str, strict: bool) -> Result<(), &'static str> {
+        if rest.is_empty() {
+            return Err("empty after scheme");
+        }
         // The userinfo ends at the first '@': '@' is legal neither in the host,
         // nor in params or headers, while ';', '?' and ',' are legal in the user.
-        let hostpart = match find_byte(rest, b'@') {
+        // One pass finds it and, when strict, rejects bytes no URI may hold.
+        let at = if strict {
+            let mut at = None;
+            for (i, &c) in rest.as_bytes().iter().enumerate() {
+                if is_uri_bad_byte(c) {
+                    return Err("white space or delimiter inside URI");
+                }
+                if c == b'@' && at.is_none() {
+                    at = Some(i);
+                }
+            }
+            at
+        } else {
+            find_byte(rest, b'@')
+        };
+        let hostpart = match at {
             Some(at) => {
                 let userinfo = &rest[..at];
                 let (user, password) = match find_byte(userinfo, b':') {
@@ -138,16 +169,19 @@ impl<'a> Uri<'a> {
             }
             close + 1
         } else {
-            hb.iter()
-                .position(|b| matches!(b, b':' | b';' | b'?'))
-                .unwrap_or(hb.len())
+            // Host name characters up to ':', ';', '?' or the end.
+            let end = hb
+                .iter()
+                .position(|&b| !is_host_byte(b))
+                .unwrap_or(hb.len());
+            if strict && end < hb.len() && !matches!(hb[end], b':' | b';' | b'?') {
+                return Err("bad host");
+            }
+            end
         };
         let host = &hostpart[..host_end];
         if host.is_empty() {
             return Err("empty host");
-        }
-        if strict && !host.starts_with('[') && !host.bytes().all(is_host_byte) {
-            return Err("bad host");
         }
         self.host = host;
         let mut after = &hostpart[host_end..];
