@@ -7,6 +7,7 @@
 //! (`.ci/run` checks `cargo tree`).
 
 pub mod auth;
+pub mod call;
 pub mod config;
 pub mod dns;
 pub mod framing;
@@ -15,4 +16,5 @@ pub mod message;
 pub mod register_request;
 pub mod registration;
 pub mod route;
+pub mod sdp;
 pub mod transaction;

@@ -1,0 +1,885 @@
+//! The [`Call`] state machine: construction, getters, commands, timers and
+//! outputs (quinn-proto layout). Responses to our requests are handled in
+//! `uac.rs`, requests from the peer in `uas.rs`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::dialog::{authorize, Dialog, HeldChallenge, IdGen};
+use super::{
+    CallDirection, CallError, CallEvent, CallEventKind, CallOutput, CallSettings, EndReason,
+    Transmit,
+};
+use crate::auth::DigestClient;
+use crate::message::{HeaderName, Message, Method, Request, Response};
+use crate::register_request::LineIdentity;
+use crate::route::Route;
+use crate::sdp::{self, Direction, LocalMedia, RemoteMedia};
+use crate::transaction::{ClientTransaction, RequestKind, TimeoutAction, WalkPosition};
+
+/// What the line knows when placing a call.
+#[derive(Clone, Debug)]
+pub struct OutgoingCall {
+    /// The callee, a SIP URI (`sip:1002@example.com`).
+    pub target: String,
+    /// The SBC route the INVITE goes to first.
+    pub route: Route,
+    /// Local address of the flow to that route (Via, Contact).
+    pub local: SocketAddr,
+    /// Where we receive RTP.
+    pub rtp: SocketAddr,
+    /// No other route is left to fail over to (RFC intervals up to 32 s).
+    pub last_route: bool,
+}
+
+/// An INVITE received by the line that no call accepts.
+#[derive(Clone, Debug)]
+pub struct IncomingCall<'a> {
+    pub invite: &'a Request,
+    /// The route (SBC flow) it came from; answers and requests go back there.
+    pub route: Route,
+    pub local: SocketAddr,
+    pub rtp: SocketAddr,
+}
+
+/// Coarse state of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallState {
+    /// Outgoing INVITE sent, no provisional response yet.
+    Calling,
+    /// Outgoing INVITE got a provisional response.
+    Ringing,
+    /// Incoming INVITE, ringing, not answered.
+    Incoming,
+    /// We sent 200 and wait for the ACK.
+    Answering,
+    Established,
+    /// CANCEL sent, waiting for the INVITE's 487.
+    Cancelling,
+    /// BYE sent, waiting for its response.
+    Terminating,
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Initial,
+    Hold,
+    Resume,
+}
+
+/// Our INVITE (initial or re-INVITE) transaction.
+pub(super) struct InviteTx {
+    pub(super) request: Request,
+    pub(super) tx: ClientTransaction,
+    pub(super) cseq: u32,
+    pub(super) purpose: Purpose,
+    pub(super) answered_challenge: bool,
+    pub(super) provisional: bool,
+}
+
+/// Our BYE or CANCEL transaction.
+pub(super) struct NonInviteTx {
+    pub(super) request: Request,
+    pub(super) tx: ClientTransaction,
+    pub(super) cseq: u32,
+    pub(super) answered_challenge: bool,
+}
+
+/// 2xx retransmission of a server INVITE transaction (RFC 3261 13.3.1.4).
+pub(super) struct Retransmit {
+    pub(super) next: Instant,
+    pub(super) interval: Duration,
+    /// Timer H: 64*T1 after the first 2xx.
+    pub(super) give_up: Instant,
+}
+
+/// An INVITE we received (initial or re-INVITE).
+pub(super) struct ServerInvite {
+    pub(super) request: Request,
+    pub(super) branch: String,
+    pub(super) cseq: u32,
+    pub(super) initial: bool,
+    /// The last response sent, repeated on a retransmitted INVITE.
+    pub(super) last: Option<Response>,
+    pub(super) retransmit: Option<Retransmit>,
+}
+
+/// One call of a line. See the module docs of [`super`].
+pub struct Call {
+    pub(super) settings: CallSettings,
+    pub(super) identity: LineIdentity,
+    pub(super) digest: Option<DigestClient>,
+    pub(super) ids: IdGen,
+    pub(super) direction: CallDirection,
+    pub(super) state: CallState,
+    pub(super) dialog: Dialog,
+    pub(super) media: LocalMedia,
+    pub(super) remote_media: Option<RemoteMedia>,
+    /// We put the call on hold.
+    pub(super) local_hold: bool,
+    /// The peer put the call on hold.
+    pub(super) remote_hold: bool,
+    pub(super) invite: Option<InviteTx>,
+    pub(super) server: Option<ServerInvite>,
+    pub(super) bye: Option<NonInviteTx>,
+    pub(super) cancel: Option<NonInviteTx>,
+    /// `hangup` before any provisional response: CANCEL when one arrives.
+    pub(super) cancel_pending: bool,
+    /// No final response to the cancelled INVITE by then: the call is over.
+    pub(super) cancel_deadline: Option<Instant>,
+    /// Hang up as soon as our 2xx is acknowledged.
+    pub(super) bye_after_ack: bool,
+    /// The reason reported when the BYE in flight completes.
+    pub(super) bye_reason: EndReason,
+    /// ACK sent for the last 2xx (repeated on a retransmitted 2xx), by CSeq.
+    pub(super) ack_2xx: Option<(u32, Request)>,
+    /// ACK sent for the last 300-699 (repeated on a retransmitted final).
+    pub(super) ack_final: Option<(u32, Request)>,
+    pub(super) challenge: Option<HeldChallenge>,
+    /// The SDP offer of the initial INVITE, repeated by every retry.
+    pub(super) initial_offer: Option<Bytes>,
+    /// The INVITE's initial route was chosen: the 32 s budget starts here.
+    pub(super) walk_started: Instant,
+    /// The route that holds the line's registration, as last reported.
+    pub(super) registrar: Option<Route>,
+    pub(super) outputs: VecDeque<CallOutput>,
+    pub(super) ended: Option<(EndReason, Option<u16>)>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("call_id", &self.dialog.call_id)
+            .field("direction", &self.direction)
+            .field("state", &self.state)
+            .field("route", &self.dialog.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// Places a call: builds and queues the INVITE with an SDP offer.
+    /// `call_id` is the caller's (unique per line); `seed` feeds tags and
+    /// branches.
+    pub fn outgoing(
+        settings: CallSettings,
+        identity: LineIdentity,
+        digest: Option<DigestClient>,
+        params: OutgoingCall,
+        call_id: String,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Call, CallError> {
+        crate::message::Uri::parse(&params.target).map_err(|reason| CallError::BadUri {
+            uri: params.target.clone(),
+            reason: reason.to_string(),
+        })?;
+        let mut ids = IdGen::new(seed);
+        let tag = ids.tag();
+        let dialog = Dialog::uac(
+            &identity,
+            call_id,
+            tag,
+            &params.target,
+            params.route.clone(),
+            params.local,
+            0,
+        );
+        let media = LocalMedia::new(params.rtp, ids.next_u64() >> 1);
+        let mut call = Call::base(
+            settings,
+            identity,
+            digest,
+            ids,
+            CallDirection::Outgoing,
+            dialog,
+            media,
+            now,
+        );
+        call.state = CallState::Calling;
+        call.emit(CallEventKind::Started {
+            direction: CallDirection::Outgoing,
+            remote: params.target,
+        });
+        call.send_invite(now, Purpose::Initial, params.last_route, false)?;
+        Ok(call)
+    }
+
+    /// Takes an incoming INVITE: queues 100 Trying and 180 Ringing (or the
+    /// 200 when auto-answering). An INVITE without Call-ID, From, To, CSeq
+    /// or Contact is an error: answer it 400 and drop it. An offer we cannot
+    /// answer gets 488 and a call that has already ended.
+    pub fn incoming(
+        settings: CallSettings,
+        identity: LineIdentity,
+        digest: Option<DigestClient>,
+        params: IncomingCall<'_>,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Call, CallError> {
+        let req = params.invite;
+        if *req.method() != Method::Invite {
+            return Err(CallError::BadInvite(format!(
+                "{} is not INVITE",
+                req.method()
+            )));
+        }
+        let branch = req
+            .headers()
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .ok_or_else(|| CallError::BadInvite("no Via branch".into()))?;
+        let mut ids = IdGen::new(seed);
+        let tag = ids.tag();
+        let dialog = Dialog::uas(&identity, req, tag, params.route, params.local)
+            .map_err(|e| CallError::BadInvite(e.to_string()))?;
+        if req
+            .headers()
+            .to()
+            .map_err(|e| CallError::BadInvite(e.to_string()))?
+            .tag()
+            .is_some()
+        {
+            return Err(CallError::BadInvite("To already has a tag".into()));
+        }
+        let remote = dialog.remote_uri.clone();
+        let cseq = dialog.remote_cseq.unwrap_or(0);
+        let media = LocalMedia::new(params.rtp, ids.next_u64() >> 1);
+        let auto_answer = settings.auto_answer;
+        let mut call = Call::base(
+            settings,
+            identity,
+            digest,
+            ids,
+            CallDirection::Incoming,
+            dialog,
+            media,
+            now,
+        );
+        call.state = CallState::Incoming;
+        call.server = Some(ServerInvite {
+            request: req.clone(),
+            branch,
+            cseq,
+            initial: true,
+            last: None,
+            retransmit: None,
+        });
+        call.emit(CallEventKind::Started {
+            direction: CallDirection::Incoming,
+            remote,
+        });
+        call.respond_invite(100, None);
+        if !req.body().is_empty() {
+            match RemoteMedia::parse(req.body()).and_then(|m| m.common_codec().map(|_| m)) {
+                Ok(m) => call.remote_media = Some(m),
+                Err(_) => {
+                    call.respond_invite(488, None);
+                    call.end(EndReason::Rejected, Some(488));
+                    return Ok(call);
+                }
+            }
+        }
+        call.respond_invite(180, None);
+        call.emit(CallEventKind::Ringing);
+        if auto_answer {
+            call.answer(now)?;
+        }
+        Ok(call)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn base(
+        settings: CallSettings,
+        identity: LineIdentity,
+        digest: Option<DigestClient>,
+        ids: IdGen,
+        direction: CallDirection,
+        dialog: Dialog,
+        media: LocalMedia,
+        now: Instant,
+    ) -> Call {
+        Call {
+            registrar: Some(dialog.route.clone()),
+            settings,
+            identity,
+            digest,
+            ids,
+            direction,
+            state: CallState::Calling,
+            dialog,
+            media,
+            remote_media: None,
+            local_hold: false,
+            remote_hold: false,
+            invite: None,
+            server: None,
+            bye: None,
+            cancel: None,
+            cancel_pending: false,
+            cancel_deadline: None,
+            bye_after_ack: false,
+            bye_reason: EndReason::LocalHangup,
+            ack_2xx: None,
+            ack_final: None,
+            challenge: None,
+            initial_offer: None,
+            walk_started: now,
+            outputs: VecDeque::new(),
+            ended: None,
+        }
+    }
+
+    // ----- getters -----
+
+    pub fn state(&self) -> CallState {
+        self.state
+    }
+
+    pub fn direction(&self) -> CallDirection {
+        self.direction
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.dialog.call_id
+    }
+
+    /// The SBC route the call's requests go to.
+    pub fn route(&self) -> &Route {
+        &self.dialog.route
+    }
+
+    pub fn dialog(&self) -> &Dialog {
+        &self.dialog
+    }
+
+    /// The peer's RTP address and direction, once its SDP was read.
+    pub fn remote_media(&self) -> Option<&RemoteMedia> {
+        self.remote_media.as_ref()
+    }
+
+    /// The call has not ended: ringing, answering, established or hanging
+    /// up. A line with an active call does not fail back.
+    pub fn is_active(&self) -> bool {
+        self.state != CallState::Ended
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.local_hold
+    }
+
+    /// Why and with which final status the call ended.
+    pub fn end_reason(&self) -> Option<(EndReason, Option<u16>)> {
+        self.ended
+    }
+
+    /// Whether `msg` belongs to this call (same Call-ID). Dialog tags are
+    /// checked by [`Self::handle_message`], which answers 481 on mismatch.
+    pub fn accepts(&self, msg: &Message) -> bool {
+        msg.headers()
+            .call_id()
+            .is_ok_and(|id| id == self.dialog.call_id)
+    }
+
+    /// Whether the call may send its next request while `registered` holds
+    /// the line's registration: with `onlySignalWithRegistered` only to that
+    /// SBC.
+    pub fn may_signal_via(&self, registered: Option<&Route>) -> bool {
+        !self.settings.only_signal_with_registered
+            || registered.is_some_and(|r| r.same_destination(&self.dialog.route))
+    }
+
+    // ----- outputs -----
+
+    pub fn poll_output(&mut self) -> Option<CallOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == CallState::Ended {
+            return None;
+        }
+        let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
+        let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
+        let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
+        let server = self
+            .server
+            .as_ref()
+            .and_then(|s| s.retransmit.as_ref())
+            .map(|r| r.next.min(r.give_up));
+        [invite, bye, cancel, server, self.cancel_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // ----- inputs: commands -----
+
+    /// Answers a ringing incoming call: 200 with the SDP answer (or an offer
+    /// when the INVITE had none), retransmitted until the ACK.
+    pub fn answer(&mut self, now: Instant) -> Result<(), CallError> {
+        if self.state != CallState::Incoming {
+            return Err(self.wrong_state("answer"));
+        }
+        let offer = self
+            .server
+            .as_ref()
+            .filter(|s| !s.request.body().is_empty())
+            .and(self.remote_media.clone());
+        let body = self.local_description(offer.as_ref());
+        self.respond_invite(200, Some(body));
+        self.start_2xx_retransmit(now);
+        self.state = CallState::Answering;
+        self.emit(CallEventKind::Answered);
+        Ok(())
+    }
+
+    /// Ends the call the way its state requires: CANCEL (ringing outgoing),
+    /// 603 (ringing incoming), BYE (answered).
+    pub fn hangup(&mut self, now: Instant) -> Result<(), CallError> {
+        match self.state {
+            CallState::Calling => {
+                self.cancel_pending = true;
+                Ok(())
+            }
+            CallState::Ringing => {
+                self.send_cancel(now);
+                Ok(())
+            }
+            CallState::Incoming => {
+                self.respond_invite(603, None);
+                self.end(EndReason::Declined, Some(603));
+                Ok(())
+            }
+            CallState::Answering => {
+                self.bye_after_ack = true;
+                Ok(())
+            }
+            CallState::Established => {
+                self.send_bye(now, EndReason::LocalHangup);
+                Ok(())
+            }
+            CallState::Cancelling | CallState::Terminating | CallState::Ended => {
+                Err(self.wrong_state("hangup"))
+            }
+        }
+    }
+
+    /// Puts an established call on hold: re-INVITE with `a=sendonly`.
+    pub fn hold(&mut self, now: Instant) -> Result<(), CallError> {
+        self.reinvite(now, Purpose::Hold, "hold")
+    }
+
+    /// Takes the call off hold: re-INVITE with `a=sendrecv`.
+    pub fn resume(&mut self, now: Instant) -> Result<(), CallError> {
+        self.reinvite(now, Purpose::Resume, "resume")
+    }
+
+    /// The guide's Call-ID rule: sends the INVITE again on `route` (failover
+    /// after [`CallEventKind::RouteFailed`], or failback) with the same
+    /// Call-ID and From tag, a new branch and CSeq + 1. Only before any
+    /// provisional response.
+    pub fn retry_on_route(
+        &mut self,
+        now: Instant,
+        route: Route,
+        local: SocketAddr,
+        last_route: bool,
+    ) -> Result<(), CallError> {
+        let started = self.invite.as_ref().is_none_or(|i| !i.provisional);
+        if self.state != CallState::Calling || !started {
+            return Err(self.wrong_state("retry_on_route"));
+        }
+        self.dialog.contact = super::dialog::contact_for(&self.identity, local, route.transport);
+        self.dialog.route = route;
+        self.dialog.local = local;
+        let with_credentials = self.challenge.is_some();
+        self.send_invite(now, Purpose::Initial, last_route, with_credentials)
+    }
+
+    /// No route is left for the INVITE after a
+    /// [`CallEventKind::RouteFailed`]: the call ends (timeout).
+    pub fn give_up(&mut self) {
+        if self.state == CallState::Calling {
+            self.invite = None;
+            self.end(EndReason::Timeout, None);
+        }
+    }
+
+    /// The route that now holds the line's registration (`None`: none).
+    /// With `onlySignalWithRegistered`, the next request this call needs to
+    /// send to another SBC ends the call instead (`registrar_changed`).
+    pub fn handle_registrar(&mut self, registered: Option<&Route>) {
+        self.registrar = registered.cloned();
+    }
+
+    /// Transport trouble on `route` (ICMP, refused, flow lost).
+    pub fn handle_transport_error(&mut self, route: &Route) {
+        if !route.same_destination(&self.dialog.route) {
+            return;
+        }
+        match self.state {
+            CallState::Calling if self.invite.as_ref().is_some_and(|i| !i.provisional) => {
+                self.invite = None;
+                self.emit(CallEventKind::RouteFailed { budget_over: false });
+            }
+            CallState::Ended | CallState::Established | CallState::Incoming => {}
+            _ => self.end(EndReason::TransportError, None),
+        }
+    }
+
+    // ----- inputs: network and time -----
+
+    /// A message the line matched to this call ([`Self::accepts`]).
+    pub fn handle_message(&mut self, now: Instant, msg: &Message) {
+        match msg {
+            Message::Request(req) => self.handle_request(now, req),
+            Message::Response(resp) => self.handle_response(now, resp),
+        }
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == CallState::Ended {
+            return;
+        }
+        if let Some(inv) = &mut self.invite {
+            match inv.tx.handle_timeout(now) {
+                Some(TimeoutAction::Retransmit) => {
+                    let req = inv.request.clone();
+                    self.send(req);
+                }
+                Some(TimeoutAction::TimedOut(why)) => self.invite_timed_out(now, why),
+                None => {}
+            }
+        }
+        if let Some(bye) = &mut self.bye {
+            match bye.tx.handle_timeout(now) {
+                Some(TimeoutAction::Retransmit) => {
+                    let req = bye.request.clone();
+                    self.send(req);
+                }
+                Some(TimeoutAction::TimedOut(_)) => {
+                    self.bye = None;
+                    let reason = self.bye_reason;
+                    self.end(reason, None);
+                }
+                None => {}
+            }
+        }
+        if let Some(cancel) = &mut self.cancel {
+            if let Some(TimeoutAction::Retransmit) = cancel.tx.handle_timeout(now) {
+                let req = cancel.request.clone();
+                self.send(req);
+            }
+        }
+        if self.cancel_deadline.is_some_and(|t| now >= t) {
+            self.cancel_deadline = None;
+            self.invite = None;
+            self.end(EndReason::Cancelled, None);
+        }
+        self.server_timeout(now);
+    }
+
+    fn server_timeout(&mut self, now: Instant) {
+        let t2 = self.settings.policy.timers.t2;
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        let Some(r) = &mut server.retransmit else {
+            return;
+        };
+        if now >= r.give_up {
+            // Timer H: the 2xx was never acknowledged.
+            let initial = server.initial;
+            self.server = None;
+            if initial || self.state == CallState::Established {
+                self.send_bye(now, EndReason::NoAck);
+            }
+        } else if now >= r.next {
+            r.interval = (r.interval * 2).min(t2);
+            r.next = now + r.interval;
+            if let Some(resp) = server.last.clone() {
+                self.send(resp);
+            }
+        }
+    }
+
+    // ----- helpers shared by uac.rs and uas.rs -----
+
+    pub(super) fn wrong_state(&self, command: &'static str) -> CallError {
+        CallError::WrongState {
+            command,
+            state: self.state,
+        }
+    }
+
+    pub(super) fn emit(&mut self, kind: CallEventKind) {
+        self.outputs.push_back(CallOutput::Event(CallEvent {
+            kind,
+            call_id: self.dialog.call_id.clone(),
+            route: self.dialog.route.clone(),
+        }));
+    }
+
+    pub(super) fn send(&mut self, message: impl Into<Message>) {
+        self.outputs.push_back(CallOutput::Send(Transmit {
+            route: self.dialog.route.clone(),
+            message: message.into(),
+        }));
+    }
+
+    pub(super) fn end(&mut self, reason: EndReason, status: Option<u16>) {
+        if self.state == CallState::Ended {
+            return;
+        }
+        self.state = CallState::Ended;
+        self.ended = Some((reason, status));
+        self.invite = None;
+        self.bye = None;
+        self.cancel = None;
+        self.cancel_deadline = None;
+        if let Some(s) = &mut self.server {
+            s.retransmit = None;
+        }
+        self.emit(CallEventKind::Ended { reason, status });
+    }
+
+    /// `onlySignalWithRegistered`: may a request go out now? If not, the
+    /// call ends (`registrar_changed`) and nothing is sent.
+    pub(super) fn gate(&mut self) -> bool {
+        if self.may_signal_via(self.registrar.as_ref()) {
+            return true;
+        }
+        self.end(EndReason::RegistrarChanged, None);
+        false
+    }
+
+    /// Our SDP for a response: the answer to the peer's `offer`, or our
+    /// own offer when the peer's request had none (answer comes in the ACK).
+    pub(super) fn local_description(&mut self, offer: Option<&RemoteMedia>) -> Bytes {
+        if let Some(offer) = offer {
+            if let Ok(body) = self.media.answer(offer, self.local_hold) {
+                return body;
+            }
+        }
+        self.media.offer(if self.local_hold {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        })
+    }
+
+    /// Sends a response to the server INVITE in progress and remembers it.
+    pub(super) fn respond_invite(&mut self, status: u16, body: Option<Bytes>) {
+        let Some(server) = &self.server else {
+            return;
+        };
+        let Some(code) = crate::message::StatusCode::new(status) else {
+            return;
+        };
+        let mut resp = self.dialog.response(&server.request, code);
+        if let Some(body) = body {
+            resp.headers_mut()
+                .push(HeaderName::ContentType, sdp::CONTENT_TYPE);
+            resp.set_body(body);
+        }
+        if let Some(server) = &mut self.server {
+            server.last = Some(resp.clone());
+        }
+        self.send(resp);
+    }
+
+    pub(super) fn start_2xx_retransmit(&mut self, now: Instant) {
+        let t1 = self.settings.policy.timers.t1;
+        if let Some(server) = &mut self.server {
+            server.retransmit = Some(Retransmit {
+                next: now + t1,
+                interval: t1,
+                give_up: now + t1 * 64,
+            });
+        }
+    }
+
+    /// Builds and sends an INVITE (initial or re-INVITE) as a new
+    /// transaction.
+    pub(super) fn send_invite(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        last_route: bool,
+        with_credentials: bool,
+    ) -> Result<(), CallError> {
+        let cseq = self.dialog.next_cseq();
+        let branch = self.ids.branch();
+        let mut req = self
+            .dialog
+            .request(Method::Invite, cseq, &branch, &self.settings.user_agent)
+            .map_err(|e| CallError::BadUri {
+                uri: self.dialog.remote_target.clone(),
+                reason: e.to_string(),
+            })?;
+        let body = match (purpose, &self.invite) {
+            // A retry of the initial INVITE repeats the same offer.
+            (Purpose::Initial, Some(previous)) => previous.request.body().clone(),
+            (Purpose::Initial, None) => match &self.initial_offer {
+                Some(body) => body.clone(),
+                None => self.media.offer(Direction::SendRecv),
+            },
+            (Purpose::Hold, _) => self.media.offer(Direction::SendOnly),
+            (Purpose::Resume, _) => self.media.offer(Direction::SendRecv),
+        };
+        if purpose == Purpose::Initial {
+            self.initial_offer = Some(body.clone());
+        }
+        let h = req.headers_mut();
+        h.push(
+            HeaderName::Allow,
+            "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY",
+        );
+        h.push(HeaderName::ContentType, sdp::CONTENT_TYPE);
+        req.set_body(body);
+        if with_credentials {
+            self.add_credentials(&mut req);
+        }
+        let position = match purpose {
+            Purpose::Initial => WalkPosition {
+                walk_started: self.walk_started,
+                last_route,
+            },
+            _ => WalkPosition {
+                walk_started: now,
+                last_route: true,
+            },
+        };
+        let tx = ClientTransaction::start(
+            RequestKind::Invite,
+            self.dialog.route.transport,
+            &self.settings.policy,
+            position,
+            now,
+        );
+        self.invite = Some(InviteTx {
+            request: req.clone(),
+            tx,
+            cseq,
+            purpose,
+            answered_challenge: with_credentials,
+            provisional: false,
+        });
+        self.send(req);
+        Ok(())
+    }
+
+    pub(super) fn add_credentials(&mut self, req: &mut Request) {
+        if let (Some(digest), Some(challenge)) = (&mut self.digest, &self.challenge) {
+            authorize(req, digest, challenge, &mut self.ids);
+        }
+    }
+
+    fn reinvite(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        command: &'static str,
+    ) -> Result<(), CallError> {
+        if self.state != CallState::Established || self.invite.is_some() || self.server.is_some() {
+            return Err(self.wrong_state(command));
+        }
+        if !self.gate() {
+            return Ok(());
+        }
+        let with_credentials = self.challenge.is_some();
+        self.send_invite(now, purpose, true, with_credentials)
+    }
+
+    /// Sends a BYE (a new non-INVITE transaction in the dialog).
+    pub(super) fn send_bye(&mut self, now: Instant, reason: EndReason) {
+        if !self.gate() {
+            return;
+        }
+        let cseq = self.dialog.next_cseq();
+        let branch = self.ids.branch();
+        let Ok(mut req) =
+            self.dialog
+                .request(Method::Bye, cseq, &branch, &self.settings.user_agent)
+        else {
+            self.end(reason, None);
+            return;
+        };
+        if self.challenge.is_some() {
+            self.add_credentials(&mut req);
+        }
+        self.bye = Some(NonInviteTx {
+            request: req.clone(),
+            tx: self.non_invite_tx(now),
+            cseq,
+            answered_challenge: false,
+        });
+        self.bye_reason = reason;
+        self.state = CallState::Terminating;
+        self.send(req);
+    }
+
+    pub(super) fn non_invite_tx(&self, now: Instant) -> ClientTransaction {
+        ClientTransaction::start(
+            RequestKind::NonInvite,
+            self.dialog.route.transport,
+            &self.settings.policy,
+            WalkPosition {
+                walk_started: now,
+                last_route: true,
+            },
+            now,
+        )
+    }
+
+    /// CANCEL of our ringing INVITE (RFC 3261 9.1): same branch,
+    /// Request-URI, Call-ID, From, To, Route and CSeq number.
+    pub(super) fn send_cancel(&mut self, now: Instant) {
+        self.cancel_pending = false;
+        let Some(inv) = &self.invite else {
+            return;
+        };
+        if !self.may_signal_via(self.registrar.as_ref()) {
+            self.gate();
+            return;
+        }
+        let src = inv.request.headers();
+        let cseq = inv.cseq;
+        let Ok(mut req) = Request::new(Method::Cancel, inv.request.uri_str()) else {
+            return;
+        };
+        let h = req.headers_mut();
+        for name in [HeaderName::Via, HeaderName::MaxForwards] {
+            if let Some(v) = src.get(name) {
+                h.push(name, v);
+            }
+        }
+        for r in src.get_all(HeaderName::Route) {
+            h.push(HeaderName::Route, r);
+        }
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            if let Some(v) = src.get(name) {
+                h.push(name, v);
+            }
+        }
+        h.push(HeaderName::CSeq, format!("{cseq} CANCEL"));
+        h.push(HeaderName::UserAgent, self.settings.user_agent.clone());
+        self.cancel = Some(NonInviteTx {
+            request: req.clone(),
+            tx: self.non_invite_tx(now),
+            cseq,
+            answered_challenge: false,
+        });
+        self.cancel_deadline = Some(now + self.settings.policy.timers.timer_b());
+        self.state = CallState::Cancelling;
+        self.send(req);
+    }
+}

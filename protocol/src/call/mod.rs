@@ -1,0 +1,260 @@
+//! One call of a line: the INVITE dialog usage of RFC 3261 (sections 12-15)
+//! with an SDP offer/answer for one audio stream, as a sans-IO state machine.
+//!
+//! [`Call`] takes `now` with every input and hands back [`CallOutput`]s
+//! (messages to send, each with the SBC route it goes to, and [`CallEvent`]s)
+//! and its next deadline ([`Call::poll_timeout`]). Identifiers (tags,
+//! branches, cnonces) come from an injected seed. Request timing reuses
+//! [`crate::transaction::ClientTransaction`]: INVITE Timer A/B and the
+//! non-INVITE Timer E/F of BYE and CANCEL, with the guide's overrides.
+//!
+//! Hand-written: the SIP stacks on crates.io (`rsipstack`, `ezk-sip`) own
+//! their sockets and clocks, and none has the guide's failover rules.
+//!
+//! # Driving it
+//!
+//! The line actor creates a call with [`Call::outgoing`] (a `call LINE URI`
+//! command) or [`Call::incoming`] (an INVITE whose Call-ID no call of the
+//! line [`Call::accepts`]), feeds it every message with that Call-ID
+//! ([`Call::handle_message`]), its timers ([`Call::handle_timeout`]),
+//! commands ([`Call::answer`], [`Call::hangup`], [`Call::hold`],
+//! [`Call::resume`]) and the registrar in force
+//! ([`Call::handle_registrar`]); then it drains [`Call::poll_output`]. A
+//! message no call accepts gets [`unknown_dialog_response`] (481).
+//!
+//! # States
+//!
+//! ```text
+//!  outgoing                          incoming
+//!  +---------+ 1xx  +---------+      +----------+ answer()/auto +-----------+
+//!  | Calling |----->| Ringing |      | Incoming |-------------->| Answering |
+//!  +---------+      +---------+      +----------+  200 + SDP    +-----------+
+//!    | |  2xx/ACK      |  2xx/ACK       |  CANCEL/hangup        | ACK
+//!    | +---------------+--------+       |  487/603              v
+//!    | 3xx-6xx, Timer B         |       |                 +-------------+
+//!    | (ACK in transaction)     +-------|---------------->| Established |
+//!    |                                  |                 +-------------+
+//!    |  hangup(): CANCEL, 487, ACK      |      hold()/resume(): re-INVITE
+//!    v                                  v      BYE sent: Terminating, 200
+//!  +-------------------------------------------------------+
+//!  |                        Ended                          |
+//!  +-------------------------------------------------------+
+//! ```
+//!
+//! # Rules (RFC 3261 unless noted)
+//!
+//! * The ACK for a 2xx is a new transaction (new branch, the INVITE's CSeq
+//!   number) sent to the remote target through the route set, which is the
+//!   2xx's Record-Route reversed (12.1.2); a retransmitted 2xx gets the same
+//!   ACK again. The ACK for 300-699 belongs to the INVITE transaction: same
+//!   branch, the response's To (17.1.1.3).
+//! * 401/407 to an INVITE: ACK, then the INVITE again with credentials:
+//!   same Call-ID and From tag, CSeq + 1, new branch (22.2). A second
+//!   challenge that is not `stale` ends the call.
+//! * CANCEL (9.1) only after a provisional response; it copies the INVITE's
+//!   branch, Request-URI, Call-ID, From, To and CSeq number. No final
+//!   response within 64*T1 after the CANCEL ends the call.
+//! * The guide's Call-ID rule: [`Call::retry_on_route`] re-sends the INVITE
+//!   to another route (failover or failback) with the same Call-ID and From
+//!   tag, a new branch and CSeq + 1.
+//! * UAS: 100 then 180 at once; answering sends 200 with the SDP answer and
+//!   retransmits it every T1, doubling up to T2 (13.3.1.4), until the ACK;
+//!   no ACK in 64*T1 (Timer H) sends a BYE and ends the call.
+//! * An incoming CANCEL gets 200, and the INVITE 487 (9.2).
+//! * In-dialog requests: tags must match (else 481), CSeq must grow (else
+//!   500); a re-INVITE's 2xx updates the remote target (12.2).
+//! * Hold is a re-INVITE with `a=sendonly` and a new SDP version; resume
+//!   with `a=sendrecv`. A 481 or 408 to it ends the call (12.2.1.2).
+//! * `onlySignalWithRegistered=1`: a request of the call (hold, resume,
+//!   BYE) that would go to an SBC that does not hold the registration is
+//!   not sent: the call ends with reason `registrar_changed` (the guide).
+
+mod dialog;
+mod machine;
+mod uac;
+mod uas;
+
+pub use dialog::{
+    authorize, contact_for, host_port, local_party, read_challenge, unknown_dialog_response,
+    Dialog, HeldChallenge, IdGen, Refusal, Transmit,
+};
+pub use machine::{Call, CallState, IncomingCall, OutgoingCall};
+
+use crate::route::Route;
+use crate::transaction::RetryPolicy;
+
+/// Per-line call settings.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    /// Transaction timing (T1, T2, `retryMaxCount`, ...).
+    pub policy: RetryPolicy,
+    /// Answer incoming calls at once (load tests).
+    pub auto_answer: bool,
+    /// `onlySignalWithRegistered` in force (with `reRegisterOn=1`).
+    pub only_signal_with_registered: bool,
+    pub user_agent: String,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        CallSettings {
+            policy: RetryPolicy::default(),
+            auto_answer: false,
+            only_signal_with_registered: false,
+            user_agent: "sipfleet".into(),
+        }
+    }
+}
+
+/// Who placed the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallDirection {
+    Outgoing,
+    Incoming,
+}
+
+impl CallDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDirection::Outgoing => "outgoing",
+            CallDirection::Incoming => "incoming",
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// We hung up an established call (BYE).
+    LocalHangup,
+    /// The peer sent BYE.
+    RemoteHangup,
+    /// We cancelled our ringing call (CANCEL, 487).
+    Cancelled,
+    /// The caller cancelled before we answered.
+    RemoteCancelled,
+    /// We declined an incoming call (603).
+    Declined,
+    /// The INVITE got a 3xx-6xx final response.
+    Rejected,
+    /// No final response in time (Timer B), or no route left.
+    Timeout,
+    /// Our 2xx was never acknowledged (Timer H).
+    NoAck,
+    /// A challenge could not be answered (no credentials, repeated challenge).
+    AuthFailed,
+    /// `onlySignalWithRegistered`: the call's SBC no longer holds the
+    /// registration and the call needed to signal.
+    RegistrarChanged,
+    /// An in-dialog request was answered 481/408: the dialog is gone.
+    DialogGone,
+    /// The transport to the call's SBC failed.
+    TransportError,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::LocalHangup => "local_hangup",
+            EndReason::RemoteHangup => "remote_hangup",
+            EndReason::Cancelled => "cancelled",
+            EndReason::RemoteCancelled => "remote_cancelled",
+            EndReason::Declined => "declined",
+            EndReason::Rejected => "rejected",
+            EndReason::Timeout => "timeout",
+            EndReason::NoAck => "no_ack",
+            EndReason::AuthFailed => "auth_failed",
+            EndReason::RegistrarChanged => "registrar_changed",
+            EndReason::DialogGone => "dialog_gone",
+            EndReason::TransportError => "transport_error",
+        }
+    }
+}
+
+/// A state change of a call; `name()` is the `event` field of the JSON
+/// event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEventKind {
+    Started {
+        direction: CallDirection,
+        /// The other party's URI.
+        remote: String,
+    },
+    /// 180/183 received (outgoing) or sent (incoming).
+    Ringing,
+    /// 2xx received (outgoing) or sent (incoming).
+    Answered,
+    /// ACK sent (outgoing) or received (incoming): media flows.
+    Established {
+        /// Where to send RTP, from the peer's SDP.
+        remote_rtp: Option<std::net::SocketAddr>,
+    },
+    Held {
+        by_remote: bool,
+    },
+    Resumed {
+        by_remote: bool,
+    },
+    /// A hold or resume re-INVITE was refused; the call goes on as before.
+    ReinviteFailed {
+        status: u16,
+    },
+    /// The INVITE got no answer on its route: the line should call
+    /// [`Call::retry_on_route`] with the next route, or [`Call::give_up`].
+    RouteFailed {
+        /// Timer B/F budget over: no more routes may be tried.
+        budget_over: bool,
+    },
+    Ended {
+        reason: EndReason,
+        /// The final response that ended it, if any.
+        status: Option<u16>,
+    },
+}
+
+impl CallEventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallEventKind::Started { .. } => "call_started",
+            CallEventKind::Ringing => "call_ringing",
+            CallEventKind::Answered => "call_answered",
+            CallEventKind::Established { .. } => "call_established",
+            CallEventKind::Held { .. } => "call_held",
+            CallEventKind::Resumed { .. } => "call_resumed",
+            CallEventKind::ReinviteFailed { .. } => "call_reinvite_failed",
+            CallEventKind::RouteFailed { .. } => "call_route_failed",
+            CallEventKind::Ended { .. } => "call_ended",
+        }
+    }
+}
+
+/// An event with the call's Call-ID and the route its dialog uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallEvent {
+    pub kind: CallEventKind,
+    pub call_id: String,
+    pub route: Route,
+}
+
+/// One output of a call, drained in order with [`Call::poll_output`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallOutput {
+    Send(Transmit),
+    Event(CallEvent),
+}
+
+/// Errors of call commands and construction; all come from the caller's
+/// input (a bad URI, a command in the wrong state, a malformed INVITE),
+/// never a panic.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CallError {
+    #[error("invalid target URI {uri:?}: {reason}")]
+    BadUri { uri: String, reason: String },
+    #[error("malformed INVITE: {0}")]
+    BadInvite(String),
+    #[error("{command} is not possible while the call is {state:?}")]
+    WrongState {
+        command: &'static str,
+        state: CallState,
+    },
+}

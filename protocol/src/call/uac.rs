@@ -1,0 +1,248 @@
+//! Responses to the call's own requests (INVITE, re-INVITE, BYE, CANCEL)
+//! and the INVITE's route timeouts: the UAC half of [`Call`].
+
+use std::time::Instant;
+
+use super::dialog::read_challenge;
+use super::machine::{Call, CallState, Purpose};
+use super::{CallDirection, CallEventKind, EndReason};
+use crate::message::{HeaderName, Method, Request, Response};
+use crate::sdp::RemoteMedia;
+use crate::transaction::TimedOut;
+
+impl Call {
+    pub(super) fn handle_response(&mut self, now: Instant, resp: &Response) {
+        let Ok(cseq) = resp.headers().cseq() else {
+            return;
+        };
+        let status = resp.status().as_u16();
+        match cseq.method {
+            Method::Invite => {
+                let current = self.invite.as_ref().is_some_and(|i| i.cseq == cseq.seq);
+                if current {
+                    self.invite_response(now, resp, status);
+                } else if status >= 200 {
+                    self.repeat_ack(cseq.seq, status);
+                }
+            }
+            Method::Bye => self.bye_response(now, cseq.seq, resp, status),
+            Method::Cancel => {
+                if let Some(c) = &mut self.cancel {
+                    if c.cseq == cseq.seq && status >= 200 {
+                        c.tx.handle_final(now, status);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A retransmitted final response to an INVITE already answered gets
+    /// the same ACK again (RFC 3261 13.2.2.4, 17.1.1.2).
+    fn repeat_ack(&mut self, seq: u32, status: u16) {
+        let ack = if status < 300 {
+            self.ack_2xx.as_ref()
+        } else {
+            self.ack_final.as_ref()
+        };
+        if let Some((_, req)) = ack.filter(|(s, _)| *s == seq) {
+            let req = req.clone();
+            self.send(req);
+        }
+    }
+
+    fn invite_response(&mut self, now: Instant, resp: &Response, status: u16) {
+        let Some(inv) = &mut self.invite else {
+            return;
+        };
+        if status < 200 {
+            inv.tx.handle_provisional(now);
+            inv.provisional = true;
+            if inv.purpose != Purpose::Initial {
+                return;
+            }
+            if self.cancel_pending {
+                self.send_cancel(now);
+            } else if status != 100 && self.state == CallState::Calling {
+                self.state = CallState::Ringing;
+                self.emit(CallEventKind::Ringing);
+            }
+            return;
+        }
+        inv.tx.handle_final(now, status);
+        let purpose = inv.purpose;
+        let cseq = inv.cseq;
+        if status < 300 {
+            self.invite_succeeded(now, resp, purpose, cseq);
+        } else {
+            self.invite_failed(now, resp, status);
+        }
+    }
+
+    fn invite_succeeded(&mut self, now: Instant, resp: &Response, purpose: Purpose, cseq: u32) {
+        self.invite = None;
+        let initial = purpose == Purpose::Initial;
+        self.dialog.update_from_response(resp, initial);
+        if !resp.body().is_empty() {
+            if let Ok(m) = RemoteMedia::parse(resp.body()) {
+                self.remote_media = Some(m);
+            }
+        }
+        let branch = self.ids.branch();
+        if let Ok(mut ack) =
+            self.dialog
+                .request(Method::Ack, cseq, &branch, &self.settings.user_agent)
+        {
+            if self.challenge.is_some() {
+                self.add_credentials(&mut ack);
+            }
+            self.ack_2xx = Some((cseq, ack.clone()));
+            self.send(ack);
+        }
+        match purpose {
+            Purpose::Initial => {
+                let cancelled = self.cancel_pending || self.state == CallState::Cancelling;
+                self.cancel_deadline = None;
+                self.state = CallState::Established;
+                self.emit(CallEventKind::Answered);
+                let remote_rtp = self.remote_media.as_ref().map(|m| m.rtp);
+                self.emit(CallEventKind::Established { remote_rtp });
+                if cancelled {
+                    // The 2xx crossed our CANCEL: the call is up, end it.
+                    self.cancel_pending = false;
+                    self.cancel = None;
+                    self.send_bye(now, EndReason::Cancelled);
+                }
+            }
+            Purpose::Hold => {
+                self.local_hold = true;
+                self.emit(CallEventKind::Held { by_remote: false });
+            }
+            Purpose::Resume => {
+                self.local_hold = false;
+                self.emit(CallEventKind::Resumed { by_remote: false });
+            }
+        }
+    }
+
+    fn invite_failed(&mut self, now: Instant, resp: &Response, status: u16) {
+        let Some(inv) = self.invite.take() else {
+            return;
+        };
+        let ack = non_2xx_ack(&inv.request, resp, inv.cseq);
+        if let Some(ack) = ack {
+            self.ack_final = Some((inv.cseq, ack.clone()));
+            self.send(ack);
+        }
+        if matches!(status, 401 | 407) {
+            let challenge = read_challenge(resp);
+            let stale = challenge.as_ref().is_some_and(|(_, c)| c.stale);
+            if challenge.is_some() && self.digest.is_some() && (!inv.answered_challenge || stale) {
+                self.challenge = challenge;
+                // Same Call-ID and From tag, CSeq + 1, new branch; a fresh
+                // 32 s budget on the route that challenged.
+                self.walk_started = now;
+                let last_route = true;
+                if self
+                    .send_invite(now, inv.purpose, last_route, true)
+                    .is_err()
+                {
+                    self.end(EndReason::AuthFailed, Some(status));
+                }
+                return;
+            }
+            if inv.purpose == Purpose::Initial {
+                self.end(EndReason::AuthFailed, Some(status));
+                return;
+            }
+        }
+        match inv.purpose {
+            Purpose::Initial => {
+                let reason = if self.state == CallState::Cancelling && status == 487 {
+                    EndReason::Cancelled
+                } else {
+                    EndReason::Rejected
+                };
+                self.end(reason, Some(status));
+            }
+            _ if matches!(status, 481 | 408) => self.end(EndReason::DialogGone, Some(status)),
+            _ => self.emit(CallEventKind::ReinviteFailed { status }),
+        }
+    }
+
+    fn bye_response(&mut self, now: Instant, seq: u32, resp: &Response, status: u16) {
+        let Some(bye) = &mut self.bye else {
+            return;
+        };
+        if bye.cseq != seq || status < 200 {
+            if bye.cseq == seq {
+                bye.tx.handle_provisional(now);
+            }
+            return;
+        }
+        bye.tx.handle_final(now, status);
+        let answered = bye.answered_challenge;
+        let reason = self.bye_reason;
+        if matches!(status, 401 | 407) && !answered && self.digest.is_some() {
+            if let Some(challenge) = read_challenge(resp) {
+                self.challenge = Some(challenge);
+                self.bye = None;
+                self.state = CallState::Established;
+                self.send_bye(now, reason);
+                if let Some(b) = &mut self.bye {
+                    b.answered_challenge = true;
+                }
+                return;
+            }
+        }
+        self.bye = None;
+        self.end(reason, Some(status));
+    }
+
+    /// The INVITE's route gave up (Timer A schedule or Timer B).
+    pub(super) fn invite_timed_out(&mut self, now: Instant, why: TimedOut) {
+        let Some(inv) = self.invite.take() else {
+            return;
+        };
+        match inv.purpose {
+            Purpose::Initial if why == TimedOut::Route && self.state == CallState::Calling => {
+                self.emit(CallEventKind::RouteFailed { budget_over: false });
+            }
+            Purpose::Initial => {
+                if self.state == CallState::Calling {
+                    self.emit(CallEventKind::RouteFailed { budget_over: true });
+                }
+                self.end(EndReason::Timeout, None);
+            }
+            // A re-INVITE without answer: the dialog is gone (RFC 3261
+            // 12.2.1.2 treats a 408 like a 481); say goodbye.
+            _ => {
+                if self.direction == CallDirection::Incoming || self.state == CallState::Established
+                {
+                    self.send_bye(now, EndReason::Timeout);
+                } else {
+                    self.end(EndReason::Timeout, None);
+                }
+            }
+        }
+    }
+}
+
+/// The ACK for a 300-699 (RFC 3261 17.1.1.3): the INVITE's Request-URI,
+/// top Via (same branch), Route, From, Call-ID and CSeq number; the
+/// response's To.
+fn non_2xx_ack(invite: &Request, resp: &Response, cseq: u32) -> Option<Request> {
+    let src = invite.headers();
+    let mut ack = Request::new(Method::Ack, invite.uri_str()).ok()?;
+    let h = ack.headers_mut();
+    h.push(HeaderName::Via, src.get(HeaderName::Via)?);
+    h.push(HeaderName::MaxForwards, "70");
+    for r in src.get_all(HeaderName::Route) {
+        h.push(HeaderName::Route, r);
+    }
+    h.push(HeaderName::From, src.get(HeaderName::From)?);
+    h.push(HeaderName::To, resp.headers().get(HeaderName::To)?);
+    h.push(HeaderName::CallId, src.get(HeaderName::CallId)?);
+    h.push(HeaderName::CSeq, format!("{cseq} ACK"));
+    Some(ack)
+}
