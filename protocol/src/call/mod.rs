@@ -71,6 +71,7 @@
 
 mod dialog;
 mod machine;
+mod requests;
 mod uac;
 mod uas;
 
