@@ -290,7 +290,7 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
             "{story}"
         );
         // Continue SBC 1: it reads (and logs) what it was sent meanwhile.
-        lab.set_mode(1, Mode::Ok).unwrap();
+        h.set_mode(1, Mode::Ok).await;
         let at1 = h
             .wait_registers(1, USER, Duration::from_secs(3), |s| s.len() >= 6)
             .await;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use sipfleet::actors::events::{event_json, EventSink, LineEvent};
 use sipfleet::actors::fleet::{Fleet, FleetOptions};
 use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
-use sipfleet_lab::{password_for, Lab, LabConfig};
+use sipfleet_lab::{password_for, Lab, LabConfig, Mode};
 
 /// Serialises the timing-critical tests of one test binary: the machine has
 /// two cores, and three Kamailio instances per lab plus a fleet per test make
@@ -36,16 +36,18 @@ pub fn timing_lock() -> MutexGuard<'static, ()> {
 
 /// A lab with the standard three SBCs (SRV priorities 10/20/30) and `ttl`
 /// seconds on every DNS answer.
-pub fn lab_with_ttl(ttl: u32) -> Lab {
-    Lab::start(LabConfig {
-        ttl,
-        ..LabConfig::default()
-    })
-    .expect("lab starts (run scripts/lab-install once)")
+pub fn lab_with_ttl(ttl: u32) -> Arc<Lab> {
+    Arc::new(
+        Lab::start(LabConfig {
+            ttl,
+            ..LabConfig::default()
+        })
+        .expect("lab starts (run scripts/lab-install once)"),
+    )
 }
 
 /// A lab with the standard three SBCs and the default 5 s TTL.
-pub fn lab() -> Lab {
+pub fn lab() -> Arc<Lab> {
     lab_with_ttl(5)
 }
 
@@ -98,17 +100,17 @@ pub struct Seen {
 }
 
 /// The event store and the time origin of one fleet run.
-pub struct Harness<'a> {
-    pub lab: &'a Lab,
+pub struct Harness {
+    pub lab: Arc<Lab>,
     start: Instant,
     start_wall: SystemTime,
     store: Arc<Mutex<Vec<LineEvent>>>,
 }
 
-impl<'a> Harness<'a> {
-    pub fn new(lab: &'a Lab) -> Self {
+impl Harness {
+    pub fn new(lab: &Arc<Lab>) -> Self {
         Harness {
-            lab,
+            lab: lab.clone(),
             start: Instant::now(),
             start_wall: SystemTime::now(),
             store: Arc::new(Mutex::new(Vec::new())),
@@ -213,6 +215,21 @@ impl<'a> Harness<'a> {
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Switches SBC `i` to `mode` on another thread: starting a Kamailio
+    /// takes a while, and the fleet runs on this one.
+    pub async fn set_mode(&self, i: usize, mode: Mode) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lab = self.lab.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(lab.set_mode(i, mode));
+        });
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("SBC {i} -> {mode}: {e}"),
+            Err(_) => panic!("SBC {i} -> {mode}: the lab thread died"),
         }
     }
 
@@ -395,7 +412,7 @@ fn header(text: &str, names: &[&str]) -> Option<String> {
     })
 }
 
-impl Harness<'_> {
+impl Harness {
     /// `at` on the harness's time axis, in milliseconds.
     pub fn ms_of(&self, at: Instant) -> i64 {
         match at.checked_duration_since(self.start) {

@@ -1,0 +1,265 @@
+//! End to end against the real lab: failback to the primary once it returns
+//! (guide, "RROFO Configuration"), in `registration` mode (at each refresh)
+//! and `duration` mode (`failBack.timeout` after registering on the
+//! failover SBC), with and without `unRegisterOnFailBack`, and the guide's
+//! Call-ID rule checked at the SBCs: one Call-ID through failover and
+//! failback.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{assert_near, config, kind, lab, t_ms, timing_lock, Harness};
+use serde_json::Value;
+use sipfleet_lab::Mode;
+
+const USER: &str = "1001";
+
+/// RROFO with short registrations: expires 10 s, so refreshes come every
+/// 5 s (half the expiry below 64 s).
+fn rrofo(mode: &str, unregister_on_failback: bool, extra: &str) -> String {
+    format!(
+        "voIpProt.server.1.expires=\"10\"\n\
+         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+         voIpProt.server.1.failOver.failRegistrationOn=\"1\"\n\
+         voIpProt.server.1.failOver.failBack.mode=\"{mode}\"\n\
+         voIpProt.server.1.failOver.unRegisterOnFailBack=\"{}\"\n\
+         voIpProt.SIP.authOptimizedInFailover=\"1\"\n{extra}",
+        u8::from(unregister_on_failback)
+    )
+}
+
+/// What a failback run produced: the registration on SBC 2, the failback
+/// event and the registration on SBC 1 that followed.
+struct Failback {
+    on_sbc2: Value,
+    failback: Value,
+    on_sbc1: Value,
+}
+
+/// SBC 1 is dead at start, so the line registers on SBC 2; SBC 1 then comes
+/// back; waits (at most `within`) for the failback and the registration on
+/// SBC 1.
+async fn fail_over_then_back(h: &Harness, within: Duration) -> Failback {
+    let on_sbc2 = h
+        .wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(2)
+        })
+        .await;
+    h.set_mode(1, Mode::Ok).await;
+    let failback = h
+        .wait_event("failback", within, |e| kind(e) == "failback")
+        .await;
+    let on_sbc1 = h
+        .wait_event("registered on SBC 1", Duration::from_secs(3), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+    let story = h.story();
+    assert_eq!(h.sbc_of(&failback), Some(1), "{story}");
+    assert_eq!(h.sbc_of_route(&failback["from"]), Some(2), "{story}");
+    assert_eq!(on_sbc2["primary"], false, "{story}");
+    assert_eq!(on_sbc1["primary"], true, "{story}");
+    assert!(t_ms(&on_sbc1) >= t_ms(&failback), "{story}");
+    assert!(
+        t_ms(&on_sbc1) - t_ms(&failback) < 500,
+        "registered on SBC 1 {} ms after the failback\n{story}",
+        t_ms(&on_sbc1) - t_ms(&failback)
+    );
+    let failback_register = h
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "registering" && e["purpose"] == "failback")
+        .expect("a failback REGISTER");
+    assert_eq!(h.sbc_of(&failback_register), Some(1), "{story}");
+    Failback {
+        on_sbc2,
+        failback,
+        on_sbc1,
+    }
+}
+
+/// The guide's Call-ID rule, at the SBCs: every REGISTER either SBC got
+/// from the line (failover, refreshes, failback, shutdown) carries the one
+/// Call-ID the events report.
+fn one_call_id_everywhere(h: &Harness) {
+    let evs = h.events();
+    let call_id = evs[0]["call_id"].as_str().unwrap().to_string();
+    let story = h.story();
+    assert!(
+        evs.iter().all(|e| e["call_id"] == call_id.as_str()),
+        "{story}"
+    );
+    for sbc in [1, 2] {
+        let seen = h.registers(sbc, USER);
+        assert!(!seen.is_empty(), "SBC {sbc} got nothing\n{story}");
+        assert!(
+            seen.iter().all(|r| r.call_id == call_id),
+            "SBC {sbc}: {seen:#?}"
+        );
+    }
+}
+
+/// `failBack.mode=registration`: the first refresh after SBC 1 returns (5 s
+/// after registering on SBC 2) goes to SBC 1. With
+/// `unRegisterOnFailBack=0` the binding on SBC 2 is "terminated silently":
+/// SBC 2 never gets an `Expires: 0` and still lists the contact.
+#[test]
+fn failback_at_the_next_refresh_in_registration_mode() {
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let f = fail_over_then_back(&h, Duration::from_secs(8)).await;
+        let story = h.story();
+        assert_near(
+            "failback at the refresh",
+            t_ms(&f.failback) as i64 - t_ms(&f.on_sbc2) as i64,
+            5000,
+            300,
+            &story,
+        );
+        let dropped = h
+            .events()
+            .into_iter()
+            .find(|e| kind(e) == "unregistered")
+            .expect("the SBC 2 binding is dropped");
+        assert_eq!(dropped["reason"], "failback", "{story}");
+        assert_eq!(h.sbc_of(&dropped), Some(2), "{story}");
+        assert!(
+            h.registers(2, USER).iter().all(|r| r.expires != Some(0)),
+            "silent termination sends no Expires: 0\n{story}"
+        );
+        assert!(
+            !lab.sbc(2).contacts(USER).unwrap().is_empty(),
+            "{story}"
+        );
+        one_call_id_everywhere(&h);
+        eprintln!(
+            "measured: registered on SBC 2 at {} ms, failback {} ms later, on SBC 1 {} ms after that",
+            t_ms(&f.on_sbc2),
+            t_ms(&f.failback) - t_ms(&f.on_sbc2),
+            t_ms(&f.on_sbc1) - t_ms(&f.failback)
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+        // Shutdown un-registers where the line is registered: SBC 1.
+        let at1 = h
+            .wait_registers(1, USER, Duration::from_secs(2), |s| {
+                s.last().is_some_and(|r| r.expires == Some(0))
+            })
+            .await;
+        assert!(lab.sbc(1).contacts(USER).unwrap().is_empty(), "{at1:#?}");
+    });
+}
+
+/// `unRegisterOnFailBack=1`: the failback first removes the binding on
+/// SBC 2 (`Expires: 0`, same Call-ID), and only then registers on SBC 1.
+#[test]
+fn failback_unregisters_from_the_failover_sbc_first() {
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", true, ""));
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let f = fail_over_then_back(&h, Duration::from_secs(8)).await;
+        let evs = h.events();
+        let story = h.story();
+        let unregister = evs
+            .iter()
+            .find(|e| kind(e) == "registering" && e["purpose"] == "unregister")
+            .expect("an un-REGISTER");
+        assert_eq!(h.sbc_of(unregister), Some(2), "{story}");
+        assert_eq!(unregister["expires"], 0, "{story}");
+        assert!(t_ms(unregister) >= t_ms(&f.failback), "{story}");
+        let failback_register = evs
+            .iter()
+            .find(|e| kind(e) == "registering" && e["purpose"] == "failback")
+            .unwrap();
+        assert!(t_ms(unregister) <= t_ms(failback_register), "{story}");
+        // At the SBCs: SBC 2's Expires: 0 arrived before SBC 1's failback
+        // REGISTER (the first request SBC 1 read after it came back).
+        let at2 = h.registers(2, USER);
+        let zero = at2
+            .iter()
+            .find(|r| r.expires == Some(0))
+            .expect("SBC 2 got Expires: 0");
+        let at1 = h.registers(1, USER);
+        let back = at1.first().expect("SBC 1 got the failback REGISTER");
+        assert!(
+            zero.t_ms <= back.t_ms,
+            "Expires: 0 at SBC 2 at {} ms, failback REGISTER at SBC 1 at {} ms\n{story}",
+            zero.t_ms,
+            back.t_ms
+        );
+        assert!(lab.sbc(2).contacts(USER).unwrap().is_empty(), "{story}");
+        assert!(!lab.sbc(1).contacts(USER).unwrap().is_empty(), "{story}");
+        one_call_id_everywhere(&h);
+        eprintln!(
+            "measured: failback {} ms after registering on SBC 2; Expires: 0 at SBC 2 at {} ms, \
+             failback REGISTER at SBC 1 at {} ms, registered on SBC 1 at {} ms",
+            t_ms(&f.failback) - t_ms(&f.on_sbc2),
+            zero.t_ms,
+            back.t_ms,
+            t_ms(&f.on_sbc1)
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+}
+
+/// `failBack.mode=duration`, `failBack.timeout=60` (the guide's minimum):
+/// the failback comes 60 s after registering on SBC 2, not at a refresh
+/// (SBC 1 is back long before). About 65 s.
+#[test]
+fn failback_after_the_failback_timeout_in_duration_mode() {
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        &rrofo(
+            "duration",
+            false,
+            "voIpProt.server.1.failOver.failBack.timeout=\"60\"\n",
+        ),
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let f = fail_over_then_back(&h, Duration::from_secs(63)).await;
+        let story = h.story();
+        assert_near(
+            "failback after failBack.timeout",
+            t_ms(&f.failback) as i64 - t_ms(&f.on_sbc2) as i64,
+            60_000,
+            1000,
+            &story,
+        );
+        // Refreshes meanwhile stayed on SBC 2 (duration mode does not try
+        // the primary at a refresh).
+        let refreshes: Vec<Value> = h
+            .events()
+            .into_iter()
+            .filter(|e| kind(e) == "registering" && e["purpose"] == "refresh")
+            .collect();
+        assert!(refreshes.len() >= 10, "{story}");
+        assert!(
+            refreshes
+                .iter()
+                .filter(|e| t_ms(e) < t_ms(&f.failback))
+                .all(|e| h.sbc_of(e) == Some(2)),
+            "{story}"
+        );
+        one_call_id_everywhere(&h);
+        eprintln!(
+            "measured: failback {} ms after registering on SBC 2 (failBack.timeout 60 s)",
+            t_ms(&f.failback) - t_ms(&f.on_sbc2)
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+}
