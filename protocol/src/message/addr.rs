@@ -28,6 +28,25 @@ impl<'a> NameAddr<'a> {
 
     /// Parses a Contact element: also checks `expires` (delta-seconds) and `q`
     /// (qvalue).
+    /// Strict parse that also returns the `tag` found on the way.
+    pub(crate) fn parse_with_tag(
+        s: &'a str,
+    ) -> Result<(NameAddr<'a>, Option<&'a str>), &'static str> {
+        // The first `tag` parameter counts, as in [`Params::value`].
+        let mut tag: Option<Option<&'a str>> = None;
+        let addr = Self::parse_with(
+            s,
+            |name, value| {
+                if tag.is_none() && name.eq_ignore_ascii_case("tag") {
+                    tag = Some(value);
+                }
+                Ok(())
+            },
+            true,
+        )?;
+        Ok((addr, tag.flatten()))
+    }
+
     pub(crate) fn parse_contact(s: &'a str, strict: bool) -> Result<NameAddr<'a>, &'static str> {
         Self::parse_with(s, check_contact_param, strict)
     }

@@ -332,15 +332,15 @@ fn validate<'v>(
         HeaderName::Via => {
             let mut top = None;
             for e in ListIter::new(v) {
-                let via = Via::parse(e)?;
+                let (_, branch) = Via::parse_with_branch(e)?;
                 if top.is_none() {
-                    top = Some(via.branch());
+                    top = Some(branch);
                 }
             }
             return Ok(top);
         }
         HeaderName::From | HeaderName::To => {
-            return Ok(Some(NameAddr::parse(v)?.tag()));
+            return Ok(Some(NameAddr::parse_with_tag(v)?.1));
         }
         HeaderName::Contact if trim(v) != "*" => {
             for e in ListIter::new(v) {

@@ -22,6 +22,18 @@ impl<'a> Via<'a> {
     /// `strict == false` is for values [`super::Message::parse`] already
     /// validated: the structure is read, the character checks are skipped.
     pub(crate) fn parse_mode(s: &'a str, strict: bool) -> Result<Via<'a>, &'static str> {
+        Self::parse_full(s, strict).map(|(via, _)| via)
+    }
+
+    /// Strict parse that also returns the `branch` found on the way (the
+    /// parser records it without a second look at the parameters).
+    pub(crate) fn parse_with_branch(
+        s: &'a str,
+    ) -> Result<(Via<'a>, Option<&'a str>), &'static str> {
+        Self::parse_full(s, true)
+    }
+
+    fn parse_full(s: &'a str, strict: bool) -> Result<(Via<'a>, Option<&'a str>), &'static str> {
         let mut rest = trim(s);
         let mut parts = [""; 3];
         for (i, part) in parts.iter_mut().enumerate() {
@@ -76,17 +88,22 @@ impl<'a> Via<'a> {
             rest = &p[end..];
         }
         if !strict {
-            return Ok(Via {
+            let via = Via {
                 transport,
                 host,
                 port,
                 params: Params::new(header_params_lax(rest)),
-            });
+            };
+            return Ok((via, None));
         }
+        let mut branch = None;
         let params = Params::new(header_params_with(rest, |name, value| {
             if name.eq_ignore_ascii_case("branch") {
                 if !value.is_some_and(is_token) {
                     return Err("branch parameter is not a token");
+                }
+                if branch.is_none() {
+                    branch = value;
                 }
             } else if name.eq_ignore_ascii_case("ttl") {
                 value
@@ -102,12 +119,13 @@ impl<'a> Via<'a> {
             }
             Ok(())
         })?);
-        Ok(Via {
+        let via = Via {
             transport,
             host,
             port,
             params,
-        })
+        };
+        Ok((via, branch))
     }
 
     /// The transport token as written (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`...).
