@@ -218,18 +218,25 @@ impl Harness {
         }
     }
 
-    /// Switches SBC `i` to `mode` on another thread: starting a Kamailio
-    /// takes a while, and the fleet runs on this one.
-    pub async fn set_mode(&self, i: usize, mode: Mode) {
+    /// Runs `f` on the lab from another thread: lab changes (starting a
+    /// Kamailio, restarting dnsmasq) block for a while, and the fleet runs on
+    /// this one.
+    pub async fn with_lab<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Lab) -> T + Send + 'static,
+    ) -> T {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lab = self.lab.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(lab.set_mode(i, mode));
+            let _ = tx.send(f(&lab));
         });
-        match rx.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("SBC {i} -> {mode}: {e}"),
-            Err(_) => panic!("SBC {i} -> {mode}: the lab thread died"),
+        rx.await.expect("the lab thread finished")
+    }
+
+    /// Switches SBC `i` to `mode` (from another thread, see `with_lab`).
+    pub async fn set_mode(&self, i: usize, mode: Mode) {
+        if let Err(e) = self.with_lab(move |lab| lab.set_mode(i, mode)).await {
+            panic!("SBC {i} -> {mode}: {e}");
         }
     }
 
