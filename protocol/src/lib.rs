@@ -17,4 +17,5 @@ pub mod register_request;
 pub mod registration;
 pub mod route;
 pub mod sdp;
+pub mod subscription;
 pub mod transaction;

@@ -388,3 +388,140 @@ impl CallSim {
             .clone()
     }
 }
+
+use sipfleet_protocol::subscription::{
+    EventPackage, Subscription, SubscriptionEventKind, SubscriptionOutput, SubscriptionSettings,
+};
+
+/// A subscription on a virtual clock.
+pub struct SubSim {
+    pub clock: Clock,
+    pub sub: Subscription,
+    pub seen: Vec<Seen>,
+}
+
+impl SubSim {
+    pub fn new(package: EventPackage, resource: &str) -> Self {
+        SubSim {
+            clock: Clock::new(),
+            sub: Subscription::new(
+                SubscriptionSettings {
+                    user_agent: "sipfleet/test".into(),
+                    ..SubscriptionSettings::default()
+                },
+                identity(),
+                Some(digest()),
+                package,
+                resource.into(),
+                11,
+            ),
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn drain(&mut self) {
+        let at = self.clock.ms();
+        while let Some(out) = self.sub.poll_output() {
+            match out {
+                SubscriptionOutput::Send(Transmit { route, message }) => {
+                    let msg = round_trip(&message);
+                    self.seen.push(Seen::Sent { at, route, msg });
+                }
+                SubscriptionOutput::Event(e) => {
+                    let detail = match &e.kind {
+                        SubscriptionEventKind::Subscribed { expires }
+                        | SubscriptionEventKind::Refreshed { expires } => {
+                            format!("{}s", expires.as_secs())
+                        }
+                        SubscriptionEventKind::Invalidated { reason } => format!("{reason:?}"),
+                        SubscriptionEventKind::Terminated { reason, retry_in } => {
+                            format!("{reason} retry={:?}", retry_in.map(|d| d.as_secs()))
+                        }
+                        SubscriptionEventKind::Failed { status, retry_in } => {
+                            format!("{status:?} retry={}s", retry_in.as_secs())
+                        }
+                        SubscriptionEventKind::Notified { state, .. } => state.clone(),
+                    };
+                    let route = e.route.map(|r| r.host).unwrap_or_default();
+                    self.seen.push(Seen::Event {
+                        at,
+                        name: e.kind.name().to_string(),
+                        detail: format!("{route} {detail}").trim().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn run_until(&mut self, ms: u64) {
+        let end = self.clock.at(ms);
+        while let Some(t) = self.sub.poll_timeout() {
+            assert!(t >= self.clock.now, "deadline in the past");
+            if t > end {
+                break;
+            }
+            self.clock.now = t;
+            self.sub.handle_timeout(t);
+            self.drain();
+        }
+        self.clock.now = end;
+    }
+
+    pub fn deliver(&mut self, msg: &Message) {
+        assert!(self.sub.accepts(msg));
+        self.sub.handle_message(self.clock.now, msg);
+        self.drain();
+    }
+
+    pub fn input(&mut self, f: impl FnOnce(&mut Subscription, Instant)) {
+        f(&mut self.sub, self.clock.now);
+        self.drain();
+    }
+
+    pub fn take(&mut self) -> Vec<Seen> {
+        std::mem::take(&mut self.seen)
+    }
+
+    pub fn last_sent(&self) -> Message {
+        sent(&self.seen)
+            .last()
+            .expect("something was sent")
+            .2
+            .clone()
+    }
+}
+
+/// A NOTIFY from the notifier in the dialog of `subscribe` (answered with
+/// `notifier_tag`).
+pub fn notify(
+    subscribe: &Message,
+    notifier_tag: &str,
+    cseq: u32,
+    event: &str,
+    state: &str,
+    body: Option<(&str, &str)>,
+) -> Message {
+    let h = subscribe.headers();
+    let mut r = Request::new(Method::Notify, "sip:1001@127.0.0.1:40000").unwrap();
+    let n = r.headers_mut();
+    n.push(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP 127.0.0.11:5060;branch=z9hG4bKnotify{cseq}"),
+    );
+    n.push(HeaderName::MaxForwards, "70");
+    n.push(
+        HeaderName::From,
+        format!("<{}>;tag={notifier_tag}", h.to().unwrap().uri().as_str()),
+    );
+    n.push(HeaderName::To, h.get(HeaderName::From).unwrap());
+    n.push(HeaderName::CallId, h.call_id().unwrap());
+    n.push(HeaderName::CSeq, format!("{cseq} NOTIFY"));
+    n.push(HeaderName::Contact, "<sip:notifier@10.0.0.3:5060>");
+    n.push(HeaderName::Event, event);
+    n.push(HeaderName::SubscriptionState, state);
+    if let Some((ct, b)) = body {
+        n.push(HeaderName::ContentType, ct);
+        r.set_body(b.to_owned());
+    }
+    Message::parse(r.to_bytes()).unwrap()
+}

@@ -1,0 +1,183 @@
+//! SUBSCRIBE/NOTIFY client dialogs (RFC 6665) of a line: BLF (`dialog`),
+//! MWI (`message-summary`) and SCA (`call-info`, `line-seize`), with the
+//! guide's failover rule.
+//!
+//! The guide ("Subscriptions and Failover"): subscriptions are invalidated
+//! once a REGISTER to a new server is accepted (or when failover begins with
+//! `failRegistrationOn=1`), and new subscriptions are triggered on the newly
+//! registered server immediately after. So a [`Subscription`] lives on the
+//! route that holds the registration: [`Subscription::registered_on`]
+//! (re)creates it there, [`Subscription::invalidate`] drops it silently (the
+//! old SBC may be gone; nothing is sent to it).
+//!
+//! Sans-IO like [`crate::call`]: `now` in, [`SubscriptionOutput`]s and
+//! [`Subscription::poll_timeout`] out; identifiers from an injected seed;
+//! SUBSCRIBE timing from [`crate::transaction::ClientTransaction`] (Timer
+//! E/F). Hand-written for the same reason as the call module.
+//!
+//! # States
+//!
+//! ```text
+//!            registered_on(route)          2xx / NOTIFY active|pending
+//!  +------+ ------------------> +-------------+ ----------------> +--------+
+//!  | Idle |                     | Subscribing |                   | Active |
+//!  +------+ <------------------ +-------------+ <---------------- +--------+
+//!     ^      invalidate(reason)   | 401/407: again with    refresh at    |
+//!     |                           | credentials            expiry - 32 s |
+//!     |                           | failure / Timer F                     |
+//!     |                           v                                       |
+//!     |                     +-------------+   NOTIFY terminated           |
+//!     +---------------------|   Waiting   |   (deactivated, timeout,      |
+//!        invalidate         +-------------+    probation, giveup) <-------+
+//!                              retry timer        rejected, noresource:
+//!                                                 Terminated (no retry)
+//! ```
+//!
+//! # Rules
+//!
+//! * SUBSCRIBE carries `Event`, `Expires` (requested), `Accept`; the 2xx's
+//!   `Expires` is the granted duration. Refresh (in the dialog, CSeq + 1)
+//!   at `granted - 32 s`, or at half of `granted` below 64 s (the same rule
+//!   as REGISTER refreshes).
+//! * A NOTIFY is answered 200 when its tags match (it may come before the
+//!   2xx and then sets the dialog's remote tag, target and route set); 481
+//!   otherwise, 489 for another event package. `Subscription-State`
+//!   `active;expires=N` shortens the subscription; `terminated` ends it and,
+//!   per RFC 6665 4.1.3, re-subscribes at once (`deactivated`, `timeout`, no
+//!   reason), after `retry-after` (`probation`, `giveup`), or never
+//!   (`rejected`, `noresource`, `invariant`).
+//! * 401/407: the SUBSCRIBE again with credentials (new branch, CSeq + 1),
+//!   once unless `stale`. 423: again with the Min-Expires. 481 to a refresh:
+//!   a new subscription at once. Other failures and Timer F: retry after
+//!   `retry_after_failure` (or the Retry-After).
+
+mod machine;
+
+pub use machine::{Subscription, SubscriptionState};
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::call::Transmit;
+use crate::registration::InvalidationReason;
+use crate::route::Route;
+use crate::transaction::RetryPolicy;
+
+/// The event packages a line subscribes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventPackage {
+    /// BLF (RFC 4235).
+    Dialog,
+    /// MWI (RFC 3842).
+    MessageSummary,
+    /// SCA appearance state (Broadworks/Poly shared lines).
+    CallInfo,
+    /// SCA line seize.
+    LineSeize,
+}
+
+impl EventPackage {
+    /// The `Event` header token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventPackage::Dialog => "dialog",
+            EventPackage::MessageSummary => "message-summary",
+            EventPackage::CallInfo => "call-info",
+            EventPackage::LineSeize => "line-seize",
+        }
+    }
+
+    /// The `Accept` header of the SUBSCRIBE.
+    pub fn accept(self) -> &'static str {
+        match self {
+            EventPackage::Dialog => "application/dialog-info+xml",
+            EventPackage::MessageSummary => "application/simple-message-summary",
+            EventPackage::CallInfo | EventPackage::LineSeize => {
+                "application/x-broadworks-call-info"
+            }
+        }
+    }
+}
+
+/// Per-line subscription settings.
+#[derive(Clone, Debug)]
+pub struct SubscriptionSettings {
+    pub policy: RetryPolicy,
+    /// Requested `Expires`, seconds.
+    pub expires: u32,
+    /// Wait before a new attempt after a failure without Retry-After.
+    pub retry_after_failure: Duration,
+    pub user_agent: String,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            policy: RetryPolicy::default(),
+            expires: 3600,
+            retry_after_failure: Duration::from_secs(30),
+            user_agent: "sipfleet".into(),
+        }
+    }
+}
+
+/// A state change of a subscription; `name()` is the `event` field of the
+/// JSON event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscriptionEventKind {
+    /// A new subscription was accepted (2xx) on the event's route.
+    Subscribed { expires: Duration },
+    /// A refresh was accepted.
+    Refreshed { expires: Duration },
+    /// Dropped because the registration moved (or failover began).
+    Invalidated { reason: InvalidationReason },
+    /// The notifier ended it (NOTIFY `terminated`) or it lapsed.
+    Terminated {
+        /// The `reason` parameter, `expired`, or `unsubscribed`.
+        reason: String,
+        /// When it will be tried again, if at all.
+        retry_in: Option<Duration>,
+    },
+    /// A SUBSCRIBE failed (final response or no answer).
+    Failed {
+        status: Option<u16>,
+        retry_in: Duration,
+    },
+    /// A NOTIFY with state (BLF, MWI, SCA): the body is the package's
+    /// document.
+    Notified {
+        state: String,
+        content_type: Option<String>,
+        body: Bytes,
+    },
+}
+
+impl SubscriptionEventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SubscriptionEventKind::Subscribed { .. } => "subscribed",
+            SubscriptionEventKind::Refreshed { .. } => "subscription_refreshed",
+            SubscriptionEventKind::Invalidated { .. } => "subscription_invalidated",
+            SubscriptionEventKind::Terminated { .. } => "subscription_terminated",
+            SubscriptionEventKind::Failed { .. } => "subscription_failed",
+            SubscriptionEventKind::Notified { .. } => "subscription_notify",
+        }
+    }
+}
+
+/// An event with the subscription's package, Call-ID and route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionEvent {
+    pub kind: SubscriptionEventKind,
+    pub package: EventPackage,
+    pub call_id: String,
+    pub route: Option<Route>,
+}
+
+/// One output, drained in order with [`Subscription::poll_output`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubscriptionOutput {
+    Send(Transmit),
+    Event(SubscriptionEvent),
+}
