@@ -1,0 +1,163 @@
+//! `sipfleet run` as a user runs it: the real binary against the real lab
+//! (Kamailio + dnsmasq on loopback), `--events json` read line by line from
+//! its stdout, SIGTERM to stop it. Proves the command's contract: every line
+//! registers, every state change is one JSON object with the documented
+//! fields, and SIGTERM un-registers every line (Expires: 0 reaches the SBC)
+//! and exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sipfleet_lab::{Lab, LabConfig};
+
+fn config(lab: &Lab) -> String {
+    format!(
+        r#"reg.1.address="1001"
+reg.1.auth.password="pw1001"
+reg.2.address="1002"
+reg.2.auth.password="pw1002"
+voIpProt.server.1.address="{domain}"
+voIpProt.server.1.transport="UDPOnly"
+voIpProt.server.1.expires="60"
+tcpIpApp.dns.server="{dns}"
+"#,
+        domain = lab.domain(),
+        dns = lab.dns_addr()
+    )
+}
+
+/// Reads stdout lines until `pred` holds for the events seen so far, or
+/// `timeout` passes.
+fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    events: &mut Vec<Value>,
+    timeout: Duration,
+    pred: impl Fn(&[Value]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !pred(events) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => events.push(
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}")),
+            ),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn registered_lines(events: &[Value]) -> usize {
+    let mut lines: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event"] == "registered")
+        .filter_map(|e| e["line"].as_u64())
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    lines.len()
+}
+
+#[test]
+fn run_registers_every_line_prints_json_and_unregisters_on_sigterm() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lines.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--events", "json", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut events = Vec::new();
+    let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
+        registered_lines(ev) == 2
+    });
+    assert!(ok, "both lines should register: {events:#?}");
+
+    // Every event has the documented envelope.
+    for e in &events {
+        assert!(e["t_ms"].is_u64(), "{e}");
+        assert!(e["line"].is_u64(), "{e}");
+        assert!(e["event"].is_string(), "{e}");
+        assert!(e["call_id"].is_string(), "{e}");
+        let route = &e["route"];
+        assert_eq!(route["transport"], "udp", "{e}");
+        assert_eq!(route["host"], "sbc1.lab.sipfleet.test", "{e}");
+        assert_eq!(
+            route["address"],
+            lab.sbc(1).addr(sipfleet_lab::Transport::Udp).to_string()
+        );
+    }
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "registering" && e["purpose"] == "initial"));
+
+    // SIGTERM: un-register every line, then exit 0.
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
+        ev.iter()
+            .filter(|e| e["event"] == "unregistered" && e["reason"] == "shutdown")
+            .count()
+            == 2
+    });
+    assert!(ok, "both lines should un-register: {events:#?}");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+
+    let unregisters: Vec<_> = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "REGISTER" && r.expires == Some(0))
+        .map(|r| r.from_user.unwrap_or_default())
+        .collect();
+    assert!(unregisters.contains(&"1001".to_string()), "{unregisters:?}");
+    assert!(unregisters.contains(&"1002".to_string()), "{unregisters:?}");
+}
+
+#[test]
+fn run_with_a_bad_config_exits_2_and_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.cfg");
+    std::fs::write(
+        &cfg,
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"x.test\"\nvoIpProt.server.1.retryMaxCount=\"-4\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retryMaxCount"), "{err}");
+    assert!(err.contains("bad.cfg:3"), "{err}");
+}
