@@ -86,7 +86,7 @@ fn response_to(seen: &[Seen], status: u8, t: u8, b: u8) -> Option<Message> {
     }
     let status = STATUSES[usize::from(status) % STATUSES.len()];
     let mut extra: Vec<(HeaderName, &str)> = vec![(HeaderName::Contact, "<sip:1002@10.0.0.2>")];
-    if t % 2 == 0 {
+    if t.is_multiple_of(2) {
         extra.push((HeaderName::RecordRoute, "<sip:p1.example.com;lr>"));
     }
     if matches!(status, 401 | 407) {
@@ -114,7 +114,7 @@ fn peer_request(call_id: &str, local_tag: &str, m: u8, cseq: u32, t: u8, br: u8,
     if t % 5 == 4 {
         p.from_tag = "bob".into();
     }
-    let branch = if br % 2 == 0 {
+    let branch = if br.is_multiple_of(2) {
         "z9hG4bKpeer1".to_string()
     } else {
         format!("z9hG4bKr{br}")
@@ -164,10 +164,12 @@ fn run_call(sim: &mut CallSim, steps: Vec<Step>) {
                     1 => sim.call.hangup(now),
                     2 => sim.call.hold(now),
                     3 => sim.call.resume(now),
-                    4 => {
-                        sim.call
-                            .retry_on_route(now, route(2, Transport::Udp), local(), c % 2 == 0)
-                    }
+                    4 => sim.call.retry_on_route(
+                        now,
+                        route(2, Transport::Udp),
+                        local(),
+                        c.is_multiple_of(2),
+                    ),
                     5 => {
                         sim.call.give_up();
                         Ok(())
@@ -201,7 +203,7 @@ fn run_call(sim: &mut CallSim, steps: Vec<Step>) {
             }
             Step::Mutated(k, edits) => {
                 let tag = sim.call.dialog().local_tag.clone();
-                let base = if k % 2 == 0 {
+                let base = if k.is_multiple_of(2) {
                     response_to(&sim.seen, k, k / 2, k / 3)
                 } else {
                     Some(peer_request(&call_id, &tag, k, u32::from(k % 4), k, k, k))
@@ -320,8 +322,8 @@ proptest! {
                     let states = ["active;expires=60", "pending", "terminated;reason=timeout",
                         "terminated;reason=rejected", "terminated;reason=probation;retry-after=5", "bogus"];
                     let state = states[usize::from(t) % states.len()];
-                    let event = if t % 7 == 0 { "presence" } else { "dialog" };
-                    let tag = if t % 2 == 0 { "notifier" } else { "other" };
+                    let event = if t.is_multiple_of(7) { "presence" } else { "dialog" };
+                    let tag = if t.is_multiple_of(2) { "notifier" } else { "other" };
                     let mut n = notify(&sub, tag, cseq, event, state, None);
                     if let Step::Mutated(_, edits) = &s {
                         match mutate(&n, edits) { Some(m) => n = m, None => continue }
