@@ -389,3 +389,22 @@ fn a_401_to_bye_is_answered_with_credentials_once() {
         Some((EndReason::LocalHangup, Some(200)))
     );
 }
+
+#[test]
+fn a_retry_after_timer_b_ran_out_ends_the_call_instead() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, false);
+    sim.run_until(32_001);
+    sim.take();
+    sim.input(|c, now| {
+        c.retry_on_route(now, route(2, Transport::Udp), local(), true)
+            .unwrap()
+    });
+    assert!(sent(&sim.seen).is_empty());
+    assert_eq!(
+        events(&sim.seen),
+        vec![
+            "32001 call_route_failed budget_over=true",
+            "32001 call_ended timeout None"
+        ]
+    );
+}

@@ -484,7 +484,8 @@ impl Call {
     /// The guide's Call-ID rule: sends the INVITE again on `route` (failover
     /// after [`CallEventKind::RouteFailed`], or failback) with the same
     /// Call-ID and From tag, a new branch and CSeq + 1. Only before any
-    /// provisional response.
+    /// provisional response. Past the 32 s Timer B budget of the first
+    /// INVITE (without enhanced failover) the call ends instead (timeout).
     pub fn retry_on_route(
         &mut self,
         now: Instant,
@@ -495,6 +496,14 @@ impl Call {
         let started = self.invite.as_ref().is_none_or(|i| !i.provisional);
         if self.state != CallState::Calling || !started {
             return Err(self.wrong_state("retry_on_route"));
+        }
+        let budget_end = self.walk_started + self.settings.policy.timers.timer_b();
+        if !self.settings.policy.enhanced_failover && now >= budget_end {
+            // Timer B ended the walk: no route may be tried any more.
+            self.invite = None;
+            self.emit(CallEventKind::RouteFailed { budget_over: true });
+            self.end(EndReason::Timeout, None);
+            return Ok(());
         }
         self.dialog.contact = super::dialog::contact_for(&self.identity, local, route.transport);
         self.dialog.route = route;
