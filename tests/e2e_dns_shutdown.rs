@@ -104,6 +104,7 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
             t_ms(&on2) - t_ms(&removed)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("dns_removal_of_the_registered_route_moves_the_line");
     });
 }
 
@@ -158,6 +159,7 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
         assert!(h.registers(2, "1004").is_empty(), "{story}");
         assert!(h.registers(3, "1004").is_empty(), "{story}");
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("dns_reorder_keeping_the_registered_route_does_not_move_the_line");
     });
 }
 
@@ -247,5 +249,7 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
             }
         }
         eprintln!("measured: shutdown of both fleets (3 lines on 2 SBCs) took {took} ms");
+        a.show("shutdown_unregisters_every_line_where_it_is_registered (fleet A)");
+        b.show("shutdown_unregisters_every_line_where_it_is_registered (fleet B)");
     });
 }

@@ -152,6 +152,7 @@ fn failback_at_the_next_refresh_in_registration_mode() {
             })
             .await;
         assert!(lab.sbc(1).contacts(USER).unwrap().is_empty(), "{at1:#?}");
+        h.show("failback_at_the_next_refresh_in_registration_mode");
     });
 }
 
@@ -208,6 +209,7 @@ fn failback_unregisters_from_the_failover_sbc_first() {
             t_ms(&f.on_sbc1)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("failback_unregisters_from_the_failover_sbc_first");
     });
 }
 
@@ -261,5 +263,163 @@ fn failback_after_the_failback_timeout_in_duration_mode() {
             t_ms(&f.failback) - t_ms(&f.on_sbc2)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("failback_after_the_failback_timeout_in_duration_mode");
+    });
+}
+
+/// The guide's everyday case: a line registered on its primary, which then
+/// dies. The next refresh (5 s after registering, half of the 10 s expiry)
+/// meets ICMP and fails over at once; with `failRegistrationOn=1` the old
+/// binding is dropped as failover begins. One Call-ID throughout.
+#[test]
+fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
+    let lab = lab();
+    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let on1 = h
+            .wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        assert_eq!(on1["expires"], 10, "{}", h.story());
+        h.set_mode(1, Mode::Dead).await;
+        let failed = h
+            .wait_event("route_failed", Duration::from_secs(7), |e| {
+                kind(e) == "route_failed"
+            })
+            .await;
+        let on2 = h
+            .wait_event("registered on SBC 2", Duration::from_secs(2), |e| {
+                kind(e) == "registered" && h.sbc_of(e) == Some(2)
+            })
+            .await;
+        let evs = h.events();
+        let story = h.story();
+        let refresh = evs
+            .iter()
+            .find(|e| kind(e) == "registering" && e["purpose"] == "refresh")
+            .expect("a refresh");
+        assert_eq!(h.sbc_of(refresh), Some(1), "{story}");
+        assert_near(
+            "refresh at half the expiry",
+            t_ms(refresh) as i64 - t_ms(&on1) as i64,
+            5000,
+            300,
+            &story,
+        );
+        assert_eq!(failed["reason"], "icmp", "{story}");
+        assert!(t_ms(&failed) - t_ms(refresh) <= 100, "{story}");
+        let dropped = evs
+            .iter()
+            .find(|e| kind(e) == "unregistered")
+            .expect("binding dropped");
+        assert_eq!(dropped["reason"], "failover_started", "{story}");
+        assert_eq!(h.sbc_of(dropped), Some(1), "{story}");
+        assert!(t_ms(&on2) - t_ms(&failed) <= 500, "{story}");
+        assert_eq!(on2["primary"], false, "{story}");
+        one_call_id_everywhere(&h);
+        eprintln!(
+            "measured: refresh {} ms after registering, ICMP failover {} ms later, on SBC 2 {} ms after that",
+            t_ms(refresh) - t_ms(&on1),
+            t_ms(&failed) - t_ms(refresh),
+            t_ms(&on2) - t_ms(&failed)
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("registered_line_fails_over_at_the_refresh_when_the_primary_dies");
+    });
+}
+
+/// `failBack.mode=registration` with a primary that is back but silent:
+/// every refresh tries SBC 1 first, times out after 3.5 s and fails over to
+/// SBC 2 again (guide: "These failover and fallback sequences will persist
+/// as long as the primary server is unavailable"). The line never loses
+/// SBC 2 for longer than one failover.
+#[test]
+fn failback_to_a_silent_primary_fails_over_again() {
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let on2 = h
+            .wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && h.sbc_of(e) == Some(2)
+            })
+            .await;
+        h.set_mode(1, Mode::Silent).await;
+        let failback = h
+            .wait_event("failback", Duration::from_secs(7), |e| {
+                kind(e) == "failback"
+            })
+            .await;
+        let back_on2 = h
+            .wait_event("registered on SBC 2 again", Duration::from_secs(6), |e| {
+                kind(e) == "registered" && h.sbc_of(e) == Some(2) && t_ms(e) > t_ms(&failback)
+            })
+            .await;
+        let evs = h.events();
+        let story = h.story();
+        assert_near(
+            "failback at the refresh",
+            t_ms(&failback) as i64 - t_ms(&on2) as i64,
+            5000,
+            300,
+            &story,
+        );
+        let failed = evs
+            .iter()
+            .find(|e| kind(e) == "route_failed" && t_ms(e) >= t_ms(&failback))
+            .expect("the failback REGISTER fails");
+        assert_eq!(failed["reason"], "timeout", "{story}");
+        assert_eq!(h.sbc_of(failed), Some(1), "{story}");
+        assert_near(
+            "failback REGISTER timed out",
+            t_ms(failed) as i64 - t_ms(&failback) as i64,
+            3500,
+            300,
+            &story,
+        );
+        assert!(t_ms(&back_on2) - t_ms(failed) <= 500, "{story}");
+        assert!(
+            !evs.iter()
+                .any(|e| matches!(kind(e), "backoff" | "registration_failed")),
+            "{story}"
+        );
+        // And the next refresh tries the primary again.
+        let again = h
+            .wait_event("a second failback", Duration::from_secs(7), |e| {
+                kind(e) == "failback" && t_ms(e) > t_ms(&back_on2)
+            })
+            .await;
+        assert_near(
+            "second failback at the refresh",
+            t_ms(&again) as i64 - t_ms(&back_on2) as i64,
+            5000,
+            300,
+            &h.story(),
+        );
+        let call_id = evs[0]["call_id"].clone();
+        assert!(
+            h.events().iter().all(|e| e["call_id"] == call_id),
+            "{}",
+            h.story()
+        );
+        eprintln!(
+            "measured: failback {} ms after registering on SBC 2, timeout at SBC 1 {} ms later, \
+             back on SBC 2 {} ms after that, next failback {} ms later",
+            t_ms(&failback) - t_ms(&on2),
+            t_ms(failed) - t_ms(&failback),
+            t_ms(&back_on2) - t_ms(failed),
+            t_ms(&again) - t_ms(&back_on2)
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+        h.set_mode(1, Mode::Ok).await;
+        h.show("failback_to_a_silent_primary_fails_over_again");
     });
 }

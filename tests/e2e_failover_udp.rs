@@ -93,6 +93,7 @@ fn udp_dead_primary_fails_over_on_icmp_at_once() {
             "{at2:#?}"
         );
         assert!(h.registers(3, USER).is_empty(), "{}", h.story());
+        h.show("udp_dead_primary_fails_over_on_icmp_at_once");
     });
 }
 
@@ -173,6 +174,7 @@ fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms");
     });
 }
 
@@ -225,6 +227,7 @@ fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("udp_silent_primary_static_retry_timer_fails_over_at_2000_ms");
     });
 }
 
@@ -307,6 +310,7 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary");
     });
 }
 
@@ -359,6 +363,7 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("udp_503_on_primary_fails_over_at_once_ignoring_retry_after");
     });
 }
 
@@ -405,6 +410,7 @@ fn udp_503_without_failover_backs_off() {
         assert!(h.registers(2, USER).is_empty(), "{story}");
         assert_eq!(h.registers(1, USER).len(), 1, "{story}");
         fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_503_without_failover_backs_off");
     });
 }
 
@@ -464,6 +470,7 @@ fn udp_503_without_failover_honours_retry_after() {
             at1[1].t_ms - at1[0].t_ms
         );
         fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_503_without_failover_honours_retry_after");
     });
 }
 
@@ -535,5 +542,6 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
             t_ms(retry) - t_ms(&backoff)
         );
         fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_403_backs_off_randomized_and_never_fails_over");
     });
 }

@@ -306,6 +306,14 @@ impl Harness {
         }
     }
 
+    /// Prints the run (events and SBC logs) when `SIPFLEET_E2E_STORY=1`:
+    /// the whole timeline of a passing test, for reading.
+    pub fn show(&self, test: &str) {
+        if std::env::var("SIPFLEET_E2E_STORY").is_ok_and(|v| v == "1") {
+            eprintln!("==== {test}\n{}", self.story());
+        }
+    }
+
     /// The run so far, for failure messages: every event and every request
     /// each SBC received.
     pub fn story(&self) -> String {
