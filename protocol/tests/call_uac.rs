@@ -408,3 +408,19 @@ fn a_retry_after_timer_b_ran_out_ends_the_call_instead() {
         ]
     );
 }
+
+#[test]
+fn a_hangup_before_any_answer_is_not_retried_on_another_route() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, false);
+    sim.input(|c, now| c.hangup(now).unwrap());
+    sim.run_until(3_500);
+    assert_eq!(
+        sim.call.end_reason(),
+        Some((EndReason::Cancelled, None)),
+        "the route failure ends a call nobody wants any more"
+    );
+    assert!(sim
+        .call
+        .retry_on_route(sim.clock.now, route(2, Transport::Udp), local(), true)
+        .is_err());
+}

@@ -284,3 +284,44 @@ fn an_invite_without_an_offer_gets_an_offer_in_the_2xx_and_the_answer_in_the_ack
         "10.0.0.2:6000".parse().unwrap()
     );
 }
+
+#[test]
+fn an_invite_that_requires_an_extension_gets_420_unsupported() {
+    let mut peer = PeerDialog::new("in-4@peer");
+    let invite = peer.request(Method::Invite, Some(&peer_sdp("sendrecv", 1)));
+    let mut req = request(&invite).clone();
+    req.headers_mut().push(HeaderName::Require, "100rel");
+    let invite = Message::parse(req.to_bytes()).unwrap();
+    let sim = CallSim::incoming(settings(), &invite);
+    assert_eq!(wire(&sim.seen), vec!["0 100 1 INVITE", "0 420 1 INVITE"]);
+    assert_eq!(
+        sim.last_sent().headers().get(HeaderName::Unsupported),
+        Some("100rel")
+    );
+    assert_eq!(
+        sim.call.end_reason(),
+        Some((EndReason::Rejected, Some(420)))
+    );
+}
+
+#[test]
+fn answering_when_the_registration_moved_with_only_signal_with_registered_ends_the_call() {
+    let mut peer = PeerDialog::new("in-5@peer");
+    let invite = peer.request(Method::Invite, Some(&peer_sdp("sendrecv", 1)));
+    let mut sim = CallSim::incoming(
+        sipfleet_protocol::call::CallSettings {
+            only_signal_with_registered: true,
+            ..settings()
+        },
+        &invite,
+    );
+    sim.take();
+    let r2 = route(2, sipfleet_protocol::route::Transport::Udp);
+    sim.input(|c, _| c.handle_registrar(Some(&r2)));
+    sim.input(|c, now| c.answer(now).unwrap());
+    assert!(sent(&sim.seen).is_empty());
+    assert_eq!(
+        sim.call.end_reason(),
+        Some((EndReason::RegistrarChanged, None))
+    );
+}

@@ -14,7 +14,7 @@ use super::{
     Transmit,
 };
 use crate::auth::DigestClient;
-use crate::message::{Message, Method, Request, Response};
+use crate::message::{HeaderName, Message, Method, Request, Response};
 use crate::register_request::LineIdentity;
 use crate::route::Route;
 use crate::sdp::{LocalMedia, RemoteMedia};
@@ -275,6 +275,14 @@ impl Call {
             remote,
         });
         call.respond_invite(100, None);
+        // No SIP extension is supported (no 100rel, no timer): RFC 3261
+        // 8.2.2.3 answers a Require with 420 and Unsupported.
+        let required: Vec<String> = req.headers().require().map(str::to_owned).collect();
+        if !required.is_empty() {
+            call.respond_invite_with(420, &[(HeaderName::Unsupported, required.join(", "))]);
+            call.end(EndReason::Rejected, Some(420));
+            return Ok(call);
+        }
         if !req.body().is_empty() {
             match RemoteMedia::parse(req.body()).and_then(|m| m.common_codec().map(|_| m)) {
                 Ok(m) => call.remote_media = Some(m),
@@ -427,6 +435,9 @@ impl Call {
         if self.state != CallState::Incoming {
             return Err(self.wrong_state("answer"));
         }
+        if !self.gate() {
+            return Ok(());
+        }
         let offer = self
             .server
             .as_ref()
@@ -496,6 +507,12 @@ impl Call {
         let started = self.invite.as_ref().is_none_or(|i| !i.provisional);
         if self.state != CallState::Calling || !started {
             return Err(self.wrong_state("retry_on_route"));
+        }
+        if self.cancel_pending {
+            // Hung up before anyone answered: nothing to retry.
+            self.invite = None;
+            self.end(EndReason::Cancelled, None);
+            return Ok(());
         }
         let budget_end = self.walk_started + self.settings.policy.timers.timer_b();
         if !self.settings.policy.enhanced_failover && now >= budget_end {

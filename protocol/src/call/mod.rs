@@ -22,6 +22,66 @@
 //! ([`Call::handle_registrar`]); then it drains [`Call::poll_output`]. A
 //! message no call accepts gets [`unknown_dialog_response`] (481).
 //!
+//! ```
+//! use std::time::Instant;
+//! use sipfleet_protocol::call::{Call, CallOutput, CallSettings, OutgoingCall};
+//! use sipfleet_protocol::message::{HeaderName, Message, Response, StatusCode};
+//! use sipfleet_protocol::register_request::LineIdentity;
+//! use sipfleet_protocol::route::{Route, RouteSource, Transport};
+//!
+//! let sbc = Route {
+//!     transport: Transport::Udp,
+//!     host: "sbc1.example.com".into(),
+//!     addr: "192.0.2.1:5060".parse().unwrap(),
+//!     group: 0,
+//!     priority: 10,
+//!     weight: 0,
+//!     source: RouteSource::Network,
+//! };
+//! let me = LineIdentity {
+//!     address: "1001".into(),
+//!     display_name: None,
+//!     domain: "example.com".into(),
+//!     user_agent: "sipfleet".into(),
+//! };
+//! let now = Instant::now();
+//! let mut call = Call::outgoing(
+//!     CallSettings::default(),
+//!     me,
+//!     None,
+//!     OutgoingCall {
+//!         target: "sip:1002@example.com".into(),
+//!         route: sbc.clone(),
+//!         local: "192.0.2.10:5060".parse().unwrap(),
+//!         rtp: "192.0.2.10:40000".parse().unwrap(),
+//!         last_route: true,
+//!     },
+//!     "a84b4c76e66710@192.0.2.10".into(),
+//!     42,
+//!     now,
+//! )
+//! .unwrap();
+//! let mut invite = None;
+//! while let Some(out) = call.poll_output() {
+//!     match out {
+//!         // Serialize with `message.to_bytes()` and send on the flow to `route`.
+//!         CallOutput::Send(t) => invite = Some(t.message),
+//!         // `event.kind.name()` is the JSON event name: "call_started".
+//!         CallOutput::Event(event) => assert_eq!(event.kind.name(), "call_started"),
+//!     }
+//! }
+//! // The callee answers (the SBC relays a 200 with its Contact).
+//! let invite = invite.unwrap();
+//! let mut ok = Response::for_request(invite.as_request().unwrap(), StatusCode::OK, Some("b0b"));
+//! ok.headers_mut().push(HeaderName::Contact, "<sip:1002@198.51.100.2>");
+//! call.handle_message(now, &Message::Response(ok));
+//! let sent: Vec<_> = std::iter::from_fn(|| call.poll_output()).collect();
+//! // The ACK goes to the remote target; the call is up and blocks failback.
+//! assert!(matches!(&sent[0], CallOutput::Send(t)
+//!     if t.message.as_request().unwrap().uri_str() == "sip:1002@198.51.100.2"));
+//! assert!(call.is_active());
+//! ```
+//!
 //! # States
 //!
 //! ```text

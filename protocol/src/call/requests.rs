@@ -31,6 +31,20 @@ impl Call {
 
     /// Sends a response to the server INVITE in progress and remembers it.
     pub(super) fn respond_invite(&mut self, status: u16, body: Option<Bytes>) {
+        self.respond_invite_full(status, body, &[]);
+    }
+
+    /// [`Self::respond_invite`] with extra headers and no body.
+    pub(super) fn respond_invite_with(&mut self, status: u16, extra: &[(HeaderName, String)]) {
+        self.respond_invite_full(status, None, extra);
+    }
+
+    fn respond_invite_full(
+        &mut self,
+        status: u16,
+        body: Option<Bytes>,
+        extra: &[(HeaderName, String)],
+    ) {
         let Some(server) = &self.server else {
             return;
         };
@@ -38,6 +52,9 @@ impl Call {
             return;
         };
         let mut resp = self.dialog.response(&server.request, code);
+        for (name, value) in extra {
+            resp.headers_mut().push(*name, value.clone());
+        }
         if let Some(body) = body {
             resp.headers_mut()
                 .push(HeaderName::ContentType, sdp::CONTENT_TYPE);

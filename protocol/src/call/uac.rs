@@ -205,6 +205,7 @@ impl Call {
             return;
         };
         match inv.purpose {
+            Purpose::Initial if self.cancel_pending => self.end(EndReason::Cancelled, None),
             Purpose::Initial if why == TimedOut::Route && self.state == CallState::Calling => {
                 self.emit(CallEventKind::RouteFailed { budget_over: false });
             }
