@@ -545,3 +545,174 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
         h.show("udp_403_backs_off_randomized_and_never_fails_over");
     });
 }
+
+/// Guide, "UDP - Failover Timing Controls": "The final route is repeatedly
+/// tried until the complete 32-second transaction period since the original
+/// request to the primary SBC has elapsed." All three SBCs are silent
+/// (sockets of the test): SBC 1 gets 3 sends (0, 0.5, 1.5 s), SBC 2 gets 3
+/// from 3.5 s, SBC 3 from 7 s with RFC 3261 intervals 0.5, 1, 2, 4, 4 ... s
+/// until 32 s; then the registration fails and the back-off begins, at 32 s
+/// (design.md decision 5). About 33 s.
+#[test]
+fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
+    let lab = lab();
+    let mut holes = Vec::new();
+    for i in 1..=3 {
+        lab.set_mode(i, Mode::Dead).unwrap();
+        holes.push(BlackHole::bind(lab.sbc(i).addr(Transport::Udp)));
+    }
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let backoff = h
+            .wait_event("backoff", Duration::from_secs(36), |e| kind(e) == "backoff")
+            .await;
+        let evs = h.events();
+        let story = h.story();
+        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let fails: Vec<(usize, i64)> = evs
+            .iter()
+            .filter(|e| kind(e) == "route_failed")
+            .map(|e| (h.sbc_of(e).unwrap(), t_ms(e) as i64 - t0))
+            .collect();
+        assert_eq!(fails.len(), 3, "{story}");
+        assert!(evs
+            .iter()
+            .filter(|e| kind(e) == "route_failed")
+            .all(|e| e["reason"] == "timeout"));
+        assert_eq!((fails[0].0, fails[1].0, fails[2].0), (1, 2, 3), "{story}");
+        assert_near("SBC 1 failed", fails[0].1, 3500, 300, &story);
+        assert_near("SBC 2 failed", fails[1].1, 7000, 400, &story);
+        assert_near(
+            "SBC 3 failed (32 s budget)",
+            fails[2].1,
+            32_000,
+            400,
+            &story,
+        );
+        let failed = evs
+            .iter()
+            .find(|e| kind(e) == "registration_failed")
+            .expect("registration_failed");
+        assert_eq!(failed["status"], Value::Null, "{story}");
+        assert_near(
+            "back-off begins",
+            t_ms(&backoff) as i64 - t0,
+            32_000,
+            400,
+            &story,
+        );
+        let wait = backoff["wait_ms"].as_u64().unwrap();
+        assert!((5000..=10_000).contains(&wait), "{story}");
+        let call_id = evs[0]["call_id"].as_str().unwrap().to_string();
+        let sends: Vec<Vec<i64>> = holes
+            .iter()
+            .map(|hole| {
+                let seen = hole.seen();
+                assert!(seen.iter().all(|(_, c)| *c == call_id), "{seen:?}");
+                seen.iter().map(|(at, _)| h.ms_of(*at) - t0).collect()
+            })
+            .collect();
+        assert_eq!(sends[0].len(), 3, "{sends:?}");
+        assert_eq!(sends[1].len(), 3, "{sends:?}");
+        // SBC 3 from 7 s: 7.0, 7.5, 8.5, 10.5, 14.5, 18.5, 22.5, 26.5, 30.5.
+        let expected = [
+            7000, 7500, 8500, 10_500, 14_500, 18_500, 22_500, 26_500, 30_500,
+        ];
+        assert_eq!(sends[2].len(), expected.len(), "{sends:?}\n{story}");
+        for (got, want) in sends[2].iter().zip(expected) {
+            assert_near("send to SBC 3", *got, want, 400, &story);
+        }
+        for pair in sends[2].windows(2).skip(3) {
+            assert_near("T2 interval", pair[1] - pair[0], 4000, 150, &story);
+        }
+        eprintln!(
+            "measured (ms after the first REGISTER): SBC 1 sends {:?}, SBC 2 sends {:?}, \
+             SBC 3 sends {:?}; route_failed {:?}; back-off at {} for {wait} ms",
+            sends[0],
+            sends[1],
+            sends[2],
+            fails,
+            t_ms(&backoff) as i64 - t0
+        );
+        fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_all_routes_silent_the_last_is_retried_until_32_s");
+    });
+}
+
+/// Guide: with `failoverOn503Response=1`, "A retry-after header in a 503
+/// response is only applied when sending a request through the last failover
+/// route". Every SBC answers 503 with Retry-After 4 s: the line walks SBC 1,
+/// 2, 3 at once, and only SBC 3's Retry-After sets the back-off (4000 ms,
+/// not a randomized wait); then the walk starts again at SBC 1.
+#[test]
+fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
+    let lab = lab();
+    for i in 1..=3 {
+        lab.set_mode(
+            i,
+            Mode::Error503 {
+                retry_after: Some(4),
+            },
+        )
+        .unwrap();
+    }
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "voIpProt.SIP.failoverOn503Response=\"1\"\n",
+    );
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let backoff = h
+            .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
+            .await;
+        let retry = h
+            .wait_event("the next walk", Duration::from_secs(6), |e| {
+                kind(e) == "registering" && t_ms(e) > t_ms(&backoff)
+            })
+            .await;
+        let evs = h.events();
+        let story = h.story();
+        let t0 = t_ms(&evs[0]) as i64;
+        let fails: Vec<usize> = evs
+            .iter()
+            .filter(|e| kind(e) == "route_failed" && t_ms(e) <= t_ms(&backoff))
+            .map(|e| {
+                assert_eq!(e["reason"], "503", "{story}");
+                h.sbc_of(e).unwrap()
+            })
+            .collect();
+        assert_eq!(fails, [1, 2, 3], "{story}");
+        assert!(t_ms(&backoff) as i64 - t0 <= 200, "{story}");
+        assert_eq!(backoff["wait_ms"], 4000, "{story}");
+        assert_eq!(h.sbc_of(&retry), Some(1), "{story}");
+        assert_near(
+            "next walk after Retry-After",
+            t_ms(&retry) as i64 - t_ms(&backoff) as i64,
+            4000,
+            200,
+            &story,
+        );
+        for i in 1..=3 {
+            assert!(!h.registers(i, USER).is_empty(), "SBC {i}\n{story}");
+        }
+        eprintln!(
+            "measured: 503 walk over 3 SBCs in {} ms, back-off {} ms, next walk {} ms after it began",
+            t_ms(&backoff) as i64 - t0,
+            backoff["wait_ms"],
+            t_ms(&retry) - t_ms(&backoff)
+        );
+        fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off");
+    });
+}
