@@ -325,3 +325,44 @@ fn answering_when_the_registration_moved_with_only_signal_with_registered_ends_t
         Some((EndReason::RegistrarChanged, None))
     );
 }
+
+#[test]
+fn a_rejection_over_udp_is_repeated_by_timer_g_until_its_ack() {
+    let (mut sim, peer, invite) = incoming(false);
+    sim.take();
+    sim.clock.now = sim.clock.at(1_000);
+    sim.input(|c, now| c.hangup(now).unwrap());
+    assert!(!sim.call.is_active());
+    sim.run_until(9_000);
+    assert_eq!(
+        wire(&sim.seen),
+        vec![
+            "1000 603 1 INVITE",
+            "1500 603 1 INVITE",
+            "2500 603 1 INVITE",
+            "4500 603 1 INVITE",
+            "8500 603 1 INVITE",
+        ]
+    );
+    let ack = peer.request_with(Method::Ack, 1, &branch(&invite), None);
+    sim.deliver(&ack);
+    assert_eq!(sim.call.poll_timeout(), None);
+    sim.run_until(60_000);
+    assert_eq!(wire(&sim.seen).len(), 5);
+    assert_eq!(
+        events(&sim.seen),
+        vec!["1000 call_ended declined Some(603)"]
+    );
+}
+
+#[test]
+fn a_rejection_without_ack_stops_at_timer_h() {
+    let (mut sim, _, _) = incoming(false);
+    sim.take();
+    sim.input(|c, now| c.hangup(now).unwrap());
+    sim.run_until(100_000);
+    let w = wire(&sim.seen);
+    assert_eq!(w.last().unwrap(), "31500 603 1 INVITE");
+    assert_eq!(w.len(), 11);
+    assert_eq!(sim.call.poll_timeout(), None);
+}

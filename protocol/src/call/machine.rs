@@ -105,7 +105,11 @@ pub(super) struct ServerInvite {
     pub(super) initial: bool,
     /// The last response sent, repeated on a retransmitted INVITE.
     pub(super) last: Option<Response>,
+    /// 2xx retransmission (any transport), or Timer G for a 300-699 over
+    /// UDP (RFC 3261 17.2.1), until the ACK or Timer H.
     pub(super) retransmit: Option<Retransmit>,
+    /// The final response sent was 300-699: its ACK ends nothing.
+    pub(super) rejected: bool,
 }
 
 /// One call of a line. See the module docs of [`super`].
@@ -269,6 +273,7 @@ impl Call {
             initial: true,
             last: None,
             retransmit: None,
+            rejected: false,
         });
         call.emit(CallEventKind::Started {
             direction: CallDirection::Incoming,
@@ -280,6 +285,7 @@ impl Call {
         let required: Vec<String> = req.headers().require().map(str::to_owned).collect();
         if !required.is_empty() {
             call.respond_invite_with(420, &[(HeaderName::Unsupported, required.join(", "))]);
+            call.reject_sent(now);
             call.end(EndReason::Rejected, Some(420));
             return Ok(call);
         }
@@ -288,6 +294,7 @@ impl Call {
                 Ok(m) => call.remote_media = Some(m),
                 Err(_) => {
                     call.respond_invite(488, None);
+                    call.reject_sent(now);
                     call.end(EndReason::Rejected, Some(488));
                     return Ok(call);
                 }
@@ -410,17 +417,18 @@ impl Call {
 
     /// When [`Self::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.state == CallState::Ended {
-            return None;
-        }
-        let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
-        let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
-        let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
         let server = self
             .server
             .as_ref()
             .and_then(|s| s.retransmit.as_ref())
             .map(|r| r.next.min(r.give_up));
+        if self.state == CallState::Ended {
+            // Only a rejection waiting for its ACK (Timer G/H).
+            return server;
+        }
+        let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
+        let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
+        let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
         [invite, bye, cancel, server, self.cancel_deadline]
             .into_iter()
             .flatten()
@@ -465,6 +473,7 @@ impl Call {
             }
             CallState::Incoming => {
                 self.respond_invite(603, None);
+                self.reject_sent(now);
                 self.end(EndReason::Declined, Some(603));
                 Ok(())
             }
@@ -573,6 +582,7 @@ impl Call {
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == CallState::Ended {
+            self.server_timeout(now);
             return;
         }
         if let Some(inv) = &mut self.invite {
@@ -622,10 +632,12 @@ impl Call {
             return;
         };
         if now >= r.give_up {
-            // Timer H: the 2xx was never acknowledged.
+            // Timer H: the 2xx was never acknowledged (for a rejection,
+            // nothing more to do).
             let initial = server.initial;
+            let rejected = server.rejected;
             self.server = None;
-            if initial || self.state == CallState::Established {
+            if !rejected && (initial || self.state == CallState::Established) {
                 self.send_bye(now, EndReason::NoAck);
             }
         } else if now >= r.next {
@@ -672,7 +684,9 @@ impl Call {
         self.cancel = None;
         self.cancel_deadline = None;
         if let Some(s) = &mut self.server {
-            s.retransmit = None;
+            if !s.rejected {
+                s.retransmit = None;
+            }
         }
         self.emit(CallEventKind::Ended { reason, status });
     }

@@ -120,7 +120,10 @@
 //! * UAS: 100 then 180 at once; answering sends 200 with the SDP answer and
 //!   retransmits it every T1, doubling up to T2 (13.3.1.4), until the ACK;
 //!   no ACK in 64*T1 (Timer H) sends a BYE and ends the call.
-//! * An incoming CANCEL gets 200, and the INVITE 487 (9.2).
+//! * An incoming CANCEL gets 200, and the INVITE 487 (9.2). Every 300-699
+//!   we send to an INVITE over UDP is repeated by Timer G (T1 doubling to
+//!   T2) until its ACK or Timer H (17.2.1), even after the call ended.
+//! * An INVITE with a `Require` gets 420 (no extension is supported).
 //! * In-dialog requests: tags must match (else 481), CSeq must grow (else
 //!   500); a re-INVITE's 2xx updates the remote target (12.2).
 //! * Hold is a re-INVITE with `a=sendonly` and a new SDP version; resume

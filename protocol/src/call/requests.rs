@@ -66,6 +66,18 @@ impl Call {
         self.send(resp);
     }
 
+    /// A 300-699 went to the server INVITE: over UDP, Timer G repeats it
+    /// (T1 doubling to T2) until the ACK or Timer H (RFC 3261 17.2.1).
+    pub(super) fn reject_sent(&mut self, now: Instant) {
+        let unreliable = !self.dialog.route.transport.is_reliable();
+        if let Some(server) = &mut self.server {
+            server.rejected = true;
+        }
+        if unreliable {
+            self.start_2xx_retransmit(now);
+        }
+    }
+
     pub(super) fn start_2xx_retransmit(&mut self, now: Instant) {
         let t1 = self.settings.policy.timers.t1;
         if let Some(server) = &mut self.server {

@@ -18,7 +18,7 @@ impl Call {
         match req.method() {
             Method::Invite => self.on_invite(now, req, branch),
             Method::Ack => self.on_ack(now, req),
-            Method::Cancel => self.on_cancel(req, branch),
+            Method::Cancel => self.on_cancel(now, req, branch),
             Method::Bye => self.on_bye(req),
             Method::Options | Method::Info => {
                 if self.in_dialog(req) {
@@ -114,6 +114,7 @@ impl Call {
             initial: false,
             last: None,
             retransmit: None,
+            rejected: false,
         });
         let body = self.local_description(offer.as_ref());
         self.respond_invite(200, Some(body));
@@ -142,9 +143,19 @@ impl Call {
         let Some(server) = &self.server else {
             return;
         };
+        if server.rejected {
+            // The ACK for our 300-699 (hop by hop, To may be untagged):
+            // Timer G stops.
+            if seq == Some(server.cseq) {
+                if let Some(s) = &mut self.server {
+                    s.retransmit = None;
+                }
+            }
+            return;
+        }
         let answered = server.retransmit.is_some();
         if seq != Some(server.cseq) || !answered || self.dialog.check_incoming(req).is_err() {
-            // An ACK for a non-2xx, or a stray one: absorbed.
+            // A stray ACK: absorbed.
             return;
         }
         let initial = server.initial;
@@ -165,7 +176,7 @@ impl Call {
         }
     }
 
-    fn on_cancel(&mut self, req: &Request, branch: Option<String>) {
+    fn on_cancel(&mut self, now: Instant, req: &Request, branch: Option<String>) {
         let matches = self.server.as_ref().is_some_and(|s| {
             s.initial && branch.is_some() && branch.as_deref() == Some(s.branch.as_str())
         });
@@ -183,6 +194,7 @@ impl Call {
         self.reply(req, StatusCode::OK);
         if self.state == CallState::Incoming {
             self.respond_invite(487, None);
+            self.reject_sent(now);
             self.end(EndReason::RemoteCancelled, Some(487));
         }
     }
