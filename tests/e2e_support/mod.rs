@@ -51,6 +51,15 @@ pub fn lab() -> Arc<Lab> {
     lab_with_ttl(5)
 }
 
+/// A lab of ten SBCs serving the guide's mixed-transport NAPTR example
+/// (`sipfleet_lab::mixed_transport_zone`).
+pub fn lab_mixed_transport() -> Arc<Lab> {
+    Arc::new(
+        Lab::start(LabConfig::mixed_transport())
+            .expect("lab starts (run scripts/lab-install once)"),
+    )
+}
+
 /// The configuration text for `users` (lab users, one `reg.N` each) against
 /// the lab's domain over `transport` (`UDPOnly`, `TCPOnly`, `TLS`), port 0
 /// (NAPTR/SRV), with the lab's DNS server, followed by `extra` lines (which
