@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use e2e_support::{config, kind, lab, lab_with_ttl, t_ms, Harness};
 use serde_json::Value;
-use sipfleet_lab::{srv_name, Record, Transport};
+use sipfleet_lab::{srv_name, DnsMode, Record, Transport};
 
 /// The DNS TTL of the lab in these tests, seconds.
 const TTL_S: u32 = 3;
@@ -252,4 +252,95 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
         a.show("shutdown_unregisters_every_line_where_it_is_registered (fleet A)");
         b.show("shutdown_unregisters_every_line_where_it_is_registered (fleet B)");
     });
+}
+
+/// A DNS outage does not strand registered lines: the DNS server goes
+/// silent (and then answers NXDOMAIN) while the lines are registered on
+/// SBC 1, and SBC 1 dies. The route-set refreshes fail, the lines keep the
+/// routes they had, and each line's next refresh (5 s after registering,
+/// expires 10) meets ICMP and fails over to SBC 2 from that list.
+#[test]
+fn dns_outage_keeps_the_route_list_for_failover() {
+    for dns_mode in [DnsMode::Silent, DnsMode::NxDomain] {
+        let lab = lab_with_ttl(TTL_S);
+        let users = ["1031", "1032", "1033"];
+        let cfg = config(
+            &lab,
+            &users,
+            "UDPOnly",
+            "voIpProt.server.1.expires=\"10\"\n",
+        );
+        let mut h = Harness::new(&lab);
+        actix::System::new().block_on(async {
+            let fleet = h.start(&cfg);
+            for line in 1..=3 {
+                let reg = h
+                    .wait_event("registered", Duration::from_secs(5), |e| {
+                        kind(e) == "registered" && e["line"] == line
+                    })
+                    .await;
+                assert_eq!(h.sbc_of(&reg), Some(1), "{}", h.story());
+            }
+            let registered_at = h.now_ms();
+            let result = h.with_lab(move |lab| lab.dns().set_mode(dns_mode)).await;
+            result.expect("DNS mode");
+            h.set_mode(1, sipfleet_lab::Mode::Dead).await;
+            for line in 1..=3 {
+                h.wait_event("registered on SBC 2", Duration::from_secs(8), |e| {
+                    kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(2)
+                })
+                .await;
+            }
+            let story = h.story();
+            let moved = h
+                .events()
+                .into_iter()
+                .filter(|e| kind(e) == "registered" && h.sbc_of(e) == Some(2))
+                .map(|e| t_ms(&e))
+                .max()
+                .unwrap();
+            assert!(
+                moved - registered_at <= 6500,
+                "{dns_mode:?}: last line on SBC 2 {} ms after the outage\n{story}",
+                moved - registered_at
+            );
+            let failures: Vec<Value> = h
+                .events()
+                .into_iter()
+                .filter(|e| kind(e) == "route_failed")
+                .collect();
+            assert!(
+                failures.iter().all(|e| e["reason"] == "icmp" && h.sbc_of(e) == Some(1)),
+                "{story}"
+            );
+            assert!(
+                !h.events().iter().any(|e| kind(e) == "backoff"),
+                "{story}"
+            );
+            for (i, s) in fleet.status().await.iter().enumerate() {
+                assert_eq!(s.routes.len(), 3, "line {}: {s:?}", i + 1);
+            }
+            // Each line kept its own Call-ID through the failover.
+            let mut ids: Vec<String> = (1..=3)
+                .map(|line| {
+                    let evs: Vec<Value> = h
+                        .events()
+                        .into_iter()
+                        .filter(|e| e["line"] == line)
+                        .collect();
+                    let id = evs[0]["call_id"].as_str().unwrap().to_string();
+                    assert!(evs.iter().all(|e| e["call_id"] == id.as_str()), "{story}");
+                    id
+                })
+                .collect();
+            ids.dedup();
+            assert_eq!(ids.len(), 3, "{story}");
+            eprintln!(
+                "measured ({dns_mode:?}): all 3 lines on SBC 2 {} ms after the DNS outage and SBC 1's death",
+                moved - registered_at
+            );
+            fleet.shutdown(Duration::from_secs(3)).await;
+            h.show("dns_outage_keeps_the_route_list_for_failover");
+        });
+    }
 }
