@@ -424,3 +424,55 @@ fn a_hangup_before_any_answer_is_not_retried_on_another_route() {
         .retry_on_route(sim.clock.now, route(2, Transport::Udp), local(), true)
         .is_err());
 }
+
+#[test]
+fn a_second_fork_that_answers_is_acked_and_byed_in_its_own_dialog() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    ringing_then_ok(&mut sim);
+    sim.take();
+    sim.deliver(&respond(
+        &invite,
+        200,
+        Some("carol"),
+        &[(HeaderName::Contact, "<sip:1003@10.0.0.3:5070>")],
+        Some(&peer_sdp("sendrecv", 1)),
+    ));
+    let out = sent(&sim.seen);
+    assert_eq!(out.len(), 2);
+    let (ack, bye) = (request(&out[0].2), request(&out[1].2));
+    assert_eq!(ack.method(), &Method::Ack);
+    assert_eq!(bye.method(), &Method::Bye);
+    for r in [ack, bye] {
+        assert_eq!(r.uri_str(), "sip:1003@10.0.0.3:5070");
+        assert_eq!(r.headers().to().unwrap().tag(), Some("carol"));
+        assert_eq!(r.headers().call_id().unwrap(), "call-1@test");
+    }
+    assert_eq!(sim.call.state(), CallState::Established);
+    assert_eq!(sim.call.dialog().remote_tag.as_deref(), Some("bob"));
+}
+
+#[test]
+fn strict_routing_puts_the_first_route_in_the_request_uri() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.deliver(&respond(
+        &invite,
+        200,
+        Some("bob"),
+        &[
+            (HeaderName::RecordRoute, "<sip:strict2.example.com>"),
+            (HeaderName::RecordRoute, "<sip:strict1.example.com>"),
+            (HeaderName::Contact, "<sip:1002@10.0.0.2:5070>"),
+        ],
+        Some(&peer_sdp("sendrecv", 1)),
+    ));
+    let ack = sim.last_sent();
+    let r = request(&ack);
+    // RFC 3261 12.2.1.1: strict router first; the remote target goes last.
+    assert_eq!(r.uri_str(), "sip:strict1.example.com");
+    assert_eq!(
+        r.headers().get_all(HeaderName::Route).collect::<Vec<_>>(),
+        vec!["<sip:strict2.example.com>", "<sip:1002@10.0.0.2:5070>"]
+    );
+}

@@ -366,3 +366,30 @@ fn a_rejection_without_ack_stops_at_timer_h() {
     assert_eq!(w.len(), 11);
     assert_eq!(sim.call.poll_timeout(), None);
 }
+
+#[test]
+fn the_uas_route_set_is_the_record_route_in_order() {
+    let peer = PeerDialog::new("in-6@peer");
+    let invite = peer.request_with(
+        Method::Invite,
+        1,
+        "z9hG4bKrr",
+        Some(&peer_sdp("sendrecv", 1)),
+    );
+    let mut req = request(&invite).clone();
+    req.headers_mut()
+        .push(HeaderName::RecordRoute, "<sip:second.example.com;lr>");
+    let invite = Message::parse(req.to_bytes()).unwrap();
+    let mut sim = CallSim::incoming(settings(), &invite);
+    let mut p = PeerDialog::new("in-6@peer");
+    p.to_tag = Some(sim.call.dialog().local_tag.clone());
+    sim.input(|c, now| c.answer(now).unwrap());
+    sim.deliver(&p.request_with(Method::Ack, 1, "z9hG4bKack", None));
+    sim.input(|c, now| c.hangup(now).unwrap());
+    let bye = sim.last_sent();
+    assert_eq!(
+        bye.headers().get_all(HeaderName::Route).collect::<Vec<_>>(),
+        vec!["<sip:127.0.0.11:5060;lr>", "<sip:second.example.com;lr>"]
+    );
+    assert_eq!(bye.headers().cseq().unwrap().seq, 1, "our own CSeq space");
+}

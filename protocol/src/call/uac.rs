@@ -21,6 +21,8 @@ impl Call {
                 let current = self.invite.as_ref().is_some_and(|i| i.cseq == cseq.seq);
                 if current {
                     self.invite_response(now, resp, status);
+                } else if (200..300).contains(&status) && self.other_fork(resp) {
+                    self.end_other_fork(resp, cseq.seq);
                 } else if status >= 200 {
                     self.repeat_ack(cseq.seq, status);
                 }
@@ -34,6 +36,36 @@ impl Call {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A 2xx to our initial INVITE from another fork (a To tag other than
+    /// the dialog's).
+    fn other_fork(&self, resp: &Response) -> bool {
+        let tag = resp.headers().to().ok().and_then(|t| t.tag());
+        let initial = self.ack_2xx.as_ref().map(|(seq, _)| *seq);
+        let cseq = resp.headers().cseq().ok().map(|c| c.seq);
+        initial.is_some()
+            && cseq == initial
+            && tag.is_some()
+            && tag != self.dialog.remote_tag.as_deref()
+    }
+
+    /// RFC 3261 13.2.2.4: a second fork that answered gets an ACK and a BYE
+    /// in its own dialog; the call keeps the first.
+    fn end_other_fork(&mut self, resp: &Response, seq: u32) {
+        let mut fork = self.dialog.clone();
+        fork.remote_tag = None;
+        fork.update_from_response(resp, true);
+        let ack_branch = self.ids.branch();
+        let bye_branch = self.ids.branch();
+        let ua = self.settings.user_agent.clone();
+        if let Ok(ack) = fork.request(Method::Ack, seq, &ack_branch, &ua) {
+            self.send(ack);
+        }
+        let bye_seq = seq.saturating_add(1);
+        if let Ok(bye) = fork.request(Method::Bye, bye_seq, &bye_branch, &ua) {
+            self.send(bye);
         }
     }
 
