@@ -423,3 +423,42 @@ fn failback_to_a_silent_primary_fails_over_again() {
         h.show("failback_to_a_silent_primary_fails_over_again");
     });
 }
+
+/// `failBack.mode=DNSTTL`: the primary is tried again once the DNS TTL of
+/// the current route has passed (3 s in this lab), well before any refresh
+/// (expires 3600).
+#[test]
+fn failback_after_the_dns_ttl_in_dnsttl_mode() {
+    let lab = e2e_support::lab_with_ttl(3);
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        &rrofo("DNSTTL", false, "voIpProt.server.1.expires=\"3600\"\n"),
+    );
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let f = fail_over_then_back(&h, Duration::from_secs(5)).await;
+        let story = h.story();
+        let delay = t_ms(&f.failback) as i64 - t_ms(&f.on_sbc2) as i64;
+        // The TTL counts from the DNS answer, which came a moment before
+        // the registration on SBC 2.
+        assert!(
+            (2500..=3300).contains(&delay),
+            "failback {delay} ms after registering on SBC 2 (TTL 3 s)\n{story}"
+        );
+        assert!(
+            !h.events()
+                .iter()
+                .any(|e| kind(e) == "registering" && e["purpose"] == "refresh"),
+            "{story}"
+        );
+        one_call_id_everywhere(&h);
+        eprintln!("measured: DNSTTL failback {delay} ms after registering on SBC 2 (TTL 3 s)");
+        fleet.shutdown(Duration::from_secs(3)).await;
+        h.show("failback_after_the_dns_ttl_in_dnsttl_mode");
+    });
+}

@@ -716,3 +716,48 @@ fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
         h.show("udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off");
     });
 }
+
+/// `newCallOnUnRegister=0`: the Call-ID survives a registration loss too
+/// (design.md decision 6: a new Call-ID only after being unregistered, and
+/// only with `newCallOnUnRegister=1`). A 503 without failover (Retry-After
+/// 2 s) and its back-off later, SBC 1 sees the same Call-ID again and
+/// registers it.
+#[test]
+fn udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0() {
+    let lab = lab();
+    lab.set_mode(
+        1,
+        Mode::Error503 {
+            retry_after: Some(2),
+        },
+    )
+    .unwrap();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "voIpProt.SIP.failoverOn503Response=\"0\"\n\
+         voIpProt.SIP.newCallOnUnRegister=\"0\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let backoff = h
+            .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
+            .await;
+        h.set_mode(1, Mode::Ok).await;
+        let reg = h
+            .wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        let story = h.story();
+        assert!(t_ms(&reg) > t_ms(&backoff), "{story}");
+        assert_eq!(reg["call_id"], backoff["call_id"], "{story}");
+        let at1 = h.registers(1, USER);
+        assert!(at1.len() >= 3, "{at1:#?}");
+        assert!(at1.iter().all(|r| r.call_id == at1[0].call_id), "{at1:#?}");
+        fleet.shutdown(Duration::from_secs(1)).await;
+        h.show("udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0");
+    });
+}
