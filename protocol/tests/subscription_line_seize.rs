@@ -296,3 +296,49 @@ fn a_transport_error_sends_the_invite_at_once() {
         ]
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STATUSES: &[u16] = &[100, 180, 200, 202, 401, 403, 407, 481, 486, 500, 503, 603];
+
+    proptest! {
+        /// Whatever the SBC answers, and whenever, the emergency INVITE is
+        /// released exactly once, no later than 32 s after the first
+        /// SUBSCRIBE.
+        #[test]
+        fn the_invite_is_always_released_once_within_32_s(
+            retries in 0u32..15,
+            tcp in any::<bool>(),
+            answers in proptest::collection::vec((0u64..40_000, any::<u8>(), any::<bool>()), 0..8),
+        ) {
+            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            let mut e = Emergency::start(retries, transport);
+            let mut answers = answers;
+            answers.sort_by_key(|a| a.0);
+            for (at, status, stale) in answers {
+                e.run_until(at);
+                let Some(sub) = e.last_subscribe.clone() else { continue };
+                let status = STATUSES[usize::from(status) % STATUSES.len()];
+                let challenge = if stale {
+                    "Digest realm=\"x\", nonce=\"n\", stale=true"
+                } else {
+                    "Digest realm=\"x\", nonce=\"n\""
+                };
+                let extra: Vec<(HeaderName, &str)> = match status {
+                    401 => vec![(HeaderName::WwwAuthenticate, challenge)],
+                    407 => vec![(HeaderName::ProxyAuthenticate, challenge)],
+                    _ => vec![],
+                };
+                e.deliver(&respond(&sub, status, Some("sca"), &extra, None));
+            }
+            e.run_until(100_000);
+            let invites: Vec<_> = e.log.iter().filter(|l| l.contains("INVITE")).collect();
+            prop_assert_eq!(invites.len(), 1, "{:?}", e.log);
+            let at: u64 = invites[0].split(' ').next().unwrap().parse().unwrap();
+            prop_assert!(at <= 32_000, "{:?}", e.log);
+            prop_assert_eq!(e.seize.poll_timeout(), None);
+        }
+    }
+}

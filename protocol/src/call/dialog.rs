@@ -161,7 +161,6 @@ pub struct Dialog {
 impl Dialog {
     /// The state of an initial request of ours (RFC 3261 8.1.1): no remote
     /// tag, no route set, remote target is the Request-URI.
-    #[allow(clippy::too_many_arguments)]
     pub fn uac(
         identity: &LineIdentity,
         call_id: String,
