@@ -216,16 +216,42 @@ impl HeaderName {
     }
 }
 
-/// `name` equals the lower-case pattern `pat`, ignoring ASCII case. Setting
-/// bit 5 lower-cases a letter and nothing else maps onto a lower-case letter,
-/// so this is exact, and cheaper than `eq_ignore_ascii_case`'s table.
+/// `name` equals the lower-case pattern `pat` (letters and `-` only),
+/// ignoring ASCII case. Compares eight bytes at a time: where the pattern
+/// has a letter (bit 6 set) bit 5 of the name's byte is forced on, which
+/// lower-cases an upper-case letter and maps no other byte onto a lower-case
+/// letter; where it has `-` the bytes must be equal. Exact for any input.
 #[inline]
 fn eq_lower(name: &[u8], pat: &[u8]) -> bool {
-    name.len() == pat.len()
-        && name
+    let n = name.len();
+    if n != pat.len() {
+        return false;
+    }
+    if n < 8 {
+        return name
             .iter()
             .zip(pat)
-            .all(|(&a, &p)| a == p || (p.is_ascii_lowercase() && a | 0x20 == p))
+            .all(|(&a, &p)| a == p || (p.is_ascii_lowercase() && a | 0x20 == p));
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let same = |i: usize| {
+        let p = word(pat, i);
+        let case = (p & 0x4040_4040_4040_4040) >> 1;
+        word(name, i) | case == p
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if !same(i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last (possibly overlapping) eight bytes.
+    same(n - 8)
 }
 
 impl fmt::Display for HeaderName {

@@ -50,91 +50,30 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     };
     let start_line = parse_start_line(&section[..first_end], start)?;
 
-    let mut entries = Vec::with_capacity(16);
-    let mut summary = Summary::default();
-    let mut content_length: Option<u32> = None;
-    let mut cseq_method: Option<Method> = None;
-    // Current header: (name, name span, value start, value end, folded).
-    let mut cur: Option<(HeaderName, usize, usize, usize, usize, bool)> = None;
-    let mut pos = first_end + 2;
-    let mut line_no = 1;
     let sb = section.as_bytes();
-    while pos < section.len() {
-        line_no += 1;
-        // The first CR or LF of the line must be the CR of its CRLF.
-        let line_end = match memchr::memchr2(b'\r', b'\n', &sb[pos..]) {
-            Some(rel) if sb.get(pos + rel..pos + rel + 2) == Some(b"\r\n") && rel > 0 => pos + rel,
-            _ => {
-                return Err(ParseError::HeaderLine {
-                    line: line_no,
-                    reason: "bare CR or LF",
-                })
-            }
-        };
-        let end = line_end + 1; // index of '\n'
-        if matches!(sb[pos], b' ' | b'\t') {
-            match cur.as_mut() {
-                Some(c) => {
-                    c.4 = line_end;
-                    c.5 = true;
-                }
-                None => {
-                    return Err(ParseError::HeaderLine {
-                        line: line_no,
-                        reason: "continuation line before the first header",
-                    })
-                }
-            }
-        } else {
-            if let Some(c) = cur.take() {
-                finish(
-                    section,
-                    start,
-                    c,
-                    &mut entries,
-                    &mut summary,
-                    &mut content_length,
-                    &mut cseq_method,
-                )?;
-            }
-            let line = &sb[pos..line_end];
-            let colon = memchr::memchr(b':', line).ok_or(ParseError::HeaderLine {
-                line: line_no,
-                reason: "no colon",
-            })?;
-            let mut name_end = colon;
-            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-                name_end -= 1;
-            }
-            let name = &line[..name_end];
-            if name.is_empty() || !name.iter().all(|&b| super::lex::is_token_byte(b)) {
-                return Err(ParseError::HeaderLine {
-                    line: line_no,
-                    reason: "header name is not a token",
-                });
-            }
-            cur = Some((
-                HeaderName::parse(name),
-                pos,
-                pos + name_end,
-                pos + colon + 1,
-                line_end,
-                false,
-            ));
-        }
-        pos = end + 1;
+    // Every LF must end a CRLF (checked per line below); when the section has
+    // as many CRs as LFs, no CR stands alone either, and the lines can be
+    // found with one LF search each. Otherwise the careful loop finds the
+    // offending line for the error.
+    let crs = memchr::memchr_iter(b'\r', sb).count();
+    let lfs = memchr::memchr_iter(b'\n', sb).count();
+    let mut st = State {
+        entries: Vec::with_capacity(lfs + 1),
+        summary: Summary::default(),
+        content_length: None,
+        cseq_method: None,
+    };
+    if crs == lfs {
+        index_lines(section, start, first_end + 2, &mut st)?;
+    } else {
+        index_lines_careful(section, start, first_end + 2, &mut st)?;
     }
-    if let Some(c) = cur.take() {
-        finish(
-            section,
-            start,
-            c,
-            &mut entries,
-            &mut summary,
-            &mut content_length,
-            &mut cseq_method,
-        )?;
-    }
+    let State {
+        entries,
+        summary,
+        content_length,
+        cseq_method,
+    } = st;
 
     let body = match content_length {
         Some(cl) => {
@@ -175,6 +114,173 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
             body,
         }),
     })
+}
+
+/// What the header pass accumulates.
+struct State {
+    entries: Vec<Entry>,
+    summary: Summary,
+    content_length: Option<u32>,
+    cseq_method: Option<Method>,
+}
+
+/// Indexes the header lines from `pos` (just after the start line) when the
+/// section holds no lone CR: one LF search per line, the name scanned once
+/// (token check, end, colon), the value handed to [`finish`].
+fn index_lines(
+    section: &str,
+    base: usize,
+    mut pos: usize,
+    st: &mut State,
+) -> Result<(), ParseError> {
+    let sb = section.as_bytes();
+    let mut cur: Option<Cur> = None;
+    let mut line_no = 1;
+    while pos < sb.len() {
+        line_no += 1;
+        if matches!(sb[pos], b' ' | b'\t') {
+            // Continuation line: extends the current value.
+            let lf = pos + memchr::memchr(b'\n', &sb[pos..]).ok_or(bare(line_no))?;
+            if sb[lf - 1] != b'\r' {
+                return Err(bare(line_no));
+            }
+            match cur.as_mut() {
+                Some(c) => {
+                    c.4 = lf - 1;
+                    c.5 = true;
+                }
+                None => {
+                    return Err(ParseError::HeaderLine {
+                        line: line_no,
+                        reason: "continuation line before the first header",
+                    })
+                }
+            }
+            pos = lf + 1;
+            continue;
+        }
+        if let Some(c) = cur.take() {
+            finish(section, base, c, st)?;
+        }
+        let mut i = pos;
+        while i < sb.len() && super::lex::is_token_byte(sb[i]) {
+            i += 1;
+        }
+        let name_end = i;
+        while i < sb.len() && matches!(sb[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if name_end == pos || sb.get(i) != Some(&b':') {
+            return Err(bad_name_line(&sb[pos..], line_no));
+        }
+        let vstart = i + 1;
+        let lf = vstart + memchr::memchr(b'\n', &sb[vstart..]).ok_or(bare(line_no))?;
+        if sb[lf - 1] != b'\r' || lf - 1 < vstart {
+            return Err(bare(line_no));
+        }
+        cur = Some((
+            HeaderName::parse(&sb[pos..name_end]),
+            pos,
+            name_end,
+            vstart,
+            lf - 1,
+            false,
+        ));
+        pos = lf + 1;
+    }
+    if let Some(c) = cur.take() {
+        finish(section, base, c, st)?;
+    }
+    Ok(())
+}
+
+fn bare(line: usize) -> ParseError {
+    ParseError::HeaderLine {
+        line,
+        reason: "bare CR or LF",
+    }
+}
+
+/// The error for a header line whose name is not followed by a colon.
+fn bad_name_line(rest: &[u8], line: usize) -> ParseError {
+    let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+    let reason = if rest.get(end..end + 2) != Some(b"\r\n") {
+        "bare CR or LF"
+    } else if memchr::memchr(b':', &rest[..end]).is_none() {
+        "no colon"
+    } else {
+        "header name is not a token"
+    };
+    ParseError::HeaderLine { line, reason }
+}
+
+/// The careful line loop, for sections with a lone CR somewhere: checks each
+/// line's first CR or LF, so the error names the line.
+fn index_lines_careful(
+    section: &str,
+    base: usize,
+    mut pos: usize,
+    st: &mut State,
+) -> Result<(), ParseError> {
+    let sb = section.as_bytes();
+    let mut cur: Option<Cur> = None;
+    let mut line_no = 1;
+    while pos < section.len() {
+        line_no += 1;
+        // The first CR or LF of the line must be the CR of its CRLF.
+        let line_end = match memchr::memchr2(b'\r', b'\n', &sb[pos..]) {
+            Some(rel) if sb.get(pos + rel..pos + rel + 2) == Some(b"\r\n") && rel > 0 => pos + rel,
+            _ => return Err(bare(line_no)),
+        };
+        let end = line_end + 1; // index of '\n'
+        if matches!(sb[pos], b' ' | b'\t') {
+            match cur.as_mut() {
+                Some(c) => {
+                    c.4 = line_end;
+                    c.5 = true;
+                }
+                None => {
+                    return Err(ParseError::HeaderLine {
+                        line: line_no,
+                        reason: "continuation line before the first header",
+                    })
+                }
+            }
+        } else {
+            if let Some(c) = cur.take() {
+                finish(section, base, c, st)?;
+            }
+            let line = &sb[pos..line_end];
+            let colon = memchr::memchr(b':', line).ok_or(ParseError::HeaderLine {
+                line: line_no,
+                reason: "no colon",
+            })?;
+            let mut name_end = colon;
+            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+                name_end -= 1;
+            }
+            let name = &line[..name_end];
+            if name.is_empty() || !name.iter().all(|&b| super::lex::is_token_byte(b)) {
+                return Err(ParseError::HeaderLine {
+                    line: line_no,
+                    reason: "header name is not a token",
+                });
+            }
+            cur = Some((
+                HeaderName::parse(name),
+                pos,
+                pos + name_end,
+                pos + colon + 1,
+                line_end,
+                false,
+            ));
+        }
+        pos = end + 1;
+    }
+    if let Some(c) = cur.take() {
+        finish(section, base, c, st)?;
+    }
+    Ok(())
 }
 
 fn span(base: usize, a: usize, b: usize) -> Text {
@@ -250,26 +356,32 @@ fn finish(
     section: &str,
     base: usize,
     (name, name_start, name_end, vstart, vend, folded): Cur,
-    entries: &mut Vec<Entry>,
-    summary: &mut Summary,
-    content_length: &mut Option<u32>,
-    cseq_method: &mut Option<Method>,
+    st: &mut State,
 ) -> Result<(), ParseError> {
     let raw = &section[vstart..vend];
     let (value_text, value): (Text, std::borrow::Cow<'_, str>) = if folded {
         let unfolded = unfold(raw);
         (Text::Owned(unfolded.clone().into()), unfolded.into())
     } else {
-        let t = trim(raw);
-        let lead = raw.len() - raw.trim_start_matches([' ', '\t']).len();
-        (span(base, vstart + lead, vstart + lead + t.len()), t.into())
-    };
-    let fact = validate(name, &value, content_length, cseq_method).map_err(|reason| {
-        ParseError::Header {
-            header: name,
-            reason,
+        // One line, so only SP and HT can surround the value.
+        let rb = raw.as_bytes();
+        let mut a = 0;
+        while a < rb.len() && matches!(rb[a], b' ' | b'\t') {
+            a += 1;
         }
-    })?;
+        let mut e = rb.len();
+        while e > a && matches!(rb[e - 1], b' ' | b'\t') {
+            e -= 1;
+        }
+        (span(base, vstart + a, vstart + e), raw[a..e].into())
+    };
+    let fact =
+        validate(name, &value, &mut st.content_length, &mut st.cseq_method).map_err(|reason| {
+            ParseError::Header {
+                header: name,
+                reason,
+            }
+        })?;
     if let Some(fact) = fact {
         // Record where the branch / tag is, for O(1) reads; a folded value
         // lives outside the buffer, so its fact stays unknown (read lazily).
@@ -279,9 +391,9 @@ fn finish(
                 (at as u32, (at + f.len()) as u32)
             })
         });
-        summary.record(name, span);
+        st.summary.record(name, span);
     }
-    entries.push(Entry {
+    st.entries.push(Entry {
         name,
         raw_name: span(base, name_start, name_end),
         value: value_text,
