@@ -476,3 +476,43 @@ fn strict_routing_puts_the_first_route_in_the_request_uri() {
         vec!["<sip:strict2.example.com>", "<sip:1002@10.0.0.2:5070>"]
     );
 }
+
+#[test]
+fn a_late_2xx_to_an_abandoned_attempt_is_acked_and_byed() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, false);
+    let first = sim.last_sent();
+    sim.run_until(3_500);
+    sim.input(|c, now| {
+        c.retry_on_route(now, route(2, Transport::Udp), local(), true)
+            .unwrap()
+    });
+    sim.take();
+    // SBC 1 was slow, not dead: its 2xx to CSeq 1 arrives now.
+    sim.deliver(&respond(
+        &first,
+        200,
+        Some("late"),
+        &[(HeaderName::Contact, "<sip:1002@10.0.0.5>")],
+        Some(&peer_sdp("sendrecv", 1)),
+    ));
+    assert_eq!(wire(&sim.seen), vec!["3500 ACK 1 ACK", "3500 BYE 2 BYE"]);
+    assert_eq!(sim.call.state(), CallState::Calling, "CSeq 2 still rings");
+}
+
+#[test]
+fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.run_until(32_000);
+    assert!(!sim.call.is_active());
+    sim.take();
+    sim.deliver(&respond(
+        &invite,
+        200,
+        Some("bob"),
+        &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
+        None,
+    ));
+    assert_eq!(wire(&sim.seen), vec!["32000 ACK 1 ACK", "32000 BYE 2 BYE"]);
+    assert!(events(&sim.seen).is_empty());
+}

@@ -393,3 +393,13 @@ fn the_uas_route_set_is_the_record_route_in_order() {
     );
     assert_eq!(bye.headers().cseq().unwrap().seq, 1, "our own CSeq space");
 }
+
+#[test]
+fn a_late_copy_of_the_initial_invite_after_the_ack_is_absorbed() {
+    let (mut sim, mut peer, invite) = incoming(false);
+    sim.input(|c, now| c.answer(now).unwrap());
+    sim.deliver(&ack_for(&mut peer));
+    sim.take();
+    sim.deliver(&invite);
+    assert!(sim.seen.is_empty());
+}

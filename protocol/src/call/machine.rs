@@ -144,6 +144,8 @@ pub struct Call {
     /// ACK sent for the last 300-699 (repeated on a retransmitted final).
     pub(super) ack_final: Option<(u32, Request)>,
     pub(super) challenge: Option<HeldChallenge>,
+    /// Branch of the INVITE that created an incoming call.
+    pub(super) initial_branch: Option<String>,
     /// The SDP offer of the initial INVITE, repeated by every retry.
     pub(super) initial_offer: Option<Bytes>,
     /// The INVITE's initial route was chosen: the 32 s budget starts here.
@@ -266,6 +268,7 @@ impl Call {
             now,
         );
         call.state = CallState::Incoming;
+        call.initial_branch = Some(branch.clone());
         call.server = Some(ServerInvite {
             request: req.clone(),
             branch,
@@ -343,6 +346,7 @@ impl Call {
             ack_2xx: None,
             ack_final: None,
             challenge: None,
+            initial_branch: None,
             initial_offer: None,
             walk_started: now,
             outputs: VecDeque::new(),

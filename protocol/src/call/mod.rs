@@ -108,6 +108,9 @@
 //!   2xx's Record-Route reversed (12.1.2); a retransmitted 2xx gets the same
 //!   ACK again. The ACK for 300-699 belongs to the INVITE transaction: same
 //!   branch, the response's To (17.1.1.3).
+//! * A 2xx from another fork, or to an attempt the call abandoned (route
+//!   retry, CANCEL, timeout), gets an ACK and a BYE in its own dialog
+//!   (13.2.2.4); a late copy of an incoming call's INVITE is absorbed.
 //! * 401/407 to an INVITE: ACK, then the INVITE again with credentials:
 //!   same Call-ID and From tag, CSeq + 1, new branch (22.2). A second
 //!   challenge that is not `stale` ends the call.

@@ -21,7 +21,7 @@ impl Call {
                 let current = self.invite.as_ref().is_some_and(|i| i.cseq == cseq.seq);
                 if current {
                     self.invite_response(now, resp, status);
-                } else if (200..300).contains(&status) && self.other_fork(resp) {
+                } else if (200..300).contains(&status) && !self.is_acked_2xx(resp, cseq.seq) {
                     self.end_other_fork(resp, cseq.seq);
                 } else if status >= 200 {
                     self.repeat_ack(cseq.seq, status);
@@ -39,20 +39,18 @@ impl Call {
         }
     }
 
-    /// A 2xx to our initial INVITE from another fork (a To tag other than
-    /// the dialog's).
-    fn other_fork(&self, resp: &Response) -> bool {
+    /// A retransmission of the 2xx the call acknowledged (same CSeq, same
+    /// To tag). Any other 2xx to one of our INVITEs comes from another fork,
+    /// or from an attempt the call abandoned (a route retry, a CANCEL, a
+    /// timeout): it gets its own ACK and BYE.
+    fn is_acked_2xx(&self, resp: &Response, seq: u32) -> bool {
         let tag = resp.headers().to().ok().and_then(|t| t.tag());
-        let initial = self.ack_2xx.as_ref().map(|(seq, _)| *seq);
-        let cseq = resp.headers().cseq().ok().map(|c| c.seq);
-        initial.is_some()
-            && cseq == initial
-            && tag.is_some()
-            && tag != self.dialog.remote_tag.as_deref()
+        self.ack_2xx.as_ref().is_some_and(|(s, _)| *s == seq)
+            && tag == self.dialog.remote_tag.as_deref()
     }
 
     /// RFC 3261 13.2.2.4: a second fork that answered gets an ACK and a BYE
-    /// in its own dialog; the call keeps the first.
+    /// in its own dialog; the call keeps the first (or stays ended).
     fn end_other_fork(&mut self, resp: &Response, seq: u32) {
         let mut fork = self.dialog.clone();
         fork.remote_tag = None;

@@ -65,6 +65,11 @@ impl Call {
             }
         }
         let has_to_tag = req.headers().to().is_ok_and(|t| t.tag().is_some());
+        if !has_to_tag && branch.is_some() && branch == self.initial_branch {
+            // A late copy of the initial INVITE after its transaction ended
+            // (RFC 6026 Accepted state): absorbed.
+            return;
+        }
         if !has_to_tag {
             // The same INVITE by another path (RFC 3261 8.2.2.2).
             if let Some(code) = StatusCode::new(482) {
