@@ -516,3 +516,16 @@ fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
     assert_eq!(wire(&sim.seen), vec!["32000 ACK 1 ACK", "32000 BYE 2 BYE"]);
     assert!(events(&sim.seen).is_empty());
 }
+
+#[test]
+fn requests_before_the_dialog_is_confirmed_get_481_and_change_nothing() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.take();
+    let mut p = PeerDialog::new("call-1@test");
+    p.to_tag = invite.headers().from().unwrap().tag().map(str::to_string);
+    sim.deliver(&p.request(Method::Bye, None));
+    assert_eq!(wire(&sim.seen), vec!["0 481 1 BYE"]);
+    assert_eq!(sim.call.dialog().remote_tag, None);
+    assert_eq!(sim.call.state(), CallState::Calling);
+}

@@ -15,6 +15,20 @@ impl Call {
             .top_via()
             .ok()
             .and_then(|v| v.branch().map(str::to_owned));
+        let unconfirmed = self.direction == super::CallDirection::Outgoing
+            && self.dialog.remote_tag.is_none();
+        let gone = self.state == CallState::Ended
+            && !matches!(req.method(), Method::Ack | Method::Bye | Method::Invite);
+        if *req.method() != Method::Ack && (unconfirmed || gone) {
+            // No dialog yet (our INVITE is unanswered), or no more: 481.
+            let resp = Response::for_request(
+                req,
+                StatusCode::CALL_DOES_NOT_EXIST,
+                Some(&self.dialog.local_tag),
+            );
+            self.send(resp);
+            return;
+        }
         match req.method() {
             Method::Invite => self.on_invite(now, req, branch),
             Method::Ack => self.on_ack(now, req),
@@ -78,6 +92,12 @@ impl Call {
                     code,
                     Some(&self.dialog.local_tag),
                 ));
+            }
+            return;
+        }
+        if self.state == CallState::Ended {
+            if let Some(code) = StatusCode::new(481) {
+                self.reply(req, code);
             }
             return;
         }
