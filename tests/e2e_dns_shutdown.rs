@@ -104,7 +104,7 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
             t_ms(&on2) - t_ms(&removed)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("dns_removal_of_the_registered_route_moves_the_line");
+        h.finish("dns_removal_of_the_registered_route_moves_the_line");
     });
 }
 
@@ -159,7 +159,7 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
         assert!(h.registers(2, "1004").is_empty(), "{story}");
         assert!(h.registers(3, "1004").is_empty(), "{story}");
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("dns_reorder_keeping_the_registered_route_does_not_move_the_line");
+        h.finish("dns_reorder_keeping_the_registered_route_does_not_move_the_line");
     });
 }
 
@@ -249,8 +249,8 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
             }
         }
         eprintln!("measured: shutdown of both fleets (3 lines on 2 SBCs) took {took} ms");
-        a.show("shutdown_unregisters_every_line_where_it_is_registered (fleet A)");
-        b.show("shutdown_unregisters_every_line_where_it_is_registered (fleet B)");
+        a.finish("shutdown_unregisters_every_line_where_it_is_registered (fleet A)");
+        b.finish("shutdown_unregisters_every_line_where_it_is_registered (fleet B)");
     });
 }
 
@@ -340,7 +340,49 @@ fn dns_outage_keeps_the_route_list_for_failover() {
                 moved - registered_at
             );
             fleet.shutdown(Duration::from_secs(3)).await;
-            h.show("dns_outage_keeps_the_route_list_for_failover");
+            h.finish("dns_outage_keeps_the_route_list_for_failover");
         });
     }
+}
+
+/// Shutdown is bounded: the registrar (SBC 1) has gone silent, so the
+/// un-REGISTER is never answered; `shutdown(2 s)` returns after about 2 s
+/// all the same. Once SBC 1 is continued it shows the un-REGISTER (and its
+/// retransmissions: 0, 0.5, 1.5 s) with the line's Call-ID.
+#[test]
+fn shutdown_is_bounded_when_the_registrar_is_silent() {
+    let lab = lab();
+    let cfg = config(&lab, &["1041"], "UDPOnly", "");
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let reg = h
+            .wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        assert_eq!(h.sbc_of(&reg), Some(1), "{}", h.story());
+        h.set_mode(1, sipfleet_lab::Mode::Silent).await;
+        let began = h.now_ms();
+        fleet.shutdown(Duration::from_secs(2)).await;
+        let took = h.now_ms() - began;
+        assert!(
+            (1900..=2500).contains(&took),
+            "shutdown took {took} ms\n{}",
+            h.story()
+        );
+        h.set_mode(1, sipfleet_lab::Mode::Ok).await;
+        let seen = h
+            .wait_registers(1, "1041", Duration::from_secs(2), |s| {
+                s.iter().filter(|r| r.expires == Some(0)).count() >= 3
+            })
+            .await;
+        let zero: Vec<_> = seen.iter().filter(|r| r.expires == Some(0)).collect();
+        assert_eq!(zero.len(), 3, "{seen:#?}");
+        assert!(zero
+            .iter()
+            .all(|r| r.call_id == reg["call_id"].as_str().unwrap()));
+        eprintln!("measured: shutdown with a silent registrar took {took} ms (timeout 2 s)");
+        h.finish("shutdown_is_bounded_when_the_registrar_is_silent");
+    });
 }

@@ -152,7 +152,7 @@ fn failback_at_the_next_refresh_in_registration_mode() {
             })
             .await;
         assert!(lab.sbc(1).contacts(USER).unwrap().is_empty(), "{at1:#?}");
-        h.show("failback_at_the_next_refresh_in_registration_mode");
+        h.finish("failback_at_the_next_refresh_in_registration_mode");
     });
 }
 
@@ -209,7 +209,7 @@ fn failback_unregisters_from_the_failover_sbc_first() {
             t_ms(&f.on_sbc1)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("failback_unregisters_from_the_failover_sbc_first");
+        h.finish("failback_unregisters_from_the_failover_sbc_first");
     });
 }
 
@@ -263,7 +263,7 @@ fn failback_after_the_failback_timeout_in_duration_mode() {
             t_ms(&f.failback) - t_ms(&f.on_sbc2)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("failback_after_the_failback_timeout_in_duration_mode");
+        h.finish("failback_after_the_failback_timeout_in_duration_mode");
     });
 }
 
@@ -329,7 +329,7 @@ fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
             t_ms(&on2) - t_ms(&failed)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("registered_line_fails_over_at_the_refresh_when_the_primary_dies");
+        h.finish("registered_line_fails_over_at_the_refresh_when_the_primary_dies");
     });
 }
 
@@ -420,7 +420,7 @@ fn failback_to_a_silent_primary_fails_over_again() {
         );
         fleet.shutdown(Duration::from_secs(3)).await;
         h.set_mode(1, Mode::Ok).await;
-        h.show("failback_to_a_silent_primary_fails_over_again");
+        h.finish("failback_to_a_silent_primary_fails_over_again");
     });
 }
 
@@ -459,6 +459,6 @@ fn failback_after_the_dns_ttl_in_dnsttl_mode() {
         one_call_id_everywhere(&h);
         eprintln!("measured: DNSTTL failback {delay} ms after registering on SBC 2 (TTL 3 s)");
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("failback_after_the_dns_ttl_in_dnsttl_mode");
+        h.finish("failback_after_the_dns_ttl_in_dnsttl_mode");
     });
 }

@@ -93,7 +93,7 @@ fn udp_dead_primary_fails_over_on_icmp_at_once() {
             "{at2:#?}"
         );
         assert!(h.registers(3, USER).is_empty(), "{}", h.story());
-        h.show("udp_dead_primary_fails_over_on_icmp_at_once");
+        h.finish("udp_dead_primary_fails_over_on_icmp_at_once");
     });
 }
 
@@ -174,7 +174,7 @@ fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms");
+        h.finish("udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms");
     });
 }
 
@@ -227,7 +227,7 @@ fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("udp_silent_primary_static_retry_timer_fails_over_at_2000_ms");
+        h.finish("udp_silent_primary_static_retry_timer_fails_over_at_2000_ms");
     });
 }
 
@@ -310,7 +310,7 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary");
+        h.finish("udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary");
     });
 }
 
@@ -363,7 +363,7 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("udp_503_on_primary_fails_over_at_once_ignoring_retry_after");
+        h.finish("udp_503_on_primary_fails_over_at_once_ignoring_retry_after");
     });
 }
 
@@ -410,7 +410,7 @@ fn udp_503_without_failover_backs_off() {
         assert!(h.registers(2, USER).is_empty(), "{story}");
         assert_eq!(h.registers(1, USER).len(), 1, "{story}");
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_503_without_failover_backs_off");
+        h.finish("udp_503_without_failover_backs_off");
     });
 }
 
@@ -470,7 +470,7 @@ fn udp_503_without_failover_honours_retry_after() {
             at1[1].t_ms - at1[0].t_ms
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_503_without_failover_honours_retry_after");
+        h.finish("udp_503_without_failover_honours_retry_after");
     });
 }
 
@@ -542,7 +542,7 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
             t_ms(retry) - t_ms(&backoff)
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_403_backs_off_randomized_and_never_fails_over");
+        h.finish("udp_403_backs_off_randomized_and_never_fails_over");
     });
 }
 
@@ -642,7 +642,7 @@ fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
             t_ms(&backoff) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_all_routes_silent_the_last_is_retried_until_32_s");
+        h.finish("udp_all_routes_silent_the_last_is_retried_until_32_s");
     });
 }
 
@@ -713,7 +713,7 @@ fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
             t_ms(&retry) - t_ms(&backoff)
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off");
+        h.finish("udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off");
     });
 }
 
@@ -758,6 +758,6 @@ fn udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0() {
         assert!(at1.len() >= 3, "{at1:#?}");
         assert!(at1.iter().all(|r| r.call_id == at1[0].call_id), "{at1:#?}");
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.show("udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0");
+        h.finish("udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0");
     });
 }

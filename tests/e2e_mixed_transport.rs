@@ -158,6 +158,6 @@ fn the_guides_mixed_transport_example_end_to_end() {
             t_ms(&on9) - t_ms(&evs[0])
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("the_guides_mixed_transport_example_end_to_end");
+        h.finish("the_guides_mixed_transport_example_end_to_end");
     });
 }

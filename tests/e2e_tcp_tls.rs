@@ -64,7 +64,7 @@ fn tcp_dead_primary_is_refused_and_fails_over_at_once() {
             t_ms(&reg) - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("tcp_dead_primary_is_refused_and_fails_over_at_once");
+        h.finish("tcp_dead_primary_is_refused_and_fails_over_at_once");
     });
 }
 
@@ -110,7 +110,7 @@ fn tcp_fast_failover_leaves_a_silent_primary_after_2_s() {
         );
         fleet.shutdown(Duration::from_secs(3)).await;
         h.set_mode(1, Mode::Ok).await;
-        h.show("tcp_fast_failover_leaves_a_silent_primary_after_2_s");
+        h.finish("tcp_fast_failover_leaves_a_silent_primary_after_2_s");
     });
 }
 
@@ -142,7 +142,7 @@ fn tls_dead_primary_fails_over_and_registers_over_tls() {
             })
             .await;
         assert!(lab.sbc(2).contacts(USER).unwrap().is_empty(), "{at2:#?}");
-        h.show("tls_dead_primary_fails_over_and_registers_over_tls");
+        h.finish("tls_dead_primary_fails_over_and_registers_over_tls");
     });
 }
 
@@ -223,6 +223,6 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
             t_ms(&on2) - t_ms(&retry)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.show("tls_stream_drop_is_a_registration_loss_then_a_new_walk");
+        h.finish("tls_stream_drop_is_a_registration_loss_then_a_new_walk");
     });
 }

@@ -315,9 +315,23 @@ impl Harness {
         }
     }
 
-    /// Prints the run (events and SBC logs) when `SIPFLEET_E2E_STORY=1`:
-    /// the whole timeline of a passing test, for reading.
-    pub fn show(&self, test: &str) {
+    /// Ends a test's run: checks every event against the documented JSON
+    /// schema of `sipfleet run --events json` and that time never goes
+    /// backwards, then prints the run (events and SBC logs) when
+    /// `SIPFLEET_E2E_STORY=1`, for reading the whole timeline.
+    pub fn finish(&self, test: &str) {
+        let evs = self.events();
+        let mut last = 0;
+        for ev in &evs {
+            if let Err(e) = check_schema(ev) {
+                panic!(
+                    "{test}: event {ev} breaks the schema: {e}\n{}",
+                    self.story()
+                );
+            }
+            assert!(t_ms(ev) >= last, "{test}: time went backwards at {ev}");
+            last = t_ms(ev);
+        }
         if std::env::var("SIPFLEET_E2E_STORY").is_ok_and(|v| v == "1") {
             eprintln!("==== {test}\n{}", self.story());
         }
@@ -444,4 +458,129 @@ impl Harness {
             None => -(self.start.duration_since(at).as_millis() as i64),
         }
     }
+}
+
+/// Checks one event against the README's schema: the common fields
+/// (`t_ms`, `line`, `event`, `route`, `call_id`) and the fields of its kind.
+pub fn check_schema(ev: &Value) -> Result<(), String> {
+    fn route(v: &Value) -> Result<(), String> {
+        let t = v["transport"].as_str().ok_or("route.transport")?;
+        if !matches!(t, "udp" | "tcp" | "tls") {
+            return Err(format!("route.transport {t}"));
+        }
+        v["host"].as_str().ok_or("route.host")?;
+        v["address"]
+            .as_str()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .ok_or("route.address")?;
+        Ok(())
+    }
+    fn one_of(v: &Value, field: &str, allowed: &[&str]) -> Result<(), String> {
+        match v[field].as_str() {
+            Some(s) if allowed.contains(&s) => Ok(()),
+            other => Err(format!("{field} = {other:?}")),
+        }
+    }
+    let obj = ev.as_object().ok_or("not an object")?;
+    ev["t_ms"].as_u64().ok_or("t_ms")?;
+    ev["line"].as_u64().ok_or("line")?;
+    match ev["call_id"].as_str() {
+        Some(c) if !c.is_empty() => {}
+        _ => return Err("call_id".into()),
+    }
+    match &ev["route"] {
+        Value::Null => {}
+        r => route(r)?,
+    }
+    let common = ["t_ms", "line", "event", "route", "call_id"];
+    let extra: &[&str] = match kind(ev) {
+        "registering" => {
+            ev["cseq"].as_u64().ok_or("cseq")?;
+            ev["expires"].as_u64().ok_or("expires")?;
+            one_of(
+                ev,
+                "purpose",
+                &[
+                    "initial",
+                    "refresh",
+                    "failover",
+                    "failback",
+                    "authenticate",
+                    "min_expires",
+                    "unregister",
+                ],
+            )?;
+            &["cseq", "expires", "purpose"]
+        }
+        "registered" => {
+            ev["expires"].as_u64().ok_or("expires")?;
+            ev["primary"].as_bool().ok_or("primary")?;
+            &["expires", "primary"]
+        }
+        "route_failed" => {
+            one_of(
+                ev,
+                "reason",
+                &[
+                    "icmp",
+                    "refused",
+                    "timeout",
+                    "503",
+                    "flow_lost",
+                    "keepalive_lost",
+                    "dns_removed",
+                ],
+            )?;
+            &["reason"]
+        }
+        "failover" | "failback" => {
+            route(&ev["from"])?;
+            &["from"]
+        }
+        "backoff" => {
+            ev["wait_ms"].as_u64().ok_or("wait_ms")?;
+            ev["failures"].as_u64().ok_or("failures")?;
+            &["wait_ms", "failures"]
+        }
+        "unregistered" => {
+            one_of(
+                ev,
+                "reason",
+                &[
+                    "failover_started",
+                    "rejected",
+                    "flow_lost",
+                    "keepalive_lost",
+                    "expired",
+                    "failback",
+                    "shutdown",
+                ],
+            )?;
+            &["reason"]
+        }
+        "registration_failed" => {
+            if !(ev["status"].is_null() || ev["status"].is_u64()) {
+                return Err("status".into());
+            }
+            &["status"]
+        }
+        "subscriptions_invalidated" => {
+            one_of(
+                ev,
+                "reason",
+                &["failover_started", "new_registrar", "unregistered"],
+            )?;
+            &["reason"]
+        }
+        other => return Err(format!("unknown event {other:?}")),
+    };
+    if ev["route"].is_null() && kind(ev) != "backoff" {
+        return Err("route is null outside a back-off".into());
+    }
+    for key in obj.keys() {
+        if !common.contains(&key.as_str()) && !extra.contains(&key.as_str()) {
+            return Err(format!("unexpected field {key}"));
+        }
+    }
+    Ok(())
 }
