@@ -220,11 +220,20 @@ impl LineSeize {
         self.outputs.pop_front()
     }
 
+    /// The next retransmission or give-up, never later than
+    /// [`Self::deadline`] (a provisional response lets a non-INVITE
+    /// transaction wait 64*T1 from its own start, which after a challenge
+    /// would end past the seize's 32 s).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tx.as_ref().and_then(|t| t.tx.poll_timeout())
+        let tx = self.tx.as_ref()?.tx.poll_timeout();
+        Some(tx.map_or(self.deadline(), |t| t.min(self.deadline())))
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.tx.is_some() && now >= self.deadline() {
+            self.finish(LineSeizeOutcome::TimedOut);
+            return;
+        }
         let Some(t) = &mut self.tx else {
             return;
         };

@@ -342,3 +342,32 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_provisional_after_a_challenge_cannot_push_the_invite_past_32_s() {
+    let mut e = Emergency::start(0, Transport::Udp);
+    let sub = e.last_subscribe.clone().unwrap();
+    e.deliver(&respond(&sub, 100, None, &[], None));
+    e.run_until(7_257);
+    let sub = e.last_subscribe.clone().unwrap();
+    e.deliver(&respond(
+        &sub,
+        401,
+        Some("p"),
+        &[(
+            HeaderName::WwwAuthenticate,
+            "Digest realm=\"x\", nonce=\"n\"",
+        )],
+        None,
+    ));
+    let again = e.last_subscribe.clone().unwrap();
+    e.deliver(&respond(&again, 100, None, &[], None));
+    e.run_until(60_000);
+    assert_eq!(
+        &e.log[e.log.len() - 2..],
+        [
+            "32000 line_seize_failed timeout",
+            "32000 INVITE seized=false"
+        ]
+    );
+}
