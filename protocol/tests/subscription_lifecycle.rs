@@ -400,3 +400,30 @@ fn every_package_names_its_event_and_accept() {
         assert_eq!(m.headers().get(HeaderName::Accept), Some(p.accept()));
     }
 }
+
+#[test]
+fn a_pending_notify_then_an_active_one() {
+    let (mut sim, subscribe) = subscribed();
+    sim.deliver(&notify(
+        &subscribe,
+        "notifier",
+        1,
+        "dialog",
+        "pending;expires=600",
+        None,
+    ));
+    assert_eq!(sim.sub.state(), SubscriptionState::Pending);
+    sim.deliver(&notify(
+        &subscribe,
+        "notifier",
+        2,
+        "dialog",
+        "active;expires=600",
+        None,
+    ));
+    assert_eq!(sim.sub.state(), SubscriptionState::Active);
+    // A NOTIFY whose CSeq goes back is refused (RFC 3261 12.2.2).
+    sim.take();
+    sim.deliver(&notify(&subscribe, "notifier", 1, "dialog", "active", None));
+    assert_eq!(wire(&sim.seen), vec!["100 500 1 NOTIFY"]);
+}
