@@ -462,3 +462,86 @@ fn failback_after_the_dns_ttl_in_dnsttl_mode() {
         h.finish("failback_after_the_dns_ttl_in_dnsttl_mode");
     });
 }
+
+/// Guide, `failRegistrationOn=0`: "Existing registrations will remain
+/// active until their expiries lapse normally." Registered on SBC 1 for
+/// 12 s; every SBC then goes silent. The refresh at 6 s fails over (SBC 1
+/// times out at 9.5 s) but the binding on SBC 1 stays in force through the
+/// failover walk, and lapses at 12 s (`unregistered`, reason `expired`) —
+/// no `failover_started`.
+#[test]
+fn fail_registration_off_keeps_the_binding_until_it_lapses() {
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"12\"\n\
+         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+         voIpProt.server.1.failOver.failRegistrationOn=\"0\"\n",
+    );
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let on1 = h
+            .wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        for i in 1..=3 {
+            h.set_mode(i, Mode::Silent).await;
+        }
+        let failed = h
+            .wait_event("route_failed", Duration::from_secs(11), |e| {
+                kind(e) == "route_failed"
+            })
+            .await;
+        let story = h.story();
+        assert_eq!(h.sbc_of(&failed), Some(1), "{story}");
+        assert_near(
+            "SBC 1 fails at the refresh + 3.5 s",
+            t_ms(&failed) as i64 - t_ms(&on1) as i64,
+            9500,
+            300,
+            &story,
+        );
+        // Mid-walk: the binding on SBC 1 still stands.
+        h.sleep_ms(500).await;
+        let status = fleet.status().await;
+        let bound = status[0].registered_route.as_ref().map(|r| h.sbc_at(r.addr.ip()));
+        assert_eq!(bound, Some(Some(1)), "{status:?}\n{}", h.story());
+        let lapsed = h
+            .wait_event("unregistered", Duration::from_secs(4), |e| {
+                kind(e) == "unregistered"
+            })
+            .await;
+        let story = h.story();
+        assert_eq!(lapsed["reason"], "expired", "{story}");
+        assert_eq!(h.sbc_of(&lapsed), Some(1), "{story}");
+        assert_near(
+            "binding lapses at its expiry",
+            t_ms(&lapsed) as i64 - t_ms(&on1) as i64,
+            12_000,
+            300,
+            &story,
+        );
+        assert!(
+            !h.events()
+                .iter()
+                .any(|e| e["reason"] == "failover_started"),
+            "{story}"
+        );
+        eprintln!(
+            "measured: SBC 1 failed {} ms and the kept binding lapsed {} ms after registering (expires 12)",
+            t_ms(&failed) - t_ms(&on1),
+            t_ms(&lapsed) - t_ms(&on1)
+        );
+        fleet.shutdown(Duration::from_millis(500)).await;
+        for i in 1..=3 {
+            h.set_mode(i, Mode::Ok).await;
+        }
+        h.finish("fail_registration_off_keeps_the_binding_until_it_lapses");
+    });
+}
