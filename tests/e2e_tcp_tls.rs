@@ -226,3 +226,91 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
         h.finish("tls_stream_drop_is_a_registration_loss_then_a_new_walk");
     });
 }
+
+/// Three lines share one TCP connection to SBC 1 (flows are shared per
+/// route). SBC 1 dies: the stream drop reaches every line, each reports
+/// `flow_lost` and backs off on its own randomized wait in [W/2, W]
+/// (W = 10 s), then registers on SBC 2 at the end of its own wait.
+#[test]
+fn tcp_stream_drop_reaches_every_line_of_the_shared_connection() {
+    let lab = lab();
+    let users = ["1051", "1052", "1053"];
+    let cfg = config(
+        &lab,
+        &users,
+        "TCPOnly",
+        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
+         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+    );
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in 1..=3 {
+            let reg = h
+                .wait_event("registered", Duration::from_secs(5), |e| {
+                    kind(e) == "registered" && e["line"] == line
+                })
+                .await;
+            assert_eq!(h.sbc_of(&reg), Some(1), "{}", h.story());
+        }
+        // One connection: every REGISTER reached SBC 1 from one source.
+        let sources: std::collections::BTreeSet<_> = lab
+            .received(1)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method == "REGISTER")
+            .map(|r| r.source)
+            .collect();
+        assert_eq!(sources.len(), 1, "{sources:?}");
+        let killed_at = h.now_ms();
+        h.set_mode(1, Mode::Dead).await;
+        let mut lines = Vec::new();
+        for line in 1..=3 {
+            let backoff = h
+                .wait_event("backoff", Duration::from_secs(3), |e| {
+                    kind(e) == "backoff" && e["line"] == line
+                })
+                .await;
+            let on2 = h
+                .wait_event("registered on SBC 2", Duration::from_secs(13), |e| {
+                    kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(2)
+                })
+                .await;
+            lines.push((backoff, on2));
+        }
+        let evs = h.events();
+        let story = h.story();
+        for (line, (backoff, on2)) in (1..=3).zip(&lines) {
+            let lost = evs
+                .iter()
+                .find(|e| {
+                    kind(e) == "route_failed" && e["line"] == line && e["reason"] == "flow_lost"
+                })
+                .expect("flow_lost");
+            assert!(t_ms(lost) - killed_at < 1500, "line {line}\n{story}");
+            let wait = backoff["wait_ms"].as_u64().unwrap();
+            assert!((5000..=10_000).contains(&wait), "line {line}\n{story}");
+            assert_near(
+                "registered on SBC 2 at the end of the line's own back-off",
+                t_ms(on2) as i64 - t_ms(backoff) as i64,
+                wait as i64,
+                300,
+                &story,
+            );
+        }
+        eprintln!(
+            "measured: back-offs {:?} ms; lines on SBC 2 after {:?} ms",
+            lines
+                .iter()
+                .map(|(b, _)| b["wait_ms"].clone())
+                .collect::<Vec<_>>(),
+            lines
+                .iter()
+                .map(|(b, o)| t_ms(o) - t_ms(b))
+                .collect::<Vec<_>>()
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+        h.finish("tcp_stream_drop_reaches_every_line_of_the_shared_connection");
+    });
+}
