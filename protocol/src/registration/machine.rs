@@ -500,7 +500,7 @@ impl Registration {
             State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
-                    let walk = Walk::new(current.group, now);
+                    let walk = Walk::new(current.group, now, self.settings.enhanced_failover);
                     self.route_failed(now, current, walk, Failure::of(reason));
                 } else {
                     self.lost(now, current, reason);

@@ -7,6 +7,11 @@
 //! force at each step, so a failover after a DNS refresh walks the new order.
 //! Failures are remembered per walk only: the guide's example tries SBCs 3 and
 //! 4 again after 5 fails although they failed during the walk that found 5.
+//!
+//! With enhanced failover (`failOver.enhanced.enable=1`) the walk tries every
+//! candidate that uses the anchor record's transport before any route of
+//! another transport (the guide's Enhanced Failover, point 2); the order
+//! within each transport stays the selection order.
 
 use std::time::Instant;
 
@@ -20,15 +25,18 @@ pub(super) struct Walk {
     pub(super) started: Instant,
     /// The route whose 401/407 the walk's requests answer, if any.
     pub(super) challenged_by: Option<Route>,
+    /// Enhanced failover: finish the anchor's transport before another one.
+    same_transport_first: bool,
 }
 
 impl Walk {
-    pub(super) fn new(anchor_group: usize, now: Instant) -> Self {
+    pub(super) fn new(anchor_group: usize, now: Instant, same_transport_first: bool) -> Self {
         Walk {
             anchor_group,
             failed: Vec::new(),
             started: now,
             challenged_by: None,
+            same_transport_first,
         }
     }
 
@@ -39,6 +47,16 @@ impl Walk {
 
     /// The next route to try, if any is left.
     pub(super) fn next<'a>(&self, routes: &'a [Route]) -> Option<&'a Route> {
+        if self.same_transport_first {
+            if let Some(transport) = self.head(routes).map(|h| h.transport) {
+                let same = routes
+                    .iter()
+                    .find(|r| r.transport == transport && self.is_candidate(r));
+                if same.is_some() {
+                    return same;
+                }
+            }
+        }
         routes.iter().find(|r| self.is_candidate(r))
     }
 

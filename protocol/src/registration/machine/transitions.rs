@@ -92,7 +92,7 @@ impl Registration {
     pub(super) fn begin_initial(&mut self, now: Instant) {
         match self.routes.first().cloned() {
             Some(first) => {
-                let walk = Walk::new(first.group, now);
+                let walk = Walk::new(first.group, now, self.settings.enhanced_failover);
                 self.send_attempt(now, first, Goal::Register(walk), Purpose::Initial);
             }
             None => self.state = State::WaitingForRoutes,
@@ -391,7 +391,7 @@ impl Registration {
     }
 
     pub(super) fn failback_walk(&mut self, now: Instant, primary: Route) {
-        let walk = Walk::new(primary.group, now);
+        let walk = Walk::new(primary.group, now, self.settings.enhanced_failover);
         self.send_attempt(now, primary, Goal::Register(walk), Purpose::Failback);
     }
 
@@ -419,7 +419,7 @@ impl Registration {
             }
             self.failback_pending = true;
         }
-        let walk = Walk::new(current.group, now);
+        let walk = Walk::new(current.group, now, self.settings.enhanced_failover);
         self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh);
     }
 
@@ -456,7 +456,7 @@ impl Registration {
         match self.routes.first().cloned() {
             Some(first) => {
                 self.emit(Some(&first), EventKind::Failover { from: current });
-                let walk = Walk::new(first.group, now);
+                let walk = Walk::new(first.group, now, self.settings.enhanced_failover);
                 self.send_attempt(now, first, Goal::Register(walk), Purpose::Failover);
             }
             None => self.state = State::WaitingForRoutes,
