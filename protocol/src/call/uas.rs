@@ -15,8 +15,8 @@ impl Call {
             .top_via()
             .ok()
             .and_then(|v| v.branch().map(str::to_owned));
-        let unconfirmed = self.direction == super::CallDirection::Outgoing
-            && self.dialog.remote_tag.is_none();
+        let unconfirmed =
+            self.direction == super::CallDirection::Outgoing && self.dialog.remote_tag.is_none();
         let gone = self.state == CallState::Ended
             && !matches!(req.method(), Method::Ack | Method::Bye | Method::Invite);
         if *req.method() != Method::Ack && (unconfirmed || gone) {
