@@ -20,6 +20,7 @@ use sipfleet_transport::tls::{TlsClient, TlsSettings, TlsSetupError};
 use slog::Logger;
 
 use crate::connection::FlowManager;
+use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
 use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
 use crate::resolver::{Resolver, ResolverConfig};
@@ -69,11 +70,16 @@ impl Fleet {
         flow_config.keepalive = keepalive_settings(&config.keepalive);
         let resolver = Resolver::new(resolver_config(&config.dns, &options))?.start();
         let flows = FlowManager::new(flow_config).start();
+        let coordinator = setups
+            .iter()
+            .any(|s| s.settings.enhanced_failover)
+            .then(|| FailbackCoordinator::new().start());
         let services = LineServices {
             resolver: resolver.clone(),
             flows: flows.clone(),
             events: options.events.clone(),
             log: options.log.clone(),
+            coordinator,
         };
         let lines = setups
             .into_iter()

@@ -2,6 +2,7 @@
 //! per process, one connection actor per flow, one line actor per `reg.x`, and one
 //! failback coordinator per fleet. They exchange plain typed messages.
 pub mod connection;
+pub mod coordinator;
 pub mod events;
 pub mod fleet;
 pub mod line;

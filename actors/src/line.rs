@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sipfleet_protocol::auth::DigestClient;
 use sipfleet_protocol::dns::{ResolveTarget, RouteSet};
+use sipfleet_protocol::group_failback::GroupCommand;
 use sipfleet_protocol::message::{HeaderName, Message as SipMessage, Method, Response, StatusCode};
 use sipfleet_protocol::register_request::{LineIdentity, RegisterRequests};
 use sipfleet_protocol::registration::{
@@ -40,6 +41,7 @@ use crate::connection::{
     Acquire, Connection, Detach, FlowLost, FlowManager, Inbound, LineEndpoints, LocalAddr, Release,
     RouteFailure, SendMessage,
 };
+use crate::coordinator::{FailbackCoordinator, Group, Join, Leave, LineCalls, LineFailedBack};
 use crate::events::{EventSink, LineEvent};
 use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
 
@@ -68,6 +70,8 @@ pub struct LineServices {
     pub flows: Addr<FlowManager>,
     pub events: EventSink,
     pub log: Logger,
+    /// The fleet's coordinator, for lines with enhanced failover.
+    pub coordinator: Option<Addr<FailbackCoordinator>>,
 }
 
 /// Un-REGISTER and stop. Resolves when the un-REGISTER got its answer or
@@ -93,7 +97,8 @@ pub struct LineStatus {
     pub routes: Vec<Route>,
 }
 
-/// Whether any call is up on the line: a line in a call does not fail back.
+/// Whether any call is up on the line: a line in a call does not fail back
+/// (with enhanced failover, no line of the fleet does).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CallsActive(pub bool);
@@ -150,6 +155,14 @@ impl Line {
         self.setup.index.into()
     }
 
+    /// The coordinator, when this line takes part in enhanced failover.
+    fn group(&self) -> Option<&Addr<FailbackCoordinator>> {
+        self.services
+            .coordinator
+            .as_ref()
+            .filter(|_| self.setup.settings.enhanced_failover)
+    }
+
     fn resolve(&mut self, ctx: &mut Context<Self>) {
         let request = self.services.resolver.send(Resolve {
             target: self.setup.target.clone(),
@@ -191,6 +204,13 @@ impl Line {
                     if let EventKind::Registered { .. } = &event.kind {
                         if let Some(route) = &event.route {
                             self.release_flows_except(Some(FlowKey::of(route)));
+                        }
+                    }
+                    if let EventKind::Failback { .. } = &event.kind {
+                        if let Some(group) = self.group() {
+                            group.do_send(LineFailedBack {
+                                line: self.setup.index,
+                            });
                         }
                     }
                     self.services.events.emit(LineEvent {
@@ -387,6 +407,12 @@ impl Actor for Line {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(group) = self.group() {
+            group.do_send(Join {
+                line: self.setup.index,
+                recipient: ctx.address().recipient(),
+            });
+        }
         self.services.resolver.do_send(Subscribe {
             target: Some(self.setup.target.clone()),
             recipient: ctx.address().recipient(),
@@ -397,6 +423,11 @@ impl Actor for Line {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(group) = self.group() {
+            group.do_send(Leave {
+                line: self.setup.index,
+            });
+        }
         self.release_flows_except(None);
     }
 }
@@ -491,7 +522,30 @@ impl Handler<CallsActive> for Line {
     type Result = ();
 
     fn handle(&mut self, msg: CallsActive, ctx: &mut Self::Context) {
-        self.machine.handle_calls_active(now(), msg.0);
+        match self.group() {
+            // The coordinator answers with the fleet-wide state (Group).
+            Some(group) => group.do_send(LineCalls {
+                line: self.setup.index,
+                active: msg.0,
+            }),
+            None => {
+                self.machine.handle_calls_active(now(), msg.0);
+                self.drain(ctx);
+            }
+        }
+    }
+}
+
+impl Handler<Group> for Line {
+    type Result = ();
+
+    fn handle(&mut self, Group(command): Group, ctx: &mut Self::Context) {
+        match command {
+            GroupCommand::CallsActive { any_active, .. } => {
+                self.machine.handle_calls_active(now(), any_active)
+            }
+            GroupCommand::Failback { .. } => self.machine.request_failback(now()),
+        }
         self.drain(ctx);
     }
 }

@@ -11,6 +11,7 @@ pub mod call;
 pub mod config;
 pub mod dns;
 pub mod framing;
+pub mod group_failback;
 pub mod line_seize;
 pub mod line_setup;
 pub mod message;
