@@ -79,7 +79,7 @@ pub struct HeaderField<'a> {
 /// so on a parsed message they only fail for headers changed since.
 #[derive(Debug, Clone, Default)]
 pub struct Headers {
-    /// The received buffer (start of message .. end of header section, UTF-8
+    /// The received buffer (the whole message; its header section is UTF-8
     /// checked); `Span`s index into it.
     pub(crate) buf: Bytes,
     pub(crate) entries: Vec<Entry>,

@@ -141,6 +141,47 @@ impl HeaderName {
         }
     }
 
+    /// When `rest` (a header line and what follows it) starts with a known
+    /// long name, ended by a byte that cannot continue a token, returns it and
+    /// its length. The parser's hot path: a jump on the first letter, then
+    /// each candidate compared eight bytes at a time (no byte-by-byte scan of
+    /// the name). `None` means "scan and use [`HeaderName::parse`]".
+    pub(crate) fn parse_at(rest: &[u8]) -> Option<(HeaderName, usize)> {
+        let first = *rest.first()?;
+        let cands: &[Cand] = match first | 0x20 {
+            b'a' => &CANDS_A,
+            b'c' => &CANDS_C,
+            b'd' => &CANDS_D,
+            b'e' => &CANDS_E,
+            b'f' => &CANDS_F,
+            b'm' => &CANDS_M,
+            b'p' => &CANDS_P,
+            b'r' => &CANDS_R,
+            b's' => &CANDS_S,
+            b't' => &CANDS_T,
+            b'u' => &CANDS_U,
+            b'v' => &CANDS_V,
+            b'w' => &CANDS_W,
+            _ => return None,
+        };
+        for c in cands {
+            let len = c.len as usize;
+            if rest.len() < 8 * c.words as usize || rest.len() <= len {
+                continue;
+            }
+            let mut ok = true;
+            for w in 0..c.words as usize {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&rest[8 * w..8 * w + 8]);
+                ok &= (u64::from_le_bytes(b) | c.case[w]) & c.keep[w] == c.pat[w];
+            }
+            if ok && !super::lex::is_token_byte(rest[len]) {
+                return Some((c.name, len));
+            }
+        }
+        None
+    }
+
     /// The canonical (long) spelling; `""` for [`HeaderName::Other`].
     pub fn as_str(self) -> &'static str {
         use HeaderName::*;
@@ -259,6 +300,180 @@ impl fmt::Display for HeaderName {
         match self {
             HeaderName::Other => f.write_str("extension"),
             h => f.write_str(h.as_str()),
+        }
+    }
+}
+
+/// A long header name prepared for [`HeaderName::parse_at`]: its lower-case
+/// bytes in little-endian words, which bytes count, and where a letter is
+/// (bit 5 forced on in the input there).
+struct Cand {
+    name: HeaderName,
+    len: u8,
+    words: u8,
+    pat: [u64; 3],
+    keep: [u64; 3],
+    case: [u64; 3],
+}
+
+const fn cand(lower: &str, name: HeaderName) -> Cand {
+    let b = lower.as_bytes();
+    let mut pat = [0u64; 3];
+    let mut keep = [0u64; 3];
+    let mut case = [0u64; 3];
+    let mut i = 0;
+    while i < b.len() {
+        let shift = 8 * (i % 8);
+        pat[i / 8] |= (b[i] as u64) << shift;
+        keep[i / 8] |= 0xff << shift;
+        if b[i].is_ascii_lowercase() {
+            case[i / 8] |= 0x20 << shift;
+        }
+        i += 1;
+    }
+    Cand {
+        name,
+        len: b.len() as u8,
+        words: b.len().div_ceil(8) as u8,
+        pat,
+        keep,
+        case,
+    }
+}
+
+use HeaderName as H;
+static CANDS_A: [Cand; 4] = [
+    cand("allow", H::Allow),
+    cand("accept", H::Accept),
+    cand("authorization", H::Authorization),
+    cand("allow-events", H::AllowEvents),
+];
+static CANDS_C: [Cand; 8] = [
+    cand("call-id", H::CallId),
+    cand("cseq", H::CSeq),
+    cand("contact", H::Contact),
+    cand("content-length", H::ContentLength),
+    cand("content-type", H::ContentType),
+    cand("call-info", H::CallInfo),
+    cand("content-disposition", H::ContentDisposition),
+    cand("content-encoding", H::ContentEncoding),
+];
+static CANDS_D: [Cand; 1] = [cand("date", H::Date)];
+static CANDS_E: [Cand; 2] = [cand("expires", H::Expires), cand("event", H::Event)];
+static CANDS_F: [Cand; 1] = [cand("from", H::From)];
+static CANDS_M: [Cand; 2] = [
+    cand("max-forwards", H::MaxForwards),
+    cand("min-expires", H::MinExpires),
+];
+static CANDS_P: [Cand; 4] = [
+    cand("path", H::Path),
+    cand("proxy-authenticate", H::ProxyAuthenticate),
+    cand("proxy-authorization", H::ProxyAuthorization),
+    cand("proxy-require", H::ProxyRequire),
+];
+static CANDS_R: [Cand; 6] = [
+    cand("route", H::Route),
+    cand("record-route", H::RecordRoute),
+    cand("require", H::Require),
+    cand("retry-after", H::RetryAfter),
+    cand("refer-to", H::ReferTo),
+    cand("referred-by", H::ReferredBy),
+];
+static CANDS_S: [Cand; 6] = [
+    cand("supported", H::Supported),
+    cand("server", H::Server),
+    cand("subscription-state", H::SubscriptionState),
+    cand("service-route", H::ServiceRoute),
+    cand("session-expires", H::SessionExpires),
+    cand("subject", H::Subject),
+];
+static CANDS_T: [Cand; 1] = [cand("to", H::To)];
+static CANDS_U: [Cand; 2] = [
+    cand("user-agent", H::UserAgent),
+    cand("unsupported", H::Unsupported),
+];
+static CANDS_V: [Cand; 1] = [cand("via", H::Via)];
+static CANDS_W: [Cand; 2] = [
+    cand("www-authenticate", H::WwwAuthenticate),
+    cand("warning", H::Warning),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderName;
+
+    /// Every long name is found by the fast matcher, in any case, and agrees
+    /// with [`HeaderName::parse`]; near misses are left to the slow path.
+    #[test]
+    fn parse_at_agrees_with_parse() {
+        let all = [
+            "Accept",
+            "Allow",
+            "Allow-Events",
+            "Authorization",
+            "Call-ID",
+            "Call-Info",
+            "Contact",
+            "Content-Disposition",
+            "Content-Encoding",
+            "Content-Length",
+            "Content-Type",
+            "CSeq",
+            "Date",
+            "Event",
+            "Expires",
+            "From",
+            "Max-Forwards",
+            "Min-Expires",
+            "Path",
+            "Proxy-Authenticate",
+            "Proxy-Authorization",
+            "Proxy-Require",
+            "Record-Route",
+            "Refer-To",
+            "Referred-By",
+            "Require",
+            "Retry-After",
+            "Route",
+            "Server",
+            "Service-Route",
+            "Session-Expires",
+            "Subject",
+            "Subscription-State",
+            "Supported",
+            "To",
+            "Unsupported",
+            "User-Agent",
+            "Via",
+            "Warning",
+            "WWW-Authenticate",
+        ];
+        for n in all {
+            for name in [n.to_owned(), n.to_uppercase(), n.to_lowercase()] {
+                let line = format!("{name}: x\r\nNext: y\r\n\r\n");
+                let got = HeaderName::parse_at(line.as_bytes());
+                assert_eq!(
+                    got,
+                    Some((HeaderName::parse(name.as_bytes()), n.len())),
+                    "{name}"
+                );
+                assert_ne!(got.map(|g| g.0), Some(HeaderName::Other));
+            }
+            // A longer token, or a CR where a '-' belongs, is not this name.
+            let longer = format!("{n}x: v\r\nNext: y\r\n\r\n");
+            assert!(
+                HeaderName::parse_at(longer.as_bytes()).is_none_or(|g| g.1 != n.len()),
+                "{n}x"
+            );
+            if let Some(d) = n.find('-') {
+                let mut bad = n.as_bytes().to_vec();
+                bad[d] = b'\r';
+                bad.extend_from_slice(b": v\r\nNext: y\r\n\r\n");
+                assert!(
+                    HeaderName::parse_at(&bad).is_none_or(|g| g.1 != n.len()),
+                    "{n} with CR"
+                );
+            }
         }
     }
 }

@@ -27,6 +27,113 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     while buf.get(start..start + 2) == Some(b"\r\n") {
         start += 2;
     }
+    // The fast path takes well-formed messages; anything it does not accept
+    // (a malformed header, a lone CR or LF, no blank line, very many lines)
+    // goes through the careful path, which gives the precise error and is
+    // the reference the fast path must agree with.
+    let mut ends = [0u32; MAX_FAST_LINES];
+    if let Some((lines, hdr_end)) = scan_lines(&buf[start..], &mut ends) {
+        if let Ok((start_line, st)) = index_fast(&buf, start, &ends[..lines], start + hdr_end) {
+            // Indexing agreed with the careful path, so does the rest.
+            return finish_message(buf, start_line, st, start + hdr_end + 2);
+        }
+    }
+    parse_careful(buf, start)
+}
+
+/// Header sections with more lines than this take the careful path.
+const MAX_FAST_LINES: usize = 64;
+
+/// Finds the LF of the start line and of each header line (offsets in `sb`)
+/// up to the blank line; returns their number and the end of the header
+/// section (after the CRLF of its last line). `None` on a bare LF, no blank
+/// line, or too many lines.
+fn scan_lines(sb: &[u8], ends: &mut [u32; MAX_FAST_LINES]) -> Option<(usize, usize)> {
+    let mut n = 0;
+    let mut pos = 0;
+    loop {
+        let lf = pos + memchr::memchr(b'\n', &sb[pos..])?;
+        if lf == 0 || sb[lf - 1] != b'\r' || n == MAX_FAST_LINES {
+            return None;
+        }
+        ends[n] = lf as u32;
+        n += 1;
+        if sb.get(lf + 1..lf + 3) == Some(b"\r\n") {
+            return Some((n, lf + 1));
+        }
+        pos = lf + 1;
+    }
+}
+
+/// Parses a message whose lines [`scan_lines`] found: `ends` are the LFs of
+/// the start line and the header lines (relative to `start`).
+fn index_fast(
+    buf: &Bytes,
+    start: usize,
+    ends: &[u32],
+    hdr_end: usize,
+) -> Result<(StartLine, State), ParseError> {
+    let section = std::str::from_utf8(&buf[start..hdr_end]).map_err(|_| ParseError::NotUtf8)?;
+    let sb = section.as_bytes();
+    // Every LF follows a CR; as many CRs as lines means no lone CR.
+    if memchr::memchr_iter(b'\r', sb).count() != ends.len() {
+        return Err(ParseError::StartLine("bare CR or LF"));
+    }
+    let first_end = ends[0] as usize - 1;
+    let start_line = parse_start_line(&section[..first_end], start)?;
+    let mut st = State {
+        entries: Vec::with_capacity(ends.len()),
+        summary: Summary::default(),
+        content_length: None,
+        cseq_method: None,
+    };
+    let mut cur: Option<Cur> = None;
+    for (i, w) in ends.windows(2).enumerate() {
+        let pos = w[0] as usize + 1;
+        let cr = w[1] as usize - 1;
+        if matches!(sb[pos], b' ' | b'\t') {
+            // Continuation line: extends the current value.
+            let c = cur.as_mut().ok_or(ParseError::HeaderLine {
+                line: i + 2,
+                reason: "continuation line before the first header",
+            })?;
+            c.4 = cr;
+            c.5 = true;
+            continue;
+        }
+        if let Some(c) = cur.take() {
+            finish(section, start, c, &mut st)?;
+        }
+        let (name, name_end) = match HeaderName::parse_at(&sb[pos..]) {
+            Some((name, len)) => (name, pos + len),
+            None => {
+                let len = sb[pos..cr]
+                    .iter()
+                    .position(|&b| !super::lex::is_token_byte(b))
+                    .unwrap_or(cr - pos);
+                (HeaderName::parse(&sb[pos..pos + len]), pos + len)
+            }
+        };
+        let mut j = name_end;
+        while j < cr && matches!(sb[j], b' ' | b'\t') {
+            j += 1;
+        }
+        if name_end == pos || j == cr || sb[j] != b':' {
+            return Err(ParseError::HeaderLine {
+                line: i + 2,
+                reason: "no colon",
+            });
+        }
+        cur = Some((name, pos, name_end, j + 1, cr, false));
+    }
+    if let Some(c) = cur.take() {
+        finish(section, start, c, &mut st)?;
+    }
+    Ok((start_line, st))
+}
+
+/// The reference parser: every check in the order the errors are reported.
+fn parse_careful(buf: Bytes, start: usize) -> Result<Message, ParseError> {
     static BLANK_LINE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
         std::sync::OnceLock::new();
     let blank_line = BLANK_LINE.get_or_init(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
@@ -49,47 +156,49 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         None => section.len(),
     };
     let start_line = parse_start_line(&section[..first_end], start)?;
-
-    let sb = section.as_bytes();
-    // Every LF must end a CRLF (checked per line below); when the section has
-    // as many CRs as LFs, no CR stands alone either, and the lines can be
-    // found with one LF search each. Otherwise the careful loop finds the
-    // offending line for the error.
-    let crs = memchr::memchr_iter(b'\r', sb).count();
-    let lfs = memchr::memchr_iter(b'\n', sb).count();
     let mut st = State {
-        entries: Vec::with_capacity(lfs + 1),
+        entries: Vec::with_capacity(16),
         summary: Summary::default(),
         content_length: None,
         cseq_method: None,
     };
-    if crs == lfs {
-        index_lines(section, start, first_end + 2, &mut st)?;
-    } else {
-        index_lines_careful(section, start, first_end + 2, &mut st)?;
-    }
+    index_lines_careful(section, start, first_end + 2, &mut st)?;
+    finish_message(buf, start_line, st, body_start)
+}
+
+/// Body (per Content-Length), CSeq method check, and the message.
+fn finish_message(
+    buf: Bytes,
+    start_line: StartLine,
+    st: State,
+    body_start: usize,
+) -> Result<Message, ParseError> {
     let State {
         entries,
         summary,
         content_length,
         cseq_method,
     } = st;
-
-    let body = match content_length {
-        Some(cl) => {
-            let available = buf.len() - body_start;
-            if cl as usize > available {
-                return Err(ParseError::BodyTruncated {
-                    declared: cl,
-                    available,
-                });
-            }
-            buf.slice(body_start..body_start + cl as usize)
+    let available = buf.len() - body_start;
+    let body_len = match content_length {
+        Some(cl) if cl as usize > available => {
+            return Err(ParseError::BodyTruncated {
+                declared: cl,
+                available,
+            })
         }
-        None => buf.slice(body_start..),
+        Some(cl) => cl as usize,
+        None => available,
     };
+    let body = if body_len == 0 {
+        Bytes::new()
+    } else {
+        buf.slice(body_start..body_start + body_len)
+    };
+    // The header spans index `buf` from its start; keeping the whole buffer
+    // (rather than a slice up to the blank line) saves a reference count.
     let headers = Headers {
-        buf: buf.slice(..hdr_end),
+        buf,
         entries,
         summary,
     };
@@ -124,76 +233,6 @@ struct State {
     cseq_method: Option<Method>,
 }
 
-/// Indexes the header lines from `pos` (just after the start line) when the
-/// section holds no lone CR: one LF search per line, the name scanned once
-/// (token check, end, colon), the value handed to [`finish`].
-fn index_lines(
-    section: &str,
-    base: usize,
-    mut pos: usize,
-    st: &mut State,
-) -> Result<(), ParseError> {
-    let sb = section.as_bytes();
-    let mut cur: Option<Cur> = None;
-    let mut line_no = 1;
-    while pos < sb.len() {
-        line_no += 1;
-        if matches!(sb[pos], b' ' | b'\t') {
-            // Continuation line: extends the current value.
-            let lf = pos + memchr::memchr(b'\n', &sb[pos..]).ok_or(bare(line_no))?;
-            if sb[lf - 1] != b'\r' {
-                return Err(bare(line_no));
-            }
-            match cur.as_mut() {
-                Some(c) => {
-                    c.4 = lf - 1;
-                    c.5 = true;
-                }
-                None => {
-                    return Err(ParseError::HeaderLine {
-                        line: line_no,
-                        reason: "continuation line before the first header",
-                    })
-                }
-            }
-            pos = lf + 1;
-            continue;
-        }
-        if let Some(c) = cur.take() {
-            finish(section, base, c, st)?;
-        }
-        let mut i = pos;
-        while i < sb.len() && super::lex::is_token_byte(sb[i]) {
-            i += 1;
-        }
-        let name_end = i;
-        while i < sb.len() && matches!(sb[i], b' ' | b'\t') {
-            i += 1;
-        }
-        if name_end == pos || sb.get(i) != Some(&b':') {
-            return Err(bad_name_line(&sb[pos..], line_no));
-        }
-        let vstart = i + 1;
-        let lf = vstart + memchr::memchr(b'\n', &sb[vstart..]).ok_or(bare(line_no))?;
-        if sb[lf - 1] != b'\r' || lf - 1 < vstart {
-            return Err(bare(line_no));
-        }
-        cur = Some((
-            HeaderName::parse(&sb[pos..name_end]),
-            pos,
-            name_end,
-            vstart,
-            lf - 1,
-            false,
-        ));
-        pos = lf + 1;
-    }
-    if let Some(c) = cur.take() {
-        finish(section, base, c, st)?;
-    }
-    Ok(())
-}
-
 fn bare(line: usize) -> ParseError {
     ParseError::HeaderLine {
         line,
@@ -201,21 +240,8 @@ fn bare(line: usize) -> ParseError {
     }
 }
 
-/// The error for a header line whose name is not followed by a colon.
-fn bad_name_line(rest: &[u8], line: usize) -> ParseError {
-    let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
-    let reason = if rest.get(end..end + 2) != Some(b"\r\n") {
-        "bare CR or LF"
-    } else if memchr::memchr(b':', &rest[..end]).is_none() {
-        "no colon"
-    } else {
-        "header name is not a token"
-    };
-    ParseError::HeaderLine { line, reason }
-}
-
-/// The careful line loop, for sections with a lone CR somewhere: checks each
-/// line's first CR or LF, so the error names the line.
+/// The careful line loop: checks each line's first CR or LF, so the error
+/// names the line.
 fn index_lines_careful(
     section: &str,
     base: usize,
