@@ -100,3 +100,22 @@ fn unregister_with_cached_credentials_answers_a_new_challenge() {
     );
     assert_eq!(sim.reg.phase(), Phase::Stopped);
 }
+
+/// Shutdown while the first REGISTER is still unanswered: that REGISTER may
+/// yet create a binding, so its route gets the `Expires: 0` (the binding is
+/// not left to lapse at the SBC).
+#[test]
+fn shutdown_during_an_unanswered_register_unregisters_its_route() {
+    let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+    sim.set_peer("r1", Peer::Silent);
+    sim.start();
+    sim.run_until(700);
+    sim.input(|reg, now| reg.shutdown(now));
+    let log = sim.log_of(&["send"]);
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("700 send r1 cseq=2 exp=0 cid-1"),
+        "{log:?}"
+    );
+    assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
+}

@@ -536,15 +536,21 @@ impl Registration {
     }
 
     /// Removes the binding (`Expires: 0` on the registered route) and stops.
+    /// A REGISTER still unanswered may yet create a binding at its route, so
+    /// without a binding that route gets the `Expires: 0` instead.
     pub fn shutdown(&mut self, now: Instant) {
         if matches!(self.state, State::Stopped) {
             return;
         }
+        let in_flight = match &self.state {
+            State::Registering(a) if matches!(a.goal, Goal::Register(_)) => Some(a.route.clone()),
+            _ => None,
+        };
         self.state = State::NotStarted;
         self.failback_pending = false;
         self.timers.stop(Timer::Refresh);
         self.timers.stop(Timer::Failback);
-        match self.registered_route().cloned() {
+        match self.registered_route().cloned().or(in_flight) {
             Some(route) => {
                 self.send_attempt(
                     now,
