@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::addr::NameAddr;
 use super::error::ParseError;
 use super::lex::{parse_u32, trim, ListIter};
-use super::values::{parse_retry_after, AuthHeader, CSeq, ValueWithParams};
+use super::values::{parse_retry_after, AuthHeader, CSeq, Method, ValueWithParams};
 use super::via::Via;
 use super::HeaderName;
 
@@ -34,28 +34,121 @@ pub(crate) struct Entry {
 /// `Headers::buf`), so the reads every transaction and dialog lookup does are
 /// O(1). `None`: not known (not parsed, folded, or headers changed since): the
 /// accessors then parse. `Some(None)`: the header had no such parameter.
+///
+/// Also the first Call-ID, CSeq and Expires as validated, so reading them is
+/// O(1) too. Packed (span starts, 16-bit lengths, bit sets) because it lives
+/// in every [`super::Message`]; a longer span is simply not recorded.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Summary {
-    branch: Option<Option<(u32, u32)>>,
-    from_tag: Option<Option<(u32, u32)>>,
-    to_tag: Option<Option<(u32, u32)>>,
-    /// Via, From, To already seen (only the first line counts).
+    /// Span starts of: top Via branch, From tag, To tag, Call-ID.
+    starts: [u32; 4],
+    /// Their lengths.
+    lens: [u16; 4],
+    /// The first CSeq number.
+    cseq_seq: u32,
+    /// The first Expires value.
+    expires: u32,
+    /// The first CSeq method (an index in [`METHODS`]).
+    cseq_method: u8,
+    /// Facts whose header line was seen (only the first line counts).
     seen: u8,
+    /// Facts that are known (recorded by the parser).
+    known: u8,
+    /// Known facts that are present (the parameter exists).
+    present: u8,
 }
 
+const BRANCH: usize = 0;
+const FROM_TAG: usize = 1;
+const TO_TAG: usize = 2;
+const CALL_ID: usize = 3;
+const CSEQ: usize = 4;
+const EXPIRES: usize = 5;
+
+/// The methods a CSeq fact can hold (extension methods are read lazily).
+const METHODS: [Method; 14] = [
+    Method::Invite,
+    Method::Ack,
+    Method::Bye,
+    Method::Cancel,
+    Method::Register,
+    Method::Options,
+    Method::Info,
+    Method::Update,
+    Method::Prack,
+    Method::Subscribe,
+    Method::Notify,
+    Method::Refer,
+    Method::Message,
+    Method::Publish,
+];
+
 impl Summary {
+    /// Records fact `i` if this is the first line of its header.
+    fn set(&mut self, i: usize, fact: Option<Option<(u32, u32)>>) {
+        let bit = 1 << i;
+        if self.seen & bit != 0 {
+            return;
+        }
+        self.seen |= bit;
+        let fact = match fact {
+            Some(Some((a, b))) if i < self.starts.len() => match u16::try_from(b - a) {
+                Ok(len) => {
+                    self.starts[i] = a;
+                    self.lens[i] = len;
+                    Some(true)
+                }
+                Err(_) => None,
+            },
+            Some(Some(_)) => Some(true),
+            Some(None) => Some(false),
+            None => None,
+        };
+        if let Some(present) = fact {
+            self.known |= bit;
+            if present {
+                self.present |= bit;
+            }
+        }
+    }
+    /// `None`: not known; `Some(None)`: known absent.
+    fn get(&self, i: usize) -> Option<Option<(u32, u32)>> {
+        let bit = 1 << i;
+        let (a, len) = match (self.starts.get(i), self.lens.get(i)) {
+            (Some(a), Some(len)) => (*a, u32::from(*len)),
+            _ => (0, 0),
+        };
+        (self.known & bit != 0).then(|| (self.present & bit != 0).then_some((a, a + len)))
+    }
     /// Records the fact of the first Via / From / To line.
     pub(crate) fn record(&mut self, name: HeaderName, fact: Option<Option<(u32, u32)>>) {
-        let (bit, slot) = match name {
-            HeaderName::Via => (1, &mut self.branch),
-            HeaderName::From => (2, &mut self.from_tag),
-            HeaderName::To => (4, &mut self.to_tag),
+        let i = match name {
+            HeaderName::Via => BRANCH,
+            HeaderName::From => FROM_TAG,
+            HeaderName::To => TO_TAG,
             _ => return,
         };
-        if self.seen & bit == 0 {
-            self.seen |= bit;
-            *slot = fact;
+        self.set(i, fact);
+    }
+    /// Records the span of a validated Call-ID (`None` when folded).
+    pub(crate) fn record_call_id(&mut self, span: Option<(u32, u32)>) {
+        self.set(CALL_ID, span.map(Some));
+    }
+    /// Records a parsed CSeq (extension methods stay unknown).
+    pub(crate) fn record_cseq(&mut self, c: &CSeq) {
+        let id = METHODS.iter().position(|m| *m == c.method);
+        if self.seen & (1 << CSEQ) == 0 {
+            self.cseq_seq = c.seq;
+            self.cseq_method = id.unwrap_or(0) as u8;
         }
+        self.set(CSEQ, id.map(|_| Some((0, 0))));
+    }
+    /// Records a parsed Expires.
+    pub(crate) fn record_expires(&mut self, n: u32) {
+        if self.seen & (1 << EXPIRES) == 0 {
+            self.expires = n;
+        }
+        self.set(EXPIRES, Some(None));
     }
 }
 
@@ -323,21 +416,21 @@ impl Headers {
     /// The `branch` of the topmost Via: O(1) on a parsed message (the
     /// transaction key, RFC 3261 17.2.3).
     pub fn branch(&self) -> Result<Option<&str>, ParseError> {
-        match self.summary.branch {
+        match self.summary.get(BRANCH) {
             Some(b) => Ok(b.map(|s| self.span_str(s))),
             None => Ok(self.top_via()?.branch()),
         }
     }
     /// The From tag: O(1) on a parsed message.
     pub fn from_tag(&self) -> Result<Option<&str>, ParseError> {
-        match self.summary.from_tag {
+        match self.summary.get(FROM_TAG) {
             Some(t) => Ok(t.map(|s| self.span_str(s))),
             None => Ok(self.from()?.tag()),
         }
     }
     /// The To tag: O(1) on a parsed message.
     pub fn to_tag(&self) -> Result<Option<&str>, ParseError> {
-        match self.summary.to_tag {
+        match self.summary.get(TO_TAG) {
             Some(t) => Ok(t.map(|s| self.span_str(s))),
             None => Ok(self.to()?.tag()),
         }
@@ -355,13 +448,26 @@ impl Headers {
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
         self.typed(HeaderName::To, NameAddr::parse_mode)
     }
-    /// Call-ID (validated: non-empty, no white space).
+    /// Call-ID (validated: non-empty, no white space). O(1) on a parsed
+    /// message.
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        self.typed(HeaderName::CallId, |v, _| validate_call_id(v))
+        match self.summary.get(CALL_ID) {
+            Some(Some(s)) => Ok(self.span_str(s)),
+            _ => self.typed(HeaderName::CallId, |v, _| validate_call_id(v)),
+        }
     }
-    /// CSeq.
+    /// CSeq. O(1) on a parsed message.
     pub fn cseq(&self) -> Result<CSeq, ParseError> {
-        self.typed(HeaderName::CSeq, |v, _| CSeq::parse(v))
+        match (
+            self.summary.get(CSEQ),
+            METHODS.get(self.summary.cseq_method as usize),
+        ) {
+            (Some(_), Some(m)) => Ok(CSeq {
+                seq: self.summary.cseq_seq,
+                method: m.clone(),
+            }),
+            _ => self.typed(HeaderName::CSeq, |v, _| CSeq::parse(v)),
+        }
     }
     /// True when the Contact is `*` (a REGISTER removing all bindings).
     pub fn contact_is_star(&self) -> bool {
@@ -385,9 +491,12 @@ impl Headers {
     pub fn call_info(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
         self.list(HeaderName::CallInfo, NameAddr::parse_mode)
     }
-    /// Expires, in seconds.
+    /// Expires, in seconds. O(1) on a parsed message that has one.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
-        self.optional(HeaderName::Expires, delta_seconds)
+        match self.summary.get(EXPIRES) {
+            Some(_) => Ok(Some(self.summary.expires)),
+            None => self.optional(HeaderName::Expires, delta_seconds),
+        }
     }
     /// Min-Expires, in seconds.
     pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {

@@ -11,6 +11,8 @@ const HOST: u8 = 2;
 const PARAM: u8 = 4;
 /// Bytes that may not appear unescaped in a URI: controls, space, `<>"`, DEL.
 const URI_BAD: u8 = 8;
+/// `@`, which ends the userinfo of a SIP URI.
+const AT: u8 = 16;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -35,6 +37,9 @@ static CLASS: [u8; 256] = {
         }
         if b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"') {
             c |= URI_BAD;
+        }
+        if b == b'@' {
+            c |= AT;
         }
         t[i] = c;
         i += 1;
@@ -64,6 +69,12 @@ pub(crate) fn is_param_byte(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_uri_bad_byte(b: u8) -> bool {
     CLASS[b as usize] & URI_BAD != 0
+}
+
+/// Bytes never allowed unescaped in a URI, and `@`.
+#[inline]
+pub(crate) fn is_uri_bad_or_at(b: u8) -> bool {
+    CLASS[b as usize] & (URI_BAD | AT) != 0
 }
 
 /// True when `s` is a non-empty RFC 3261 token.
@@ -164,6 +175,11 @@ impl<'a> Iterator for ListIter<'a> {
             return Some(trim(s));
         }
         let b = s.as_bytes();
+        // Most values are one element: one SIMD search says so.
+        if memchr::memchr(b',', b).is_none() {
+            self.rest = None;
+            return Some(trim(s));
+        }
         let mut i = 0;
         let mut in_angle = false;
         while i < b.len() {

@@ -178,6 +178,7 @@ fn finish_message(
         summary,
         content_length,
         cseq_method,
+        ..
     } = st;
     let available = buf.len() - body_start;
     let body_len = match content_length {
@@ -197,25 +198,23 @@ fn finish_message(
     };
     // The header spans index `buf` from its start; keeping the whole buffer
     // (rather than a slice up to the blank line) saves a reference count.
+    if let StartLine::Request { method, .. } = &start_line {
+        if cseq_method.is_some_and(|m| m != *method) {
+            return Err(ParseError::CSeqMethodMismatch);
+        }
+    }
     let headers = Headers {
         buf,
         entries,
         summary,
     };
     Ok(match start_line {
-        StartLine::Request { method, uri } => {
-            if let Some(m) = cseq_method {
-                if m != method {
-                    return Err(ParseError::CSeqMethodMismatch);
-                }
-            }
-            Message::Request(Request {
-                method,
-                uri,
-                headers,
-                body,
-            })
-        }
+        StartLine::Request { method, uri } => Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }),
         StartLine::Response { status, reason } => Message::Response(Response {
             status,
             reason,
@@ -230,6 +229,7 @@ struct State {
     entries: Vec<Entry>,
     summary: Summary,
     content_length: Option<u32>,
+    /// The method of the first CSeq line (checked against the request's).
     cseq_method: Option<Method>,
 }
 
@@ -314,15 +314,15 @@ fn span(base: usize, a: usize, b: usize) -> Text {
 }
 
 fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
+    use super::lex::find_byte;
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (ver, rest) = rest
-            .split_once(' ')
-            .ok_or(ParseError::StartLine("no status code"))?;
-        if ver != "2.0" {
+        let sp = find_byte(rest, b' ').ok_or(ParseError::StartLine("no status code"))?;
+        if &rest[..sp] != "2.0" {
             return Err(ParseError::Version);
         }
-        let code_end = rest.find(' ').unwrap_or(rest.len());
+        let rest = &rest[sp + 1..];
+        let code_end = find_byte(rest, b' ').unwrap_or(rest.len());
         let code = &rest[..code_end];
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::StatusCode("not three digits"));
@@ -339,14 +339,16 @@ fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let mut parts = line.splitn(3, ' ');
-    let method = parts.next().unwrap_or("");
-    let uri = parts.next().unwrap_or("");
-    let version = parts.next().ok_or(ParseError::StartLine(
-        "request-line is not method, URI and version",
-    ))?;
-    let method = Method::parse(method).map_err(ParseError::StartLine)?;
-    if uri.is_empty() || version.contains(' ') {
+    let sp1 = find_byte(line, b' ');
+    let sp2 = sp1.and_then(|a| find_byte(&line[a + 1..], b' ').map(|b| a + 1 + b));
+    let (Some(sp1), Some(sp2)) = (sp1, sp2) else {
+        return Err(ParseError::StartLine(
+            "request-line is not method, URI and version",
+        ));
+    };
+    let (uri, version) = (&line[sp1 + 1..sp2], &line[sp2 + 1..]);
+    let method = Method::parse(&line[..sp1]).map_err(ParseError::StartLine)?;
+    if uri.is_empty() || version.as_bytes().contains(&b' ') {
         return Err(ParseError::StartLine(
             "extra white space in the request-line (or inside the Request-URI)",
         ));
@@ -355,10 +357,9 @@ fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
         return Err(ParseError::Version);
     }
     validate_request_uri(uri)?;
-    let uri_start = method.as_str().len() + 1;
     Ok(StartLine::Request {
         method,
-        uri: span(base, uri_start, uri_start + uri.len()),
+        uri: span(base, sp1 + 1, sp2),
     })
 }
 
@@ -401,23 +402,25 @@ fn finish(
         }
         (span(base, vstart + a, vstart + e), raw[a..e].into())
     };
-    let fact =
-        validate(name, &value, &mut st.content_length, &mut st.cseq_method).map_err(|reason| {
-            ParseError::Header {
-                header: name,
-                reason,
-            }
-        })?;
+    let fact = validate(name, &value, st).map_err(|reason| ParseError::Header {
+        header: name,
+        reason,
+    })?;
     if let Some(fact) = fact {
-        // Record where the branch / tag is, for O(1) reads; a folded value
-        // lives outside the buffer, so its fact stays unknown (read lazily).
+        // Record where the branch / tag / Call-ID is, for O(1) reads; a
+        // folded value lives outside the buffer, so its fact stays unknown
+        // (read lazily).
         let span = (!folded).then(|| {
             fact.map(|f| {
                 let at = base + (f.as_ptr() as usize - section.as_ptr() as usize);
                 (at as u32, (at + f.len()) as u32)
             })
         });
-        st.summary.record(name, span);
+        if name == HeaderName::CallId {
+            st.summary.record_call_id(span.flatten());
+        } else {
+            st.summary.record(name, span);
+        }
     }
     st.entries.push(Entry {
         name,
@@ -458,13 +461,13 @@ fn is_validated(name: HeaderName) -> bool {
     )
 }
 
-/// Checks a header; for Via, From and To returns the fact the summary keeps
-/// (top branch, tag), `Some(None)` when absent.
+/// Checks a header; for Via, From, To and Call-ID returns the fact the
+/// summary keeps (top branch, tag, the Call-ID), `Some(None)` when absent.
+/// Parsed CSeq, Expires and Content-Length go to `st`.
 fn validate<'v>(
     name: HeaderName,
     v: &'v str,
-    content_length: &mut Option<u32>,
-    cseq_method: &mut Option<Method>,
+    st: &mut State,
 ) -> Result<Option<Option<&'v str>>, &'static str> {
     match name {
         HeaderName::Via => {
@@ -491,21 +494,25 @@ fn validate<'v>(
             }
         }
         HeaderName::CallId => {
-            validate_call_id(v)?;
+            return Ok(Some(Some(validate_call_id(v)?)));
         }
         HeaderName::CSeq => {
             let c = CSeq::parse(v)?;
-            if cseq_method.is_none() {
-                *cseq_method = Some(c.method);
+            st.summary.record_cseq(&c);
+            if st.cseq_method.is_none() {
+                st.cseq_method = Some(c.method);
             }
         }
         HeaderName::ContentLength => {
             let n = delta_seconds(v)?;
-            if content_length.is_none() {
-                *content_length = Some(n);
+            if st.content_length.is_none() {
+                st.content_length = Some(n);
             }
         }
-        HeaderName::Expires | HeaderName::MinExpires => {
+        HeaderName::Expires => {
+            st.summary.record_expires(delta_seconds(v)?);
+        }
+        HeaderName::MinExpires => {
             delta_seconds(v)?;
         }
         HeaderName::MaxForwards => {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::lex::{find_byte, is_host_byte, is_param_byte, is_uri_bad_byte};
+use super::lex::{find_byte, is_host_byte, is_param_byte, is_uri_bad_byte, is_uri_bad_or_at};
 use super::params::Params;
 
 /// A URI scheme.
@@ -127,14 +127,16 @@ impl<'a> Uri<'a> {
         // nor in params or headers, while ';', '?' and ',' are legal in the user.
         // One pass finds it and, when strict, rejects bytes no URI may hold.
         let at = if strict {
+            let b = rest.as_bytes();
             let mut at = None;
-            for (i, &c) in rest.as_bytes().iter().enumerate() {
-                if is_uri_bad_byte(c) {
+            let mut i = 0;
+            while let Some(n) = b[i..].iter().position(|&c| is_uri_bad_or_at(c)) {
+                i += n;
+                if b[i] != b'@' {
                     return Err("white space or delimiter inside URI");
                 }
-                if c == b'@' && at.is_none() {
-                    at = Some(i);
-                }
+                at = at.or(Some(i));
+                i += 1;
             }
             at
         } else {
@@ -264,26 +266,39 @@ impl fmt::Display for Uri<'_> {
 fn validate_uri_params(p: &str) -> Result<(), &'static str> {
     // One pass: `name[=value]` segments separated by `;`, both non-empty
     // runs of paramchars.
-    let mut name_len = 0usize;
-    let mut value_len: Option<usize> = None;
-    for &c in p.as_bytes().iter().chain(std::iter::once(&b';')) {
-        match (c, value_len.as_mut()) {
-            (b';', v) => {
-                if name_len == 0 {
-                    return Err("bad URI parameter name");
-                }
-                if v.is_some_and(|v| *v == 0) {
-                    return Err("bad URI parameter value");
-                }
-                name_len = 0;
-                value_len = None;
-            }
-            (b'=', None) => value_len = Some(0),
-            (c, None) if is_param_byte(c) => name_len += 1,
-            (c, Some(v)) if is_param_byte(c) => *v += 1,
-            (_, None) => return Err("bad URI parameter name"),
-            (_, Some(_)) => return Err("bad URI parameter value"),
+    let b = p.as_bytes();
+    let run = |mut i: usize| {
+        while i < b.len() && is_param_byte(b[i]) {
+            i += 1;
         }
+        i
+    };
+    let mut i = 0;
+    loop {
+        let name_start = i;
+        i = run(i);
+        if i == name_start {
+            return Err("bad URI parameter name");
+        }
+        let mut in_value = false;
+        if i < b.len() && b[i] == b'=' {
+            let value_start = i + 1;
+            i = run(value_start);
+            if i == value_start {
+                return Err("bad URI parameter value");
+            }
+            in_value = true;
+        }
+        if i == b.len() {
+            return Ok(());
+        }
+        if b[i] != b';' {
+            return Err(if in_value {
+                "bad URI parameter value"
+            } else {
+                "bad URI parameter name"
+            });
+        }
+        i += 1;
     }
-    Ok(())
 }
