@@ -5,7 +5,9 @@
 //! The JSON schema (documented in the README) is stable and flat so that tests
 //! and dashboards can read it with `jq`:
 //! `{"t_ms", "line", "event", "route": {"transport","host","address"} | null,
-//! "call_id", ...}` plus the fields of each event kind.
+//! "call_id", ...}` plus the fields of each event kind. Registration, call,
+//! subscription and line-seize events share the common fields, so one
+//! stream tells a line's whole story.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,11 @@ use std::time::Instant;
 
 use actix::Message;
 use serde_json::{json, Map, Value};
+use sipfleet_protocol::call::{CallEvent, CallEventKind};
+use sipfleet_protocol::line_seize::{LineSeizeEvent, LineSeizeOutcome};
 use sipfleet_protocol::registration::{Event, EventKind, InvalidationReason};
 use sipfleet_protocol::route::Route;
+use sipfleet_protocol::subscription::{SubscriptionEvent, SubscriptionEventKind};
 
 /// One event of one line, stamped with the time it happened.
 #[derive(Clone, Debug, Message)]
@@ -23,7 +28,72 @@ pub struct LineEvent {
     pub at: Instant,
     /// `reg.x` index of the line.
     pub line: u32,
-    pub event: Event,
+    pub event: LineEventBody,
+}
+
+/// What happened: the event of one of the line's machines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineEventBody {
+    Registration(Event),
+    Call(CallEvent),
+    Subscription(SubscriptionEvent),
+    LineSeize(LineSeizeEvent),
+}
+
+impl From<Event> for LineEventBody {
+    fn from(e: Event) -> Self {
+        LineEventBody::Registration(e)
+    }
+}
+
+impl From<CallEvent> for LineEventBody {
+    fn from(e: CallEvent) -> Self {
+        LineEventBody::Call(e)
+    }
+}
+
+impl From<SubscriptionEvent> for LineEventBody {
+    fn from(e: SubscriptionEvent) -> Self {
+        LineEventBody::Subscription(e)
+    }
+}
+
+impl From<LineSeizeEvent> for LineEventBody {
+    fn from(e: LineSeizeEvent) -> Self {
+        LineEventBody::LineSeize(e)
+    }
+}
+
+impl LineEventBody {
+    /// The `event` field of the JSON form.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LineEventBody::Registration(e) => e.kind.name(),
+            LineEventBody::Call(e) => e.kind.name(),
+            LineEventBody::Subscription(e) => e.kind.name(),
+            LineEventBody::LineSeize(e) => e.name(),
+        }
+    }
+
+    /// The route the event happened on, if any.
+    pub fn route(&self) -> Option<&Route> {
+        match self {
+            LineEventBody::Registration(e) => e.route.as_ref(),
+            LineEventBody::Call(e) => Some(&e.route),
+            LineEventBody::Subscription(e) => e.route.as_ref(),
+            LineEventBody::LineSeize(e) => Some(&e.route),
+        }
+    }
+
+    /// The Call-ID of the dialog (or registration) concerned.
+    pub fn call_id(&self) -> &str {
+        match self {
+            LineEventBody::Registration(e) => &e.call_id,
+            LineEventBody::Call(e) => &e.call_id,
+            LineEventBody::Subscription(e) => &e.call_id,
+            LineEventBody::LineSeize(e) => &e.call_id,
+        }
+    }
 }
 
 /// JSON form of a route: transport, host name and socket address.
@@ -42,13 +112,101 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
     let t_ms = event.at.saturating_duration_since(start).as_millis() as u64;
     obj.insert("t_ms".into(), t_ms.into());
     obj.insert("line".into(), event.line.into());
-    obj.insert("event".into(), event.event.kind.name().into());
+    obj.insert("event".into(), event.event.name().into());
     obj.insert(
         "route".into(),
-        event.event.route.as_ref().map_or(Value::Null, route_json),
+        event.event.route().map_or(Value::Null, route_json),
     );
-    obj.insert("call_id".into(), event.event.call_id.clone().into());
-    match &event.event.kind {
+    obj.insert("call_id".into(), event.event.call_id().into());
+    match &event.event {
+        LineEventBody::Registration(e) => registration_fields(&mut obj, &e.kind),
+        LineEventBody::Call(e) => call_fields(&mut obj, &e.kind),
+        LineEventBody::Subscription(e) => {
+            obj.insert("package".into(), e.package.as_str().into());
+            subscription_fields(&mut obj, &e.kind);
+        }
+        LineEventBody::LineSeize(e) => {
+            obj.insert("outcome".into(), e.outcome.as_str().into());
+            let status = match e.outcome {
+                LineSeizeOutcome::Refused { status } => Value::from(status),
+                _ => Value::Null,
+            };
+            obj.insert("status".into(), status);
+        }
+    }
+    Value::Object(obj)
+}
+
+fn ms(d: std::time::Duration) -> Value {
+    (d.as_millis() as u64).into()
+}
+
+fn call_fields(obj: &mut Map<String, Value>, kind: &CallEventKind) {
+    match kind {
+        CallEventKind::Started { direction, remote } => {
+            obj.insert("direction".into(), direction.as_str().into());
+            obj.insert("remote".into(), remote.clone().into());
+        }
+        CallEventKind::Ringing | CallEventKind::Answered => {}
+        CallEventKind::Established { remote_rtp } => {
+            obj.insert(
+                "remote_rtp".into(),
+                remote_rtp.map_or(Value::Null, |a| a.to_string().into()),
+            );
+        }
+        CallEventKind::Held { by_remote } | CallEventKind::Resumed { by_remote } => {
+            obj.insert("by_remote".into(), (*by_remote).into());
+        }
+        CallEventKind::ReinviteFailed { status } => {
+            obj.insert("status".into(), (*status).into());
+        }
+        CallEventKind::RouteFailed { budget_over } => {
+            obj.insert("budget_over".into(), (*budget_over).into());
+        }
+        CallEventKind::Ended { reason, status } => {
+            obj.insert("reason".into(), reason.as_str().into());
+            obj.insert("status".into(), status.map_or(Value::Null, Value::from));
+        }
+    }
+}
+
+fn subscription_fields(obj: &mut Map<String, Value>, kind: &SubscriptionEventKind) {
+    match kind {
+        SubscriptionEventKind::Subscribed { expires }
+        | SubscriptionEventKind::Refreshed { expires } => {
+            obj.insert("expires".into(), expires.as_secs().into());
+        }
+        SubscriptionEventKind::Invalidated { reason } => {
+            obj.insert("reason".into(), invalidation_reason(*reason).into());
+        }
+        SubscriptionEventKind::Terminated { reason, retry_in } => {
+            obj.insert("reason".into(), reason.clone().into());
+            obj.insert("retry_in_ms".into(), retry_in.map_or(Value::Null, ms));
+        }
+        SubscriptionEventKind::Failed { status, retry_in } => {
+            obj.insert("status".into(), status.map_or(Value::Null, Value::from));
+            obj.insert("retry_in_ms".into(), ms(*retry_in));
+        }
+        SubscriptionEventKind::Notified {
+            state,
+            content_type,
+            body,
+        } => {
+            obj.insert("state".into(), state.clone().into());
+            obj.insert(
+                "content_type".into(),
+                content_type.clone().map_or(Value::Null, Value::from),
+            );
+            obj.insert(
+                "body".into(),
+                String::from_utf8_lossy(body).into_owned().into(),
+            );
+        }
+    }
+}
+
+fn registration_fields(obj: &mut Map<String, Value>, kind: &EventKind) {
+    match kind {
         EventKind::Registering {
             cseq,
             expires,
@@ -82,7 +240,6 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
             obj.insert("reason".into(), invalidation_reason(*reason).into());
         }
     }
-    Value::Object(obj)
 }
 
 fn invalidation_reason(reason: InvalidationReason) -> &'static str {
@@ -100,8 +257,7 @@ pub fn event_text(event: &LineEvent, start: Instant) -> String {
     let t = event.at.saturating_duration_since(start).as_secs_f64();
     let route = event
         .event
-        .route
-        .as_ref()
+        .route()
         .map(|r| format!("{} {} ({})", r.transport, r.addr, r.host))
         .unwrap_or_else(|| "-".into());
     let mut details = Vec::new();
@@ -125,7 +281,7 @@ pub fn event_text(event: &LineEvent, start: Instant) -> String {
     format!(
         "{t:9.3}s  line {:<3} {:<25} {:<45} {}",
         event.line,
-        event.event.kind.name(),
+        event.event.name(),
         route,
         details.join(" ")
     )
@@ -186,15 +342,14 @@ impl EventSink {
             EventSink::Log(log) => {
                 let route = event
                     .event
-                    .route
-                    .as_ref()
+                    .route()
                     .map(|r| r.to_string())
                     .unwrap_or_default();
-                slog::info!(log, "{}", event.event.kind.name();
+                slog::info!(log, "{}", event.event.name();
                     "line" => event.line,
                     "route" => route,
-                    "call_id" => &event.event.call_id,
-                    "detail" => format!("{:?}", event.event.kind));
+                    "call_id" => event.event.call_id(),
+                    "detail" => format!("{:?}", event.event));
             }
             EventSink::Memory(store) => {
                 if let Ok(mut v) = store.lock() {
@@ -236,7 +391,8 @@ mod tests {
                 },
                 route: Some(route()),
                 call_id: "c1".into(),
-            },
+            }
+            .into(),
         };
         let v = event_json(&ev, start);
         assert_eq!(v["t_ms"], 3500);
@@ -262,7 +418,8 @@ mod tests {
                 },
                 route: None,
                 call_id: "c".into(),
-            },
+            }
+            .into(),
         };
         let v = event_json(&backoff, start);
         assert_eq!(v["wait_ms"], 7321);
@@ -278,7 +435,8 @@ mod tests {
                 },
                 route: Some(route()),
                 call_id: "c".into(),
-            },
+            }
+            .into(),
         };
         let v = event_json(&reg, start);
         assert_eq!(v["event"], "registering");
@@ -298,7 +456,8 @@ mod tests {
                 },
                 route: Some(route()),
                 call_id: "c1".into(),
-            },
+            }
+            .into(),
         };
         let text = event_text(&ev, start);
         assert!(text.starts_with("   15.281s  line 1"), "{text}");
@@ -318,7 +477,8 @@ mod tests {
                 kind: EventKind::RegistrationFailed { status: Some(403) },
                 route: Some(route()),
                 call_id: "c".into(),
-            },
+            }
+            .into(),
         });
         assert_eq!(store.lock().unwrap().len(), 1);
     }

@@ -22,7 +22,7 @@ use slog::Logger;
 use crate::connection::FlowManager;
 use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
-use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::line::{GetStatus, Line, LineFeatures, LineServices, LineSetup, LineStatus, Shutdown};
 use crate::resolver::{Resolver, ResolverConfig};
 
 /// How a fleet runs, beyond the Poly configuration.
@@ -134,6 +134,7 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                 seed: options
                     .seed
                     .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                features: LineFeatures::from_config(line, &config.sip),
             })
         })
         .collect()

@@ -1,6 +1,12 @@
 //! `sipfleet run --config FILE... [--events json]`: keeps every configured
 //! line registered until SIGINT/SIGTERM (or `--duration`), then un-registers
 //! every line within a bounded wait and exits 0.
+//!
+//! While it runs, it reads one call command per line on stdin (see
+//! [`crate::run_commands`]): `call LINE URI`, `emergency LINE URI`,
+//! `answer LINE`, `hold LINE`, `resume LINE`, `hangup LINE`. A command
+//! that is malformed or cannot apply gets one error line on stderr and
+//! changes nothing; end of input just stops the reading.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +17,7 @@ use sipfleet_actors::events::EventSink;
 use sipfleet_actors::fleet::{Fleet, FleetOptions};
 
 use crate::logging;
+use crate::run_commands;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventFormat {
@@ -86,7 +93,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     let result = system.block_on(async move {
         let fleet = Fleet::start(&config, options)?;
         slog::info!(log, "fleet started"; "lines" => fleet.lines().len());
+        let lines = run_commands::LineMap::new(&config, &fleet);
+        let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
         wait_for_stop(duration).await;
+        commands.abort();
         slog::info!(log, "stopping: un-registering every line";
             "timeout_ms" => shutdown_timeout.as_millis() as u64);
         fleet.shutdown(shutdown_timeout).await;

@@ -9,6 +9,7 @@ mod cmd_config;
 mod cmd_routes;
 mod cmd_run;
 mod logging;
+mod run_commands;
 
 #[derive(Parser)]
 #[command(

@@ -584,3 +584,149 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks one event against the README's schema, call, subscription and
+/// line-seize events included (registration events as [`check_schema`]).
+pub fn check_schema_with_calls(ev: &Value) -> Result<(), String> {
+    fn null_or_u64(ev: &Value, f: &str) -> Result<(), String> {
+        if ev[f].is_null() || ev[f].is_u64() {
+            Ok(())
+        } else {
+            Err(format!("{f} = {}", ev[f]))
+        }
+    }
+    let fields: &[&str] = match kind(ev) {
+        "call_started" => {
+            match ev["direction"].as_str() {
+                Some("incoming" | "outgoing") => {}
+                other => return Err(format!("direction {other:?}")),
+            }
+            ev["remote"].as_str().ok_or("remote")?;
+            &["direction", "remote"]
+        }
+        "call_ringing" | "call_answered" => &[],
+        "call_established" => {
+            if !(ev["remote_rtp"].is_null() || ev["remote_rtp"].is_string()) {
+                return Err("remote_rtp".into());
+            }
+            &["remote_rtp"]
+        }
+        "call_held" | "call_resumed" => {
+            ev["by_remote"].as_bool().ok_or("by_remote")?;
+            &["by_remote"]
+        }
+        "call_reinvite_failed" => {
+            ev["status"].as_u64().ok_or("status")?;
+            &["status"]
+        }
+        "call_route_failed" => {
+            ev["budget_over"].as_bool().ok_or("budget_over")?;
+            &["budget_over"]
+        }
+        "call_ended" => {
+            ev["reason"].as_str().ok_or("reason")?;
+            null_or_u64(ev, "status")?;
+            &["reason", "status"]
+        }
+        "subscribed" | "subscription_refreshed" => {
+            ev["expires"].as_u64().ok_or("expires")?;
+            &["package", "expires"]
+        }
+        "subscription_invalidated" => {
+            ev["reason"].as_str().ok_or("reason")?;
+            &["package", "reason"]
+        }
+        "subscription_terminated" => {
+            ev["reason"].as_str().ok_or("reason")?;
+            null_or_u64(ev, "retry_in_ms")?;
+            &["package", "reason", "retry_in_ms"]
+        }
+        "subscription_failed" => {
+            null_or_u64(ev, "status")?;
+            ev["retry_in_ms"].as_u64().ok_or("retry_in_ms")?;
+            &["package", "status", "retry_in_ms"]
+        }
+        "subscription_notify" => {
+            ev["state"].as_str().ok_or("state")?;
+            ev["body"].as_str().ok_or("body")?;
+            &["package", "state", "content_type", "body"]
+        }
+        "line_seized" | "line_seize_failed" => {
+            ev["outcome"].as_str().ok_or("outcome")?;
+            null_or_u64(ev, "status")?;
+            &["outcome", "status"]
+        }
+        _ => return check_schema(ev),
+    };
+    if fields.contains(&"package") {
+        match ev["package"].as_str() {
+            Some("dialog" | "message-summary" | "call-info" | "line-seize") => {}
+            other => return Err(format!("package {other:?}")),
+        }
+    }
+    let common = ["t_ms", "line", "event", "route", "call_id"];
+    for key in ev.as_object().ok_or("not an object")?.keys() {
+        if !common.contains(&key.as_str()) && !fields.contains(&key.as_str()) {
+            return Err(format!("unexpected field {key}"));
+        }
+    }
+    ev["t_ms"].as_u64().ok_or("t_ms")?;
+    ev["line"].as_u64().ok_or("line")?;
+    ev["call_id"].as_str().ok_or("call_id")?;
+    Ok(())
+}
+
+impl Harness {
+    /// [`Harness::finish`] for runs with calls and subscriptions.
+    pub fn finish_with_calls(&self, test: &str) {
+        let evs = self.events();
+        let mut last = 0;
+        for ev in &evs {
+            if let Err(e) = check_schema_with_calls(ev) {
+                panic!(
+                    "{test}: event {ev} breaks the schema: {e}\n{}",
+                    self.story()
+                );
+            }
+            assert!(t_ms(ev) >= last, "{test}: time went backwards at {ev}");
+            last = t_ms(ev);
+        }
+        if std::env::var("SIPFLEET_E2E_STORY").is_ok_and(|v| v == "1") {
+            eprintln!("==== {test}\n{}", self.story());
+        }
+    }
+
+    /// Requests with `call_id` SBC `i` received, methods in order.
+    pub fn methods_for(&self, i: usize, call_id: &str) -> Vec<String> {
+        self.received(i)
+            .into_iter()
+            .filter(|s| s.call_id == call_id)
+            .map(|s| s.method)
+            .collect()
+    }
+
+    /// Waits until SBC `i` received requests with `call_id` whose methods
+    /// satisfy `pred`; panics after `timeout`.
+    pub async fn wait_methods(
+        &self,
+        i: usize,
+        call_id: &str,
+        timeout: Duration,
+        pred: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.methods_for(i, call_id);
+            if pred(&seen) {
+                return seen;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "SBC {i} never saw the expected requests of {call_id} within {timeout:?}: {seen:?}\n{}",
+                    self.story()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -321,6 +321,12 @@ impl ConfigBuilder {
                 outbound_proxy,
                 registration,
                 failover,
+                features: LineFeatures {
+                    auto_answer: self.bool(&[("reg.x.autoAnswer", x, 0)]),
+                    subscribe_mwi: self.bool(&[("reg.x.subscribe.mwi", x, 0)]),
+                    subscribe_sca: self.bool(&[("reg.x.subscribe.sca", x, 0)]),
+                    subscribe_blf: self.text(&[("reg.x.subscribe.blf", x, 0)]),
+                },
             });
         }
 

@@ -192,6 +192,23 @@ pub struct LineConfig {
     /// The failover settings in force: the outbound proxy's scope when an
     /// outbound proxy is configured, the primary server's scope otherwise.
     pub failover: FailoverSettings,
+    /// Calls and subscriptions of the line (sipfleet's own keys).
+    pub features: LineFeatures,
+}
+
+/// sipfleet's per-line call and subscription keys (not Poly parameters;
+/// all off by default).
+#[derive(Clone, Debug)]
+pub struct LineFeatures {
+    /// `reg.x.autoAnswer`: answer incoming calls at once (load tests).
+    pub auto_answer: Sourced<bool>,
+    /// `reg.x.subscribe.mwi`: MWI (`message-summary`) on the line's AOR.
+    pub subscribe_mwi: Sourced<bool>,
+    /// `reg.x.subscribe.sca`: SCA (`call-info`) on the line's AOR.
+    pub subscribe_sca: Sourced<bool>,
+    /// `reg.x.subscribe.blf`: comma-separated extensions (or SIP URIs)
+    /// watched with BLF (`dialog`).
+    pub subscribe_blf: Sourced<String>,
 }
 
 impl FleetConfig {

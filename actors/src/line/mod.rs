@@ -11,7 +11,14 @@
 //!   flows back into the machine;
 //! * sleeps until the machine's `poll_timeout()` — one timer per line, none
 //!   when idle beyond the next deadline;
-//! * reports every machine event to the fleet's [`EventSink`].
+//! * reports every machine event to the fleet's [`EventSink`];
+//! * runs the line's calls ([`calls`]), subscriptions ([`subscriptions`])
+//!   and emergency line seizes next to the registration, and feeds them the
+//!   registration's events: a call holds failback while it is up, a new
+//!   registrar re-creates the subscriptions there (the guide's rules).
+//!
+//! Every machine is sans-IO; [`Line::drain`] runs their outputs until none
+//! is left, then sleeps until the earliest deadline of any of them.
 //!
 //! Time is read through `tokio::time::Instant::now()` so that a paused tokio
 //! clock drives the actor in tests.
@@ -26,7 +33,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use sipfleet_protocol::auth::DigestClient;
 use sipfleet_protocol::dns::{ResolveTarget, RouteSet};
 use sipfleet_protocol::group_failback::GroupCommand;
-use sipfleet_protocol::message::{HeaderName, Message as SipMessage, Method, Response, StatusCode};
+use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_protocol::register_request::{LineIdentity, RegisterRequests};
 use sipfleet_protocol::registration::{
     EventKind, Output, Phase, Registration, RegistrationSettings, SendRegister, TransportError,
@@ -45,6 +52,13 @@ use crate::coordinator::{FailbackCoordinator, Group, Join, Leave, LineCalls, Lin
 use crate::events::{EventSink, LineEvent};
 use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
 
+mod calls;
+mod send;
+mod subscriptions;
+
+pub use calls::{Answer, CallCommandError, CallInfo, Emergency, Hangup, Hold, PlaceCall, Resume};
+pub use subscriptions::LineFeatures;
+
 /// How long to wait before asking DNS again when a line has no routes at all;
 /// doubles up to [`RESOLVE_RETRY_MAX`].
 const RESOLVE_RETRY_MIN: Duration = Duration::from_secs(2);
@@ -61,6 +75,8 @@ pub struct LineSetup {
     pub target: ResolveTarget,
     /// Seeds the back-off randomisation and Call-IDs; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// Calls and subscriptions of the line.
+    pub features: LineFeatures,
 }
 
 /// The services a line talks to, shared by the fleet.
@@ -95,9 +111,13 @@ pub struct LineStatus {
     pub primary: Option<Route>,
     pub call_id: String,
     pub routes: Vec<Route>,
+    /// The line's calls that have not ended.
+    pub calls: Vec<CallInfo>,
 }
 
-/// Whether any call is up on the line: a line in a call does not fail back
+/// Whether a call the line does not run itself (an embedding
+/// application's) is up on the line. The line's own calls count too: the
+/// registration (or the coordinator) hears whether either is active: a line in a call does not fail back
 /// (with enhanced failover, no line of the fleet does).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -117,6 +137,18 @@ pub struct Line {
     timer: Option<SpawnHandle>,
     resolve_retry: Duration,
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// Call-IDs and seeds of calls and subscriptions.
+    ids: StdRng,
+    calls: calls::CallTable,
+    subs: Vec<sipfleet_protocol::subscription::Subscription>,
+    /// Dialogs announced to connections: (Call-ID, our tag) on a flow.
+    dialogs: HashMap<(String, String), FlowKey>,
+    /// `CallsActive` from outside the line.
+    external_calls: bool,
+    /// What the registration (or coordinator) last heard about calls.
+    reported_active: bool,
+    /// The registrar the calls last heard of.
+    registrar: Option<Route>,
 }
 
 fn now() -> Instant {
@@ -139,6 +171,8 @@ impl Line {
         );
         let requests =
             RegisterRequests::new(setup.identity.clone(), setup.digest.clone(), rng.next_u64());
+        let mut ids = StdRng::seed_from_u64(rng.next_u64());
+        let subs = subscriptions::build(&setup, &mut ids);
         Line {
             setup,
             services,
@@ -148,6 +182,13 @@ impl Line {
             timer: None,
             resolve_retry: RESOLVE_RETRY_MIN,
             stop_waiters: Vec::new(),
+            ids,
+            calls: calls::CallTable::default(),
+            subs,
+            dialogs: HashMap::new(),
+            external_calls: false,
+            reported_active: false,
+            registrar: None,
         }
     }
 
@@ -195,40 +236,39 @@ impl Line {
         self.drain(ctx);
     }
 
-    /// Runs every output of the machine, then sleeps until its next deadline.
+    /// Runs every output of every machine until none is left (one output
+    /// may cause others: a registration event moves subscriptions, a line
+    /// seize places a call, a call ending releases failback), then sleeps
+    /// until the earliest deadline of any of them.
     fn drain(&mut self, ctx: &mut Context<Self>) {
-        while let Some(output) = self.machine.poll_output() {
-            match output {
-                Output::Send(send) => self.send_register(send, ctx),
-                Output::Event(event) => {
-                    if let EventKind::Registered { .. } = &event.kind {
-                        if let Some(route) = &event.route {
-                            self.release_flows_except(Some(FlowKey::of(route)));
-                        }
-                    }
-                    if let EventKind::Failback { .. } = &event.kind {
-                        if let Some(group) = self.group() {
-                            group.do_send(LineFailedBack {
-                                line: self.setup.index,
-                            });
-                        }
-                    }
-                    self.services.events.emit(LineEvent {
-                        at: now(),
-                        line: self.setup.index,
-                        event,
-                    });
-                }
+        loop {
+            let mut progressed = self.drain_registration(ctx);
+            progressed |= self.drain_calls(ctx);
+            progressed |= self.drain_subscriptions(ctx);
+            progressed |= self.report_calls_active();
+            if !progressed {
+                break;
             }
         }
+        self.calls.reap();
+        self.forget_dead_dialogs();
+        self.run_retries(ctx);
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
-        if let Some(deadline) = self.machine.poll_timeout() {
+        let deadline = [
+            self.machine.poll_timeout(),
+            self.calls.poll_timeout(),
+            self.subs.iter().filter_map(|s| s.poll_timeout()).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(deadline) = deadline {
             let delay = deadline.saturating_duration_since(now());
             self.timer = Some(ctx.run_later(delay, |act, ctx| {
                 act.timer = None;
-                act.machine.handle_timeout(now());
+                act.handle_timeout(now());
                 act.drain(ctx);
             }));
         }
@@ -237,6 +277,85 @@ impl Line {
                 let _ = waiter.send(());
             }
         }
+    }
+
+    /// Runs the timers of every machine that are due at `now`.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+            self.machine.handle_timeout(now);
+        }
+        self.calls.handle_timeout(now);
+        for sub in &mut self.subs {
+            if sub.poll_timeout().is_some_and(|t| t <= now) {
+                sub.handle_timeout(now);
+            }
+        }
+    }
+
+    /// The registration's outputs; its events drive the subscriptions.
+    fn drain_registration(&mut self, ctx: &mut Context<Self>) -> bool {
+        let mut progressed = false;
+        while let Some(output) = self.machine.poll_output() {
+            progressed = true;
+            match output {
+                Output::Send(send) => self.send_register(send, ctx),
+                Output::Event(event) => {
+                    match &event.kind {
+                        EventKind::Registered { .. } => {
+                            if let Some(route) = &event.route {
+                                self.release_flows_except(Some(FlowKey::of(route)));
+                                self.registered_on(route);
+                            }
+                        }
+                        EventKind::SubscriptionsInvalidated { reason } => {
+                            self.invalidate_subscriptions(*reason)
+                        }
+                        EventKind::Failback { .. } => {
+                            if let Some(group) = self.group() {
+                                group.do_send(LineFailedBack {
+                                    line: self.setup.index,
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.emit(event);
+                }
+            }
+        }
+        let registrar = self.machine.registered_route().cloned();
+        if registrar != self.registrar {
+            self.calls.handle_registrar(registrar.as_ref());
+            self.registrar = registrar;
+        }
+        progressed
+    }
+
+    fn emit(&self, event: impl Into<crate::events::LineEventBody>) {
+        self.services.events.emit(LineEvent {
+            at: now(),
+            line: self.setup.index,
+            event: event.into(),
+        });
+    }
+
+    /// Tells the registration (or, with enhanced failover, the coordinator)
+    /// when the line's calls start or all end. Returns whether it did.
+    fn report_calls_active(&mut self) -> bool {
+        let active = self.external_calls || self.calls.any_active();
+        if active == self.reported_active {
+            return false;
+        }
+        self.reported_active = active;
+        match self.group() {
+            // The coordinator answers with the fleet-wide state (Group).
+            Some(group) => group.do_send(LineCalls {
+                line: self.setup.index,
+                active,
+            }),
+            None => self.machine.handle_calls_active(now(), active),
+        }
+        true
     }
 
     fn send_register(&mut self, send: SendRegister, ctx: &mut Context<Self>) {
@@ -324,14 +443,16 @@ impl Line {
         }
     }
 
-    /// Lets go of every flow but `keep`: flows are shared, so the manager
-    /// closes one only when its last line lets go.
+    /// Lets go of every flow but `keep` and those the line's calls still
+    /// use: flows are shared, so the manager closes one only when its last
+    /// line lets go.
     fn release_flows_except(&mut self, keep: Option<FlowKey>) {
         let line = self.line_id();
+        let in_use = self.calls.flows_in_use();
         let drop_keys: Vec<FlowKey> = self
             .flows
             .keys()
-            .filter(|k| Some(**k) != keep)
+            .filter(|k| Some(**k) != keep && !in_use.contains(k))
             .copied()
             .collect();
         for key in drop_keys {
@@ -356,50 +477,6 @@ impl Line {
             .iter()
             .find(|r| FlowKey::of(r) == key)
             .cloned()
-    }
-
-    fn handle_request(&mut self, flow: FlowKey, message: SipMessage) {
-        let SipMessage::Request(request) = message else {
-            return;
-        };
-        if *request.method() == Method::Ack {
-            return;
-        }
-        if self.setup.settings.effective_only_signal_with_registered() {
-            let from_registrar = self
-                .machine
-                .registered_route()
-                .is_some_and(|r| FlowKey::of(r) == flow);
-            if !from_registrar {
-                slog::info!(self.services.log, "ignored request from an SBC without our registration";
-                    "line" => self.setup.index, "flow" => flow.to_string(),
-                    "method" => request.method().as_str().to_string());
-                return;
-            }
-        }
-        let status = match request.method() {
-            Method::Options => 200,
-            // No call or subscription layer owns this request yet.
-            Method::Invite => 480,
-            Method::Notify | Method::Bye | Method::Cancel => 481,
-            _ => 501,
-        };
-        let Some(status) = StatusCode::new(status) else {
-            return;
-        };
-        let mut response = Response::for_request(&request, status, Some("sf"));
-        if status.as_u16() == 200 {
-            response.headers_mut().push(
-                HeaderName::Allow,
-                "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY",
-            );
-        }
-        if let Some(f) = self.flows.get(&flow) {
-            f.conn.do_send(SendMessage {
-                line: self.line_id(),
-                message: SipMessage::Response(response),
-            });
-        }
     }
 }
 
@@ -443,6 +520,8 @@ impl Handler<Inbound> for Line {
                     .cseq()
                     .is_ok_and(|c| c.method == Method::Register);
                 if !is_register {
+                    self.handle_dialog_response(&msg.message);
+                    self.drain(ctx);
                     return;
                 }
                 match self.requests.read_response(response) {
@@ -454,7 +533,10 @@ impl Handler<Inbound> for Line {
                         "line" => self.setup.index, "error" => e.to_string()),
                 }
             }
-            SipMessage::Request(_) => self.handle_request(msg.flow, msg.message),
+            SipMessage::Request(_) => {
+                self.handle_request(msg.flow, msg.message);
+                self.drain(ctx);
+            }
         }
     }
 }
@@ -479,6 +561,7 @@ impl Handler<RouteFailure> for Line {
         slog::info!(self.services.log, "route failed";
             "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
         self.machine.handle_transport_error(now(), &route, error);
+        self.calls.handle_transport_error(&route);
         self.drain(ctx);
     }
 }
@@ -504,6 +587,7 @@ impl Handler<FlowLost> for Line {
         slog::info!(self.services.log, "flow lost";
             "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
         self.machine.handle_transport_error(now(), &route, error);
+        self.calls.handle_transport_error(&route);
         self.drain(ctx);
     }
 }
@@ -522,17 +606,8 @@ impl Handler<CallsActive> for Line {
     type Result = ();
 
     fn handle(&mut self, msg: CallsActive, ctx: &mut Self::Context) {
-        match self.group() {
-            // The coordinator answers with the fleet-wide state (Group).
-            Some(group) => group.do_send(LineCalls {
-                line: self.setup.index,
-                active: msg.0,
-            }),
-            None => {
-                self.machine.handle_calls_active(now(), msg.0);
-                self.drain(ctx);
-            }
-        }
+        self.external_calls = msg.0;
+        self.drain(ctx);
     }
 }
 
@@ -561,6 +636,7 @@ impl Handler<GetStatus> for Line {
             primary: self.machine.primary().cloned(),
             call_id: self.machine.call_id().to_string(),
             routes: self.machine.routes().to_vec(),
+            calls: self.calls.info(),
         })
     }
 }
@@ -571,6 +647,11 @@ impl Handler<Shutdown> for Line {
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         self.stop_waiters.push(tx);
+        // Calls end and subscriptions are withdrawn before the binding goes.
+        self.calls.hangup_all(now());
+        for sub in &mut self.subs {
+            sub.unsubscribe(now());
+        }
         self.machine.shutdown(now());
         self.drain(ctx);
         let wait = async move {

@@ -1,0 +1,222 @@
+//! End to end against the lab: calls of the line actor. A call to
+//! `sip:9001@<domain>` is answered by the SBC itself; a call between two
+//! lines of the fleet goes through the SBC (Record-Route) to the other
+//! line, which rings until answered. (The lab's SBC answers no re-INVITE
+//! to its own 9xxx calls, so hold and resume are shown between two lines.)
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{config, kind, lab, Harness};
+use serde_json::Value;
+use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, PlaceCall, Resume};
+
+fn on_line<'a>(ev: &'a Value, line: u64, name: &str, call_id: &str) -> bool {
+    kind(ev) == name && ev["line"] == line && ev["call_id"] == call_id
+}
+
+#[test]
+fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(&lab, &["1001"], "UDPOnly", "");
+    let target = format!("sip:9001@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    let call_id = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        // Before the line registers there is no route to call through.
+        h.wait_event("registered", Duration::from_secs(5), |e| {
+            kind(e) == "registered"
+        })
+        .await;
+        assert_eq!(
+            line.send(Answer).await.unwrap(),
+            Err(CallCommandError::NoCall("answer"))
+        );
+        let call_id = line
+            .send(PlaceCall {
+                target: target.clone(),
+            })
+            .await
+            .unwrap()
+            .expect("call placed");
+        let started = h
+            .wait_event("call_started", Duration::from_secs(2), |e| {
+                on_line(e, 1, "call_started", &call_id)
+            })
+            .await;
+        assert_eq!(started["direction"], "outgoing");
+        assert_eq!(started["remote"], target.as_str());
+        assert_eq!(h.sbc_of(&started), Some(1), "via the registered SBC");
+        let up = h
+            .wait_event("call_established", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_established", &call_id)
+            })
+            .await;
+        // The SBC's SDP answer names its own address and port 40000.
+        let sbc1 = lab.sbcs()[0].ip();
+        assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
+        let status = fleet.status().await;
+        assert_eq!(status[0].calls.len(), 1);
+
+        line.send(Hangup).await.unwrap().expect("hang up");
+        let ended = h
+            .wait_event("call_ended", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &call_id)
+            })
+            .await;
+        assert_eq!(ended["reason"], "local_hangup");
+        assert_eq!(
+            line.send(Hangup).await.unwrap(),
+            Err(CallCommandError::NoCall("hang up")),
+            "nothing left to hang up"
+        );
+        h.wait_methods(1, &call_id, Duration::from_secs(3), |m| {
+            m.iter().any(|x| x == "BYE")
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        call_id
+    });
+    h.finish_with_calls("outgoing_call");
+    let methods = h.methods_for(1, &call_id);
+    assert_eq!(
+        methods,
+        ["INVITE", "ACK", "BYE"],
+        "INVITE, ACK, BYE\n{}",
+        h.story()
+    );
+}
+
+#[test]
+fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(&lab, &["1001", "1002"], "UDPOnly", "");
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in [1, 2] {
+            h.wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && e["line"] == line
+            })
+            .await;
+        }
+        let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
+        let call_id = caller
+            .send(PlaceCall {
+                target: format!("sip:1002@{}", lab.domain()),
+            })
+            .await
+            .unwrap()
+            .expect("call placed");
+        let incoming = h
+            .wait_event("incoming call", Duration::from_secs(3), |e| {
+                on_line(e, 2, "call_started", &call_id)
+            })
+            .await;
+        assert_eq!(incoming["direction"], "incoming");
+        h.wait_event("caller hears ringing", Duration::from_secs(3), |e| {
+            on_line(e, 1, "call_ringing", &call_id)
+        })
+        .await;
+        // It rings: nothing answers by itself.
+        h.sleep_ms(1_000).await;
+        assert!(
+            !h.events()
+                .iter()
+                .any(|e| kind(e) == "call_answered" && e["call_id"] == call_id.as_str()),
+            "{}",
+            h.story()
+        );
+        callee.send(Answer).await.unwrap().expect("answer");
+        for line in [1, 2] {
+            h.wait_event("established", Duration::from_secs(3), |e| {
+                on_line(e, line, "call_established", &call_id)
+            })
+            .await;
+        }
+        // The caller holds and resumes (re-INVITEs through the SBC's
+        // Record-Route): the callee sees both.
+        caller.send(Hold).await.unwrap().expect("hold");
+        h.wait_event("caller holds", Duration::from_secs(3), |e| {
+            on_line(e, 1, "call_held", &call_id) && e["by_remote"] == false
+        })
+        .await;
+        h.wait_event("callee is held", Duration::from_secs(3), |e| {
+            on_line(e, 2, "call_held", &call_id) && e["by_remote"] == true
+        })
+        .await;
+        caller.send(Resume).await.unwrap().expect("resume");
+        h.wait_event("callee is resumed", Duration::from_secs(3), |e| {
+            on_line(e, 2, "call_resumed", &call_id) && e["by_remote"] == true
+        })
+        .await;
+        h.wait_event("caller resumed", Duration::from_secs(3), |e| {
+            on_line(e, 1, "call_resumed", &call_id)
+        })
+        .await;
+        // The callee hangs up: the caller sees the BYE.
+        callee.send(Hangup).await.unwrap().expect("hang up");
+        let caller_end = h
+            .wait_event("caller's call ends", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &call_id)
+            })
+            .await;
+        assert_eq!(caller_end["reason"], "remote_hangup");
+        let callee_end = h
+            .wait_event("callee's call ends", Duration::from_secs(3), |e| {
+                on_line(e, 2, "call_ended", &call_id)
+            })
+            .await;
+        assert_eq!(callee_end["reason"], "local_hangup");
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("incoming_call");
+}
+
+#[test]
+fn auto_answer_answers_an_incoming_call_at_once() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001", "1002"],
+        "UDPOnly",
+        "reg.2.autoAnswer=\"1\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in [1, 2] {
+            h.wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && e["line"] == line
+            })
+            .await;
+        }
+        let call_id = fleet.lines()[0]
+            .send(PlaceCall {
+                target: format!("sip:1002@{}", lab.domain()),
+            })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("callee answered by itself", Duration::from_secs(3), |e| {
+            on_line(e, 2, "call_established", &call_id)
+        })
+        .await;
+        fleet.lines()[0]
+            .send(Hangup)
+            .await
+            .unwrap()
+            .expect("hang up");
+        h.wait_event("callee's call ends", Duration::from_secs(3), |e| {
+            on_line(e, 2, "call_ended", &call_id) && e["reason"] == "remote_hangup"
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("auto_answer");
+}
