@@ -1,0 +1,275 @@
+//! End to end against the lab: what failover and failback do to calls and
+//! subscriptions (the guide's "Failback", "Subscriptions and Failover" and
+//! "Failover and Emergency Dialing for Shared (SCA) Lines").
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{assert_near, config, kind, lab, t_ms, Harness};
+use serde_json::Value;
+use sipfleet::actors::line::{Emergency, Hangup, PlaceCall};
+use sipfleet_lab::Mode;
+
+fn of_call<'a>(ev: &'a Value, name: &str, call_id: &str) -> bool {
+    kind(ev) == name && ev["call_id"] == call_id
+}
+
+/// A call placed on SBC 2 while the primary is back: the refreshes that
+/// would fail back pass during the call; the line fails back as soon as
+/// the call ends.
+#[test]
+fn a_call_holds_failback_past_the_timer_and_failback_follows_its_end() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(
+        &lab,
+        &["1001"],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"20\"\n\
+         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+         voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
+         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+    );
+    let target = format!("sip:9001@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    let (call_id, hung_up) = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        h.wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(2)
+        })
+        .await;
+        h.set_mode(1, Mode::Ok).await;
+        let call_id = line
+            .send(PlaceCall { target })
+            .await
+            .unwrap()
+            .expect("call placed");
+        let up = h
+            .wait_event("call established", Duration::from_secs(3), |e| {
+                of_call(e, "call_established", &call_id)
+            })
+            .await;
+        assert_eq!(h.sbc_of(&up), Some(2), "the call goes via the registrar");
+        // The refresh at ≈10 s would fail back; the call holds it.
+        h.sleep_until_ms(13_000).await;
+        let evs = h.events();
+        assert!(
+            !evs.iter().any(|e| kind(e) == "failback"),
+            "no failback during the call\n{}",
+            h.story()
+        );
+        assert!(
+            evs.iter().any(|e| kind(e) == "registering"
+                && e["purpose"] == "refresh"
+                && h.sbc_of(e) == Some(2)),
+            "the line refreshed on SBC 2 during the call\n{}",
+            h.story()
+        );
+        assert!(!evs.iter().any(|e| of_call(e, "call_ended", &call_id)));
+        let hung_up = h.now_ms();
+        line.send(Hangup).await.unwrap().expect("hang up");
+        h.wait_event("failback", Duration::from_secs(3), |e| {
+            kind(e) == "failback" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        h.wait_event("registered on SBC 1", Duration::from_secs(3), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        h.wait_methods(2, &call_id, Duration::from_secs(3), |m| {
+            m.iter().any(|x| x == "BYE")
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        (call_id, hung_up)
+    });
+    h.finish_with_calls("call_holds_failback");
+    let evs = h.events();
+    let story = h.story();
+    let ended = evs
+        .iter()
+        .find(|e| of_call(e, "call_ended", &call_id))
+        .expect("call ended");
+    let failback = evs
+        .iter()
+        .find(|e| kind(e) == "failback")
+        .expect("failback");
+    assert!(t_ms(failback) >= t_ms(ended), "{story}");
+    assert_near(
+        "failback after the call ended",
+        t_ms(failback) as i64,
+        hung_up as i64,
+        500,
+        &story,
+    );
+    assert_eq!(
+        h.methods_for(2, &call_id),
+        ["INVITE", "ACK", "BYE"],
+        "{story}"
+    );
+}
+
+/// MWI and BLF subscriptions live on the SBC that holds the registration:
+/// when SBC 1 dies and the REGISTER is accepted by SBC 2, both are
+/// invalidated and re-created on SBC 2 at once.
+#[test]
+fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001"],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"20\"\n\
+         reg.1.subscribe.mwi=\"1\"\n\
+         reg.1.subscribe.blf=\"1002\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for package in ["message-summary", "dialog"] {
+            h.wait_event("subscribed on SBC 1", Duration::from_secs(5), |e| {
+                kind(e) == "subscribed" && e["package"] == package && h.sbc_of(e) == Some(1)
+            })
+            .await;
+            h.wait_event("first NOTIFY", Duration::from_secs(5), |e| {
+                kind(e) == "subscription_notify"
+                    && e["package"] == package
+                    && h.sbc_of(e) == Some(1)
+            })
+            .await;
+        }
+        h.set_mode(1, Mode::Dead).await;
+        // The refresh at ≈10 s meets a dead SBC 1 and fails over.
+        let registered = h
+            .wait_event("registered on SBC 2", Duration::from_secs(15), |e| {
+                kind(e) == "registered" && h.sbc_of(e) == Some(2)
+            })
+            .await;
+        for package in ["message-summary", "dialog"] {
+            let gone = h
+                .wait_event("invalidated", Duration::from_secs(2), |e| {
+                    kind(e) == "subscription_invalidated" && e["package"] == package
+                })
+                .await;
+            assert_eq!(gone["reason"], "new_registrar");
+            assert_eq!(h.sbc_of(&gone), Some(1));
+            let again = h
+                .wait_event("subscribed on SBC 2", Duration::from_secs(3), |e| {
+                    kind(e) == "subscribed" && e["package"] == package && h.sbc_of(e) == Some(2)
+                })
+                .await;
+            assert!(
+                t_ms(&again) - t_ms(&registered) < 500,
+                "re-created at once\n{}",
+                h.story()
+            );
+        }
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("subscriptions_failover");
+}
+
+/// With SBC 1 silent, the emergency line seize (3 retries: 0, 0.5, 1.5,
+/// 3.5 s, given up at 7.5 s) fails and the INVITE is sent anyway; it then
+/// fails over to SBC 2 with the same Call-ID and is answered there.
+#[test]
+fn the_emergency_invite_follows_a_failed_line_seize_within_32_s() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001"],
+        "UDPOnly",
+        "voIpProt.SIP.lineSeize.retries=\"3\"\n",
+    );
+    let target = format!("sip:9911@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    let (call_id, asked) = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        h.wait_event("registered", Duration::from_secs(5), |e| {
+            kind(e) == "registered"
+        })
+        .await;
+        h.set_mode(1, Mode::Silent).await;
+        let asked = h.now_ms();
+        let call_id = line
+            .send(Emergency { target })
+            .await
+            .unwrap()
+            .expect("emergency accepted");
+        let failed = h
+            .wait_event("line seize failed", Duration::from_secs(32), |e| {
+                kind(e) == "line_seize_failed"
+            })
+            .await;
+        assert_eq!(failed["outcome"], "timeout");
+        let started = h
+            .wait_event("emergency INVITE", Duration::from_secs(1), |e| {
+                of_call(e, "call_started", &call_id)
+            })
+            .await;
+        assert!(t_ms(&started) >= t_ms(&failed));
+        h.wait_event("answered on SBC 2", Duration::from_secs(10), |e| {
+            of_call(e, "call_established", &call_id) && h.sbc_of(e) == Some(2)
+        })
+        .await;
+        h.set_mode(1, Mode::Ok).await;
+        line.send(Hangup).await.unwrap().expect("hang up");
+        h.wait_event("ended", Duration::from_secs(3), |e| {
+            of_call(e, "call_ended", &call_id)
+        })
+        .await;
+        h.wait_methods(1, &call_id, Duration::from_secs(3), |m| {
+            m.iter().any(|x| x == "INVITE")
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        (call_id, asked)
+    });
+    h.finish_with_calls("emergency");
+    let evs = h.events();
+    let story = h.story();
+    let failed = evs
+        .iter()
+        .find(|e| kind(e) == "line_seize_failed")
+        .expect("seize failed");
+    assert_near(
+        "seize given up",
+        t_ms(failed) as i64,
+        asked as i64 + 7_500,
+        400,
+        &story,
+    );
+    let started = evs
+        .iter()
+        .find(|e| of_call(e, "call_started", &call_id))
+        .expect("started");
+    assert!(
+        t_ms(started) - t_ms(failed) < 50,
+        "the INVITE goes as soon as the seize fails\n{story}"
+    );
+    assert!(
+        t_ms(started) - asked < 32_000,
+        "within 32 s of the request\n{story}"
+    );
+    // The seize: the first SUBSCRIBE and 3 retransmissions, all to SBC 1.
+    let seize_id = failed["call_id"].as_str().unwrap_or_default();
+    let subscribes = h
+        .methods_for(1, seize_id)
+        .iter()
+        .filter(|m| *m == "SUBSCRIBE")
+        .count();
+    assert_eq!(subscribes, 4, "{story}");
+    // Same Call-ID on both SBCs: the guide's Call-ID rule on failover.
+    // (SBC 1 answers its queued INVITEs once it runs again: those late 2xx
+    // get ACK and BYE too, so only the first requests are fixed.)
+    assert_eq!(h.methods_for(1, &call_id)[0], "INVITE", "{story}");
+    let on_2 = h.methods_for(2, &call_id);
+    assert_eq!(on_2[..2], ["INVITE", "ACK"], "{story}");
+    assert!(on_2.iter().any(|m| m == "BYE"), "{story}");
+}
