@@ -471,7 +471,19 @@ impl Headers {
     }
     /// True when the Contact is `*` (a REGISTER removing all bindings).
     pub fn contact_is_star(&self) -> bool {
-        self.get(HeaderName::Contact).map(trim) == Some("*")
+        // On the bytes: a long Contact need not be UTF-8 checked again.
+        let Some(e) = self.entries.iter().find(|e| e.name == HeaderName::Contact) else {
+            return false;
+        };
+        let v = match &e.value {
+            Text::Span(a, b) => self.buf.get(*a as usize..*b as usize).unwrap_or(b""),
+            Text::Static(s) => s.as_bytes(),
+            Text::Owned(s) => s.as_bytes(),
+        };
+        let ws = |c: &u8| super::lex::is_ws(*c);
+        let start = v.iter().position(|c| !ws(c)).unwrap_or(v.len());
+        let end = v.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+        v.get(start..end) == Some(b"*")
     }
     /// Every Contact address across lines and commas (none for `*`).
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {

@@ -262,10 +262,14 @@ pub(crate) fn unquote(s: &str) -> &str {
     }
 }
 
-/// Index of the first `b` in `s`. A plain loop: the strings searched here are
-/// a few dozen bytes, where a SIMD search's set-up costs more than it saves
-/// (and `str::find(char)` more still).
+/// Index of the first `b` in `s`. A plain loop for short strings, where a
+/// SIMD search's set-up costs more than it saves (and `str::find(char)` more
+/// still); `memchr` from 32 bytes on.
 #[inline]
 pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
-    s.as_bytes().iter().position(|&c| c == b)
+    if s.len() >= 32 {
+        memchr::memchr(b, s.as_bytes())
+    } else {
+        s.as_bytes().iter().position(|&c| c == b)
+    }
 }

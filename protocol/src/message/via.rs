@@ -1,6 +1,6 @@
 //! The Via header (RFC 3261 20.42): sent-protocol, sent-by, params.
 
-use super::lex::{is_token, is_ws, parse_u32, trim};
+use super::lex::{is_token, is_token_byte, is_ws, parse_u32, trim};
 use super::params::{header_params_lax, header_params_with, Params};
 
 /// One Via value, borrowing from the message.
@@ -10,6 +10,22 @@ pub struct Via<'a> {
     host: &'a str,
     port: Option<u16>,
     params: Params<'a>,
+}
+
+/// The common `SIP/2.0/UDP host` spelling without white space inside
+/// sent-protocol: returns the transport and the text after the white space
+/// that follows it. `None` sends the value through the general parse (which
+/// allows LWS around `/` and gives the errors).
+fn sent_protocol_fast(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    if b.len() < 9 || !b[..4].eq_ignore_ascii_case(b"SIP/") || &b[4..8] != b"2.0/" {
+        return None;
+    }
+    let end = 8 + b[8..].iter().position(|&c| !is_token_byte(c))?;
+    if end == 8 || !matches!(b[end], b' ' | b'\t') {
+        return None;
+    }
+    Some((&s[8..end], s[end..].trim_start_matches([' ', '\t'])))
 }
 
 impl<'a> Via<'a> {
@@ -35,28 +51,34 @@ impl<'a> Via<'a> {
 
     fn parse_full(s: &'a str, strict: bool) -> Result<(Via<'a>, Option<&'a str>), &'static str> {
         let mut rest = trim(s);
-        let mut parts = [""; 3];
-        for (i, part) in parts.iter_mut().enumerate() {
-            let end = rest
-                .bytes()
-                .position(|b| b == b'/' || is_ws(b))
-                .unwrap_or(rest.len());
-            *part = &rest[..end];
-            rest = rest[end..].trim_start_matches([' ', '\t']);
-            if i < 2 {
-                rest = rest
-                    .strip_prefix('/')
-                    .ok_or("sent-protocol is not name/version/transport")?
-                    .trim_start_matches([' ', '\t']);
+        let (transport, rest) = match sent_protocol_fast(rest) {
+            Some(tr) => tr,
+            None => {
+                let mut parts = [""; 3];
+                for (i, part) in parts.iter_mut().enumerate() {
+                    let end = rest
+                        .bytes()
+                        .position(|b| b == b'/' || is_ws(b))
+                        .unwrap_or(rest.len());
+                    *part = &rest[..end];
+                    rest = rest[end..].trim_start_matches([' ', '\t']);
+                    if i < 2 {
+                        rest = rest
+                            .strip_prefix('/')
+                            .ok_or("sent-protocol is not name/version/transport")?
+                            .trim_start_matches([' ', '\t']);
+                    }
+                }
+                let [name, version, transport] = parts;
+                if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+                    return Err("sent-protocol is not SIP/2.0");
+                }
+                if strict && !is_token(transport) {
+                    return Err("bad transport token");
+                }
+                (transport, rest)
             }
-        }
-        let [name, version, transport] = parts;
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
-            return Err("sent-protocol is not SIP/2.0");
-        }
-        if strict && !is_token(transport) {
-            return Err("bad transport token");
-        }
+        };
         // sent-by: host [ ":" port ], then params.
         let b = rest.as_bytes();
         let host_end = if b.first() == Some(&b'[') {
