@@ -11,7 +11,7 @@ use serde_json::Value;
 use sipfleet::actors::line::{Emergency, Hangup, PlaceCall};
 use sipfleet_lab::Mode;
 
-fn of_call<'a>(ev: &'a Value, name: &str, call_id: &str) -> bool {
+fn of_call(ev: &Value, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["call_id"] == call_id
 }
 

@@ -12,7 +12,7 @@ use e2e_support::{config, kind, lab, Harness};
 use serde_json::Value;
 use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, PlaceCall, Resume};
 
-fn on_line<'a>(ev: &'a Value, line: u64, name: &str, call_id: &str) -> bool {
+fn on_line(ev: &Value, line: u64, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["line"] == line && ev["call_id"] == call_id
 }
 
