@@ -112,6 +112,79 @@ fn a_call_holds_failback_past_the_timer_and_failback_follows_its_end() {
     );
 }
 
+/// Enhanced failover: a real call on line 2 holds failback of both lines
+/// (through the fleet's coordinator); both fail back together when it ends.
+#[test]
+fn with_enhanced_failover_a_call_on_one_line_holds_both_until_it_ends() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    lab.set_mode(1, Mode::Dead).unwrap();
+    let cfg = config(
+        &lab,
+        &["1001", "1002"],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"20\"\n\
+         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+         voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
+         voIpProt.SIP.authOptimizedInFailover=\"1\"\n\
+         voIpProt.SIP.outboundProxy.failOver.enhanced.enable=\"1\"\n",
+    );
+    let target = format!("sip:9002@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    let hung_up = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in [1, 2] {
+            h.wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(2)
+            })
+            .await;
+        }
+        h.set_mode(1, Mode::Ok).await;
+        let line2 = &fleet.lines()[1];
+        let call_id = line2
+            .send(PlaceCall { target })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("call established", Duration::from_secs(3), |e| {
+            of_call(e, "call_established", &call_id)
+        })
+        .await;
+        h.sleep_until_ms(13_000).await;
+        assert!(
+            !h.events().iter().any(|e| kind(e) == "failback"),
+            "no line fails back while line 2 is in a call\n{}",
+            h.story()
+        );
+        let hung_up = h.now_ms();
+        line2.send(Hangup).await.unwrap().expect("hang up");
+        for line in [1, 2] {
+            h.wait_event("registered on SBC 1", Duration::from_secs(3), |e| {
+                kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(1)
+            })
+            .await;
+        }
+        fleet.shutdown(Duration::from_secs(3)).await;
+        hung_up
+    });
+    h.finish_with_calls("enhanced_call_holds_group");
+    let story = h.story();
+    for line in [1, 2] {
+        let fb = h
+            .events()
+            .into_iter()
+            .find(|e| kind(e) == "failback" && e["line"] == line)
+            .expect("failback");
+        assert_near(
+            "failback when the call ended",
+            t_ms(&fb) as i64,
+            hung_up as i64,
+            500,
+            &story,
+        );
+    }
+}
+
 /// MWI and BLF subscriptions live on the SBC that holds the registration:
 /// when SBC 1 dies and the REGISTER is accepted by SBC 2, both are
 /// invalidated and re-created on SBC 2 at once.
