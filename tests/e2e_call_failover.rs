@@ -185,6 +185,68 @@ fn with_enhanced_failover_a_call_on_one_line_holds_both_until_it_ends() {
     }
 }
 
+/// `onlySignalWithRegistered=1`: the call was set up through SBC 1; once
+/// the registration moved to SBC 2, hanging up would need to signal to an
+/// SBC without the registration, so the call ends without a BYE.
+#[test]
+fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001"],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"20\"\n\
+         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+         voIpProt.server.1.failOver.onlySignalWithRegistered=\"1\"\n\
+         voIpProt.server.1.failOver.failBack.mode=\"duration\"\n",
+    );
+    let target = format!("sip:9003@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    let call_id = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        let call_id = line
+            .send(PlaceCall { target })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("call established", Duration::from_secs(3), |e| {
+            of_call(e, "call_established", &call_id) && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        // SBC 1 reboots; the refresh at ≈10 s fails over to SBC 2.
+        h.set_mode(1, Mode::Dead).await;
+        h.wait_event("registered on SBC 2", Duration::from_secs(15), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(2)
+        })
+        .await;
+        h.set_mode(1, Mode::Ok).await;
+        line.send(Hangup).await.unwrap().expect("hang up");
+        let ended = h
+            .wait_event("call ended", Duration::from_secs(2), |e| {
+                of_call(e, "call_ended", &call_id)
+            })
+            .await;
+        assert_eq!(ended["reason"], "registrar_changed", "{}", h.story());
+        h.sleep_ms(300).await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        call_id
+    });
+    h.finish_with_calls("only_signal_with_registered");
+    let story = h.story();
+    for sbc in [1, 2] {
+        assert!(
+            !h.methods_for(sbc, &call_id).iter().any(|m| m == "BYE"),
+            "no BYE to any SBC\n{story}"
+        );
+    }
+}
+
 /// MWI and BLF subscriptions live on the SBC that holds the registration:
 /// when SBC 1 dies and the REGISTER is accepted by SBC 2, both are
 /// invalidated and re-created on SBC 2 at once.
