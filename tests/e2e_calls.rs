@@ -138,6 +138,14 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
             })
             .await;
         }
+        // Both sides send 20 ms packets of silence to the port the other's
+        // SDP named, and receive the other's.
+        h.sleep_ms(600).await;
+        for status in fleet.status().await {
+            let call = &status.calls[0];
+            assert!(call.rtp_sent >= 15, "line {}: {call:?}", status.index);
+            assert!(call.rtp_received >= 10, "line {}: {call:?}", status.index);
+        }
         // The caller holds and resumes (re-INVITEs through the SBC's
         // Record-Route): the callee sees both.
         caller.send(Hold).await.unwrap().expect("hold");

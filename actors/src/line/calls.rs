@@ -19,10 +19,11 @@
 //!   or runs out of time (32 s at most).
 //!
 //! Media: the SDP offer/answer names a real local UDP port, bound for the
-//! call's lifetime so nothing else takes it; no RTP is sent.
+//! call's lifetime; an established call sends 20 ms packets of silence
+//! there ([`super::media`]).
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -38,6 +39,7 @@ use sipfleet_protocol::message::{
 use sipfleet_protocol::route::Route;
 use sipfleet_transport::flow::FlowKey;
 
+use super::media::SilentRtp;
 use super::{now, Flow, Line};
 use crate::connection::SendMessage;
 use crate::events::LineEventBody;
@@ -97,12 +99,16 @@ pub struct CallInfo {
     pub direction: CallDirection,
     pub state: CallState,
     pub held: bool,
+    /// RTP packets (20 ms of silence each) sent so far.
+    pub rtp_sent: u64,
+    /// Datagrams received on the call's media port so far.
+    pub rtp_received: u64,
 }
 
 struct CallSlot {
     call: Call,
     /// The media port named in our SDP, held for the call's lifetime.
-    _rtp: UdpSocket,
+    rtp: SilentRtp,
 }
 
 struct Seizing {
@@ -201,8 +207,24 @@ impl CallTable {
                 direction: s.call.direction(),
                 state: s.call.state(),
                 held: s.call.is_held(),
+                rtp_sent: s.rtp.sent(),
+                rtp_received: s.rtp.received(),
             })
             .collect()
+    }
+
+    /// Some call has media to send.
+    pub(super) fn wants_media(&self) -> bool {
+        self.calls
+            .iter()
+            .any(|s| super::media::destination(&s.call).is_some())
+    }
+
+    /// One packet for every call with media to send.
+    pub(super) fn send_media(&mut self) {
+        for slot in &mut self.calls {
+            slot.rtp.tick(&slot.call);
+        }
     }
 
     pub(super) fn hangup_all(&mut self, now: Instant) {
@@ -238,13 +260,8 @@ impl CallTable {
 
 /// Binds the media port for a call on the flow whose local address is
 /// `local`.
-fn bind_rtp(local: SocketAddr) -> Result<(UdpSocket, SocketAddr), CallCommandError> {
-    let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0))
-        .map_err(|e| CallCommandError::Media(e.to_string()))?;
-    let addr = socket
-        .local_addr()
-        .map_err(|e| CallCommandError::Media(e.to_string()))?;
-    Ok((socket, addr))
+fn bind_rtp(local: SocketAddr, ssrc: u32) -> Result<(SilentRtp, SocketAddr), CallCommandError> {
+    SilentRtp::bind(local, ssrc).map_err(|e| CallCommandError::Media(e.to_string()))
 }
 
 /// What a drain of the calls found to do, in order.
@@ -309,7 +326,7 @@ impl Line {
         local: SocketAddr,
         call_id: String,
     ) -> Result<String, CallCommandError> {
-        let (socket, rtp) = bind_rtp(local)?;
+        let (socket, rtp) = bind_rtp(local, self.ids.random())?;
         let last_route = self.is_last_route(&route);
         let seed = self.ids.random();
         let mut call = Call::outgoing(
@@ -328,7 +345,7 @@ impl Line {
             now(),
         )?;
         call.handle_registrar(self.machine.registered_route());
-        self.calls.calls.push(CallSlot { call, _rtp: socket });
+        self.calls.calls.push(CallSlot { call, rtp: socket });
         Ok(call_id)
     }
 
@@ -530,7 +547,7 @@ impl Line {
             }
             return;
         };
-        let Ok((socket, rtp)) = bind_rtp(local) else {
+        let Ok((socket, rtp)) = bind_rtp(local, self.ids.random()) else {
             if let Some(status) = StatusCode::new(503) {
                 self.answer_on(flow, Response::for_request(invite, status, Some("sf")));
             }
@@ -552,7 +569,7 @@ impl Line {
         ) {
             Ok(mut call) => {
                 call.handle_registrar(self.machine.registered_route());
-                self.calls.calls.push(CallSlot { call, _rtp: socket });
+                self.calls.calls.push(CallSlot { call, rtp: socket });
             }
             Err(e) => {
                 slog::info!(self.services.log, "malformed INVITE";

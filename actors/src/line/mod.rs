@@ -53,6 +53,7 @@ use crate::events::{EventSink, LineEvent};
 use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
 
 mod calls;
+mod media;
 mod send;
 mod subscriptions;
 
@@ -149,6 +150,8 @@ pub struct Line {
     reported_active: bool,
     /// The registrar the calls last heard of.
     registrar: Option<Route>,
+    /// The 20 ms media clock, running while a call sends RTP.
+    media_timer: Option<SpawnHandle>,
 }
 
 fn now() -> Instant {
@@ -189,6 +192,7 @@ impl Line {
             external_calls: false,
             reported_active: false,
             registrar: None,
+            media_timer: None,
         }
     }
 
@@ -253,6 +257,7 @@ impl Line {
         self.calls.reap();
         self.forget_dead_dialogs();
         self.run_retries(ctx);
+        self.update_media_clock(ctx);
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
@@ -276,6 +281,24 @@ impl Line {
             for waiter in self.stop_waiters.drain(..) {
                 let _ = waiter.send(());
             }
+        }
+    }
+
+    /// Starts the media clock when a call has RTP to send, stops it when
+    /// none has: no timer for a line without media.
+    fn update_media_clock(&mut self, ctx: &mut Context<Self>) {
+        match (self.calls.wants_media(), self.media_timer.is_some()) {
+            (true, false) => {
+                self.media_timer = Some(ctx.run_interval(media::PTIME, |act, _| {
+                    act.calls.send_media();
+                }));
+            }
+            (false, true) => {
+                if let Some(t) = self.media_timer.take() {
+                    ctx.cancel_future(t);
+                }
+            }
+            _ => {}
         }
     }
 

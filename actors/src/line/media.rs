@@ -1,0 +1,133 @@
+//! A silent RTP stream per established call: one 20 ms packet of PCMU or
+//! PCMA silence (RFC 3551) to the address of the peer's SDP, so that SBCs
+//! and media-timeout watchdogs see a live call. Media quality is not the
+//! goal; nothing received is played.
+//!
+//! Hand-written: an RTP header is twelve fixed bytes (RFC 3550 5.1); the
+//! RTP crates on crates.io bring sessions, jitter buffers and RTCP a silent
+//! sender does not need.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use sipfleet_protocol::call::{Call, CallState};
+use sipfleet_protocol::sdp::{Direction, PCMA, PCMU};
+
+/// One packet's worth of audio: 20 ms at 8 kHz.
+pub(super) const PTIME: Duration = Duration::from_millis(20);
+const SAMPLES: usize = 160;
+const HEADER: usize = 12;
+
+/// The sending side of one call's media.
+pub(super) struct SilentRtp {
+    socket: UdpSocket,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    sent: u64,
+    received: u64,
+}
+
+impl SilentRtp {
+    /// Binds a UDP port on the flow's local IP; it is the port our SDP
+    /// names, held for the call's lifetime.
+    pub(super) fn bind(local: SocketAddr, ssrc: u32) -> std::io::Result<(SilentRtp, SocketAddr)> {
+        let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0))?;
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        let rtp = SilentRtp {
+            socket,
+            ssrc,
+            seq: (ssrc >> 16) as u16,
+            timestamp: ssrc.rotate_left(7),
+            sent: 0,
+            received: 0,
+        };
+        Ok((rtp, addr))
+    }
+
+    /// Packets sent so far.
+    pub(super) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Datagrams received (and dropped) so far.
+    pub(super) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The next packet of silence with payload type `pt`.
+    pub(super) fn packet(&mut self, pt: u8) -> [u8; HEADER + SAMPLES] {
+        let mut p = [0u8; HEADER + SAMPLES];
+        p[0] = 0x80; // V=2, no padding, no extension, no CSRC
+        p[1] = pt & 0x7f;
+        p[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        p[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        p[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        // G.711 silence: 0xFF in mu-law, 0xD5 in A-law.
+        let silence = if pt == PCMA { 0xd5 } else { 0xff };
+        p[HEADER..].fill(silence);
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(SAMPLES as u32);
+        p
+    }
+
+    /// Sends one packet if `call` is up and the peer wants our audio.
+    /// A send error (ICMP from a peer that does not listen) is not the
+    /// call's business: signalling decides whether the call lives.
+    pub(super) fn tick(&mut self, call: &Call) {
+        // Whatever the peer sends is read, counted and dropped, so the
+        // socket's buffer never fills.
+        let mut buf = [0u8; 2048];
+        while self.socket.recv_from(&mut buf).is_ok() {
+            self.received += 1;
+        }
+        let Some((to, pt)) = destination(call) else {
+            return;
+        };
+        let packet = self.packet(pt);
+        if self.socket.send_to(&packet, to).is_ok() {
+            self.sent += 1;
+        }
+    }
+}
+
+/// Where and with which payload type to send, while the call is
+/// established and the peer's SDP asks for our audio.
+pub(super) fn destination(call: &Call) -> Option<(SocketAddr, u8)> {
+    if call.state() != CallState::Established {
+        return None;
+    }
+    let media = call.remote_media()?;
+    let wants = matches!(media.direction, Direction::SendRecv | Direction::RecvOnly);
+    if !wants || media.rtp.port() == 0 || media.rtp.ip().is_unspecified() {
+        return None;
+    }
+    let pt = media.common_codec().unwrap_or(PCMU);
+    Some((media.rtp, pt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_are_rtp_v2_silence_with_growing_sequence_and_timestamp() {
+        let (mut rtp, addr) = SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 0x1234_5678).unwrap();
+        assert_ne!(addr.port(), 0);
+        let a = rtp.packet(PCMU);
+        let b = rtp.packet(PCMU);
+        assert_eq!(a.len(), 172);
+        assert_eq!(a[0], 0x80);
+        assert_eq!(a[1], 0);
+        let seq = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+        let ts = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        assert_eq!(seq(&b), seq(&a).wrapping_add(1));
+        assert_eq!(ts(&b), ts(&a).wrapping_add(160));
+        assert_eq!(&a[8..12], &0x1234_5678u32.to_be_bytes());
+        assert!(a[12..].iter().all(|x| *x == 0xff));
+        let c = rtp.packet(PCMA);
+        assert_eq!(c[1], 8);
+        assert!(c[12..].iter().all(|x| *x == 0xd5));
+    }
+}
