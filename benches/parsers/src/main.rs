@@ -8,7 +8,9 @@
 //! parsers alike; the figure reported is the median of the rounds.
 //!
 //! Run: `cargo run --release` in `benches/parsers` (about a minute).
-//! `ROUNDS` and `ITERS` environment variables change the effort.
+//! `ROUNDS` and `ITERS` environment variables change the effort. For exact
+//! instruction counts of sipfleet alone (what to look at when changing the
+//! parser on a loaded machine), see `examples/count.rs`.
 
 use std::hint::black_box;
 use std::time::Instant;

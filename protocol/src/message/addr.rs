@@ -70,7 +70,9 @@ impl<'a> NameAddr<'a> {
             }
             (Some(&s[..end]), Some(end + skip))
         } else {
-            match find_byte(s, b'<') {
+            // The display name before `<` is short or absent: a plain loop
+            // beats a SIMD search's set-up here.
+            match b.iter().position(|&c| c == b'<') {
                 Some(lt) => {
                     let dn = trim(&s[..lt]);
                     if strict

@@ -338,3 +338,80 @@ fn uris() {
     assert!(Uri::parse("sip:[::1").is_err());
     assert!(Uri::parse("sip:@host").is_err());
 }
+
+/// The facts the parser records (Call-ID, CSeq, Expires, branch, tags) give
+/// the same answers as reading the headers: first line wins, folded values
+/// and extension methods fall back to reading, and any change to the headers
+/// drops them.
+#[test]
+fn recorded_facts_agree_with_the_headers() {
+    let two = REGISTER
+        .replace("Expires: 7200\r\n", "Expires: 7200\r\nExpires: 60\r\n")
+        .replace(
+            "CSeq: 1826 REGISTER\r\n",
+            "CSeq: 1826 REGISTER\r\nCSeq: 9 REGISTER\r\n",
+        )
+        .replace(
+            "Call-ID: 843817637684230@998sdasdh09\r\n",
+            "Call-ID:  843817637684230@998sdasdh09 \r\nCall-ID: other\r\n",
+        );
+    let m = Message::parse(two.into_bytes()).unwrap();
+    let h = m.headers();
+    assert_eq!(h.expires().unwrap(), Some(7200));
+    assert_eq!(
+        h.cseq().unwrap(),
+        CSeq {
+            seq: 1826,
+            method: Method::Register
+        }
+    );
+    assert_eq!(h.call_id().unwrap(), "843817637684230@998sdasdh09");
+
+    // Folded Call-ID and CSeq, extension method: read from the headers.
+    let folded = "FOO sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                  Call-ID:\r\n  abc@h\r\nCSeq: 7\r\n FOO\r\nContent-Length: 0\r\n\r\n";
+    let m = Message::parse(folded.as_bytes().to_vec()).unwrap();
+    let h = m.headers();
+    assert_eq!(h.call_id().unwrap(), "abc@h");
+    assert_eq!(h.cseq().unwrap().method, Method::Extension("FOO".into()));
+    assert_eq!(h.cseq().unwrap().seq, 7);
+    assert_eq!(h.expires().unwrap(), None);
+
+    // Changes drop the record.
+    let mut m = Message::parse(REGISTER.as_bytes().to_vec()).unwrap();
+    let h = m.headers_mut();
+    h.set(HeaderName::Expires, "30");
+    h.set(HeaderName::CSeq, "2 REGISTER");
+    h.set(HeaderName::CallId, "new@h");
+    assert_eq!(h.expires().unwrap(), Some(30));
+    assert_eq!(h.cseq().unwrap().seq, 2);
+    assert_eq!(h.call_id().unwrap(), "new@h");
+    h.remove(HeaderName::Expires);
+    assert_eq!(h.expires().unwrap(), None);
+}
+
+/// The fast path and the careful parser agree: the same message with one
+/// header folded (careful path for that header only) or with a lone CR
+/// (careful path, error) behaves as expected.
+#[test]
+fn fast_and_careful_paths_agree() {
+    let fast = Message::parse(REGISTER.as_bytes().to_vec()).unwrap();
+    // Over 64 header lines: the careful path parses it.
+    let many: String = (0..70).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let long = REGISTER.replace("Expires: 7200\r\n", &format!("Expires: 7200\r\n{many}"));
+    let careful = Message::parse(long.into_bytes()).unwrap();
+    assert_eq!(careful.headers().len(), fast.headers().len() + 70);
+    for f in fast.headers().iter() {
+        assert!(careful.headers().iter().any(|g| g == f), "{f:?}");
+    }
+    assert_eq!(careful.headers().branch(), fast.headers().branch());
+    assert_eq!(careful.headers().cseq(), fast.headers().cseq());
+    let cr = REGISTER.replace("Max-Forwards: 70", "Max-Forwards: 7\r0");
+    assert!(matches!(
+        Message::parse(cr.into_bytes()),
+        Err(ParseError::HeaderLine {
+            line: 3,
+            reason: "bare CR or LF"
+        })
+    ));
+}
