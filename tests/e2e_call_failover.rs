@@ -247,8 +247,8 @@ fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
     }
 }
 
-/// MWI and BLF subscriptions live on the SBC that holds the registration:
-/// when SBC 1 dies and the REGISTER is accepted by SBC 2, both are
+/// MWI, SCA and BLF subscriptions live on the SBC that holds the
+/// registration: when SBC 1 dies and the REGISTER is accepted by SBC 2, all are
 /// invalidated and re-created on SBC 2 at once.
 #[test]
 fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
@@ -260,12 +260,13 @@ fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
         "UDPOnly",
         "voIpProt.server.1.expires=\"20\"\n\
          reg.1.subscribe.mwi=\"1\"\n\
+         reg.1.subscribe.sca=\"1\"\n\
          reg.1.subscribe.blf=\"1002\"\n",
     );
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        for package in ["message-summary", "dialog"] {
+        for package in ["message-summary", "call-info", "dialog"] {
             h.wait_event("subscribed on SBC 1", Duration::from_secs(5), |e| {
                 kind(e) == "subscribed" && e["package"] == package && h.sbc_of(e) == Some(1)
             })
@@ -284,7 +285,7 @@ fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
                 kind(e) == "registered" && h.sbc_of(e) == Some(2)
             })
             .await;
-        for package in ["message-summary", "dialog"] {
+        for package in ["message-summary", "call-info", "dialog"] {
             let gone = h
                 .wait_event("invalidated", Duration::from_secs(2), |e| {
                     kind(e) == "subscription_invalidated" && e["package"] == package

@@ -117,9 +117,10 @@ pub struct LineStatus {
 }
 
 /// Whether a call the line does not run itself (an embedding
-/// application's) is up on the line. The line's own calls count too: the
-/// registration (or the coordinator) hears whether either is active: a line in a call does not fail back
-/// (with enhanced failover, no line of the fleet does).
+/// application's) is up on the line. The registration (or, with enhanced
+/// failover, the coordinator) hears whether this or any of the line's own
+/// calls is active: a line in a call does not fail back (with enhanced
+/// failover, no line of the fleet does).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CallsActive(pub bool);
