@@ -164,18 +164,30 @@ impl HeaderName {
             b'w' => &CANDS_W,
             _ => return None,
         };
-        for c in cands {
+        let word = |w: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rest[8 * w..8 * w + 8]);
+            u64::from_le_bytes(b)
+        };
+        if rest.len() < 8 {
+            return None;
+        }
+        // The first eight bytes decide most candidates: loaded once.
+        let w0 = word(0);
+        'cands: for c in cands {
+            if (w0 | c.case[0]) & c.keep[0] != c.pat[0] {
+                continue;
+            }
             let len = c.len as usize;
             if rest.len() < 8 * c.words as usize || rest.len() <= len {
                 continue;
             }
-            let mut ok = true;
-            for w in 0..c.words as usize {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&rest[8 * w..8 * w + 8]);
-                ok &= (u64::from_le_bytes(b) | c.case[w]) & c.keep[w] == c.pat[w];
+            for w in 1..c.words as usize {
+                if (word(w) | c.case[w]) & c.keep[w] != c.pat[w] {
+                    continue 'cands;
+                }
             }
-            if ok && !super::lex::is_token_byte(rest[len]) {
+            if !super::lex::is_token_byte(rest[len]) {
                 return Some((c.name, len));
             }
         }
