@@ -145,6 +145,8 @@ pub struct Line {
     subs: Vec<sipfleet_protocol::subscription::Subscription>,
     /// Dialogs announced to connections: (Call-ID, our tag) on a flow.
     dialogs: HashMap<(String, String), FlowKey>,
+    /// INVITE and ACK branches sent, by Call-ID, released with the dialog.
+    branches: HashMap<String, Vec<(FlowKey, String)>>,
     /// `CallsActive` from outside the line.
     external_calls: bool,
     /// What the registration (or coordinator) last heard about calls.
@@ -190,6 +192,7 @@ impl Line {
             calls: calls::CallTable::default(),
             subs,
             dialogs: HashMap::new(),
+            branches: HashMap::new(),
             external_calls: false,
             reported_active: false,
             registrar: None,

@@ -8,16 +8,21 @@
 //! sends: the From tag of our requests, the To tag of our responses. The
 //! first message of a dialog on a flow announces it ([`RegisterDialog`]),
 //! before the message itself, so an answer can never beat the route.
+//!
+//! A connection forgets a non-INVITE transaction at its final response but
+//! keeps INVITE (and ACK) branches until told: they are recorded per
+//! Call-ID and released ([`TransactionDone`]) with the dialog, so a load
+//! run of many calls does not grow the routers.
 
 use std::collections::HashSet;
 
 use actix::prelude::*;
 use sipfleet_protocol::call::Transmit;
-use sipfleet_protocol::message::Message as SipMessage;
+use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_transport::flow::FlowKey;
 
 use super::{Flow, Line};
-use crate::connection::{RegisterDialog, SendMessage, UnregisterDialog};
+use crate::connection::{RegisterDialog, SendMessage, TransactionDone, UnregisterDialog};
 
 /// Call-ID and our tag of a message we send.
 fn dialog_key(message: &SipMessage) -> Option<(String, String)> {
@@ -78,6 +83,16 @@ impl Line {
         let Some(dialog) = dialog_key(message) else {
             return;
         };
+        if let SipMessage::Request(req) = message {
+            if matches!(req.method(), Method::Invite | Method::Ack) {
+                if let Some(branch) = req.headers().top_via().ok().and_then(|v| v.branch()) {
+                    self.branches
+                        .entry(dialog.0.clone())
+                        .or_default()
+                        .push((key, branch.to_owned()));
+                }
+            }
+        }
         if self.dialogs.get(&dialog) == Some(&key) {
             return;
         }
@@ -104,6 +119,19 @@ impl Line {
             .filter(|(call_id, _)| !live.contains(call_id))
             .cloned()
             .collect();
+        let dead_branches: Vec<String> = self
+            .branches
+            .keys()
+            .filter(|call_id| !live.contains(*call_id))
+            .cloned()
+            .collect();
+        for call_id in dead_branches {
+            for (key, branch) in self.branches.remove(&call_id).unwrap_or_default() {
+                if let Some(flow) = self.flows.get(&key) {
+                    flow.conn.do_send(TransactionDone { branch });
+                }
+            }
+        }
         for dialog in dead {
             let Some(key) = self.dialogs.remove(&dialog) else {
                 continue;
