@@ -409,3 +409,56 @@ fn the_emergency_invite_follows_a_failed_line_seize_within_32_s() {
     assert_eq!(on_2[..2], ["INVITE", "ACK"], "{story}");
     assert!(on_2.iter().any(|m| m == "BYE"), "{story}");
 }
+
+/// SBC 1 rejects every REGISTER (403): the line has no binding and backs
+/// off. An emergency call still goes: seize on the primary (refused 489 by
+/// the lab), then the INVITE, answered.
+#[test]
+fn an_emergency_call_goes_out_even_when_the_registration_is_rejected() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    lab.set_mode(1, Mode::Reject).unwrap();
+    let cfg = config(&lab, &["1001"], "UDPOnly", "");
+    let target = format!("sip:9911@{}", lab.domain());
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        h.wait_event("registration rejected", Duration::from_secs(5), |e| {
+            kind(e) == "registration_failed" && e["status"] == 403
+        })
+        .await;
+        assert_eq!(
+            line.send(PlaceCall {
+                target: target.clone()
+            })
+            .await
+            .unwrap(),
+            Err(sipfleet::actors::line::CallCommandError::NotRegistered),
+            "an ordinary call needs the registration"
+        );
+        let call_id = line
+            .send(Emergency { target })
+            .await
+            .unwrap()
+            .expect("emergency accepted");
+        let seize = h
+            .wait_event("line seize refused", Duration::from_secs(3), |e| {
+                kind(e) == "line_seize_failed"
+            })
+            .await;
+        assert_eq!(seize["outcome"], "refused");
+        assert_eq!(h.sbc_of(&seize), Some(1));
+        h.wait_event("emergency call established", Duration::from_secs(3), |e| {
+            of_call(e, "call_established", &call_id) && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        line.send(Hangup).await.unwrap().expect("hang up");
+        h.wait_event("ended", Duration::from_secs(3), |e| {
+            of_call(e, "call_ended", &call_id)
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("emergency_unregistered");
+}

@@ -594,15 +594,9 @@ impl Handler<PlaceCall> for Line {
     }
 }
 
-impl Handler<Emergency> for Line {
-    type Result = Result<String, CallCommandError>;
-
-    fn handle(&mut self, msg: Emergency, ctx: &mut Self::Context) -> Self::Result {
-        Uri::parse(&msg.target).map_err(|e| CallError::BadUri {
-            uri: msg.target.clone(),
-            reason: e.to_string(),
-        })?;
-        let (route, local) = self.registered_flow()?;
+impl Line {
+    /// Starts the line seize in front of an emergency call on `route`.
+    fn start_seize(&mut self, route: Route, local: SocketAddr, target: String, call_id: String) {
         let settings = LineSeizeSettings {
             retries: self.setup.features.line_seize_retries,
             timers: self.setup.settings.retry_policy().timers,
@@ -610,7 +604,6 @@ impl Handler<Emergency> for Line {
             ..LineSeizeSettings::default()
         };
         let seize_id = self.new_call_id();
-        let call_id = self.new_call_id();
         let seed = self.ids.random();
         let seize = LineSeize::start(
             settings,
@@ -624,13 +617,58 @@ impl Handler<Emergency> for Line {
         );
         self.calls.seizes.push(Seizing {
             seize,
-            target: msg.target,
-            call_id: call_id.clone(),
+            target,
+            call_id,
             route,
             local,
             placed: false,
         });
-        self.drain(ctx);
+    }
+}
+
+impl Handler<Emergency> for Line {
+    type Result = Result<String, CallCommandError>;
+
+    /// Via the registered SBC; a line without a registration (rejected,
+    /// backing off) still tries its primary route: an emergency call is
+    /// never refused for want of a binding.
+    fn handle(&mut self, msg: Emergency, ctx: &mut Self::Context) -> Self::Result {
+        Uri::parse(&msg.target).map_err(|e| CallError::BadUri {
+            uri: msg.target.clone(),
+            reason: e.to_string(),
+        })?;
+        let call_id = self.new_call_id();
+        if let Ok((route, local)) = self.registered_flow() {
+            self.start_seize(route, local, msg.target, call_id.clone());
+            self.drain(ctx);
+            return Ok(call_id);
+        }
+        let route = self
+            .machine
+            .primary()
+            .or_else(|| self.machine.routes().first())
+            .cloned()
+            .ok_or(CallCommandError::NotRegistered)?;
+        let key = FlowKey::of(&route);
+        let fut = self.acquire(&route, ctx);
+        let (target, id) = (msg.target, call_id.clone());
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            match result {
+                Ok((conn, local)) => {
+                    act.flows.insert(
+                        key,
+                        Flow {
+                            conn,
+                            local: Some(local),
+                        },
+                    );
+                    act.start_seize(route, local, target, id);
+                }
+                Err(e) => slog::error!(act.services.log, "emergency call: no flow to the primary";
+                    "line" => act.setup.index, "route" => route.to_string(), "error" => e),
+            }
+            act.drain(ctx);
+        }));
         Ok(call_id)
     }
 }
