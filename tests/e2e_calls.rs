@@ -231,3 +231,74 @@ fn auto_answer_answers_an_incoming_call_at_once() {
     });
     h.finish_with_calls("auto_answer");
 }
+
+#[test]
+fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(&lab, &["1001", "1002"], "UDPOnly", "");
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in [1, 2] {
+            h.wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && e["line"] == line
+            })
+            .await;
+        }
+        let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
+        let target = format!("sip:1002@{}", lab.domain());
+        // The caller gives up while it rings: CANCEL through the SBC.
+        let cancelled = caller
+            .send(PlaceCall {
+                target: target.clone(),
+            })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("ringing", Duration::from_secs(3), |e| {
+            on_line(e, 1, "call_ringing", &cancelled)
+        })
+        .await;
+        caller.send(Hangup).await.unwrap().expect("cancel");
+        let mine = h
+            .wait_event("caller's end", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &cancelled)
+            })
+            .await;
+        assert_eq!(mine["reason"], "cancelled");
+        assert_eq!(mine["status"], 487);
+        let theirs = h
+            .wait_event("callee's end", Duration::from_secs(3), |e| {
+                on_line(e, 2, "call_ended", &cancelled)
+            })
+            .await;
+        assert_eq!(theirs["reason"], "remote_cancelled");
+        // The callee declines: 603 reaches the caller.
+        let declined = caller
+            .send(PlaceCall { target })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("rings on line 2", Duration::from_secs(3), |e| {
+            on_line(e, 2, "call_ringing", &declined)
+        })
+        .await;
+        callee.send(Hangup).await.unwrap().expect("decline");
+        let theirs = h
+            .wait_event("callee's end", Duration::from_secs(3), |e| {
+                on_line(e, 2, "call_ended", &declined)
+            })
+            .await;
+        assert_eq!(theirs["reason"], "declined");
+        let mine = h
+            .wait_event("caller's end", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &declined)
+            })
+            .await;
+        assert_eq!(mine["reason"], "rejected");
+        assert_eq!(mine["status"], 603);
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("cancel_and_decline");
+}
