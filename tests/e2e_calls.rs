@@ -302,3 +302,55 @@ fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
     });
     h.finish_with_calls("cancel_and_decline");
 }
+
+/// Over TCP the SBC delivers the INVITE on the connection the callee
+/// registered on; both lines share that connection's flow.
+#[test]
+fn calls_work_over_tcp_on_the_shared_connection() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001", "1002"],
+        "TCPOnly",
+        "reg.2.autoAnswer=\"1\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        for line in [1, 2] {
+            h.wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered" && e["line"] == line
+            })
+            .await;
+        }
+        let caller = &fleet.lines()[0];
+        for target in [
+            format!("sip:9001@{}", lab.domain()),
+            format!("sip:1002@{}", lab.domain()),
+        ] {
+            let call_id = caller
+                .send(PlaceCall { target })
+                .await
+                .unwrap()
+                .expect("call placed");
+            let up = h
+                .wait_event("established", Duration::from_secs(3), |e| {
+                    on_line(e, 1, "call_established", &call_id)
+                })
+                .await;
+            assert_eq!(up["route"]["transport"], "tcp");
+            caller.send(Hangup).await.unwrap().expect("hang up");
+            h.wait_event("ended", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &call_id) && e["reason"] == "local_hangup"
+            })
+            .await;
+        }
+        h.wait_event("callee's call ended", Duration::from_secs(3), |e| {
+            kind(e) == "call_ended" && e["line"] == 2 && e["reason"] == "remote_hangup"
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    h.finish_with_calls("calls_over_tcp");
+}
