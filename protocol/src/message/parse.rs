@@ -49,10 +49,21 @@ const MAX_FAST_LINES: usize = 64;
 /// section (after the CRLF of its last line). `None` on a bare LF, no blank
 /// line, or too many lines.
 fn scan_lines(sb: &[u8], ends: &mut [u32; MAX_FAST_LINES]) -> Option<(usize, usize)> {
+    // One LF searcher for all lines: `memchr::memchr` would pick the CPU's
+    // implementation again on every call (elsewhere it still does).
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = memchr::arch::x86_64::avx2::memchr::One::new(b'\n');
+    let find = |h: &[u8]| {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = &avx2 {
+            return f.find(h);
+        }
+        memchr::memchr(b'\n', h)
+    };
     let mut n = 0;
     let mut pos = 0;
     loop {
-        let lf = pos + memchr::memchr(b'\n', &sb[pos..])?;
+        let lf = pos + find(&sb[pos..])?;
         if lf == 0 || sb[lf - 1] != b'\r' || n == MAX_FAST_LINES {
             return None;
         }
