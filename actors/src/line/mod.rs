@@ -12,12 +12,12 @@
 //! * sleeps until the machine's `poll_timeout()` — one timer per line, none
 //!   when idle beyond the next deadline;
 //! * reports every machine event to the fleet's [`EventSink`];
-//! * runs the line's calls ([`calls`]), subscriptions ([`subscriptions`])
+//! * runs the line's calls (`calls.rs`), subscriptions (`subscriptions.rs`)
 //!   and emergency line seizes next to the registration, and feeds them the
 //!   registration's events: a call holds failback while it is up, a new
 //!   registrar re-creates the subscriptions there (the guide's rules).
 //!
-//! Every machine is sans-IO; [`Line::drain`] runs their outputs until none
+//! Every machine is sans-IO; `Line::drain` runs their outputs until none
 //! is left, then sleeps until the earliest deadline of any of them.
 //!
 //! Time is read through `tokio::time::Instant::now()` so that a paused tokio
