@@ -467,6 +467,93 @@ mod tests {
     }
 
     #[test]
+    fn call_subscription_and_seize_events_carry_their_fields() {
+        use sipfleet_protocol::call::{CallEvent, CallEventKind, EndReason};
+        use sipfleet_protocol::line_seize::{LineSeizeEvent, LineSeizeOutcome};
+        use sipfleet_protocol::subscription::{
+            EventPackage, SubscriptionEvent, SubscriptionEventKind,
+        };
+        let start = Instant::now();
+        let at = |body: LineEventBody| LineEvent {
+            at: start + Duration::from_millis(10),
+            line: 3,
+            event: body,
+        };
+        let ended = event_json(
+            &at(CallEvent {
+                kind: CallEventKind::Ended {
+                    reason: EndReason::Rejected,
+                    status: Some(603),
+                },
+                call_id: "call-1".into(),
+                route: route(),
+            }
+            .into()),
+            start,
+        );
+        assert_eq!(ended["event"], "call_ended");
+        assert_eq!(ended["reason"], "rejected");
+        assert_eq!(ended["status"], 603);
+        assert_eq!(ended["call_id"], "call-1");
+        assert_eq!(ended["route"]["host"], "sbc1.lab");
+        let established = event_json(
+            &at(CallEvent {
+                kind: CallEventKind::Established { remote_rtp: None },
+                call_id: "call-1".into(),
+                route: route(),
+            }
+            .into()),
+            start,
+        );
+        assert_eq!(established["remote_rtp"], Value::Null);
+        let notify = event_json(
+            &at(SubscriptionEvent {
+                kind: SubscriptionEventKind::Notified {
+                    state: "active".into(),
+                    content_type: Some("application/simple-message-summary".into()),
+                    body: bytes::Bytes::from_static(b"Messages-Waiting: yes\r\n"),
+                },
+                package: EventPackage::MessageSummary,
+                call_id: "sub-1".into(),
+                route: Some(route()),
+            }
+            .into()),
+            start,
+        );
+        assert_eq!(notify["event"], "subscription_notify");
+        assert_eq!(notify["package"], "message-summary");
+        assert_eq!(notify["state"], "active");
+        assert_eq!(notify["body"], "Messages-Waiting: yes\r\n");
+        let invalidated = event_json(
+            &at(SubscriptionEvent {
+                kind: SubscriptionEventKind::Invalidated {
+                    reason: InvalidationReason::NewRegistrar,
+                },
+                package: EventPackage::Dialog,
+                call_id: "sub-2".into(),
+                route: Some(route()),
+            }
+            .into()),
+            start,
+        );
+        assert_eq!(invalidated["event"], "subscription_invalidated");
+        assert_eq!(invalidated["reason"], "new_registrar");
+        let seize = event_json(
+            &at(LineSeizeEvent {
+                outcome: LineSeizeOutcome::Refused { status: 489 },
+                call_id: "seize-1".into(),
+                route: route(),
+            }
+            .into()),
+            start,
+        );
+        assert_eq!(seize["event"], "line_seize_failed");
+        assert_eq!(seize["outcome"], "refused");
+        assert_eq!(seize["status"], 489);
+        assert_eq!(seize["t_ms"], 10);
+    }
+
+    #[test]
     fn memory_sink_collects() {
         let store = Arc::new(Mutex::new(Vec::new()));
         let sink = EventSink::Memory(store.clone());
