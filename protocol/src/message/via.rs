@@ -1,6 +1,6 @@
 //! The Via header (RFC 3261 20.42): sent-protocol, sent-by, params.
 
-use super::lex::{is_token, is_token_byte, is_ws, parse_u32, trim};
+use super::lex::{is_host_byte, is_token, is_token_byte, is_ws, parse_u32, trim, trim_start_sp};
 use super::params::{header_params_lax, header_params_with, Params};
 
 /// One Via value, borrowing from the message.
@@ -25,7 +25,7 @@ fn sent_protocol_fast(s: &str) -> Option<(&str, &str)> {
     if end == 8 || !matches!(b[end], b' ' | b'\t') {
         return None;
     }
-    Some((&s[8..end], s[end..].trim_start_matches([' ', '\t'])))
+    Some((&s[8..end], trim_start_sp(&s[end..])))
 }
 
 impl<'a> Via<'a> {
@@ -61,7 +61,7 @@ impl<'a> Via<'a> {
                         .position(|b| b == b'/' || is_ws(b))
                         .unwrap_or(rest.len());
                     *part = &rest[..end];
-                    rest = rest[end..].trim_start_matches([' ', '\t']);
+                    rest = trim_start_sp(&rest[end..]);
                     if i < 2 {
                         rest = rest
                             .strip_prefix('/')
@@ -81,7 +81,14 @@ impl<'a> Via<'a> {
         };
         // sent-by: host [ ":" port ], then params.
         let b = rest.as_bytes();
-        let host_end = if b.first() == Some(&b'[') {
+        // Host-name bytes up to a delimiter: found and checked in one scan.
+        let name_end = b.iter().position(|&c| !is_host_byte(c)).unwrap_or(b.len());
+        let plain = b
+            .get(name_end)
+            .is_none_or(|&c| c == b':' || c == b';' || is_ws(c));
+        let host_end = if plain {
+            name_end
+        } else if b.first() == Some(&b'[') {
             super::lex::find_byte(rest, b']').ok_or("unterminated IPv6 reference in sent-by")? + 1
         } else {
             b.iter()
@@ -91,16 +98,17 @@ impl<'a> Via<'a> {
         let host = &rest[..host_end];
         if host.is_empty()
             || strict
+                && !plain
                 && !host.bytes().all(|c| {
                     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'[' | b']' | b':')
                 })
         {
             return Err("bad sent-by host");
         }
-        let mut rest = rest[host_end..].trim_start_matches([' ', '\t']);
+        let mut rest = trim_start_sp(&rest[host_end..]);
         let mut port = None;
         if let Some(p) = rest.strip_prefix(':') {
-            let p = p.trim_start_matches([' ', '\t']);
+            let p = trim_start_sp(p);
             let end = p
                 .bytes()
                 .position(|c| !c.is_ascii_digit())
