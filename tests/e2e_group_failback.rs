@@ -109,6 +109,17 @@ fn enhanced_failover_holds_every_line_then_fails_back_as_a_group() {
             "line {line} fails back when the last call ends ({t} ms, call ended {call_end} ms)\n{story}"
         );
     }
+    // Each line reported why its failback waited, before the call ended.
+    for line in [1, 2] {
+        assert!(
+            h.events().iter().any(|e| kind(e) == "failback_held"
+                && e["line"] == line
+                && e["reason"] == "call_active"
+                && h.sbc_of(e) == Some(1)
+                && t_ms(e) < call_end),
+            "line {line} reports failback_held (call_active)\n{story}"
+        );
+    }
     // Both lines end registered on the primary.
     for line in [1, 2] {
         assert!(

@@ -239,6 +239,9 @@ fn registration_fields(obj: &mut Map<String, Value>, kind: &EventKind) {
         EventKind::SubscriptionsInvalidated { reason } => {
             obj.insert("reason".into(), invalidation_reason(*reason).into());
         }
+        EventKind::FailbackHeld { reason } => {
+            obj.insert("reason".into(), reason.as_str().into());
+        }
     }
 }
 

@@ -267,6 +267,12 @@ fn active_call_blocks_failback_until_it_ends() {
             "1000000 registered r1 exp=300 primary=true",
         ]
     );
+    // The wait is reported once, when failback comes due, naming the
+    // primary it will go to.
+    assert_eq!(
+        sim.log_of(&["failback_held"]),
+        ["600000 failback_held r1 call_active"]
+    );
     assert!(sim.sends.iter().all(|(_, s)| s.call_id == "cid-1"));
 }
 

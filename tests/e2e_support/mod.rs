@@ -572,6 +572,10 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
             )?;
             &["reason"]
         }
+        "failback_held" => {
+            one_of(ev, "reason", &["call_active", "request_in_flight"])?;
+            &["reason"]
+        }
         other => return Err(format!("unknown event {other:?}")),
     };
     if ev["route"].is_null() && kind(ev) != "backoff" {

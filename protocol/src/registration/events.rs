@@ -233,6 +233,29 @@ pub enum EventKind {
     SubscriptionsInvalidated {
         reason: InvalidationReason,
     },
+    /// Failback came due but waits: the event's route is the primary it
+    /// will go to once `reason` clears.
+    FailbackHeld {
+        reason: FailbackHeldReason,
+    },
+}
+
+/// Why a due failback waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailbackHeldReason {
+    /// A call is up on the line (with enhanced failover: on any line).
+    CallActive,
+    /// A REGISTER of the line is still in flight.
+    RequestInFlight,
+}
+
+impl FailbackHeldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailbackHeldReason::CallActive => "call_active",
+            FailbackHeldReason::RequestInFlight => "request_in_flight",
+        }
+    }
 }
 
 impl EventKind {
@@ -247,6 +270,7 @@ impl EventKind {
             EventKind::Unregistered { .. } => "unregistered",
             EventKind::RegistrationFailed { .. } => "registration_failed",
             EventKind::SubscriptionsInvalidated { .. } => "subscriptions_invalidated",
+            EventKind::FailbackHeld { .. } => "failback_held",
         }
     }
 }

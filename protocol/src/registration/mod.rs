@@ -145,8 +145,8 @@ mod walk;
 
 pub use backoff::Backoff;
 pub use events::{
-    Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
-    SendRegister, TransportError, UnregisterReason,
+    Event, EventKind, FailbackHeldReason, InvalidationReason, Output, Purpose, RegisterResponse,
+    RouteFailReason, SendRegister, TransportError, UnregisterReason,
 };
 pub use machine::{CallIdGenerator, Phase, Registration};
 pub use settings::{FailbackMode, RegistrationSettings};

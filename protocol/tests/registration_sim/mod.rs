@@ -288,6 +288,7 @@ fn details(kind: &EventKind) -> String {
             None => String::new(),
         },
         EventKind::SubscriptionsInvalidated { reason } => format!(" {reason:?}"),
+        EventKind::FailbackHeld { reason } => format!(" {}", reason.as_str()),
     }
 }
 

@@ -8,8 +8,8 @@ use super::{
     AfterUnregister, Attempt, Binding, Failure, Goal, Registration, State, Timer, TimerTable,
 };
 use crate::registration::events::{
-    Event, EventKind, InvalidationReason, Output, Purpose, RegisterResponse, RouteFailReason,
-    UnregisterReason,
+    Event, EventKind, FailbackHeldReason, InvalidationReason, Output, Purpose, RegisterResponse,
+    RouteFailReason, UnregisterReason,
 };
 use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
@@ -399,10 +399,24 @@ impl Registration {
         match self.state {
             State::Registered if !self.calls_active => self.failback(now),
             State::Registered | State::Registering(_) if self.binding.is_some() => {
-                self.failback_pending = true
+                let reason = if self.calls_active {
+                    FailbackHeldReason::CallActive
+                } else {
+                    FailbackHeldReason::RequestInFlight
+                };
+                self.hold_failback(reason);
             }
             _ => {}
         }
+    }
+
+    /// Failback is due but must wait; reported once per wait.
+    fn hold_failback(&mut self, reason: FailbackHeldReason) {
+        if !self.failback_pending {
+            let primary = self.primary.clone();
+            self.emit(primary.as_ref(), EventKind::FailbackHeld { reason });
+        }
+        self.failback_pending = true;
     }
 
     pub(super) fn refresh_due(&mut self, now: Instant) {
@@ -417,7 +431,7 @@ impl Registration {
                 self.failback(now);
                 return;
             }
-            self.failback_pending = true;
+            self.hold_failback(FailbackHeldReason::CallActive);
         }
         let walk = Walk::new(current.group, now, self.settings.enhanced_failover);
         self.send_attempt(now, current, Goal::Register(walk), Purpose::Refresh);
