@@ -168,7 +168,7 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
         servers = options.dns_servers.clone();
     }
     if servers.is_empty() {
-        servers = system_nameservers();
+        servers = sipfleet_transport::dns::system_servers();
     }
     ResolverConfig {
         client: DnsClientConfig::new(servers),
@@ -176,18 +176,4 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
         restore: RestorePolicy::from_settings(dns),
         seed: options.seed,
     }
-}
-
-/// `nameserver` lines of `/etc/resolv.conf`, port 53. A missing or odd file
-/// gives none: lines with IP-literal servers still work, named ones report
-/// the missing DNS server.
-fn system_nameservers() -> Vec<SocketAddr> {
-    let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect()
 }

@@ -146,7 +146,7 @@ fn resolver_config(
         }
     }
     if servers.is_empty() {
-        servers = system_servers();
+        servers = sipfleet_transport::dns::system_servers();
     }
     if servers.is_empty() {
         return Err("no DNS server: pass --dns IP[:PORT] or set tcpIpApp.dns.server".into());
@@ -165,19 +165,6 @@ fn resolver_config(
             .unwrap_or_default(),
         seed: args.seed,
     })
-}
-
-/// `nameserver` lines of /etc/resolv.conf. Read by hand because hickory's
-/// `system-config` feature would pull in its own parser and system options
-/// (search domains, ndots) that the guide's resolution must not use.
-fn system_servers() -> Vec<SocketAddr> {
-    let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|v| parse_server(v.trim()).ok())
-        .collect()
 }
 
 #[derive(Serialize)]

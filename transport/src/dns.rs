@@ -77,6 +77,22 @@ pub fn parse_server(value: &str) -> Result<SocketAddr, DnsConfigError> {
         .map_err(|_| DnsConfigError::InvalidServer(value.to_string()))
 }
 
+/// `nameserver` lines of `/etc/resolv.conf` (port 53), for when the
+/// configuration names no DNS server. Read by hand because hickory's
+/// `system-config` feature would also bring system options (search domains,
+/// ndots) that the guide's resolution must not use. A missing or odd file
+/// gives none: IP-literal servers still work, named ones report the missing
+/// DNS server.
+pub fn system_servers() -> Vec<SocketAddr> {
+    let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|v| parse_server(v.trim()).ok())
+        .collect()
+}
+
 /// Sends single questions to the configured DNS servers.
 #[derive(Clone)]
 pub struct DnsClient {
