@@ -649,26 +649,12 @@ impl Handler<Emergency> for Line {
             .or_else(|| self.machine.routes().first())
             .cloned()
             .ok_or(CallCommandError::NotRegistered)?;
-        let key = FlowKey::of(&route);
-        let fut = self.acquire(&route, ctx);
         let (target, id) = (msg.target, call_id.clone());
-        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
-            match result {
-                Ok((conn, local)) => {
-                    act.flows.insert(
-                        key,
-                        Flow {
-                            conn,
-                            local: Some(local),
-                        },
-                    );
-                    act.start_seize(route, local, target, id);
-                }
-                Err(e) => slog::error!(act.services.log, "emergency call: no flow to the primary";
-                    "line" => act.setup.index, "route" => route.to_string(), "error" => e),
-            }
+        let primary = route.clone();
+        self.with_flow(&route, ctx, move |act, _, local, ctx| {
+            act.start_seize(primary, local, target, id);
             act.drain(ctx);
-        }));
+        });
         Ok(call_id)
     }
 }

@@ -386,40 +386,50 @@ impl Line {
     }
 
     fn send_register(&mut self, send: SendRegister, ctx: &mut Context<Self>) {
-        let key = FlowKey::of(&send.route);
+        let route = send.route.clone();
+        self.with_flow(&route, ctx, move |act, conn, local, _| {
+            act.transmit(&send, conn, local)
+        });
+    }
+
+    /// Runs `then` with the connection and local address of `route`'s flow:
+    /// at once when the line holds it, otherwise once it is acquired (and
+    /// remembered). A flow that cannot be opened reports itself on the line's
+    /// endpoints as a `RouteFailure` (the connection tells every user), so
+    /// here it is only logged.
+    pub(super) fn with_flow<F>(&mut self, route: &Route, ctx: &mut Context<Self>, then: F)
+    where
+        F: FnOnce(&mut Self, Addr<Connection>, SocketAddr, &mut Context<Self>) + 'static,
+    {
+        let key = FlowKey::of(route);
         if let Some(Flow {
             conn,
             local: Some(local),
         }) = self.flows.get(&key)
         {
             let (conn, local) = (conn.clone(), *local);
-            self.transmit(&send, conn, local);
+            then(self, conn, local, ctx);
             return;
         }
-        let route = send.route.clone();
+        let route = route.clone();
         let fut = self.acquire(&route, ctx);
-        ctx.spawn(fut.into_actor(self).map(move |result, act, _ctx| {
-            match result {
-                Ok((conn, local)) => {
-                    act.flows.insert(
-                        key,
-                        Flow {
-                            conn: conn.clone(),
-                            local: Some(local),
-                        },
-                    );
-                    act.transmit(&send, conn, local);
-                }
-                // A failed open is reported on the line's endpoints as a
-                // RouteFailure (the connection tells every user); nothing to
-                // do here but forget the connection.
-                Err(reason) => {
-                    slog::debug!(act.services.log, "flow not usable";
-                        "line" => act.setup.index, "route" => route.to_string(),
-                        "reason" => reason);
-                }
-            }
-        }));
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((conn, local)) => {
+                        act.flows.insert(
+                            key,
+                            Flow {
+                                conn: conn.clone(),
+                                local: Some(local),
+                            },
+                        );
+                        then(act, conn, local, ctx);
+                    }
+                    Err(reason) => slog::debug!(act.services.log, "flow not usable";
+                "line" => act.setup.index, "route" => route.to_string(), "reason" => reason),
+                }),
+        );
     }
 
     /// Acquires the connection for `route` and waits until its flow is open.

@@ -21,7 +21,7 @@ use sipfleet_protocol::call::Transmit;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_transport::flow::FlowKey;
 
-use super::{Flow, Line};
+use super::Line;
 use crate::connection::{RegisterDialog, SendMessage, TransactionDone, UnregisterDialog};
 
 /// Call-ID and our tag of a message we send.
@@ -40,38 +40,15 @@ impl Line {
     /// route, opening the flow first if the line has none there.
     pub(super) fn send_transmit(&mut self, t: Transmit, ctx: &mut Context<Self>) {
         let key = FlowKey::of(&t.route);
-        if let Some(conn) = self.flows.get(&key).map(|f| f.conn.clone()) {
-            self.announce_dialog(key, &conn, &t.message);
+        let route = t.route.clone();
+        let message = t.message;
+        self.with_flow(&route, ctx, move |act, conn, _, _| {
+            act.announce_dialog(key, &conn, &message);
             conn.do_send(SendMessage {
-                line: self.line_id(),
-                message: t.message,
+                line: act.line_id(),
+                message,
             });
-            return;
-        }
-        let fut = self.acquire(&t.route, ctx);
-        ctx.spawn(fut.into_actor(self).map(move |result, act, _ctx| {
-            match result {
-                Ok((conn, local)) => {
-                    act.flows.insert(
-                        key,
-                        Flow {
-                            conn: conn.clone(),
-                            local: Some(local),
-                        },
-                    );
-                    act.announce_dialog(key, &conn, &t.message);
-                    conn.do_send(SendMessage {
-                        line: act.line_id(),
-                        message: t.message,
-                    });
-                }
-                // The connection reports the failure as a RouteFailure,
-                // which reaches the calls.
-                Err(reason) => slog::debug!(act.services.log, "flow not usable for a dialog";
-                    "line" => act.setup.index, "route" => t.route.to_string(),
-                    "reason" => reason),
-            }
-        }));
+        });
     }
 
     fn announce_dialog(
