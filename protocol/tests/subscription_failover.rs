@@ -96,7 +96,7 @@ impl Line {
                 self.sim.seen.push(Seen::Sent {
                     at: ms,
                     route: t.route,
-                    msg,
+                    msg: Box::new(msg),
                 });
             }
         }
@@ -112,7 +112,7 @@ impl Line {
                     self.sim.seen.push(Seen::Sent {
                         at: ms,
                         route: t.route,
-                        msg,
+                        msg: Box::new(msg),
                     });
                 }
             }

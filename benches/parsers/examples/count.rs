@@ -5,7 +5,8 @@
 //! timing binary (`src/main.rs`) is too noisy on a loaded 2-core machine to
 //! see a change of a few hundred instructions; this counter is exact.
 //!
-//! Arguments: `parse` | `read` (parse + the reads of `src/main.rs`), then the
+//! Arguments: `parse` | `read` (parse + the reads of `src/main.rs`) |
+//! `rsipstack` | `rsip` (the other parsers, as the timing binary runs them), then the
 //! message index (0 REGISTER, 1 401, 2 200 with 4 Contacts, 3 INVITE, 4 NOTIFY).
 
 use std::hint::black_box;
@@ -43,6 +44,22 @@ fn parse(wire: &Bytes) -> usize {
     m.headers().len()
 }
 
+/// rsipstack 0.7's parser, as `src/main.rs` calls it.
+fn rsipstack(wire: &Bytes) -> usize {
+    match rsipstack::sip::parser::parse_message(wire).expect("rsipstack parses the corpus") {
+        rsipstack::sip::SipMessage::Request(r) => r.body.len(),
+        rsipstack::sip::SipMessage::Response(r) => r.body.len(),
+    }
+}
+
+/// rsip 0.4, as `src/main.rs` calls it.
+fn rsip(wire: &Bytes) -> usize {
+    rsip::SipMessage::try_from(&wire[..])
+        .expect("rsip parses the corpus")
+        .body()
+        .len()
+}
+
 #[inline(never)]
 fn run(f: fn(&Bytes) -> usize, wire: &Bytes, iters: usize) -> usize {
     let mut n = 0;
@@ -56,6 +73,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let f: fn(&Bytes) -> usize = match args.get(1).map(String::as_str) {
         Some("parse") => parse,
+        Some("rsipstack") => rsipstack,
+        Some("rsip") => rsip,
         _ => read,
     };
     let idx: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);

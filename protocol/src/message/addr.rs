@@ -169,7 +169,7 @@ impl<'a> NameAddr<'a> {
 }
 
 /// Contact parameters with a meaning: `expires` is delta-seconds, `q` a qvalue.
-fn check_contact_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
+pub(super) fn check_contact_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
     if name.eq_ignore_ascii_case("expires") {
         value
             .and_then(super::lex::parse_u32)

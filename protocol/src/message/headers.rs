@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::addr::NameAddr;
 use super::error::ParseError;
 use super::lex::{parse_u32, trim, ListIter};
+use super::received::Received;
 use super::values::{parse_retry_after, AuthHeader, CSeq, Method, ValueWithParams};
 use super::via::Via;
 use super::HeaderName;
@@ -174,7 +175,7 @@ pub struct HeaderField<'a> {
 pub struct Headers {
     /// The received buffer (the whole message; its header section is UTF-8
     /// checked); `Span`s index into it.
-    pub(crate) buf: Bytes,
+    pub(crate) buf: Received,
     pub(crate) entries: Vec<Entry>,
     pub(crate) summary: Summary,
 }
@@ -182,11 +183,7 @@ pub struct Headers {
 impl Headers {
     pub(crate) fn text<'a>(&'a self, t: &'a Text) -> &'a str {
         match t {
-            Text::Span(a, b) => self
-                .buf
-                .get(*a as usize..*b as usize)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .unwrap_or(""),
+            Text::Span(a, b) => self.buf.str(*a, *b),
             Text::Static(s) => s,
             Text::Owned(s) => s,
         }
@@ -224,7 +221,7 @@ impl Headers {
     pub fn get_bytes(&self, name: HeaderName) -> Option<Bytes> {
         let e = self.entries.iter().find(|e| e.name == name)?;
         Some(match &e.value {
-            Text::Span(a, b) => self.buf.slice(*a as usize..*b as usize),
+            Text::Span(a, b) => self.buf.bytes().slice(*a as usize..*b as usize),
             Text::Static(s) => Bytes::from_static(s.as_bytes()),
             Text::Owned(s) => Bytes::copy_from_slice(s.as_bytes()),
         })
@@ -350,7 +347,7 @@ impl Headers {
             return self.remove(known);
         }
         let before = self.entries.len();
-        let buf = &self.buf;
+        let buf = self.buf.bytes();
         self.entries.retain(|e| {
             let raw = match &e.raw_name {
                 Text::Span(a, b) => buf.get(*a as usize..*b as usize).unwrap_or(b""),
@@ -407,10 +404,7 @@ impl Headers {
         Via::parse_mode(v, !checked).map_err(|r| ParseError::header(HeaderName::Via, r))
     }
     fn span_str(&self, (a, b): (u32, u32)) -> &str {
-        self.buf
-            .get(a as usize..b as usize)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .unwrap_or("")
+        self.buf.str(a, b)
     }
 
     /// The `branch` of the topmost Via: O(1) on a parsed message (the
@@ -476,7 +470,11 @@ impl Headers {
             return false;
         };
         let v = match &e.value {
-            Text::Span(a, b) => self.buf.get(*a as usize..*b as usize).unwrap_or(b""),
+            Text::Span(a, b) => self
+                .buf
+                .bytes()
+                .get(*a as usize..*b as usize)
+                .unwrap_or(b""),
             Text::Static(s) => s.as_bytes(),
             Text::Owned(s) => s.as_bytes(),
         };

@@ -13,6 +13,18 @@ const PARAM: u8 = 4;
 const URI_BAD: u8 = 8;
 /// `@`, which ends the userinfo of a SIP URI.
 const AT: u8 = 16;
+/// Neither [`URI_BAD`] nor [`AT`]: the bytes a URI's userinfo runs over.
+pub(crate) const URI_OK: u8 = 32;
+/// Header parameter value bytes that need no quotes: token, `[`, `]`, `:`.
+pub(crate) const PVALUE: u8 = 64;
+/// Bytes of an unquoted display name: token, SP, HT.
+pub(crate) const DNAME: u8 = 128;
+/// Token bytes (for [`run_of`]).
+pub(crate) const TOKEN_RUN: u8 = TOKEN;
+/// Host name bytes (for [`run_of`]).
+pub(crate) const HOST_RUN: u8 = HOST;
+/// URI paramchar bytes (for [`run_of`]).
+pub(crate) const PARAM_RUN: u8 = PARAM;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -41,11 +53,43 @@ static CLASS: [u8; 256] = {
         if b == b'@' {
             c |= AT;
         }
+        if c & (URI_BAD | AT) == 0 {
+            c |= URI_OK;
+        }
+        if tok || matches!(b, b'[' | b']' | b':') {
+            c |= PVALUE;
+        }
+        if tok || b == b' ' || b == b'\t' {
+            c |= DNAME;
+        }
         t[i] = c;
         i += 1;
     }
     t
 };
+
+/// The end of the run of bytes of class `class` (one of the `*_RUN`,
+/// [`URI_OK`], [`PVALUE`], [`DNAME`] bits) that starts at `j`. Four bytes
+/// per step while they all belong: the runs the parser meets (host names,
+/// tokens, parameters) are mostly longer than that, and one table load per
+/// byte with a single branch per four is about half the work of a byte loop.
+#[inline(always)]
+pub(crate) fn run_of(b: &[u8], mut j: usize, class: u8) -> usize {
+    while let Some(q) = b.get(j..j + 4) {
+        let all = CLASS[q[0] as usize]
+            & CLASS[q[1] as usize]
+            & CLASS[q[2] as usize]
+            & CLASS[q[3] as usize];
+        if all & class == 0 {
+            break;
+        }
+        j += 4;
+    }
+    while j < b.len() && CLASS[b[j] as usize] & class != 0 {
+        j += 1;
+    }
+    j
+}
 
 /// RFC 3261 `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]

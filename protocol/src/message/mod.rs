@@ -90,11 +90,15 @@
 
 mod addr;
 mod error;
+mod fast;
+mod fast_values;
 mod headers;
 mod lex;
 mod name;
 mod params;
 mod parse;
+mod received;
+mod scan;
 mod uri;
 mod values;
 mod via;
@@ -251,7 +255,7 @@ impl Request {
     }
     /// Serializes into `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
-        out.reserve(self.headers.buf.len() + self.body.len() + 64);
+        out.reserve(self.headers.buf.bytes().len() + self.body.len() + 64);
         out.put_slice(self.method.as_str().as_bytes());
         out.put_u8(b' ');
         out.put_slice(self.uri_str().as_bytes());
@@ -367,7 +371,7 @@ impl Response {
     }
     /// Serializes into `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
-        out.reserve(self.headers.buf.len() + self.body.len() + 64);
+        out.reserve(self.headers.buf.bytes().len() + self.body.len() + 64);
         let mut line = String::with_capacity(16);
         let _ = write!(line, "SIP/2.0 {} ", self.status);
         out.put_slice(line.as_bytes());
@@ -439,5 +443,7 @@ fn write_headers_and_body(h: &Headers, body: &Bytes, out: &mut BytesMut) {
     out.put_slice(body);
 }
 
+#[cfg(test)]
+mod paths_tests;
 #[cfg(test)]
 mod tests;

@@ -7,13 +7,14 @@ use super::addr::NameAddr;
 use super::error::ParseError;
 use super::headers::{delta_seconds, validate_call_id, Entry, Headers, Summary, Text};
 use super::lex::{trim, ListIter};
+use super::received::Received;
 use super::uri::{Scheme, Uri};
 use super::values::{parse_retry_after, validate_date, CSeq, Method, StatusCode};
 use super::via::Via;
 use super::{HeaderName, Message, Request, Response};
 
 /// What the start line said.
-enum StartLine {
+pub(super) enum StartLine {
     Request { method: Method, uri: Text },
     Response { status: StatusCode, reason: Text },
 }
@@ -28,123 +29,20 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         start += 2;
     }
     // The fast path takes well-formed messages; anything it does not accept
-    // (a malformed header, a lone CR or LF, no blank line, very many lines)
-    // goes through the careful path, which gives the precise error and is
-    // the reference the fast path must agree with.
-    let mut ends = [0u32; MAX_FAST_LINES];
-    if let Some((lines, hdr_end)) = scan_lines(&buf[start..], &mut ends) {
-        if let Ok((start_line, st)) = index_fast(&buf, start, &ends[..lines], start + hdr_end) {
-            // Indexing agreed with the careful path, so does the rest.
-            return finish_message(buf, start_line, st, start + hdr_end + 2);
-        }
+    // (folding, a bare CR or LF, non-ASCII bytes, a malformed or unusual
+    // header, very many lines) goes through the careful path, which gives the
+    // precise error and is the reference the fast path must agree with.
+    if let Some((start_line, st, body_start)) = super::fast::parse(&buf, start) {
+        // SAFETY: the fast path took the message only after checking that
+        // every byte before the blank line is ASCII.
+        let buf = unsafe { Received::new_unchecked(buf, body_start - 2) };
+        return finish_message(buf, start_line, st, body_start);
     }
     parse_careful(buf, start)
 }
 
-/// Header sections with more lines than this take the careful path.
-const MAX_FAST_LINES: usize = 64;
-
-/// Finds the LF of the start line and of each header line (offsets in `sb`)
-/// up to the blank line; returns their number and the end of the header
-/// section (after the CRLF of its last line). `None` on a bare LF, no blank
-/// line, or too many lines.
-fn scan_lines(sb: &[u8], ends: &mut [u32; MAX_FAST_LINES]) -> Option<(usize, usize)> {
-    // One LF searcher for all lines: `memchr::memchr` would pick the CPU's
-    // implementation again on every call (elsewhere it still does).
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = memchr::arch::x86_64::avx2::memchr::One::new(b'\n');
-    let find = |h: &[u8]| {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(f) = &avx2 {
-            return f.find(h);
-        }
-        memchr::memchr(b'\n', h)
-    };
-    let mut n = 0;
-    let mut pos = 0;
-    loop {
-        let lf = pos + find(&sb[pos..])?;
-        if lf == 0 || sb[lf - 1] != b'\r' || n == MAX_FAST_LINES {
-            return None;
-        }
-        ends[n] = lf as u32;
-        n += 1;
-        if sb.get(lf + 1..lf + 3) == Some(b"\r\n") {
-            return Some((n, lf + 1));
-        }
-        pos = lf + 1;
-    }
-}
-
-/// Parses a message whose lines [`scan_lines`] found: `ends` are the LFs of
-/// the start line and the header lines (relative to `start`).
-fn index_fast(
-    buf: &Bytes,
-    start: usize,
-    ends: &[u32],
-    hdr_end: usize,
-) -> Result<(StartLine, State), ParseError> {
-    let section = std::str::from_utf8(&buf[start..hdr_end]).map_err(|_| ParseError::NotUtf8)?;
-    let sb = section.as_bytes();
-    // Every LF follows a CR; as many CRs as lines means no lone CR.
-    if memchr::memchr_iter(b'\r', sb).count() != ends.len() {
-        return Err(ParseError::StartLine("bare CR or LF"));
-    }
-    let first_end = ends[0] as usize - 1;
-    let start_line = parse_start_line(&section[..first_end], start)?;
-    let mut st = State {
-        entries: Vec::with_capacity(ends.len()),
-        summary: Summary::default(),
-        content_length: None,
-        cseq_method: None,
-    };
-    let mut cur: Option<Cur> = None;
-    for (i, w) in ends.windows(2).enumerate() {
-        let pos = w[0] as usize + 1;
-        let cr = w[1] as usize - 1;
-        if matches!(sb[pos], b' ' | b'\t') {
-            // Continuation line: extends the current value.
-            let c = cur.as_mut().ok_or(ParseError::HeaderLine {
-                line: i + 2,
-                reason: "continuation line before the first header",
-            })?;
-            c.4 = cr;
-            c.5 = true;
-            continue;
-        }
-        if let Some(c) = cur.take() {
-            finish(section, start, c, &mut st)?;
-        }
-        let (name, name_end) = match HeaderName::parse_at(&sb[pos..]) {
-            Some((name, len)) => (name, pos + len),
-            None => {
-                let len = sb[pos..cr]
-                    .iter()
-                    .position(|&b| !super::lex::is_token_byte(b))
-                    .unwrap_or(cr - pos);
-                (HeaderName::parse(&sb[pos..pos + len]), pos + len)
-            }
-        };
-        let mut j = name_end;
-        while j < cr && matches!(sb[j], b' ' | b'\t') {
-            j += 1;
-        }
-        if name_end == pos || j == cr || sb[j] != b':' {
-            return Err(ParseError::HeaderLine {
-                line: i + 2,
-                reason: "no colon",
-            });
-        }
-        cur = Some((name, pos, name_end, j + 1, cr, false));
-    }
-    if let Some(c) = cur.take() {
-        finish(section, start, c, &mut st)?;
-    }
-    Ok((start_line, st))
-}
-
 /// The reference parser: every check in the order the errors are reported.
-fn parse_careful(buf: Bytes, start: usize) -> Result<Message, ParseError> {
+pub(super) fn parse_careful(buf: Bytes, start: usize) -> Result<Message, ParseError> {
     static BLANK_LINE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
         std::sync::OnceLock::new();
     let blank_line = BLANK_LINE.get_or_init(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
@@ -167,19 +65,17 @@ fn parse_careful(buf: Bytes, start: usize) -> Result<Message, ParseError> {
         None => section.len(),
     };
     let start_line = parse_start_line(&section[..first_end], start)?;
-    let mut st = State {
-        entries: Vec::with_capacity(16),
-        summary: Summary::default(),
-        content_length: None,
-        cseq_method: None,
-    };
+    let mut st = State::with_capacity(16);
     index_lines_careful(section, start, first_end + 2, &mut st)?;
+    // SAFETY: `section` (`buf[start..hdr_end]`) passed `str::from_utf8`, and
+    // the bytes before `start` are CR and LF.
+    let buf = unsafe { Received::new_unchecked(buf, hdr_end) };
     finish_message(buf, start_line, st, body_start)
 }
 
 /// Body (per Content-Length), CSeq method check, and the message.
 fn finish_message(
-    buf: Bytes,
+    buf: Received,
     start_line: StartLine,
     st: State,
     body_start: usize,
@@ -191,7 +87,7 @@ fn finish_message(
         cseq_method,
         ..
     } = st;
-    let available = buf.len() - body_start;
+    let available = buf.bytes().len() - body_start;
     let body_len = match content_length {
         Some(cl) if cl as usize > available => {
             return Err(ParseError::BodyTruncated {
@@ -205,7 +101,7 @@ fn finish_message(
     let body = if body_len == 0 {
         Bytes::new()
     } else {
-        buf.slice(body_start..body_start + body_len)
+        buf.bytes().slice(body_start..body_start + body_len)
     };
     // The header spans index `buf` from its start; keeping the whole buffer
     // (rather than a slice up to the blank line) saves a reference count.
@@ -236,12 +132,31 @@ fn finish_message(
 }
 
 /// What the header pass accumulates.
-struct State {
-    entries: Vec<Entry>,
-    summary: Summary,
-    content_length: Option<u32>,
+pub(super) struct State {
+    pub(super) entries: Vec<Entry>,
+    pub(super) summary: Summary,
+    pub(super) content_length: Option<u32>,
     /// The method of the first CSeq line (checked against the request's).
-    cseq_method: Option<Method>,
+    pub(super) cseq_method: Option<Method>,
+}
+
+impl State {
+    /// Keeps a validated CSeq (the first one counts).
+    pub(super) fn record_cseq(&mut self, c: CSeq) {
+        self.summary.record_cseq(&c);
+        if self.cseq_method.is_none() {
+            self.cseq_method = Some(c.method);
+        }
+    }
+
+    pub(super) fn with_capacity(lines: usize) -> State {
+        State {
+            entries: Vec::with_capacity(lines),
+            summary: Summary::default(),
+            content_length: None,
+            cseq_method: None,
+        }
+    }
 }
 
 fn bare(line: usize) -> ParseError {
@@ -320,11 +235,11 @@ fn index_lines_careful(
     Ok(())
 }
 
-fn span(base: usize, a: usize, b: usize) -> Text {
+pub(super) fn span(base: usize, a: usize, b: usize) -> Text {
     Text::Span((base + a) as u32, (base + b) as u32)
 }
 
-fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
+pub(super) fn parse_start_line(line: &str, base: usize) -> Result<StartLine, ParseError> {
     use super::lex::find_byte;
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
@@ -417,12 +332,38 @@ fn finish(
         header: name,
         reason,
     })?;
+    // A folded value lives outside the buffer, so its fact stays unknown
+    // (read lazily).
+    let fact = fact.map(|f| (!folded).then_some(f));
+    store(
+        st,
+        section,
+        base,
+        name,
+        span(base, name_start, name_end),
+        value_text,
+        fact,
+    );
+    Ok(())
+}
+
+/// Keeps one validated header: its fact (top branch, tag, Call-ID; a slice
+/// of `section`) in the summary for O(1) reads, and its entry.
+/// `fact`: `None` for headers without one; `Some(None)` when it could not
+/// be recorded; `Some(Some(f))` the fact as found.
+#[inline(always)]
+pub(super) fn store(
+    st: &mut State,
+    section: &str,
+    base: usize,
+    name: HeaderName,
+    raw_name: Text,
+    value: Text,
+    fact: Option<Option<Option<&str>>>,
+) {
     if let Some(fact) = fact {
-        // Record where the branch / tag / Call-ID is, for O(1) reads; a
-        // folded value lives outside the buffer, so its fact stays unknown
-        // (read lazily).
-        let span = (!folded).then(|| {
-            fact.map(|f| {
+        let span = fact.map(|f| {
+            f.map(|f| {
                 let at = base + (f.as_ptr() as usize - section.as_ptr() as usize);
                 (at as u32, (at + f.len()) as u32)
             })
@@ -435,11 +376,10 @@ fn finish(
     }
     st.entries.push(Entry {
         name,
-        raw_name: span(base, name_start, name_end),
-        value: value_text,
+        raw_name,
+        value,
         checked: is_validated(name),
     });
-    Ok(())
 }
 
 /// Joins folded lines: each CRLF and the white space around it become one SP.
@@ -475,7 +415,7 @@ fn is_validated(name: HeaderName) -> bool {
 /// Checks a header; for Via, From, To and Call-ID returns the fact the
 /// summary keeps (top branch, tag, the Call-ID), `Some(None)` when absent.
 /// Parsed CSeq, Expires and Content-Length go to `st`.
-fn validate<'v>(
+pub(super) fn validate<'v>(
     name: HeaderName,
     v: &'v str,
     st: &mut State,
@@ -508,11 +448,7 @@ fn validate<'v>(
             return Ok(Some(Some(validate_call_id(v)?)));
         }
         HeaderName::CSeq => {
-            let c = CSeq::parse(v)?;
-            st.summary.record_cseq(&c);
-            if st.cseq_method.is_none() {
-                st.cseq_method = Some(c.method);
-            }
+            st.record_cseq(CSeq::parse(v)?);
         }
         HeaderName::ContentLength => {
             let n = delta_seconds(v)?;

@@ -55,7 +55,7 @@ pub enum Seen {
     Sent {
         at: u64,
         route: Route,
-        msg: Message,
+        msg: Box<Message>,
     },
     Event {
         at: u64,
@@ -92,7 +92,7 @@ impl Default for Clock {
 pub fn sent(seen: &[Seen]) -> Vec<(u64, Route, Message)> {
     seen.iter()
         .filter_map(|s| match s {
-            Seen::Sent { at, route, msg } => Some((*at, route.clone(), msg.clone())),
+            Seen::Sent { at, route, msg } => Some((*at, route.clone(), (**msg).clone())),
             Seen::Event { .. } => None,
         })
         .collect()
@@ -315,7 +315,11 @@ impl CallSim {
             match out {
                 CallOutput::Send(Transmit { route, message }) => {
                     let msg = round_trip(&message);
-                    self.seen.push(Seen::Sent { at, route, msg });
+                    self.seen.push(Seen::Sent {
+                        at,
+                        route,
+                        msg: Box::new(msg),
+                    });
                 }
                 CallOutput::Event(e) => {
                     let detail = match &e.kind {
@@ -425,7 +429,11 @@ impl SubSim {
             match out {
                 SubscriptionOutput::Send(Transmit { route, message }) => {
                     let msg = round_trip(&message);
-                    self.seen.push(Seen::Sent { at, route, msg });
+                    self.seen.push(Seen::Sent {
+                        at,
+                        route,
+                        msg: Box::new(msg),
+                    });
                 }
                 SubscriptionOutput::Event(e) => {
                     let detail = match &e.kind {
