@@ -1,12 +1,13 @@
 //! The parser's fast path: a well-formed message in one pass, with no
 //! checks repeated.
 //!
-//! [`super::scan`] finds the lines and proves the section is ASCII; the start
-//! line and each header are then read once, with the address headers
-//! checked by [`super::fast_values`] and the rest by the careful validators
-//! themselves. Whatever this path does not take (folded lines, non-ASCII
-//! text, more than [`super::scan::MAX_LINES`] lines, any value it cannot vouch
-//! for that the careful validator then refuses) returns `None`, and
+//! [`super::scan`] hands out the line ends, proving on the way that the
+//! section is ASCII; the start line and each header are then read once,
+//! with the address headers, CSeq and numbers checked here (the address
+//! headers by [`super::fast_values`]) and the rare rest by the careful
+//! validators themselves. Whatever this path does not take (folded lines,
+//! non-ASCII text, any value it cannot vouch for that the careful validator
+//! then refuses) returns `None`, and
 //! [`super::parse`]'s careful path parses the message from scratch: it is the
 //! reference, gives the errors, and must produce the same message for
 //! everything this path accepts (`paths_tests.rs`).
@@ -14,29 +15,24 @@
 use bytes::Bytes;
 
 use super::fast_values;
-use super::headers::validate_call_id;
 use super::lex::{find_byte, parse_u32, run_of, TOKEN_RUN};
 use super::parse::{
     parse_start_line, span, store, validate, validate_request_uri, StartLine, State,
 };
+use super::scan::{scan_lines, Lines};
 use super::values::{CSeq, Method, StatusCode};
 use super::HeaderName;
 
 /// Parses the message in `buf` from `start` (its start line); returns the
 /// start line, the headers and where the body starts.
 pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usize)> {
-    let mut lines = super::scan::Lines::new();
-    if !super::scan::scan_lines(&buf[start..], &mut lines) {
+    let sb = &buf[start..];
+    let mut lines = Lines::new();
+    if !scan_lines(sb, &mut lines) {
         return None;
     }
-    let sb = &buf[start..start + lines.hdr_end];
-    debug_assert!(sb.is_ascii());
-    // SAFETY: `scan_lines` returns `Some` only when every byte up to the
-    // blank line is below 0x80, and ASCII is UTF-8. (Checking again with
-    // `str::from_utf8` would be the single largest cost of this path.)
-    let section = unsafe { std::str::from_utf8_unchecked(sb) };
     let crs = &lines.cr[..lines.n];
-    let start_line = start_line(&section[..crs[0] as usize], start)?;
+    let start_line = start_line(checked_text(sb, 0, crs[0] as usize), start)?;
     let mut st = State::with_capacity(crs.len() - 1);
     for w in crs.windows(2) {
         let pos = w[0] as usize + 2;
@@ -66,7 +62,7 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
         while e > a && matches!(line[e - 1], b' ' | b'\t') {
             e -= 1;
         }
-        let value = &section[pos + a..pos + e];
+        let value = checked_text(sb, pos + a, pos + e);
         let fact = match name {
             // The address headers: a value the single-pass check does not
             // vouch for goes to the careful validator (which may still
@@ -89,7 +85,7 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
                     None => validate(name, value, &mut st).ok()?,
                 }
             }
-            HeaderName::CallId => Some(Some(validate_call_id(value).ok()?)),
+            HeaderName::CallId => Some(Some(fast_values::call_id(value)?)),
             HeaderName::CSeq => {
                 let (seq, method) = fast_values::cseq(value)?;
                 st.record_cseq(CSeq { seq, method });
@@ -113,7 +109,7 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
         };
         store(
             &mut st,
-            section,
+            sb,
             start,
             name,
             span(start, pos, pos + name_len),
@@ -122,6 +118,18 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
         );
     }
     Some((start_line, st, start + lines.hdr_end + 2))
+}
+
+/// `sb[a..e]` as text: only for bytes before the blank line that
+/// [`scan_lines`] found.
+#[inline(always)]
+fn checked_text(sb: &[u8], a: usize, e: usize) -> &str {
+    let bytes = &sb[a..e];
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: `scan_lines` succeeds only after checking that every byte
+    // before the blank line is ASCII (printable, HT, CR or LF), and ASCII is
+    // UTF-8; `parse` slices only within that range.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 /// The headers this path leaves to the careful validator: rare ones whose

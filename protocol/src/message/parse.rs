@@ -337,7 +337,7 @@ fn finish(
     let fact = fact.map(|f| (!folded).then_some(f));
     store(
         st,
-        section,
+        section.as_bytes(),
         base,
         name,
         span(base, name_start, name_end),
@@ -348,13 +348,14 @@ fn finish(
 }
 
 /// Keeps one validated header: its fact (top branch, tag, Call-ID; a slice
-/// of `section`) in the summary for O(1) reads, and its entry.
+/// of `origin`, which starts at `base` in the buffer) in the summary for
+/// O(1) reads, and its entry.
 /// `fact`: `None` for headers without one; `Some(None)` when it could not
 /// be recorded; `Some(Some(f))` the fact as found.
 #[inline(always)]
 pub(super) fn store(
     st: &mut State,
-    section: &str,
+    origin: &[u8],
     base: usize,
     name: HeaderName,
     raw_name: Text,
@@ -364,7 +365,7 @@ pub(super) fn store(
     if let Some(fact) = fact {
         let span = fact.map(|f| {
             f.map(|f| {
-                let at = base + (f.as_ptr() as usize - section.as_ptr() as usize);
+                let at = base + (f.as_ptr() as usize - origin.as_ptr() as usize);
                 (at as u32, (at + f.len()) as u32)
             })
         });
