@@ -6,13 +6,17 @@
 //! see a change of a few hundred instructions; this counter is exact.
 //!
 //! Arguments: `parse` | `read` (parse + the reads of `src/main.rs`) |
-//! `rsipstack` | `rsip` (the other parsers, as the timing binary runs them), then the
+//! `rsipstack` | `rsipstack-read` | `rsip` (the other parsers, as the timing
+//! binary runs them), then the
 //! message index (0 REGISTER, 1 401, 2 200 with 4 Contacts, 3 INVITE, 4 NOTIFY).
 
 use std::hint::black_box;
 
 use bytes::Bytes;
 use sipfleet_protocol::message::Message;
+
+#[path = "../src/rsipstack_read.rs"]
+mod rsipstack_read;
 
 const CORPUS: [&str; 5] = [
     include_str!("../corpus/register.sip"),
@@ -74,6 +78,7 @@ fn main() {
     let f: fn(&Bytes) -> usize = match args.get(1).map(String::as_str) {
         Some("parse") => parse,
         Some("rsipstack") => rsipstack,
+        Some("rsipstack-read") => rsipstack_read::parse_and_read,
         Some("rsip") => rsip,
         _ => read,
     };

@@ -18,6 +18,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use sipfleet_protocol::message::Message;
 
+mod rsipstack_read;
+
 struct Case {
     name: &'static str,
     wire: Bytes,
@@ -96,11 +98,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let parsers: [Parser; 4] = [
+    let parsers: [Parser; 5] = [
         ("sipfleet parse+read", sipfleet_parse_and_read),
         ("sipfleet parse", sipfleet_parse),
-        ("rsipstack 0.7", rsipstack_parse),
-        ("rsip 0.4", rsip_parse),
+        ("rsipstack parse+read", rsipstack_read::parse_and_read),
+        ("rsipstack 0.7 parse", rsipstack_parse),
+        ("rsip 0.4 parse", rsip_parse),
     ];
     let cases = corpus();
     // Warm up and check every parser accepts every message.

@@ -36,7 +36,7 @@ fn skip_sp(b: &[u8], mut i: usize) -> usize {
 /// end.
 #[inline(always)]
 fn quoted_end(b: &[u8], i: usize) -> Option<usize> {
-    let close = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+    let close = i + 1 + super::simd::find2(&b[i + 1..], b'"', b'\\')?;
     (b[close] == b'"').then_some(close + 1)
 }
 

@@ -189,7 +189,7 @@ pub(crate) fn parse_u32(s: &str) -> Option<u32> {
 pub(crate) fn quoted_end(s: &[u8]) -> Option<usize> {
     let mut i = 1;
     while i < s.len() {
-        i += memchr::memchr2(b'\\', b'"', s.get(i..)?)?;
+        i += super::simd::find2(s.get(i..)?, b'\\', b'"')?;
         match s[i] {
             b'\\' => i += 2,
             _ => return Some(i + 1),
@@ -232,7 +232,7 @@ impl<'a> Iterator for ListIter<'a> {
         }
         let b = s.as_bytes();
         // Most values are one element: one SIMD search says so.
-        if memchr::memchr(b',', b).is_none() {
+        if super::simd::find(b, b',').is_none() {
             self.rest = None;
             return Some(trim(s));
         }
@@ -318,14 +318,8 @@ pub(crate) fn unquote(s: &str) -> &str {
     }
 }
 
-/// Index of the first `b` in `s`. A plain loop for short strings, where a
-/// SIMD search's set-up costs more than it saves (and `str::find(char)` more
-/// still); `memchr` from 32 bytes on.
+/// Index of the first `b` in `s` (16 bytes per step, see [`super::simd`]).
 #[inline]
 pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
-    if s.len() >= 32 {
-        memchr::memchr(b, s.as_bytes())
-    } else {
-        s.as_bytes().iter().position(|&c| c == b)
-    }
+    super::simd::find(s.as_bytes(), b)
 }

@@ -99,6 +99,7 @@ mod params;
 mod parse;
 mod received;
 mod scan;
+mod simd;
 mod uri;
 mod values;
 mod via;

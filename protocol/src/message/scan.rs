@@ -107,42 +107,13 @@ pub(super) fn scan_lines(sb: &[u8], lines: &mut Lines) -> bool {
     false
 }
 
-/// Bit `k` set when `block[k]` is below SP or above DEL (as a signed byte,
-/// both are below 0x20: one compare).
-#[cfg(target_arch = "x86_64")]
+/// Bit `k` set when `block[k]` is below SP or above DEL.
 #[inline(always)]
 fn special_mask(block: &[u8]) -> u32 {
-    use core::arch::x86_64::{_mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    debug_assert_eq!(block.len(), 16);
-    // SAFETY: `block` is a 16-byte chunk (`chunks_exact(16)`), so the
-    // unaligned 16-byte load stays inside it; SSE2 is part of the x86_64
-    // baseline, so the intrinsics are always available.
-    unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) as u32
+    match block.try_into() {
+        Ok(b) => super::simd::special(b),
+        Err(_) => 0,
     }
-}
-
-/// The portable variant: per 8-byte word, the top bit of each byte that is
-/// below SP (`(b & 0x7f) + 0x60` has no top bit) or above DEL.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn special_mask(block: &[u8]) -> u32 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ADD: u64 = 0x6060_6060_6060_6060;
-    const TOP: u64 = 0x8080_8080_8080_8080;
-    let mut mask = 0u32;
-    for (w, word) in block.chunks_exact(8).enumerate() {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let x = u64::from_le_bytes(bytes);
-        let mut m = (!((x & LOW7) + ADD) | x) & TOP;
-        while m != 0 {
-            mask |= 1 << (w * 8 + m.trailing_zeros() as usize / 8);
-            m &= m - 1;
-        }
-    }
-    mask
 }
 
 #[cfg(test)]
