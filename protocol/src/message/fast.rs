@@ -47,21 +47,19 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
                 (HeaderName::parse(&line[..len]), len)
             }
         };
-        let mut j = name_len;
-        while line.get(j).is_some_and(|&b| b == b' ' || b == b'\t') {
-            j += 1;
-        }
-        if name_len == 0 || line.get(j) != Some(&b':') {
-            return None;
-        }
-        let mut a = j + 1;
-        while line.get(a).is_some_and(|&b| b == b' ' || b == b'\t') {
-            a += 1;
-        }
-        let mut e = line.len();
-        while e > a && matches!(line[e - 1], b' ' | b'\t') {
-            e -= 1;
-        }
+        // `Name: value` is by far the common spelling: one look each at the
+        // colon, the space after it and the last byte.
+        let (a, e) = match line.get(name_len..name_len + 3) {
+            Some([b':', b' ', c]) if *c != b' ' && *c != b'\t' && name_len > 0 => {
+                let last = line[line.len() - 1];
+                if last != b' ' && last != b'\t' {
+                    (name_len + 2, line.len())
+                } else {
+                    value_bounds(line, name_len)?
+                }
+            }
+            _ => value_bounds(line, name_len)?,
+        };
         let value = checked_text(sb, pos + a, pos + e);
         let fact = match name {
             // The address headers: a value the single-pass check does not
@@ -118,6 +116,30 @@ pub(super) fn parse(buf: &Bytes, start: usize) -> Option<(StartLine, State, usiz
         );
     }
     Some((start_line, st, start + lines.hdr_end + 2))
+}
+
+/// Where the value of header line `line` starts and ends (white space
+/// around it left out), given the length of its name; `None` when no colon
+/// follows the name.
+#[cold]
+fn value_bounds(line: &[u8], name_len: usize) -> Option<(usize, usize)> {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let mut j = name_len;
+    while line.get(j).is_some_and(is_ws) {
+        j += 1;
+    }
+    if name_len == 0 || line.get(j) != Some(&b':') {
+        return None;
+    }
+    let mut a = j + 1;
+    while line.get(a).is_some_and(is_ws) {
+        a += 1;
+    }
+    let mut e = line.len();
+    while e > a && is_ws(&line[e - 1]) {
+        e -= 1;
+    }
+    Some((a, e))
 }
 
 /// `sb[a..e]` as text: only for bytes before the blank line that
