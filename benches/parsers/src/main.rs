@@ -1,16 +1,23 @@
 //! Parser benchmark: sipfleet vs rsipstack vs rsip on the same corpus, in the
 //! same run.
 //!
-//! A plain timing binary rather than criterion: the point is a side-by-side
-//! table of messages per second and ratios, and criterion's per-benchmark
-//! statistics would triple the run time on a 2-core machine. Each round runs
+//! This binary prints the side-by-side table (messages per second and
+//! ratios); `cargo bench` runs the same parsers under criterion
+//! (`benches/parse.rs`) for per-benchmark statistics. Each round here runs
 //! every parser on every message, interleaved, so machine load hits all
 //! parsers alike; the figure reported is the median of the rounds.
 //!
+//! Two figures per parser: `parse` (the message split and, for sipfleet,
+//! validated, with the branch/tags/Call-ID/CSeq/Expires recorded), and
+//! `parse+read` (then reading what a UA reads: top Via branch, From and To
+//! tags, Call-ID, CSeq, first Contact's host, Expires). rsipstack keeps
+//! header values as strings and parses them when read, so its parse+read is
+//! the like-for-like figure next to sipfleet's.
+//!
 //! Run: `cargo run --release` in `benches/parsers` (about a minute).
 //! `ROUNDS` and `ITERS` environment variables change the effort. For exact
-//! instruction counts of sipfleet alone (what to look at when changing the
-//! parser on a loaded machine), see `examples/count.rs`.
+//! instruction counts (what to look at when changing the parser on a loaded
+//! machine), see `examples/count.rs`.
 
 use std::hint::black_box;
 use std::time::Instant;

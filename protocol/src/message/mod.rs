@@ -3,19 +3,27 @@
 //!
 //! # Parsing
 //! [`Message::parse`] takes the received datagram or framed stream message as
-//! [`Bytes`] and indexes it in one pass: header lines become spans of the shared
-//! buffer (no copy, no `String` per header), header names map to
-//! [`HeaderName`] through a match on length, folded lines (LWS continuation)
-//! are joined (the only case that copies). The headers a user agent relies on
+//! [`Bytes`] and indexes it: header lines become spans of the shared buffer
+//! (no copy, no `String` per header), folded lines (LWS continuation) are
+//! joined (the only case that copies). The headers a user agent relies on
 //! (Via, From, To, Call-ID, CSeq, Contact, Route, Record-Route, Max-Forwards,
-//! Expires, Content-Length, Retry-After, Date, authentication headers, Allow,
-//! Supported, Require) are validated during that pass, so malformed input is a
-//! [`ParseError`] naming the header and the part that is wrong. A request whose
-//! CSeq method differs from its method is rejected. `Content-Length` larger
-//! than the body is an error; extra octets after the body are ignored; a
-//! message without `Content-Length` takes the rest as body (datagram rules).
-//! Missing headers are not a parse error (a UA answers those with 400 after
-//! asking [`Headers::call_id`] and friends).
+//! Expires, Min-Expires, Content-Length, Retry-After, Date) are validated
+//! while parsing, so malformed input is a [`ParseError`] naming the header and
+//! the part that is wrong; the top Via branch, the From/To tags, Call-ID,
+//! CSeq and Expires are recorded on the way, so reading them is O(1). Other
+//! headers (authentication, Allow, Supported, Require...) are checked by
+//! their typed accessors when read. A request whose CSeq method differs from
+//! its method is rejected. `Content-Length` larger than the body is an error;
+//! extra octets after the body are ignored; a message without
+//! `Content-Length` takes the rest as body (datagram rules). Missing headers
+//! are not a parse error (a UA answers those with 400 after asking
+//! [`Headers::call_id`] and friends).
+//!
+//! Two paths give the same result: a fast path for well-formed messages (one
+//! SSE2 pass for the line ends, one walk per value: `fast`, `scan`,
+//! `fast_values`) and the careful parser (`parse`), which takes everything
+//! the fast path declines, gives the errors, and is the reference the fast
+//! path is tested against (`paths_tests`). Figures: `benches/parsers`.
 //!
 //! ```
 //! use sipfleet_protocol::message::{Message, Method};

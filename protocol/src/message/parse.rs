@@ -1,5 +1,8 @@
-//! The one-pass message parser: start line, header lines (indexed as spans of
-//! the shared buffer), validation of the headers a user agent relies on, body.
+//! The parser's entry point and its careful path: start line, header lines
+//! (indexed as spans of the shared buffer), validation of the headers a user
+//! agent relies on, body. [`parse`] tries [`super::fast`] first; the careful
+//! path here takes whatever that declines, reports errors in the order they
+//! occur, and is the reference the fast path must match.
 
 use bytes::Bytes;
 
