@@ -1,8 +1,9 @@
 //! End to end over TCP and TLS against the real lab: a dead primary refuses
 //! the connection (immediate failover), `tcpFastFailover` bounds the wait on
-//! a silent primary, a line registers over TLS with the lab's CA, and a
-//! stream dropped by the SBC is a registration loss, not a failover (guide,
-//! "When Failover Is Not Triggered").
+//! a silent primary, a line registers over TLS with the lab's CA, a stream
+//! dropped by the SBC is a registration loss, not a failover (guide, "When
+//! Failover Is Not Triggered"), and so is a TLS connection whose keep-alive
+//! pings go unanswered.
 
 mod e2e_support;
 
@@ -224,6 +225,72 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
         );
         fleet.shutdown(Duration::from_secs(3)).await;
         h.finish("tls_stream_drop_is_a_registration_loss_then_a_new_walk");
+    });
+}
+
+/// Guide, TLS keep-alive (`tcpIpApp.keepalive.tcp.sip.tls.enable`): after
+/// `idleTransmitInterval` without traffic a CRLF ping goes out, repeated
+/// every `noResponseTransmitInterval` until answered; after four unanswered
+/// pings the connection is lost. The primary goes silent (SIGSTOP: the TCP
+/// connection stays up, nothing answers) right after the line registers, so
+/// the loss comes idle + 4 x no-response = 10 + 4 x 5 = 30 s after the 200
+/// OK, as a registration loss (back-off in [W/2, W]), not a failover.
+#[test]
+fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "TLS",
+        "tcpIpApp.keepalive.tcp.sip.tls.enable=\"1\"\n\
+         tcpIpApp.keepalive.tcp.idleTransmitInterval=\"10\"\n\
+         tcpIpApp.keepalive.tcp.noResponseTransmitInterval=\"5\"\n\
+         voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
+    );
+    let _timing = timing_lock();
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let on1 = h
+            .wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        assert_eq!(on1["route"]["transport"], "tls");
+        h.set_mode(1, Mode::Silent).await;
+        let lost = h
+            .wait_event("keep-alive loss", Duration::from_secs(40), |e| {
+                kind(e) == "route_failed" && e["reason"] == "keepalive_lost"
+            })
+            .await;
+        let backoff = h
+            .wait_event("backoff", Duration::from_secs(1), |e| kind(e) == "backoff")
+            .await;
+        let story = h.story();
+        assert_eq!(h.sbc_of(&lost), Some(1), "{story}");
+        assert_near(
+            "keep-alive loss after the 200 OK",
+            t_ms(&lost) as i64 - t_ms(&on1) as i64,
+            30_000,
+            1000,
+            &story,
+        );
+        let wait = backoff["wait_ms"].as_u64().unwrap();
+        assert!((5000..=10_000).contains(&wait), "wait {wait}\n{story}");
+        assert!(
+            !h.events()
+                .iter()
+                .any(|e| kind(e) == "failover" && t_ms(e) > t_ms(&on1)),
+            "a keep-alive loss is not a failover trigger\n{story}"
+        );
+        eprintln!(
+            "measured (TLS keep-alive): lost {} ms after the 200 OK (expected 30000), back-off {wait} ms",
+            t_ms(&lost) - t_ms(&on1)
+        );
+        h.set_mode(1, Mode::Ok).await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        h.finish("unanswered_tls_keepalives_lose_the_registration_after_four_pings");
     });
 }
 
