@@ -11,6 +11,8 @@ use std::time::Duration;
 use e2e_support::{config, kind, lab, Harness};
 use serde_json::Value;
 use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, PlaceCall, Resume};
+use sipfleet_lab::tools::Sipp;
+use sipfleet_lab::Transport as LabTransport;
 
 fn on_line(ev: &Value, line: u64, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["line"] == line && ev["call_id"] == call_id
@@ -301,6 +303,86 @@ fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
         fleet.shutdown(Duration::from_secs(3)).await;
     });
     h.finish_with_calls("cancel_and_decline");
+}
+
+/// RFC 3261 13.2.2.4 and 15: a 2xx that reaches the caller after its call
+/// ended (here a second fork of the callee answers after the CANCEL's 487)
+/// still gets an ACK and a BYE, or the callee would hold a call nobody is
+/// on. The callee is a SIPp UAS (`lab/sipp/late_2xx_uas.xml`) that succeeds
+/// only if both arrive and its BYE is answered.
+#[test]
+fn a_2xx_after_the_cancelled_call_ended_is_acked_and_byed() {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(&lab, &["1001"], "UDPOnly", "");
+    let mut uas = Sipp::for_lab(&lab, "late_2xx_uas.xml", 1, LabTransport::Udp, "1002");
+    uas.auth = None;
+    uas.timeout = Duration::from_secs(15);
+    let mut reg = Sipp::for_lab(&lab, "register_as.xml", 1, LabTransport::Udp, "1002");
+    reg.keys = vec![("contact".into(), uas.local.to_string())];
+    let callee = std::thread::spawn(move || uas.run());
+    let run = reg.run().expect("sipp runs");
+    assert!(run.success(), "the callee registers: {}", run.errors);
+    let mut h = Harness::new(&lab);
+    let call_id = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        h.wait_event("registered", Duration::from_secs(5), |e| {
+            kind(e) == "registered"
+        })
+        .await;
+        let line = &fleet.lines()[0];
+        let call_id = line
+            .send(PlaceCall {
+                target: format!("sip:1002@{}", lab.domain()),
+            })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("ringing", Duration::from_secs(3), |e| {
+            on_line(e, 1, "call_ringing", &call_id)
+        })
+        .await;
+        line.send(Hangup).await.unwrap().expect("cancel");
+        let ended = h
+            .wait_event("call_ended", Duration::from_secs(3), |e| {
+                on_line(e, 1, "call_ended", &call_id)
+            })
+            .await;
+        assert_eq!(ended["reason"], "cancelled");
+        assert_eq!(ended["status"], 487);
+        let methods = h
+            .wait_methods(1, &call_id, Duration::from_secs(5), |m| {
+                m.iter().any(|x| x == "BYE")
+            })
+            .await;
+        assert!(
+            !h.events()
+                .iter()
+                .any(|e| on_line(e, 1, "call_established", &call_id)),
+            "the late answer does not bring the call back\n{}",
+            h.story()
+        );
+        fleet.shutdown(Duration::from_secs(3)).await;
+        eprintln!("measured (late 2xx): SBC 1 saw {methods:?}");
+        call_id
+    });
+    let run = callee.join().expect("callee thread").expect("sipp runs");
+    assert!(
+        run.success(),
+        "the callee got its ACK and BYE: {}\n{}\n{}",
+        run.errors,
+        run.stdout,
+        h.story()
+    );
+    let mut methods = h.methods_for(1, &call_id);
+    methods.sort();
+    assert_eq!(
+        methods,
+        ["ACK", "ACK", "BYE", "CANCEL", "INVITE"],
+        "the 487's ACK, the late 200's ACK and its BYE\n{}",
+        h.story()
+    );
+    h.finish_with_calls("late_2xx_after_cancel");
 }
 
 /// Over TCP the SBC delivers the INVITE on the connection the callee

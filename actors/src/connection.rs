@@ -208,6 +208,9 @@ pub struct Connection {
     users: HashMap<LineId, LineEndpoints>,
     router: Router<LineId>,
     manager: Option<Addr<FlowManager>>,
+    /// Messages nobody takes (unparseable, stray, answered here) are logged
+    /// at debug: they are what a trace of a misbehaving peer is made of.
+    log: slog::Logger,
 }
 
 impl Connection {
@@ -226,6 +229,7 @@ impl Connection {
             route,
             config,
             state: State::Connecting,
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             users: HashMap::new(),
             router: Router::new(),
             manager,
@@ -275,11 +279,22 @@ impl Connection {
         self.ended();
     }
 
+    /// Logs through `log` (the fleet's), tagged with this flow's route.
+    pub fn with_log(mut self, log: &slog::Logger) -> Self {
+        self.log = log.new(slog::o!("flow" => self.id, "route" => self.route.to_string()));
+        self
+    }
+
     fn inbound(&mut self, bytes: Bytes) {
-        let Ok(message) = SipMessage::parse(bytes) else {
-            // Unparseable datagram or framed message: the framing is intact,
-            // so drop this one message (RFC 3261 18.3 allows discarding).
-            return;
+        let message = match SipMessage::parse(bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                // Unparseable datagram or framed message: the framing is
+                // intact, so drop this one message (RFC 3261 18.3 allows
+                // discarding).
+                slog::debug!(self.log, "unparseable message dropped"; "error" => e.to_string());
+                return;
+            }
         };
         match self.router.route(&message) {
             Routed::Deliver(line) => {
@@ -301,11 +316,16 @@ impl Connection {
                 }
             }
             Routed::Reject(answer) => {
+                slog::debug!(self.log, "request no line owns answered";
+                    "status" => answer.status().as_u16(), "call_id" => call_id_of(&message));
                 if let State::Up(sender) = &self.state {
                     let _ = sender.send(answer.to_bytes());
                 }
             }
-            Routed::Drop(_) => {}
+            Routed::Drop(reason) => {
+                slog::debug!(self.log, "message dropped"; "reason" => ?reason,
+                    "call_id" => call_id_of(&message));
+            }
         }
     }
 
@@ -511,6 +531,7 @@ pub struct FlowManager {
     config: FlowConfig,
     flows: HashMap<FlowKey, Entry>,
     next_id: u64,
+    log: slog::Logger,
 }
 
 impl FlowManager {
@@ -519,7 +540,14 @@ impl FlowManager {
             config,
             flows: HashMap::new(),
             next_id: 0,
+            log: slog::Logger::root(slog::Discard, slog::o!()),
         }
+    }
+
+    /// Every connection it opens logs through `log`.
+    pub fn with_log(mut self, log: slog::Logger) -> Self {
+        self.log = log;
+        self
     }
 }
 
@@ -542,7 +570,8 @@ impl Handler<Acquire> for FlowManager {
                     msg.route.clone(),
                     self.config.clone(),
                     Some(ctx.address()),
-                );
+                )
+                .with_log(&self.log);
                 let entry = Entry {
                     id,
                     addr: connection.start(),
@@ -612,4 +641,13 @@ impl Handler<FlowUsage> for FlowManager {
         let users = self.flows.get(&msg.key).map_or(0, |e| e.users.len());
         MessageResult((self.flows.len(), users))
     }
+}
+
+/// The Call-ID of a message for a log line ("" if it has none).
+fn call_id_of(message: &SipMessage) -> String {
+    message
+        .headers()
+        .call_id()
+        .map(str::to_owned)
+        .unwrap_or_default()
 }

@@ -69,7 +69,9 @@ impl Fleet {
         let mut flow_config = FlowConfig::new(tls);
         flow_config.keepalive = keepalive_settings(&config.keepalive);
         let resolver = Resolver::new(resolver_config(&config.dns, &options))?.start();
-        let flows = FlowManager::new(flow_config).start();
+        let flows = FlowManager::new(flow_config)
+            .with_log(options.log.clone())
+            .start();
         let coordinator = setups
             .iter()
             .any(|s| s.settings.enhanced_failover)

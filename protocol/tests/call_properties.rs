@@ -171,7 +171,7 @@ fn run_call(sim: &mut CallSim, steps: Vec<Step>) {
                         c.is_multiple_of(2),
                     ),
                     5 => {
-                        sim.call.give_up();
+                        sim.call.give_up(now);
                         Ok(())
                     }
                     6 => {
@@ -179,7 +179,8 @@ fn run_call(sim: &mut CallSim, steps: Vec<Step>) {
                         Ok(())
                     }
                     7 => {
-                        sim.call.handle_transport_error(&route(1, Transport::Udp));
+                        sim.call
+                            .handle_transport_error(now, &route(1, Transport::Udp));
                         Ok(())
                     }
                     _ => {

@@ -156,7 +156,7 @@ fn retry_on_route_keeps_call_id_and_from_tag_and_timer_b_ends_at_32_s() {
 #[test]
 fn tcp_invite_is_sent_once_and_a_refused_flow_fails_the_route() {
     let mut sim = CallSim::outgoing(settings(), Transport::Tcp, false);
-    sim.input(|c, _| c.handle_transport_error(&route(1, Transport::Tcp)));
+    sim.input(|c, now| c.handle_transport_error(now, &route(1, Transport::Tcp)));
     assert_eq!(
         events(&sim.seen),
         vec!["0 call_started", "0 call_route_failed budget_over=false"]
@@ -192,11 +192,12 @@ fn a_486_is_acked_in_the_invite_transaction_and_ends_the_call() {
         events(&sim.seen).last().unwrap(),
         "300 call_ended rejected Some(486)"
     );
-    // The retransmitted 486 is acknowledged again; no timer is left.
+    // The retransmitted 486 is acknowledged again; the only deadline left
+    // is the window for a late 2xx from another fork, 64*T1 after the end.
     sim.call.handle_message(sim.clock.now, &busy);
     sim.drain();
     assert_eq!(sim.last_sent(), ack);
-    assert_eq!(sim.call.poll_timeout(), None);
+    assert_eq!(sim.call.poll_timeout(), Some(sim.clock.at(32_300)));
 }
 
 #[test]
@@ -364,6 +365,9 @@ fn local_bye_answered_200_ends_the_call() {
         "40 call_ended local_hangup Some(200)"
     );
     assert!(!sim.call.is_active());
+    // Timer M of the 2xx (64*T1 from 0 ms) still catches other forks.
+    assert_eq!(sim.call.poll_timeout(), Some(sim.clock.at(32_000)));
+    sim.run_until(32_000);
     assert_eq!(sim.call.poll_timeout(), None);
 }
 
@@ -515,6 +519,66 @@ fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
     ));
     assert_eq!(wire(&sim.seen), vec!["32000 ACK 1 ACK", "32000 BYE 2 BYE"]);
     assert!(events(&sim.seen).is_empty());
+}
+
+/// The line drops a call once it has no deadline left: an ended outgoing
+/// call keeps one 64*T1 after its end, so that a late 2xx (a second fork
+/// answering after the 487) still reaches it and gets its ACK and BYE. A
+/// retransmission of that 2xx gets the same ACK, and no second BYE.
+#[test]
+fn an_ended_outgoing_call_answers_late_2xx_for_64_t1_after_its_end() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.deliver(&respond(&invite, 180, Some("bob"), &[], None));
+    sim.clock.now = sim.clock.at(2_000);
+    sim.input(|c, now| c.hangup(now).unwrap());
+    let cancel = sim.last_sent();
+    sim.clock.now = sim.clock.at(2_050);
+    sim.deliver(&respond(&cancel, 200, Some("bob"), &[], None));
+    sim.deliver(&respond(&invite, 487, Some("bob"), &[], None));
+    assert!(!sim.call.is_active());
+    assert_eq!(sim.call.poll_timeout(), Some(sim.clock.at(34_050)));
+    sim.take();
+
+    sim.clock.now = sim.clock.at(12_050);
+    let late = respond(
+        &invite,
+        200,
+        Some("fork2"),
+        &[(HeaderName::Contact, "<sip:1002@10.0.0.7:5070>")],
+        Some(&peer_sdp("sendrecv", 1)),
+    );
+    sim.deliver(&late);
+    let seen = sim.take();
+    assert_eq!(wire(&seen), vec!["12050 ACK 1 ACK", "12050 BYE 2 BYE"]);
+    let first = sent(&seen);
+    let ack = request(&first[0].2);
+    assert_eq!(
+        ack.uri_str(),
+        "sip:1002@10.0.0.7:5070",
+        "to the fork's Contact"
+    );
+    assert_eq!(ack.headers().to().unwrap().tag(), Some("fork2"));
+    assert_eq!(
+        request(&first[1].2).headers().to().unwrap().tag(),
+        Some("fork2")
+    );
+    assert!(events(&seen).is_empty(), "the ended call stays ended");
+
+    sim.clock.now = sim.clock.at(12_550);
+    sim.deliver(&late);
+    let again = sim.take();
+    assert_eq!(wire(&again), vec!["12550 ACK 1 ACK"]);
+    assert_eq!(
+        branch(&sent(&again)[0].2),
+        branch(&first[0].2),
+        "the same ACK"
+    );
+
+    sim.run_until(34_049);
+    assert_eq!(sim.call.poll_timeout(), Some(sim.clock.at(34_050)));
+    sim.run_until(34_050);
+    assert_eq!(sim.call.poll_timeout(), None, "nothing keeps the call now");
 }
 
 #[test]

@@ -156,9 +156,9 @@ impl CallTable {
         }
     }
 
-    pub(super) fn handle_transport_error(&mut self, route: &Route) {
+    pub(super) fn handle_transport_error(&mut self, now: Instant, route: &Route) {
         for slot in &mut self.calls {
-            slot.call.handle_transport_error(route);
+            slot.call.handle_transport_error(now, route);
         }
         for s in &mut self.seizes {
             s.seize.handle_transport_error(route);
@@ -423,7 +423,7 @@ impl Line {
                 .position(|r| r.same_destination(cur))
                 .is_some_and(|p| p + 1 < routes.len());
             if only_registered || !has_next {
-                slot.call.give_up();
+                slot.call.give_up(now());
                 gave_up = true;
                 return false;
             }
@@ -470,7 +470,7 @@ impl Line {
                                 "call_id" => &id, "error" => e.to_string());
                         }
                     }
-                    Err(_) => slot.call.give_up(),
+                    Err(_) => slot.call.give_up(now()),
                 }
                 act.drain(ctx);
             }));

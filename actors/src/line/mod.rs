@@ -597,8 +597,9 @@ impl Handler<RouteFailure> for Line {
         };
         slog::info!(self.services.log, "route failed";
             "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
-        self.machine.handle_transport_error(now(), &route, error);
-        self.calls.handle_transport_error(&route);
+        let now = now();
+        self.machine.handle_transport_error(now, &route, error);
+        self.calls.handle_transport_error(now, &route);
         self.drain(ctx);
     }
 }
@@ -623,8 +624,9 @@ impl Handler<FlowLost> for Line {
         };
         slog::info!(self.services.log, "flow lost";
             "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
-        self.machine.handle_transport_error(now(), &route, error);
-        self.calls.handle_transport_error(&route);
+        let now = now();
+        self.machine.handle_transport_error(now, &route, error);
+        self.calls.handle_transport_error(now, &route);
         self.drain(ctx);
     }
 }

@@ -154,6 +154,18 @@ pub struct Call {
     pub(super) registrar: Option<Route>,
     pub(super) outputs: VecDeque<CallOutput>,
     pub(super) ended: Option<(EndReason, Option<u16>)>,
+    /// The `now` of the input being handled: [`Self::end`] dates the
+    /// late-2xx window from it.
+    pub(super) clock: Instant,
+    /// An outgoing call that ended stays until then, so that a 2xx to its
+    /// INVITE (an answer that crossed the CANCEL, came after Timer B, or
+    /// from a second fork) still gets its ACK and a BYE (RFC 3261
+    /// 13.2.2.4). 64*T1 after the end of an unanswered call, or after the
+    /// first 2xx of an answered one (RFC 6026 Timer M).
+    pub(super) late_2xx_until: Option<Instant>,
+    /// Dialogs ended by [`Self::end_other_fork`]: remote tag, CSeq and the
+    /// ACK sent, repeated for a retransmitted 2xx without a second BYE.
+    pub(super) ended_forks: Vec<(String, u32, Request)>,
 }
 
 impl std::fmt::Debug for Call {
@@ -349,6 +361,9 @@ impl Call {
             initial_branch: None,
             initial_offer: None,
             walk_started: now,
+            clock: now,
+            late_2xx_until: None,
+            ended_forks: Vec::new(),
             outputs: VecDeque::new(),
             ended: None,
         }
@@ -427,8 +442,9 @@ impl Call {
             .and_then(|s| s.retransmit.as_ref())
             .map(|r| r.next.min(r.give_up));
         if self.state == CallState::Ended {
-            // Only a rejection waiting for its ACK (Timer G/H).
-            return server;
+            // Only a rejection waiting for its ACK (Timer G/H), and the
+            // window for a late 2xx.
+            return [server, self.late_2xx_until].into_iter().flatten().min();
         }
         let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
         let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
@@ -444,6 +460,7 @@ impl Call {
     /// Answers a ringing incoming call: 200 with the SDP answer (or an offer
     /// when the INVITE had none), retransmitted until the ACK.
     pub fn answer(&mut self, now: Instant) -> Result<(), CallError> {
+        self.clock = now;
         if self.state != CallState::Incoming {
             return Err(self.wrong_state("answer"));
         }
@@ -466,6 +483,7 @@ impl Call {
     /// Ends the call the way its state requires: CANCEL (ringing outgoing),
     /// 603 (ringing incoming), BYE (answered).
     pub fn hangup(&mut self, now: Instant) -> Result<(), CallError> {
+        self.clock = now;
         match self.state {
             CallState::Calling => {
                 self.cancel_pending = true;
@@ -497,11 +515,13 @@ impl Call {
 
     /// Puts an established call on hold: re-INVITE with `a=sendonly`.
     pub fn hold(&mut self, now: Instant) -> Result<(), CallError> {
+        self.clock = now;
         self.reinvite(now, Purpose::Hold, "hold")
     }
 
     /// Takes the call off hold: re-INVITE with `a=sendrecv`.
     pub fn resume(&mut self, now: Instant) -> Result<(), CallError> {
+        self.clock = now;
         self.reinvite(now, Purpose::Resume, "resume")
     }
 
@@ -517,6 +537,7 @@ impl Call {
         local: SocketAddr,
         last_route: bool,
     ) -> Result<(), CallError> {
+        self.clock = now;
         let started = self.invite.as_ref().is_none_or(|i| !i.provisional);
         if self.state != CallState::Calling || !started {
             return Err(self.wrong_state("retry_on_route"));
@@ -544,7 +565,8 @@ impl Call {
 
     /// No route is left for the INVITE after a
     /// [`CallEventKind::RouteFailed`]: the call ends (timeout).
-    pub fn give_up(&mut self) {
+    pub fn give_up(&mut self, now: Instant) {
+        self.clock = now;
         if self.state == CallState::Calling {
             self.invite = None;
             self.end(EndReason::Timeout, None);
@@ -559,7 +581,8 @@ impl Call {
     }
 
     /// Transport trouble on `route` (ICMP, refused, flow lost).
-    pub fn handle_transport_error(&mut self, route: &Route) {
+    pub fn handle_transport_error(&mut self, now: Instant, route: &Route) {
+        self.clock = now;
         if !route.same_destination(&self.dialog.route) {
             return;
         }
@@ -577,6 +600,7 @@ impl Call {
 
     /// A message the line matched to this call ([`Self::accepts`]).
     pub fn handle_message(&mut self, now: Instant, msg: &Message) {
+        self.clock = now;
         match msg {
             Message::Request(req) => self.handle_request(now, req),
             Message::Response(resp) => self.handle_response(now, resp),
@@ -585,7 +609,12 @@ impl Call {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = now;
         if self.state == CallState::Ended {
+            if self.late_2xx_until.is_some_and(|t| now >= t) {
+                self.late_2xx_until = None;
+                self.ended_forks.clear();
+            }
             self.server_timeout(now);
             return;
         }
@@ -683,6 +712,11 @@ impl Call {
         }
         self.state = CallState::Ended;
         self.ended = Some((reason, status));
+        // A call that was answered already holds Timer M from its 2xx.
+        if self.direction == CallDirection::Outgoing && self.ack_2xx.is_none() {
+            self.late_2xx_until = Some(self.clock + self.settings.policy.timers.timer_b());
+        }
+        self.late_2xx_until = self.late_2xx_until.filter(|t| *t > self.clock);
         self.invite = None;
         self.bye = None;
         self.cancel = None;

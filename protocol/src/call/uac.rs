@@ -51,7 +51,19 @@ impl Call {
 
     /// RFC 3261 13.2.2.4: a second fork that answered gets an ACK and a BYE
     /// in its own dialog; the call keeps the first (or stays ended).
+    /// A retransmission of that fork's 2xx (our ACK was lost) gets the
+    /// same ACK again, and no second BYE.
     fn end_other_fork(&mut self, resp: &Response, seq: u32) {
+        let tag = resp.headers().to().ok().and_then(|t| t.tag());
+        if let Some((_, _, ack)) = self
+            .ended_forks
+            .iter()
+            .find(|(t, s, _)| *s == seq && Some(t.as_str()) == tag)
+        {
+            let ack = ack.clone();
+            self.send(ack);
+            return;
+        }
         let mut fork = self.dialog.clone();
         fork.remote_tag = None;
         fork.update_from_response(resp, true);
@@ -59,6 +71,9 @@ impl Call {
         let bye_branch = self.ids.branch();
         let ua = self.settings.user_agent.clone();
         if let Ok(ack) = fork.request(Method::Ack, seq, &ack_branch, &ua) {
+            if let Some(tag) = tag {
+                self.ended_forks.push((tag.to_owned(), seq, ack.clone()));
+            }
             self.send(ack);
         }
         let bye_seq = seq.saturating_add(1);
@@ -131,6 +146,7 @@ impl Call {
         }
         match purpose {
             Purpose::Initial => {
+                self.late_2xx_until = Some(now + self.settings.policy.timers.timer_b());
                 let cancelled = self.cancel_pending || self.state == CallState::Cancelling;
                 self.cancel_deadline = None;
                 self.state = CallState::Established;
