@@ -574,11 +574,70 @@ fn an_ended_outgoing_call_answers_late_2xx_for_64_t1_after_its_end() {
         branch(&first[0].2),
         "the same ACK"
     );
+    sim.deliver(&respond(&first[1].2, 200, Some("fork2"), &[], None));
 
     sim.run_until(34_049);
+    assert!(sim.take().is_empty(), "the BYE was answered: no repeats");
     assert_eq!(sim.call.poll_timeout(), Some(sim.clock.at(34_050)));
     sim.run_until(34_050);
     assert_eq!(sim.call.poll_timeout(), None, "nothing keeps the call now");
+}
+
+/// The BYE to a fork that answered late is a transaction of its own: over
+/// UDP it is repeated by Timer E (T1 doubling to T2) until a final
+/// response, and given up at Timer F.
+#[test]
+fn the_bye_to_a_late_fork_is_retransmitted_until_answered() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.run_until(32_000);
+    assert!(!sim.call.is_active());
+    sim.take();
+    sim.deliver(&respond(
+        &invite,
+        200,
+        Some("late"),
+        &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
+        None,
+    ));
+    let bye = sim.last_sent();
+    sim.run_until(39_600);
+    assert_eq!(
+        wire(&sim.take()),
+        vec![
+            "32000 ACK 1 ACK",
+            "32000 BYE 2 BYE",
+            "32500 BYE 2 BYE",
+            "33500 BYE 2 BYE",
+            "35500 BYE 2 BYE",
+            "39500 BYE 2 BYE",
+        ]
+    );
+    sim.deliver(&respond(&bye, 200, Some("late"), &[], None));
+    sim.run_until(100_000);
+    assert!(sim.take().is_empty(), "answered: no more BYEs");
+    assert_eq!(sim.call.poll_timeout(), None);
+    assert!(events(&sim.seen).is_empty());
+}
+
+#[test]
+fn an_unanswered_bye_to_a_late_fork_stops_at_timer_f() {
+    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
+    let invite = sim.last_sent();
+    sim.run_until(32_000);
+    sim.take();
+    sim.deliver(&respond(
+        &invite,
+        200,
+        Some("late"),
+        &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
+        None,
+    ));
+    sim.run_until(200_000);
+    let w = wire(&sim.take());
+    assert_eq!(w.last().map(String::as_str), Some("63500 BYE 2 BYE"));
+    assert_eq!(w.iter().filter(|l| l.ends_with("BYE 2 BYE")).count(), 11);
+    assert_eq!(sim.call.poll_timeout(), None, "Timer F at 64000 ended it");
 }
 
 #[test]

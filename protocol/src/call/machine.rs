@@ -166,6 +166,9 @@ pub struct Call {
     /// Dialogs ended by [`Self::end_other_fork`]: remote tag, CSeq and the
     /// ACK sent, repeated for a retransmitted 2xx without a second BYE.
     pub(super) ended_forks: Vec<(String, u32, Request)>,
+    /// The BYEs of those dialogs, retransmitted (Timer E) until answered or
+    /// Timer F, like the call's own.
+    pub(super) fork_byes: Vec<NonInviteTx>,
 }
 
 impl std::fmt::Debug for Call {
@@ -364,6 +367,7 @@ impl Call {
             clock: now,
             late_2xx_until: None,
             ended_forks: Vec::new(),
+            fork_byes: Vec::new(),
             outputs: VecDeque::new(),
             ended: None,
         }
@@ -442,14 +446,18 @@ impl Call {
             .and_then(|s| s.retransmit.as_ref())
             .map(|r| r.next.min(r.give_up));
         if self.state == CallState::Ended {
-            // Only a rejection waiting for its ACK (Timer G/H), and the
-            // window for a late 2xx.
-            return [server, self.late_2xx_until].into_iter().flatten().min();
+            // Only a rejection waiting for its ACK (Timer G/H), the window
+            // for a late 2xx and the BYEs of forks ended late.
+            return [server, self.late_2xx_until, self.fork_bye_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
         }
         let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
         let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
         let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
-        [invite, bye, cancel, server, self.cancel_deadline]
+        let forks = self.fork_bye_timeout();
+        [invite, bye, cancel, server, self.cancel_deadline, forks]
             .into_iter()
             .flatten()
             .min()
@@ -615,9 +623,11 @@ impl Call {
                 self.late_2xx_until = None;
                 self.ended_forks.clear();
             }
+            self.fork_bye_timeouts(now);
             self.server_timeout(now);
             return;
         }
+        self.fork_bye_timeouts(now);
         if let Some(inv) = &mut self.invite {
             match inv.tx.handle_timeout(now) {
                 Some(TimeoutAction::Retransmit) => {
@@ -654,6 +664,29 @@ impl Call {
             self.end(EndReason::Cancelled, None);
         }
         self.server_timeout(now);
+    }
+
+    fn fork_bye_timeout(&self) -> Option<Instant> {
+        self.fork_byes
+            .iter()
+            .filter_map(|b| b.tx.poll_timeout())
+            .min()
+    }
+
+    fn fork_bye_timeouts(&mut self, now: Instant) {
+        let mut resend = Vec::new();
+        self.fork_byes
+            .retain_mut(|b| match b.tx.handle_timeout(now) {
+                Some(TimeoutAction::Retransmit) => {
+                    resend.push(b.request.clone());
+                    true
+                }
+                Some(TimeoutAction::TimedOut(_)) => false,
+                None => true,
+            });
+        for req in resend {
+            self.send(req);
+        }
     }
 
     fn server_timeout(&mut self, now: Instant) {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::dialog::read_challenge;
-use super::machine::{Call, CallState, Purpose};
+use super::machine::{Call, CallState, NonInviteTx, Purpose};
 use super::{CallDirection, CallEventKind, EndReason};
 use crate::message::{HeaderName, Method, Request, Response};
 use crate::sdp::RemoteMedia;
@@ -22,11 +22,12 @@ impl Call {
                 if current {
                     self.invite_response(now, resp, status);
                 } else if (200..300).contains(&status) && !self.is_acked_2xx(resp, cseq.seq) {
-                    self.end_other_fork(resp, cseq.seq);
+                    self.end_other_fork(now, resp, cseq.seq);
                 } else if status >= 200 {
                     self.repeat_ack(cseq.seq, status);
                 }
             }
+            Method::Bye if self.is_fork_bye(resp) => self.fork_bye_response(now, resp, status),
             Method::Bye => self.bye_response(now, cseq.seq, resp, status),
             Method::Cancel => {
                 if let Some(c) = &mut self.cancel {
@@ -53,7 +54,7 @@ impl Call {
     /// in its own dialog; the call keeps the first (or stays ended).
     /// A retransmission of that fork's 2xx (our ACK was lost) gets the
     /// same ACK again, and no second BYE.
-    fn end_other_fork(&mut self, resp: &Response, seq: u32) {
+    fn end_other_fork(&mut self, now: Instant, resp: &Response, seq: u32) {
         let tag = resp.headers().to().ok().and_then(|t| t.tag());
         if let Some((_, _, ack)) = self
             .ended_forks
@@ -78,7 +79,39 @@ impl Call {
         }
         let bye_seq = seq.saturating_add(1);
         if let Ok(bye) = fork.request(Method::Bye, bye_seq, &bye_branch, &ua) {
+            self.fork_byes.push(NonInviteTx {
+                request: bye.clone(),
+                tx: self.non_invite_tx(now),
+                cseq: bye_seq,
+                answered_challenge: false,
+            });
             self.send(bye);
+        }
+    }
+
+    /// The response's branch is that of a BYE sent to a fork.
+    fn is_fork_bye(&self, resp: &Response) -> bool {
+        let branch = resp.headers().branch().ok().flatten();
+        branch.is_some()
+            && self
+                .fork_byes
+                .iter()
+                .any(|b| request_branch(&b.request) == branch)
+    }
+
+    /// Any final response ends a fork's BYE (there is no call to report it
+    /// to); a provisional one stops its retransmissions (Timer E to T2).
+    fn fork_bye_response(&mut self, now: Instant, resp: &Response, status: u16) {
+        let branch = resp.headers().branch().ok().flatten();
+        if status >= 200 {
+            self.fork_byes
+                .retain(|b| request_branch(&b.request) != branch);
+        } else if let Some(b) = self
+            .fork_byes
+            .iter_mut()
+            .find(|b| request_branch(&b.request) == branch)
+        {
+            b.tx.handle_provisional(now);
         }
     }
 
@@ -292,4 +325,8 @@ fn non_2xx_ack(invite: &Request, resp: &Response, cseq: u32) -> Option<Request> 
     h.push(HeaderName::CallId, src.get(HeaderName::CallId)?);
     h.push(HeaderName::CSeq, format!("{cseq} ACK"));
     Some(ack)
+}
+
+fn request_branch(req: &Request) -> Option<&str> {
+    req.headers().branch().ok().flatten()
 }
