@@ -1,0 +1,229 @@
+//! The fleet at scale against the real lab (a bench binary: it prints
+//! figures, it asserts nothing but completion). N lines, lab users 20000 and
+//! up, go through three phases on UDP:
+//!
+//! 1. **start**: every line registers (digest) on SBC 1, the top SRV route;
+//! 2. **DNS move**: the zone drops SBC 1's SRV record; at the next refresh of
+//!    the route set (TTL 3 s) every line learns its route is gone and
+//!    registers on SBC 2 at once (the guide's sticky-route rule);
+//! 3. **shutdown**: every line un-registers (`Expires: 0`).
+//!
+//! For each phase: when the first and the last line were through, the
+//! median and 95th percentile per line, and the REGISTERs the SBCs received
+//! (challenges and retransmissions included); then the resident memory the
+//! fleet added per line. Run as root with the lab installed
+//! (`scripts/lab-install`):
+//!
+//! ```sh
+//! cargo run --release --example fleet_scale -- 5000
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sipfleet::actors::events::{EventSink, LineEvent, LineEventBody};
+use sipfleet::actors::fleet::{Fleet, FleetOptions};
+use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
+use sipfleet::protocol::registration::EventKind;
+use sipfleet_lab::{password_for, srv_name, Lab, LabConfig, Record, Transport};
+
+const TTL_S: u32 = 3;
+const FIRST_USER: u32 = 20_000;
+const MAX_LINES: u32 = 10_000;
+
+type Store = Arc<Mutex<Vec<LineEvent>>>;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let lines: u32 = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 2000,
+    };
+    if !(1..=MAX_LINES).contains(&lines) {
+        return Err(format!("LINES must be 1..={MAX_LINES} (lab users 20000-29999)").into());
+    }
+    let lab = Lab::start(LabConfig {
+        ttl: TTL_S,
+        ..LabConfig::default()
+    })?;
+    let config = fleet_config(&lab, lines)?;
+    let store: Store = Arc::new(Mutex::new(Vec::new()));
+    let options = FleetOptions {
+        events: EventSink::Memory(store.clone()),
+        log: slog::Logger::root(slog::Discard, slog::o!()),
+        ca_file: None,
+        dns_servers: Vec::new(),
+        seed: None,
+        user_agent: "sipfleet-scale".into(),
+    };
+    println!("{lines} lines, UDP, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
+    let rss_before = rss_kib();
+    actix::System::new().block_on(async {
+        let start = Instant::now();
+        let fleet = Fleet::start(&config, options)?;
+        let sbc1 = lab.sbc(1).addr(Transport::Udp);
+        let sbc2 = lab.sbc(2).addr(Transport::Udp);
+
+        let on1 = wait_all(&store, lines, start, Duration::from_secs(120), |e| {
+            registered_at(e) == Some(sbc1)
+        })
+        .await;
+        report("start: registered on SBC 1", &on1, lines);
+        let rss_after = rss_kib();
+        let statuses = fleet.status().await;
+
+        let moved_at = Instant::now();
+        drop_srv(&lab, 1)?;
+        let on2 = wait_all(&store, lines, moved_at, Duration::from_secs(120), |e| {
+            registered_at(e) == Some(sbc2)
+        })
+        .await;
+        report("DNS move: registered on SBC 2", &on2, lines);
+
+        let stop_at = Instant::now();
+        fleet.shutdown(Duration::from_secs(60)).await;
+        let gone = wait_all(&store, lines, stop_at, Duration::from_secs(5), |e| {
+            e.event.name() == "unregistered"
+        })
+        .await;
+        report("shutdown: un-registered", &gone, lines);
+
+        for (i, name) in [(1, "SBC 1"), (2, "SBC 2")] {
+            let registers = lab
+                .received(i)?
+                .iter()
+                .filter(|r| r.method == "REGISTER")
+                .count();
+            println!(
+                "{name} received {registers} REGISTERs ({:.2} per line)",
+                registers as f64 / f64::from(lines)
+            );
+        }
+        let kinds = event_counts(&store);
+        println!("events: {kinds}");
+        println!(
+            "line status answers: {} of {lines}",
+            statuses.len()
+        );
+        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+            println!(
+                "resident memory: {before} KiB before the fleet, {after} KiB with every line registered: {:.1} KiB per line",
+                after.saturating_sub(before) as f64 / f64::from(lines)
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+}
+
+/// `reg.1` .. `reg.N` as lab users 20000.., one SRV-resolved UDP server.
+fn fleet_config(lab: &Lab, lines: u32) -> Result<FleetConfig, Box<dyn std::error::Error>> {
+    let mut text = String::new();
+    for n in 1..=lines {
+        let user = (FIRST_USER + n - 1).to_string();
+        text.push_str(&format!(
+            "reg.{n}.address=\"{user}\"\nreg.{n}.auth.password=\"{}\"\n",
+            password_for(&user)
+        ));
+    }
+    text.push_str(&format!(
+        "voIpProt.server.1.address=\"{}\"\nvoIpProt.server.1.port=\"0\"\n\
+         voIpProt.server.1.transport=\"UDPOnly\"\ntcpIpApp.dns.server=\"{}\"\n",
+        lab.domain(),
+        lab.dns_addr()
+    ));
+    let mut builder = ConfigBuilder::new();
+    builder.add_source(parse_lines(&text, "fleet_scale.cfg"));
+    builder.build().map_err(|e| e.to_string().into())
+}
+
+/// The SBC a `registered` event names, if it is one.
+fn registered_at(e: &LineEvent) -> Option<std::net::SocketAddr> {
+    match &e.event {
+        LineEventBody::Registration(r) if matches!(r.kind, EventKind::Registered { .. }) => {
+            r.route.as_ref().map(|route| route.addr)
+        }
+        _ => None,
+    }
+}
+
+/// Waits until every line has an event after `since` that `pred` accepts
+/// (or `timeout`); returns each line's first such time since `since`.
+async fn wait_all(
+    store: &Store,
+    lines: u32,
+    since: Instant,
+    timeout: Duration,
+    pred: impl Fn(&LineEvent) -> bool,
+) -> HashMap<u32, Duration> {
+    let mut done: HashMap<u32, Duration> = HashMap::new();
+    let mut seen = 0;
+    while done.len() < lines as usize && since.elapsed() < timeout {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Only the new events, under the lock: the fleet's actors run on
+        // this same thread, and copying the whole store would starve them.
+        let Ok(events) = store.lock() else {
+            break;
+        };
+        for e in events.iter().skip(seen) {
+            if e.at >= since && pred(e) {
+                done.entry(e.line)
+                    .or_insert_with(|| e.at.saturating_duration_since(since));
+            }
+        }
+        seen = events.len();
+    }
+    done
+}
+
+fn report(phase: &str, done: &HashMap<u32, Duration>, lines: u32) {
+    let mut times: Vec<Duration> = done.values().copied().collect();
+    times.sort();
+    let ms = |d: Option<&Duration>| d.map_or("-".to_string(), |d| format!("{} ms", d.as_millis()));
+    let pct = |p: usize| times.get((times.len() * p / 100).min(times.len().saturating_sub(1)));
+    println!(
+        "{phase}: {} of {lines} lines; first {}, median {}, p95 {}, last {}",
+        times.len(),
+        ms(times.first()),
+        ms(pct(50)),
+        ms(pct(95)),
+        ms(times.last()),
+    );
+}
+
+/// Removes SBC `sbc`'s `_sip._udp` SRV record from the lab's zone.
+fn drop_srv(lab: &Lab, sbc: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let name = srv_name(Transport::Udp, lab.domain());
+    let target = lab.sbc(sbc).host_name().to_string();
+    lab.dns().update(|z| {
+        z.remove(
+            |r| matches!(r, Record::Srv { name: n, target: t, .. } if *n == name && *t == target),
+        );
+    })?;
+    Ok(())
+}
+
+fn event_counts(store: &Store) -> String {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let Ok(events) = store.lock() else {
+        return String::new();
+    };
+    for e in events.iter() {
+        let name = e.event.name();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(n, c)| format!("{n} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// This process's resident set (VmRSS), KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
