@@ -203,12 +203,20 @@ fn drop_srv(lab: &Lab, sbc: usize) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn event_counts(store: &Store) -> String {
-    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
     let Ok(events) = store.lock() else {
         return String::new();
     };
     for e in events.iter() {
-        let name = e.event.name();
+        let name = match &e.event {
+            LineEventBody::Registration(r) => match (&r.kind, &r.route) {
+                (EventKind::RouteFailed { reason }, Some(route)) => {
+                    format!("route_failed({} at {})", reason.as_str(), route.host)
+                }
+                _ => e.event.name().to_string(),
+            },
+            _ => e.event.name().to_string(),
+        };
         match counts.iter_mut().find(|(n, _)| *n == name) {
             Some((_, c)) => *c += 1,
             None => counts.push((name, 1)),
