@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         report("start: registered on SBC 1", &on1, lines);
         let rss_after = rss_kib();
-        let statuses = fleet.status().await;
+        println!("  where the lines are: {}", whereabouts(&fleet).await);
 
         let moved_at = Instant::now();
         drop_srv(&lab, 1)?;
@@ -79,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await;
         report("DNS move: registered on SBC 2", &on2, lines);
+        println!("  where the lines are: {}", whereabouts(&fleet).await);
 
         let stop_at = Instant::now();
         fleet.shutdown(Duration::from_secs(60)).await;
@@ -101,10 +102,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let kinds = event_counts(&store);
         println!("events: {kinds}");
-        println!(
-            "line status answers: {} of {lines}",
-            statuses.len()
-        );
         if let (Some(before), Some(after)) = (rss_before, rss_after) {
             println!(
                 "resident memory: {before} KiB before the fleet, {after} KiB with every line registered: {:.1} KiB per line",
@@ -225,6 +222,25 @@ fn event_counts(store: &Store) -> String {
     counts
         .iter()
         .map(|(n, c)| format!("{n} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many lines each SBC holds right now (from every line's status).
+async fn whereabouts(fleet: &Fleet) -> String {
+    let mut by_host: Vec<(String, usize)> = Vec::new();
+    for status in fleet.status().await {
+        let host = status
+            .registered_route
+            .map_or_else(|| "not registered".to_string(), |r| r.host);
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, n)) => *n += 1,
+            None => by_host.push((host, 1)),
+        }
+    }
+    by_host
+        .iter()
+        .map(|(h, n)| format!("{n} on {h}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
