@@ -8,14 +8,35 @@ mod e2e_support;
 
 use std::time::Duration;
 
+use actix::Addr;
 use e2e_support::{config, kind, lab, Harness};
 use serde_json::Value;
-use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, PlaceCall, Resume};
+use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, Line, PlaceCall, Resume};
 use sipfleet_lab::tools::Sipp;
 use sipfleet_lab::Transport as LabTransport;
 
 fn on_line(ev: &Value, line: u64, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["line"] == line && ev["call_id"] == call_id
+}
+
+/// Waits (3 s at most) for `kind` of call `call_id` on `line`.
+async fn wait_call(h: &Harness, line: u64, kind: &str, call_id: &str) -> Value {
+    h.wait_event(
+        &format!("{kind} on line {line}"),
+        Duration::from_secs(3),
+        |e| on_line(e, line, kind, call_id),
+    )
+    .await
+}
+
+/// Places a call from `line` and returns its Call-ID.
+async fn place(line: &Addr<Line>, target: impl Into<String>) -> String {
+    line.send(PlaceCall {
+        target: target.into(),
+    })
+    .await
+    .expect("line answers")
+    .expect("call placed")
 }
 
 #[test]
@@ -37,13 +58,7 @@ fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
             line.send(Answer).await.unwrap(),
             Err(CallCommandError::NoCall("answer"))
         );
-        let call_id = line
-            .send(PlaceCall {
-                target: target.clone(),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
+        let call_id = place(line, target.clone()).await;
         let started = h
             .wait_event("call_started", Duration::from_secs(2), |e| {
                 on_line(e, 1, "call_started", &call_id)
@@ -52,11 +67,7 @@ fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
         assert_eq!(started["direction"], "outgoing");
         assert_eq!(started["remote"], target.as_str());
         assert_eq!(h.sbc_of(&started), Some(1), "via the registered SBC");
-        let up = h
-            .wait_event("call_established", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_established", &call_id)
-            })
-            .await;
+        let up = wait_call(&h, 1, "call_established", &call_id).await;
         // The SBC's SDP answer names its own address and port 40000.
         let sbc1 = lab.sbcs()[0].ip();
         assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
@@ -64,11 +75,7 @@ fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
         assert_eq!(status[0].calls.len(), 1);
 
         line.send(Hangup).await.unwrap().expect("hang up");
-        let ended = h
-            .wait_event("call_ended", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &call_id)
-            })
-            .await;
+        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "local_hangup");
         assert_eq!(
             line.send(Hangup).await.unwrap(),
@@ -110,23 +117,10 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
             .await;
         }
         let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
-        let call_id = caller
-            .send(PlaceCall {
-                target: format!("sip:1002@{}", lab.domain()),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
-        let incoming = h
-            .wait_event("incoming call", Duration::from_secs(3), |e| {
-                on_line(e, 2, "call_started", &call_id)
-            })
-            .await;
+        let call_id = place(caller, format!("sip:1002@{}", lab.domain())).await;
+        let incoming = wait_call(&h, 2, "call_started", &call_id).await;
         assert_eq!(incoming["direction"], "incoming");
-        h.wait_event("caller hears ringing", Duration::from_secs(3), |e| {
-            on_line(e, 1, "call_ringing", &call_id)
-        })
-        .await;
+        wait_call(&h, 1, "call_ringing", &call_id).await;
         // It rings: nothing answers by itself.
         h.sleep_ms(1_000).await;
         assert!(
@@ -138,10 +132,7 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
         );
         callee.send(Answer).await.unwrap().expect("answer");
         for line in [1, 2] {
-            h.wait_event("established", Duration::from_secs(3), |e| {
-                on_line(e, line, "call_established", &call_id)
-            })
-            .await;
+            wait_call(&h, line, "call_established", &call_id).await;
         }
         // Both sides send 20 ms packets of silence to the port the other's
         // SDP named, and receive the other's.
@@ -167,23 +158,12 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
             on_line(e, 2, "call_resumed", &call_id) && e["by_remote"] == true
         })
         .await;
-        h.wait_event("caller resumed", Duration::from_secs(3), |e| {
-            on_line(e, 1, "call_resumed", &call_id)
-        })
-        .await;
+        wait_call(&h, 1, "call_resumed", &call_id).await;
         // The callee hangs up: the caller sees the BYE.
         callee.send(Hangup).await.unwrap().expect("hang up");
-        let caller_end = h
-            .wait_event("caller's call ends", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &call_id)
-            })
-            .await;
+        let caller_end = wait_call(&h, 1, "call_ended", &call_id).await;
         assert_eq!(caller_end["reason"], "remote_hangup");
-        let callee_end = h
-            .wait_event("callee's call ends", Duration::from_secs(3), |e| {
-                on_line(e, 2, "call_ended", &call_id)
-            })
-            .await;
+        let callee_end = wait_call(&h, 2, "call_ended", &call_id).await;
         assert_eq!(callee_end["reason"], "local_hangup");
         fleet.shutdown(Duration::from_secs(3)).await;
     });
@@ -209,17 +189,8 @@ fn auto_answer_answers_an_incoming_call_at_once() {
             })
             .await;
         }
-        let call_id = fleet.lines()[0]
-            .send(PlaceCall {
-                target: format!("sip:1002@{}", lab.domain()),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("callee answered by itself", Duration::from_secs(3), |e| {
-            on_line(e, 2, "call_established", &call_id)
-        })
-        .await;
+        let call_id = place(&fleet.lines()[0], format!("sip:1002@{}", lab.domain())).await;
+        wait_call(&h, 2, "call_established", &call_id).await;
         fleet.lines()[0]
             .send(Hangup)
             .await
@@ -251,53 +222,21 @@ fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
         let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
         let target = format!("sip:1002@{}", lab.domain());
         // The caller gives up while it rings: CANCEL through the SBC.
-        let cancelled = caller
-            .send(PlaceCall {
-                target: target.clone(),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("ringing", Duration::from_secs(3), |e| {
-            on_line(e, 1, "call_ringing", &cancelled)
-        })
-        .await;
+        let cancelled = place(caller, target.clone()).await;
+        wait_call(&h, 1, "call_ringing", &cancelled).await;
         caller.send(Hangup).await.unwrap().expect("cancel");
-        let mine = h
-            .wait_event("caller's end", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &cancelled)
-            })
-            .await;
+        let mine = wait_call(&h, 1, "call_ended", &cancelled).await;
         assert_eq!(mine["reason"], "cancelled");
         assert_eq!(mine["status"], 487);
-        let theirs = h
-            .wait_event("callee's end", Duration::from_secs(3), |e| {
-                on_line(e, 2, "call_ended", &cancelled)
-            })
-            .await;
+        let theirs = wait_call(&h, 2, "call_ended", &cancelled).await;
         assert_eq!(theirs["reason"], "remote_cancelled");
         // The callee declines: 603 reaches the caller.
-        let declined = caller
-            .send(PlaceCall { target })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("rings on line 2", Duration::from_secs(3), |e| {
-            on_line(e, 2, "call_ringing", &declined)
-        })
-        .await;
+        let declined = place(caller, target).await;
+        wait_call(&h, 2, "call_ringing", &declined).await;
         callee.send(Hangup).await.unwrap().expect("decline");
-        let theirs = h
-            .wait_event("callee's end", Duration::from_secs(3), |e| {
-                on_line(e, 2, "call_ended", &declined)
-            })
-            .await;
+        let theirs = wait_call(&h, 2, "call_ended", &declined).await;
         assert_eq!(theirs["reason"], "declined");
-        let mine = h
-            .wait_event("caller's end", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &declined)
-            })
-            .await;
+        let mine = wait_call(&h, 1, "call_ended", &declined).await;
         assert_eq!(mine["reason"], "rejected");
         assert_eq!(mine["status"], 603);
         fleet.shutdown(Duration::from_secs(3)).await;
@@ -322,26 +261,12 @@ fn an_invite_challenged_by_the_sbc_is_resent_with_credentials() {
         })
         .await;
         let line = &fleet.lines()[0];
-        let call_id = line
-            .send(PlaceCall {
-                target: format!("sip:8001@{}", lab.domain()),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
-        let up = h
-            .wait_event("call_established", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_established", &call_id)
-            })
-            .await;
+        let call_id = place(line, format!("sip:8001@{}", lab.domain())).await;
+        let up = wait_call(&h, 1, "call_established", &call_id).await;
         let sbc1 = lab.sbcs()[0].ip();
         assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
         line.send(Hangup).await.unwrap().expect("hang up");
-        let ended = h
-            .wait_event("call_ended", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &call_id)
-            })
-            .await;
+        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "local_hangup");
         h.wait_methods(1, &call_id, Duration::from_secs(3), |m| {
             m.iter().any(|x| x == "BYE")
@@ -389,23 +314,10 @@ fn a_2xx_after_the_cancelled_call_ended_is_acked_and_byed() {
         })
         .await;
         let line = &fleet.lines()[0];
-        let call_id = line
-            .send(PlaceCall {
-                target: format!("sip:1002@{}", lab.domain()),
-            })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("ringing", Duration::from_secs(3), |e| {
-            on_line(e, 1, "call_ringing", &call_id)
-        })
-        .await;
+        let call_id = place(line, format!("sip:1002@{}", lab.domain())).await;
+        wait_call(&h, 1, "call_ringing", &call_id).await;
         line.send(Hangup).await.unwrap().expect("cancel");
-        let ended = h
-            .wait_event("call_ended", Duration::from_secs(3), |e| {
-                on_line(e, 1, "call_ended", &call_id)
-            })
-            .await;
+        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "cancelled");
         assert_eq!(ended["status"], 487);
         let methods = h
@@ -469,16 +381,8 @@ fn calls_work_over_tcp_on_the_shared_connection() {
             format!("sip:9001@{}", lab.domain()),
             format!("sip:1002@{}", lab.domain()),
         ] {
-            let call_id = caller
-                .send(PlaceCall { target })
-                .await
-                .unwrap()
-                .expect("call placed");
-            let up = h
-                .wait_event("established", Duration::from_secs(3), |e| {
-                    on_line(e, 1, "call_established", &call_id)
-                })
-                .await;
+            let call_id = place(caller, target).await;
+            let up = wait_call(&h, 1, "call_established", &call_id).await;
             assert_eq!(up["route"]["transport"], "tcp");
             caller.send(Hangup).await.unwrap().expect("hang up");
             h.wait_event("ended", Duration::from_secs(3), |e| {
