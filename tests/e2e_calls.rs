@@ -1,8 +1,8 @@
 //! End to end against the lab: calls of the line actor. A call to
 //! `sip:9001@<domain>` is answered by the SBC itself; a call between two
 //! lines of the fleet goes through the SBC (Record-Route) to the other
-//! line, which rings until answered. (The lab's SBC answers no re-INVITE
-//! to its own 9xxx calls, so hold and resume are shown between two lines.)
+//! line, which rings until answered. Hold and resume are shown both ways:
+//! with the SBC as the callee, and between two lines.
 
 mod e2e_support;
 
@@ -40,7 +40,7 @@ async fn place(line: &Addr<Line>, target: impl Into<String>) -> String {
 }
 
 #[test]
-fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
+fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
     let _t = e2e_support::timing_lock();
     let lab = lab();
     let cfg = config(&lab, &["1001"], "UDPOnly", "");
@@ -73,6 +73,13 @@ fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
         assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
         let status = fleet.status().await;
         assert_eq!(status[0].calls.len(), 1);
+        // Hold and resume: re-INVITEs in the dialog, answered by the SBC
+        // (recvonly to our sendonly, then sendrecv again).
+        line.send(Hold).await.unwrap().expect("hold");
+        let held = wait_call(&h, 1, "call_held", &call_id).await;
+        assert_eq!(held["by_remote"], false);
+        line.send(Resume).await.unwrap().expect("resume");
+        wait_call(&h, 1, "call_resumed", &call_id).await;
 
         line.send(Hangup).await.unwrap().expect("hang up");
         let ended = wait_call(&h, 1, "call_ended", &call_id).await;
@@ -96,8 +103,8 @@ fn an_outgoing_call_to_the_sbc_is_established_and_hung_up() {
     methods.sort();
     assert_eq!(
         methods,
-        ["ACK", "BYE", "INVITE"],
-        "INVITE, ACK, BYE\n{}",
+        ["ACK", "ACK", "ACK", "BYE", "INVITE", "INVITE", "INVITE"],
+        "INVITE, ACK, hold re-INVITE, ACK, resume re-INVITE, ACK, BYE\n{}",
         h.story()
     );
 }
