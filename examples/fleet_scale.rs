@@ -1,6 +1,7 @@
 //! The fleet at scale against the real lab (a bench binary: it prints
-//! figures, it asserts nothing but completion). N lines, lab users 20000 and
-//! up, go through three phases on UDP:
+//! figures and asserts nothing; a phase that does not complete within its
+//! limit shows as fewer than N lines). N lines, lab users 20000 and up, go
+//! through three phases on UDP:
 //!
 //! 1. **start**: every line registers (digest) on SBC 1, the top SRV route;
 //! 2. **DNS move**: the zone drops SBC 1's SRV record; at the next refresh of
