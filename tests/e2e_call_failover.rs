@@ -9,7 +9,8 @@ use std::time::Duration;
 use e2e_support::{assert_near, config, kind, lab, t_ms, Harness};
 use serde_json::Value;
 use sipfleet::actors::line::{Emergency, Hangup, PlaceCall};
-use sipfleet_lab::Mode;
+use sipfleet_lab::tools::sip_request;
+use sipfleet_lab::{Mode, Transport};
 
 fn of_call(ev: &Value, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["call_id"] == call_id
@@ -461,4 +462,134 @@ fn an_emergency_call_goes_out_even_when_the_registration_is_rejected() {
         fleet.shutdown(Duration::from_secs(3)).await;
     });
     h.finish_with_calls("emergency_unregistered");
+}
+
+/// What line 1 made of an INVITE that SBC 1 delivered after the line's
+/// registration had moved to SBC 2: the line's events for that Call-ID.
+///
+/// The line registers on SBC 1 (expires 20 s) and calls the SBC's callee,
+/// so the flow to SBC 1 stays in use. SBC 1 goes silent: the refresh at
+/// 10 s times out (3.5 s) and the line fails over to SBC 2. SBC 1 comes
+/// back, its binding of the line still valid, and a caller on the lab's
+/// client address sends it an INVITE for the line, which SBC 1 relays on
+/// that flow.
+fn invite_via_the_old_sbc(only_signal_with_registered: bool) -> (Vec<Value>, String) {
+    let _t = e2e_support::timing_lock();
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &["1001"],
+        "UDPOnly",
+        &format!(
+            "voIpProt.server.1.expires=\"20\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.onlySignalWithRegistered=\"{}\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"duration\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+            u8::from(only_signal_with_registered)
+        ),
+    );
+    let target = format!("sip:9003@{}", lab.domain());
+    let domain = lab.domain().to_string();
+    let sbc1 = lab.sbc(1).addr(Transport::Udp);
+    let client_ip = lab.client_ip();
+    let call_id = format!("old-sbc-{}@lab-caller", std::process::id());
+    let mut h = Harness::new(&lab);
+    let events = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let line = &fleet.lines()[0];
+        h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        let first = line
+            .send(PlaceCall { target })
+            .await
+            .unwrap()
+            .expect("call placed");
+        h.wait_event("call established", Duration::from_secs(3), |e| {
+            of_call(e, "call_established", &first) && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        h.set_mode(1, Mode::Silent).await;
+        h.wait_event("registered on SBC 2", Duration::from_secs(16), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(2)
+        })
+        .await;
+        h.set_mode(1, Mode::Ok).await;
+        let id = call_id.clone();
+        let outcome = h
+            .with_lab(move |_| {
+                sip_request(
+                    Transport::Udp,
+                    client_ip.into(),
+                    sbc1,
+                    |local| invite_for_1001(local, &domain, &id),
+                    Duration::from_secs(2),
+                )
+            })
+            .await
+            .expect("INVITE sent");
+        eprintln!("the caller's INVITE via SBC 1: {outcome:?}");
+        h.sleep_ms(1000).await;
+        let on_line = h
+            .events()
+            .into_iter()
+            .filter(|e| e["call_id"] == call_id.as_str())
+            .collect();
+        fleet.shutdown(Duration::from_secs(3)).await;
+        on_line
+    });
+    let story = h.story();
+    let delivered = h.methods_for(1, &call_id);
+    assert_eq!(delivered, ["INVITE"], "SBC 1 took the INVITE\n{story}");
+    (events, story)
+}
+
+/// An INVITE from the lab's caller for line 1001, with an SDP offer.
+fn invite_for_1001(local: std::net::SocketAddr, domain: &str, call_id: &str) -> String {
+    let sdp = format!(
+        "v=0\r\no=caller 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        ip = local.ip()
+    );
+    format!(
+        "INVITE sip:1001@{domain} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-old-sbc-{}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:1500@{domain}>;tag=caller\r\n\
+         To: <sip:1001@{domain}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:1500@{local}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        std::process::id(),
+        sdp.len()
+    )
+}
+
+/// Guide, `onlySignalWithRegistered=1`: "No signaling is accepted from ...
+/// an SBC that doesn't hold the currently active registration". SBC 1
+/// relays the INVITE on the flow the line still keeps for its call, and the
+/// line ignores it: no call starts, nothing is answered.
+#[test]
+fn only_signal_with_registered_ignores_an_invite_from_the_sbc_without_the_registration() {
+    let (events, story) = invite_via_the_old_sbc(true);
+    assert!(
+        events.is_empty(),
+        "the INVITE was ignored: {events:?}\n{story}"
+    );
+}
+
+/// The control: with `onlySignalWithRegistered=0` the same INVITE over the
+/// same flow starts an incoming call, so the test above sees a real
+/// delivery being refused, not an INVITE that never arrived.
+#[test]
+fn without_only_signal_with_registered_the_old_sbc_s_invite_rings() {
+    let (events, story) = invite_via_the_old_sbc(false);
+    let started = events.iter().find(|e| kind(e) == "call_started");
+    let started = started.unwrap_or_else(|| panic!("an incoming call\n{story}"));
+    assert_eq!(started["direction"], "incoming", "{story}");
+    assert_eq!(started["route"]["address"], events[0]["route"]["address"]);
 }

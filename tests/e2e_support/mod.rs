@@ -23,6 +23,24 @@ use sipfleet::actors::fleet::{Fleet, FleetOptions};
 use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
 use sipfleet_lab::{password_for, Lab, LabConfig, Mode};
 
+/// The fleet's slog records on stderr when `SIPFLEET_LOG` names a level
+/// (`debug`, `info`, ...), as `sipfleet run` does; otherwise discarded.
+/// For reading what the fleet did in a failing test.
+fn test_logger() -> slog::Logger {
+    use slog::Drain;
+    let level = match std::env::var("SIPFLEET_LOG").as_deref() {
+        Ok("trace") => slog::Level::Trace,
+        Ok("debug") => slog::Level::Debug,
+        Ok("info") => slog::Level::Info,
+        Ok("warning") | Ok("warn") => slog::Level::Warning,
+        Ok("error") => slog::Level::Error,
+        _ => return slog::Logger::root(slog::Discard, slog::o!()),
+    };
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    slog::Logger::root(drain.filter_level(level).fuse(), slog::o!())
+}
+
 /// Serialises the timing-critical tests of one test binary: the machine has
 /// two cores, and three Kamailio instances per lab plus a fleet per test make
 /// parallel labs compete for them.
@@ -130,7 +148,7 @@ impl Harness {
     pub fn options(&self) -> FleetOptions {
         FleetOptions {
             events: EventSink::Memory(self.store.clone()),
-            log: slog::Logger::root(slog::Discard, slog::o!()),
+            log: test_logger(),
             ca_file: Some(self.lab.ca_cert_path().to_path_buf()),
             dns_servers: Vec::new(),
             seed: None,
