@@ -167,108 +167,43 @@ const BASE: &[(u32, u32)] = &[(10, 120)];
 const MAXT: &[(u32, u32)] = &[(60, 1800)];
 const FAILBACK_TIMEOUT: &[(u32, u32)] = &[(0, 0), (60, 65535)];
 
+#[rustfmt::skip]
 macro_rules! server_family {
     ($p:literal) => {
         [
-            Spec {
-                template: concat!($p, "address"),
-                kind: Kind::Host,
-                default: "",
-            },
-            Spec {
-                template: concat!($p, "port"),
-                kind: Kind::Port,
-                default: "0",
-            },
-            Spec {
-                template: concat!($p, "transport"),
-                kind: Kind::Transport,
-                default: "DNSnaptr",
-            },
-            Spec {
-                template: concat!($p, "expires"),
-                kind: Kind::Int(EXPIRES),
-                default: "3600",
-            },
-            Spec {
-                template: concat!($p, "retryTimeOut"),
-                kind: Kind::Int(U16),
-                default: "0",
-            },
-            Spec {
-                template: concat!($p, "retryMaxCount"),
-                kind: Kind::Int(U16),
-                default: "3",
-            },
-            Spec {
-                template: concat!($p, "registerRetry.baseTimeOut"),
-                kind: Kind::Int(BASE),
-                default: "60",
-            },
-            Spec {
-                template: concat!($p, "registerRetry.maxTimeOut"),
-                kind: Kind::Int(MAXT),
-                default: "60",
-            },
+            Spec { template: concat!($p, "address"), kind: Kind::Host, default: "" },
+            Spec { template: concat!($p, "port"), kind: Kind::Port, default: "0" },
+            Spec { template: concat!($p, "transport"), kind: Kind::Transport, default: "DNSnaptr" },
+            Spec { template: concat!($p, "expires"), kind: Kind::Int(EXPIRES), default: "3600" },
+            Spec { template: concat!($p, "retryTimeOut"), kind: Kind::Int(U16), default: "0" },
+            Spec { template: concat!($p, "retryMaxCount"), kind: Kind::Int(U16), default: "3" },
+            Spec { template: concat!($p, "registerRetry.baseTimeOut"), kind: Kind::Int(BASE), default: "60" },
+            Spec { template: concat!($p, "registerRetry.maxTimeOut"), kind: Kind::Int(MAXT), default: "60" },
         ]
     };
 }
 
+#[rustfmt::skip]
 macro_rules! proxy_family {
     ($p:literal) => {
         [
-            Spec {
-                template: concat!($p, "address"),
-                kind: Kind::Host,
-                default: "",
-            },
-            Spec {
-                template: concat!($p, "port"),
-                kind: Kind::Port,
-                default: "0",
-            },
-            Spec {
-                template: concat!($p, "transport"),
-                kind: Kind::Transport,
-                default: "DNSnaptr",
-            },
+            Spec { template: concat!($p, "address"), kind: Kind::Host, default: "" },
+            Spec { template: concat!($p, "port"), kind: Kind::Port, default: "0" },
+            Spec { template: concat!($p, "transport"), kind: Kind::Transport, default: "DNSnaptr" },
         ]
     };
 }
 
+#[rustfmt::skip]
 macro_rules! failover_family {
     ($p:literal) => {
         [
-            Spec {
-                template: concat!($p, "failOver.reRegisterOn"),
-                kind: Kind::Bool,
-                default: "0",
-            },
-            Spec {
-                template: concat!($p, "failOver.onlySignalWithRegistered"),
-                kind: Kind::Bool,
-                default: "1",
-            },
-            Spec {
-                template: concat!($p, "failOver.failRegistrationOn"),
-                kind: Kind::Bool,
-                default: "1",
-            },
-            Spec {
-                template: concat!($p, "failOver.failBack.mode"),
-                kind: Kind::FailbackMode,
-                default: "duration",
-            },
-            Spec {
-                template: concat!($p, "failOver.failBack.timeout"),
-                kind: Kind::Int(FAILBACK_TIMEOUT),
-                default: "3600",
-            },
-            Spec {
-                template: concat!($p, "failOver.unRegisterOnFailBack"),
-                kind: Kind::Bool,
-                default: "0",
-            },
+            Spec { template: concat!($p, "failOver.reRegisterOn"), kind: Kind::Bool, default: "0" },
+            Spec { template: concat!($p, "failOver.onlySignalWithRegistered"), kind: Kind::Bool, default: "1" },
+            Spec { template: concat!($p, "failOver.failRegistrationOn"), kind: Kind::Bool, default: "1" },
+            Spec { template: concat!($p, "failOver.failBack.mode"), kind: Kind::FailbackMode, default: "duration" },
+            Spec { template: concat!($p, "failOver.failBack.timeout"), kind: Kind::Int(FAILBACK_TIMEOUT), default: "3600" },
+            Spec { template: concat!($p, "failOver.unRegisterOnFailBack"), kind: Kind::Bool, default: "0" },
         ]
     };
 }
