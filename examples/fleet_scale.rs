@@ -201,45 +201,45 @@ fn drop_srv(lab: &Lab, sbc: usize) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn event_counts(store: &Store) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
     let Ok(events) = store.lock() else {
         return String::new();
     };
-    for e in events.iter() {
-        let name = match &e.event {
-            LineEventBody::Registration(r) => match (&r.kind, &r.route) {
-                (EventKind::RouteFailed { reason }, Some(route)) => {
-                    format!("route_failed({} at {})", reason.as_str(), route.host)
-                }
-                _ => e.event.name().to_string(),
-            },
+    let names = events.iter().map(|e| match &e.event {
+        LineEventBody::Registration(r) => match (&r.kind, &r.route) {
+            (EventKind::RouteFailed { reason }, Some(route)) => {
+                format!("route_failed({} at {})", reason.as_str(), route.host)
+            }
             _ => e.event.name().to_string(),
-        };
-        match counts.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name, 1)),
-        }
-    }
-    counts
+        },
+        _ => e.event.name().to_string(),
+    });
+    tally(names)
         .iter()
         .map(|(n, c)| format!("{n} {c}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// How many lines each SBC holds right now (from every line's status).
-async fn whereabouts(fleet: &Fleet) -> String {
-    let mut by_host: Vec<(String, usize)> = Vec::new();
-    for status in fleet.status().await {
-        let host = status
-            .registered_route
-            .map_or_else(|| "not registered".to_string(), |r| r.host);
-        match by_host.iter_mut().find(|(h, _)| *h == host) {
+/// How often each value occurs, in order of first appearance.
+fn tally(values: impl Iterator<Item = String>) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for value in values {
+        match counts.iter_mut().find(|(v, _)| *v == value) {
             Some((_, n)) => *n += 1,
-            None => by_host.push((host, 1)),
+            None => counts.push((value, 1)),
         }
     }
-    by_host
+    counts
+}
+
+/// How many lines each SBC holds right now (from every line's status).
+async fn whereabouts(fleet: &Fleet) -> String {
+    let hosts = fleet.status().await.into_iter().map(|status| {
+        status
+            .registered_route
+            .map_or_else(|| "not registered".to_string(), |r| r.host)
+    });
+    tally(hosts)
         .iter()
         .map(|(h, n)| format!("{n} on {h}"))
         .collect::<Vec<_>>()

@@ -6,14 +6,34 @@ mod e2e_support;
 
 use std::time::Duration;
 
+use actix::Addr;
 use e2e_support::{assert_near, config, kind, lab, t_ms, Harness};
 use serde_json::Value;
-use sipfleet::actors::line::{Emergency, Hangup, PlaceCall};
+use sipfleet::actors::line::{Emergency, Hangup, Line, PlaceCall};
 use sipfleet_lab::tools::sip_request;
 use sipfleet_lab::{Mode, Transport};
 
 fn of_call(ev: &Value, name: &str, call_id: &str) -> bool {
     kind(ev) == name && ev["call_id"] == call_id
+}
+
+/// Waits for the line to register on SBC 1, then places a call to
+/// `target` and waits until it is established through SBC 1.
+async fn call_through_sbc_1(h: &Harness, line: &Addr<Line>, target: String) -> String {
+    h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+        kind(e) == "registered" && h.sbc_of(e) == Some(1)
+    })
+    .await;
+    let call_id = line
+        .send(PlaceCall { target })
+        .await
+        .expect("line answers")
+        .expect("call placed");
+    h.wait_event("call established", Duration::from_secs(3), |e| {
+        of_call(e, "call_established", &call_id) && h.sbc_of(e) == Some(1)
+    })
+    .await;
+    call_id
 }
 
 /// A call placed on SBC 2 while the primary is back: the refreshes that
@@ -207,19 +227,7 @@ fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
     let call_id = actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
         let line = &fleet.lines()[0];
-        h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
-            kind(e) == "registered" && h.sbc_of(e) == Some(1)
-        })
-        .await;
-        let call_id = line
-            .send(PlaceCall { target })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("call established", Duration::from_secs(3), |e| {
-            of_call(e, "call_established", &call_id) && h.sbc_of(e) == Some(1)
-        })
-        .await;
+        let call_id = call_through_sbc_1(&h, line, target).await;
         // SBC 1 reboots; the refresh at ≈10 s fails over to SBC 2.
         h.set_mode(1, Mode::Dead).await;
         h.wait_event("registered on SBC 2", Duration::from_secs(15), |e| {
@@ -498,19 +506,7 @@ fn invite_via_the_old_sbc(only_signal_with_registered: bool) -> (Vec<Value>, Str
     let events = actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
         let line = &fleet.lines()[0];
-        h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
-            kind(e) == "registered" && h.sbc_of(e) == Some(1)
-        })
-        .await;
-        let first = line
-            .send(PlaceCall { target })
-            .await
-            .unwrap()
-            .expect("call placed");
-        h.wait_event("call established", Duration::from_secs(3), |e| {
-            of_call(e, "call_established", &first) && h.sbc_of(e) == Some(1)
-        })
-        .await;
+        call_through_sbc_1(&h, line, target).await;
         h.set_mode(1, Mode::Silent).await;
         h.wait_event("registered on SBC 2", Duration::from_secs(16), |e| {
             kind(e) == "registered" && h.sbc_of(e) == Some(2)

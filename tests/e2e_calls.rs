@@ -29,6 +29,15 @@ async fn wait_call(h: &Harness, line: u64, kind: &str, call_id: &str) -> Value {
     .await
 }
 
+/// The methods SBC 1 received for `call_id`, sorted: the SBC's worker
+/// processes may log requests sent together (an ACK and a BYE) in either
+/// order.
+fn sorted_methods(h: &Harness, call_id: &str) -> Vec<String> {
+    let mut methods = h.methods_for(1, call_id);
+    methods.sort();
+    methods
+}
+
 /// Places a call from `line` and returns its Call-ID.
 async fn place(line: &Addr<Line>, target: impl Into<String>) -> String {
     line.send(PlaceCall {
@@ -97,10 +106,7 @@ fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
         call_id
     });
     h.finish_with_calls("outgoing_call");
-    // Sorted: the SBC's worker processes may log an ACK and the BYE right
-    // after it in either order.
-    let mut methods = h.methods_for(1, &call_id);
-    methods.sort();
+    let methods = sorted_methods(&h, &call_id);
     assert_eq!(
         methods,
         ["ACK", "ACK", "ACK", "BYE", "INVITE", "INVITE", "INVITE"],
@@ -284,8 +290,7 @@ fn an_invite_challenged_by_the_sbc_is_resent_with_credentials() {
     });
     // Kamailio's sl module absorbs the ACK of its own stateless 407 before
     // the script logs requests: the log shows the 200's ACK only.
-    let mut methods = h.methods_for(1, &call_id);
-    methods.sort();
+    let methods = sorted_methods(&h, &call_id);
     assert_eq!(
         methods,
         ["ACK", "BYE", "INVITE", "INVITE"],
@@ -351,8 +356,7 @@ fn a_2xx_after_the_cancelled_call_ended_is_acked_and_byed() {
         run.stdout,
         h.story()
     );
-    let mut methods = h.methods_for(1, &call_id);
-    methods.sort();
+    let methods = sorted_methods(&h, &call_id);
     assert_eq!(
         methods,
         ["ACK", "ACK", "BYE", "CANCEL", "INVITE"],

@@ -58,12 +58,7 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        let on1 = h.first_registration_on(1).await;
         let changed_at = h.now_ms();
         edit_udp_srv(&h, 1, None).await;
         let removed = h
@@ -119,12 +114,7 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        h.first_registration_on(1).await;
         let before = h.events().len();
         let registers_before = h.registers(1, "1004").len();
         edit_udp_srv(&h, 1, Some(40)).await;
@@ -356,12 +346,7 @@ fn shutdown_is_bounded_when_the_registrar_is_silent() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let reg = h
-            .wait_event("registered", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&reg), Some(1), "{}", h.story());
+        let reg = h.first_registration_on(1).await;
         h.set_mode(1, sipfleet_lab::Mode::Silent).await;
         let began = h.now_ms();
         fleet.shutdown(Duration::from_secs(2)).await;

@@ -279,12 +279,7 @@ fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["expires"], 10, "{}", h.story());
         h.set_mode(1, Mode::Dead).await;
         let failed = h
@@ -484,12 +479,7 @@ fn fail_registration_off_keeps_the_binding_until_it_lapses() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        let on1 = h.first_registration_on(1).await;
         for i in 1..=3 {
             h.set_mode(i, Mode::Silent).await;
         }

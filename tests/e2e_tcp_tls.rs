@@ -166,12 +166,7 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["route"]["transport"], "tls");
         assert_eq!(on1["primary"], true);
         let at1 = h.registers(1, USER);
@@ -251,12 +246,7 @@ fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         let fleet = h.start(&cfg);
-        let on1 = h
-            .wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
-                kind(e) == "registered"
-            })
-            .await;
-        assert_eq!(h.sbc_of(&on1), Some(1), "{}", h.story());
+        let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["route"]["transport"], "tls");
         h.set_mode(1, Mode::Silent).await;
         let lost = h

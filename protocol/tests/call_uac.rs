@@ -503,8 +503,9 @@ fn a_late_2xx_to_an_abandoned_attempt_is_acked_and_byed() {
     assert_eq!(sim.call.state(), CallState::Calling, "CSeq 2 still rings");
 }
 
-#[test]
-fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
+/// An outgoing call that Timer B ended at 32 s, then a 2xx (To tag `tag`)
+/// to its INVITE at that moment.
+fn answered_after_timer_b(tag: &str) -> CallSim {
     let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
     let invite = sim.last_sent();
     sim.run_until(32_000);
@@ -513,10 +514,16 @@ fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
     sim.deliver(&respond(
         &invite,
         200,
-        Some("bob"),
+        Some(tag),
         &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
         None,
     ));
+    sim
+}
+
+#[test]
+fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
+    let sim = answered_after_timer_b("bob");
     assert_eq!(wire(&sim.seen), vec!["32000 ACK 1 ACK", "32000 BYE 2 BYE"]);
     assert!(events(&sim.seen).is_empty());
 }
@@ -588,18 +595,7 @@ fn an_ended_outgoing_call_answers_late_2xx_for_64_t1_after_its_end() {
 /// response, and given up at Timer F.
 #[test]
 fn the_bye_to_a_late_fork_is_retransmitted_until_answered() {
-    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
-    let invite = sim.last_sent();
-    sim.run_until(32_000);
-    assert!(!sim.call.is_active());
-    sim.take();
-    sim.deliver(&respond(
-        &invite,
-        200,
-        Some("late"),
-        &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
-        None,
-    ));
+    let mut sim = answered_after_timer_b("late");
     let bye = sim.last_sent();
     sim.run_until(39_600);
     assert_eq!(
@@ -622,17 +618,7 @@ fn the_bye_to_a_late_fork_is_retransmitted_until_answered() {
 
 #[test]
 fn an_unanswered_bye_to_a_late_fork_stops_at_timer_f() {
-    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
-    let invite = sim.last_sent();
-    sim.run_until(32_000);
-    sim.take();
-    sim.deliver(&respond(
-        &invite,
-        200,
-        Some("late"),
-        &[(HeaderName::Contact, "<sip:1002@10.0.0.2>")],
-        None,
-    ));
+    let mut sim = answered_after_timer_b("late");
     sim.run_until(200_000);
     let w = wire(&sim.take());
     assert_eq!(w.last().map(String::as_str), Some("63500 BYE 2 BYE"));

@@ -220,6 +220,18 @@ impl Harness {
         }
     }
 
+    /// Waits (5 s at most) for the fleet's first `registered` event and
+    /// checks that it names SBC `sbc`.
+    pub async fn first_registration_on(&self, sbc: usize) -> Value {
+        let registered = self
+            .wait_event("registered", Duration::from_secs(5), |e| {
+                kind(e) == "registered"
+            })
+            .await;
+        assert_eq!(self.sbc_of(&registered), Some(sbc), "{}", self.story());
+        registered
+    }
+
     /// Waits until an event matches `pred` among the events after the first
     /// `skip` ones.
     pub async fn wait_event_after(
