@@ -110,7 +110,12 @@
 //!   branch, the response's To (17.1.1.3).
 //! * A 2xx from another fork, or to an attempt the call abandoned (route
 //!   retry, CANCEL, timeout), gets an ACK and a BYE in its own dialog
-//!   (13.2.2.4); a late copy of an incoming call's INVITE is absorbed.
+//!   (13.2.2.4); the BYE is retransmitted like any non-INVITE request, and
+//!   a retransmitted 2xx of that fork gets the same ACK. An ended outgoing
+//!   call keeps a deadline 64*T1 after its end (or after its first 2xx,
+//!   RFC 6026 Timer M) for such late answers: keep feeding it until
+//!   [`Call::poll_timeout`] is `None`. A late copy of an incoming call's
+//!   INVITE is absorbed.
 //! * 401/407 to an INVITE: ACK, then the INVITE again with credentials:
 //!   same Call-ID and From tag, CSeq + 1, new branch (22.2). A second
 //!   challenge that is not `stale` ends the call.
