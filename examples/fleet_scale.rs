@@ -1,7 +1,8 @@
 //! The fleet at scale against the real lab (a bench binary: it prints
 //! figures and asserts nothing; a phase that does not complete within its
 //! limit shows as fewer than N lines). N lines, lab users 20000 and up, go
-//! through three phases on UDP:
+//! through three phases on UDP, TCP or TLS (all lines share one flow per
+//! SBC):
 //!
 //! 1. **start**: every line registers (digest) on SBC 1, the top SRV route;
 //! 2. **DNS move**: the zone drops SBC 1's SRV record; at the next refresh of
@@ -16,7 +17,8 @@
 //! (`scripts/lab-install`):
 //!
 //! ```sh
-//! cargo run --release --example fleet_scale -- 5000
+//! cargo run --release --example fleet_scale -- 5000        # UDP
+//! cargo run --release --example fleet_scale -- 5000 tcp    # or tls
 //! ```
 
 use std::collections::HashMap;
@@ -36,9 +38,16 @@ const MAX_LINES: u32 = 10_000;
 type Store = Arc<Mutex<Vec<LineEvent>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let lines: u32 = match std::env::args().nth(1) {
+    let mut args = std::env::args().skip(1);
+    let lines: u32 = match args.next() {
         Some(n) => n.parse()?,
         None => 2000,
+    };
+    let (transport, setting) = match args.next().as_deref() {
+        None | Some("udp") => (Transport::Udp, "UDPOnly"),
+        Some("tcp") => (Transport::Tcp, "TCPOnly"),
+        Some("tls") => (Transport::Tls, "TLS"),
+        Some(other) => return Err(format!("transport {other:?}: udp, tcp or tls").into()),
     };
     if !(1..=MAX_LINES).contains(&lines) {
         return Err(format!("LINES must be 1..={MAX_LINES} (lab users 20000-29999)").into());
@@ -47,23 +56,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ttl: TTL_S,
         ..LabConfig::default()
     })?;
-    let config = fleet_config(&lab, lines)?;
+    let config = fleet_config(&lab, lines, setting)?;
     let store: Store = Arc::new(Mutex::new(Vec::new()));
     let options = FleetOptions {
         events: EventSink::Memory(store.clone()),
         log: slog::Logger::root(slog::Discard, slog::o!()),
-        ca_file: None,
+        ca_file: Some(lab.ca_cert_path().to_path_buf()),
         dns_servers: Vec::new(),
         seed: None,
         user_agent: "sipfleet-scale".into(),
     };
-    println!("{lines} lines, UDP, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
+    println!("{lines} lines, {setting}, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
     let rss_before = rss_kib();
     actix::System::new().block_on(async {
         let start = Instant::now();
         let fleet = Fleet::start(&config, options)?;
-        let sbc1 = lab.sbc(1).addr(Transport::Udp);
-        let sbc2 = lab.sbc(2).addr(Transport::Udp);
+        let sbc1 = lab.sbc(1).addr(transport);
+        let sbc2 = lab.sbc(2).addr(transport);
 
         let on1 = wait_all(&store, lines, start, Duration::from_secs(120), |e| {
             registered_at(e) == Some(sbc1)
@@ -74,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  where the lines are: {}", whereabouts(&fleet).await);
 
         let moved_at = Instant::now();
-        drop_srv(&lab, 1)?;
+        drop_srv(&lab, 1, transport)?;
         let on2 = wait_all(&store, lines, moved_at, Duration::from_secs(120), |e| {
             registered_at(e) == Some(sbc2)
         })
@@ -113,8 +122,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
-/// `reg.1` .. `reg.N` as lab users 20000.., one SRV-resolved UDP server.
-fn fleet_config(lab: &Lab, lines: u32) -> Result<FleetConfig, Box<dyn std::error::Error>> {
+/// `reg.1` .. `reg.N` as lab users 20000.., one SRV-resolved server over
+/// `transport` (`UDPOnly`, `TCPOnly`, `TLS`).
+fn fleet_config(
+    lab: &Lab,
+    lines: u32,
+    transport: &str,
+) -> Result<FleetConfig, Box<dyn std::error::Error>> {
     let mut text = String::new();
     for n in 1..=lines {
         let user = (FIRST_USER + n - 1).to_string();
@@ -125,7 +139,7 @@ fn fleet_config(lab: &Lab, lines: u32) -> Result<FleetConfig, Box<dyn std::error
     }
     text.push_str(&format!(
         "voIpProt.server.1.address=\"{}\"\nvoIpProt.server.1.port=\"0\"\n\
-         voIpProt.server.1.transport=\"UDPOnly\"\ntcpIpApp.dns.server=\"{}\"\n",
+         voIpProt.server.1.transport=\"{transport}\"\ntcpIpApp.dns.server=\"{}\"\n",
         lab.domain(),
         lab.dns_addr()
     ));
@@ -188,9 +202,9 @@ fn report(phase: &str, done: &HashMap<u32, Duration>, lines: u32) {
     );
 }
 
-/// Removes SBC `sbc`'s `_sip._udp` SRV record from the lab's zone.
-fn drop_srv(lab: &Lab, sbc: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let name = srv_name(Transport::Udp, lab.domain());
+/// Removes SBC `sbc`'s SRV record for `transport` from the lab's zone.
+fn drop_srv(lab: &Lab, sbc: usize, transport: Transport) -> Result<(), Box<dyn std::error::Error>> {
+    let name = srv_name(transport, lab.domain());
     let target = lab.sbc(sbc).host_name().to_string();
     lab.dns().update(|z| {
         z.remove(
