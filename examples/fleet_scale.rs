@@ -4,11 +4,16 @@
 //! through three phases on UDP, TCP or TLS (all lines share one flow per
 //! SBC):
 //!
-//! 1. **start**: every line registers (digest) on SBC 1, the top SRV route;
+//! 1. **start**: every line registers (digest, expires 20 s) on SBC 1, the
+//!    top SRV route;
 //! 2. **DNS move**: the zone drops SBC 1's SRV record; at the next refresh of
 //!    the route set (TTL 3 s) every line learns its route is gone and
 //!    registers on SBC 2 at once (the guide's sticky-route rule);
-//! 3. **shutdown**: every line un-registers (`Expires: 0`).
+//! 3. **SBC 2 dies**: over UDP each line's next refresh (10 s after it
+//!    registered) meets ICMP and fails over to SBC 3 at once; over TCP/TLS
+//!    the connection's reset is a registration loss for every line, each
+//!    backs off for its own random wait in [5, 10] s, then walks to SBC 3;
+//! 4. **shutdown**: every line un-registers (`Expires: 0`).
 //!
 //! For each phase: when the first and the last line were through, the
 //! median and 95th percentile per line, and the REGISTERs the SBCs received
@@ -29,7 +34,7 @@ use sipfleet::actors::events::{EventSink, LineEvent, LineEventBody};
 use sipfleet::actors::fleet::{Fleet, FleetOptions};
 use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
 use sipfleet::protocol::registration::EventKind;
-use sipfleet_lab::{password_for, srv_name, Lab, LabConfig, Record, Transport};
+use sipfleet_lab::{password_for, srv_name, Lab, LabConfig, Mode, Record, Transport};
 
 const TTL_S: u32 = 3;
 const FIRST_USER: u32 = 20_000;
@@ -91,6 +96,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report("DNS move: registered on SBC 2", &on2, lines);
         println!("  where the lines are: {}", whereabouts(&fleet).await);
 
+        let died_at = Instant::now();
+        lab.set_mode(2, Mode::Dead)?;
+        let sbc3 = lab.sbc(3).addr(transport);
+        let on3 = wait_all(&store, lines, died_at, Duration::from_secs(60), |e| {
+            registered_at(e) == Some(sbc3)
+        })
+        .await;
+        report("SBC 2 dies: registered on SBC 3", &on3, lines);
+        println!("  where the lines are: {}", whereabouts(&fleet).await);
+
         let stop_at = Instant::now();
         fleet.shutdown(Duration::from_secs(60)).await;
         let gone = wait_all(&store, lines, stop_at, Duration::from_secs(5), |e| {
@@ -99,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         report("shutdown: un-registered", &gone, lines);
 
-        for (i, name) in [(1, "SBC 1"), (2, "SBC 2")] {
+        for (i, name) in [(1, "SBC 1"), (2, "SBC 2"), (3, "SBC 3")] {
             let registers = lab
                 .received(i)?
                 .iter()
@@ -139,7 +154,8 @@ fn fleet_config(
     }
     text.push_str(&format!(
         "voIpProt.server.1.address=\"{}\"\nvoIpProt.server.1.port=\"0\"\n\
-         voIpProt.server.1.transport=\"{transport}\"\ntcpIpApp.dns.server=\"{}\"\n",
+         voIpProt.server.1.transport=\"{transport}\"\nvoIpProt.server.1.expires=\"20\"\n\
+         voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\ntcpIpApp.dns.server=\"{}\"\n",
         lab.domain(),
         lab.dns_addr()
     ));
