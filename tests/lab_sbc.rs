@@ -107,6 +107,39 @@ fn call_to_the_sbc_callee_gets_200_ack_and_bye_over_udp_and_tcp() {
     );
 }
 
+/// `sip:8xxx@` answers only an INVITE with valid proxy credentials (407
+/// first, checked by Kamailio), and the SBC's own calls answer a hold
+/// re-INVITE with the mirrored direction (`a=recvonly` to `a=sendonly`).
+#[test]
+fn a_challenged_call_with_hold_over_udp_and_tcp() {
+    let lab = Lab::start(LabConfig {
+        sbc_count: 1,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    for t in [Transport::Udp, Transport::Tcp] {
+        let mut call = sipp(&lab, "call_challenged.xml", 1, t, "8000");
+        call.field1 = "1001".into();
+        call.auth = Some(("1001".into(), password_for("1001")));
+        let run = call.run().unwrap();
+        assert!(run.success(), "{t}: {}\n{}", run.errors, run.stdout);
+    }
+    let mut bad = sipp(&lab, "call_challenged.xml", 1, Transport::Udp, "8000");
+    bad.field1 = "1001".into();
+    bad.auth = Some(("1001".into(), "not-the-password".into()));
+    bad.timeout = Duration::from_secs(2);
+    let run = bad.run().unwrap();
+    assert!(!run.success(), "wrong credentials are challenged again");
+    // Only the two good calls got as far as their BYE.
+    let byes = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "BYE")
+        .count();
+    assert_eq!(byes, 2);
+}
+
 #[test]
 fn invite_to_a_registered_line_is_delivered_to_it() {
     let lab = Lab::start(LabConfig {
