@@ -76,35 +76,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     actix::System::new().block_on(async {
         let start = Instant::now();
         let fleet = Fleet::start(&config, options)?;
-        let sbc1 = lab.sbc(1).addr(transport);
-        let sbc2 = lab.sbc(2).addr(transport);
+        let on = |sbc: usize| {
+            let addr = lab.sbc(sbc).addr(transport);
+            move |e: &LineEvent| registered_at(e) == Some(addr)
+        };
+        let limit = Duration::from_secs(120);
 
-        let on1 = wait_all(&store, lines, start, Duration::from_secs(120), |e| {
-            registered_at(e) == Some(sbc1)
-        })
-        .await;
-        report("start: registered on SBC 1", &on1, lines);
+        let phase = Phase { store: &store, lines, fleet: &fleet };
+        phase.run("start: registered on SBC 1", start, limit, on(1)).await;
         let rss_after = rss_kib();
-        println!("  where the lines are: {}", whereabouts(&fleet).await);
 
         let moved_at = Instant::now();
         drop_srv(&lab, 1, transport)?;
-        let on2 = wait_all(&store, lines, moved_at, Duration::from_secs(120), |e| {
-            registered_at(e) == Some(sbc2)
-        })
-        .await;
-        report("DNS move: registered on SBC 2", &on2, lines);
-        println!("  where the lines are: {}", whereabouts(&fleet).await);
+        phase.run("DNS move: registered on SBC 2", moved_at, limit, on(2)).await;
 
         let died_at = Instant::now();
         lab.set_mode(2, Mode::Dead)?;
-        let sbc3 = lab.sbc(3).addr(transport);
-        let on3 = wait_all(&store, lines, died_at, Duration::from_secs(60), |e| {
-            registered_at(e) == Some(sbc3)
-        })
-        .await;
-        report("SBC 2 dies: registered on SBC 3", &on3, lines);
-        println!("  where the lines are: {}", whereabouts(&fleet).await);
+        phase.run("SBC 2 dies: registered on SBC 3", died_at, limit, on(3)).await;
 
         let stop_at = Instant::now();
         fleet.shutdown(Duration::from_secs(60)).await;
@@ -135,6 +123,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     })
+}
+
+/// One phase of the run: the lines, where their events land, the fleet.
+struct Phase<'a> {
+    store: &'a Store,
+    lines: u32,
+    fleet: &'a Fleet,
+}
+
+impl Phase<'_> {
+    /// Waits (at most `limit`) until every line had an event `pred`
+    /// accepts after `since`, reports the times, then where every line's
+    /// status says it is.
+    async fn run(
+        &self,
+        name: &str,
+        since: Instant,
+        limit: Duration,
+        pred: impl Fn(&LineEvent) -> bool,
+    ) {
+        let done = wait_all(self.store, self.lines, since, limit, pred).await;
+        report(name, &done, self.lines);
+        println!("  where the lines are: {}", whereabouts(self.fleet).await);
+    }
 }
 
 /// `reg.1` .. `reg.N` as lab users 20000.., one SRV-resolved server over
