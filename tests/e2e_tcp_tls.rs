@@ -45,6 +45,21 @@ async fn refused_then_failover(h: &Harness, transport: &str) -> (u64, u64, Value
     (t0, t_ms(failover), reg)
 }
 
+/// Waits (at most `within`) for the registration on SBC 1 to be lost for
+/// `reason` (a loss, not a failover), then for the back-off that follows
+/// within 1 s; returns both events.
+async fn loss_then_backoff(h: &Harness, reason: &str, within: Duration) -> (Value, Value) {
+    let lost = h
+        .wait_event(reason, within, |e| {
+            kind(e) == "route_failed" && e["reason"] == reason
+        })
+        .await;
+    let backoff = h
+        .wait_event("backoff", Duration::from_secs(1), |e| kind(e) == "backoff")
+        .await;
+    assert_eq!(h.sbc_of(&lost), Some(1), "{}", h.story());
+    (lost, backoff)
+}
 #[test]
 fn tcp_dead_primary_is_refused_and_fails_over_at_once() {
     let lab = lab();
@@ -173,16 +188,8 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
         assert!(at1.iter().all(|r| r.transport == Transport::Tls), "{at1:#?}");
         let killed_at = h.now_ms();
         h.set_mode(1, Mode::Dead).await;
-        let lost = h
-            .wait_event("flow_lost", Duration::from_secs(3), |e| {
-                kind(e) == "route_failed" && e["reason"] == "flow_lost"
-            })
-            .await;
-        let backoff = h
-            .wait_event("backoff", Duration::from_secs(1), |e| kind(e) == "backoff")
-            .await;
+        let (lost, backoff) = loss_then_backoff(&h, "flow_lost", Duration::from_secs(3)).await;
         let story = h.story();
-        assert_eq!(h.sbc_of(&lost), Some(1), "{story}");
         assert!(t_ms(&lost) - killed_at < 1500, "{story}");
         let wait = backoff["wait_ms"].as_u64().unwrap();
         assert!((5000..=10_000).contains(&wait), "wait {wait}\n{story}");
@@ -249,16 +256,9 @@ fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
         let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["route"]["transport"], "tls");
         h.set_mode(1, Mode::Silent).await;
-        let lost = h
-            .wait_event("keep-alive loss", Duration::from_secs(40), |e| {
-                kind(e) == "route_failed" && e["reason"] == "keepalive_lost"
-            })
-            .await;
-        let backoff = h
-            .wait_event("backoff", Duration::from_secs(1), |e| kind(e) == "backoff")
-            .await;
+        let (lost, backoff) =
+            loss_then_backoff(&h, "keepalive_lost", Duration::from_secs(40)).await;
         let story = h.story();
-        assert_eq!(h.sbc_of(&lost), Some(1), "{story}");
         assert_near(
             "keep-alive loss after the 200 OK",
             t_ms(&lost) as i64 - t_ms(&on1) as i64,

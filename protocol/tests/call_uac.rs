@@ -6,7 +6,7 @@ mod call_support;
 
 use call_support::*;
 use sipfleet_protocol::call::{CallState, EndReason};
-use sipfleet_protocol::message::{HeaderName, Method};
+use sipfleet_protocol::message::{HeaderName, Message, Method};
 use sipfleet_protocol::route::Transport;
 use sipfleet_protocol::sdp::{Direction, RemoteMedia};
 
@@ -245,14 +245,21 @@ fn a_407_is_acked_then_the_invite_is_resent_with_credentials() {
     assert_eq!(request(&sim.last_sent()).method(), &Method::Ack);
 }
 
-#[test]
-fn cancel_of_a_ringing_call_then_487_and_its_ack() {
+/// An outgoing call that rings (180 at 0 ms) and is hung up at 2,000 ms:
+/// the call, its INVITE and the CANCEL sent.
+fn cancelled_while_ringing() -> (CallSim, Message, Message) {
     let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
     let invite = sim.last_sent();
     sim.deliver(&respond(&invite, 180, Some("bob"), &[], None));
     sim.clock.now = sim.clock.at(2_000);
     sim.input(|c, now| c.hangup(now).unwrap());
     let cancel = sim.last_sent();
+    (sim, invite, cancel)
+}
+
+#[test]
+fn cancel_of_a_ringing_call_then_487_and_its_ack() {
+    let (mut sim, invite, cancel) = cancelled_while_ringing();
     let r = request(&cancel);
     assert_eq!(r.method(), &Method::Cancel);
     assert_eq!(r.uri_str(), request(&invite).uri_str());
@@ -534,12 +541,7 @@ fn a_2xx_after_the_call_gave_up_is_acked_and_byed() {
 /// retransmission of that 2xx gets the same ACK, and no second BYE.
 #[test]
 fn an_ended_outgoing_call_answers_late_2xx_for_64_t1_after_its_end() {
-    let mut sim = CallSim::outgoing(settings(), Transport::Udp, true);
-    let invite = sim.last_sent();
-    sim.deliver(&respond(&invite, 180, Some("bob"), &[], None));
-    sim.clock.now = sim.clock.at(2_000);
-    sim.input(|c, now| c.hangup(now).unwrap());
-    let cancel = sim.last_sent();
+    let (mut sim, invite, cancel) = cancelled_while_ringing();
     sim.clock.now = sim.clock.at(2_050);
     sim.deliver(&respond(&cancel, 200, Some("bob"), &[], None));
     sim.deliver(&respond(&invite, 487, Some("bob"), &[], None));
