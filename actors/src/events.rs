@@ -233,8 +233,9 @@ fn registration_fields(obj: &mut Map<String, Value>, kind: &EventKind) {
         EventKind::Unregistered { reason } => {
             obj.insert("reason".into(), reason.as_str().into());
         }
-        EventKind::RegistrationFailed { status } => {
+        EventKind::RegistrationFailed { status, reason } => {
             obj.insert("status".into(), status.map_or(Value::Null, Value::from));
+            obj.insert("reason".into(), reason.as_str().into());
         }
         EventKind::SubscriptionsInvalidated { reason } => {
             obj.insert("reason".into(), invalidation_reason(*reason).into());
@@ -564,12 +565,19 @@ mod tests {
             at: Instant::now(),
             line: 1,
             event: Event {
-                kind: EventKind::RegistrationFailed { status: Some(403) },
+                kind: EventKind::RegistrationFailed {
+                    status: Some(403),
+                    reason: sipfleet_protocol::registration::FailReason::Denied,
+                },
                 route: Some(route()),
                 call_id: "c".into(),
             }
             .into(),
         });
         assert_eq!(store.lock().unwrap().len(), 1);
+        let events = store.lock().unwrap();
+        let json = event_json(&events[0], events[0].at);
+        assert_eq!(json["status"], 403);
+        assert_eq!(json["reason"], "denied");
     }
 }

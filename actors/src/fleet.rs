@@ -115,6 +115,7 @@ impl Fleet {
 }
 
 fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineSetup>, FleetError> {
+    let device = device_id();
     config
         .lines
         .iter()
@@ -137,9 +138,33 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                     .seed
                     .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                 features: LineFeatures::from_config(line, &config.sip),
+                instance: Some(line_setup::instance_urn(
+                    &device,
+                    &line.address.value,
+                    line.index,
+                )),
             })
         })
         .collect()
+}
+
+/// What tells this device from others for the lines' `+sip.instance`:
+/// the machine id (systemd's `/etc/machine-id`, stable across reboots), else
+/// the host name, else a constant (lines then differ by AOR and index only).
+fn device_id() -> String {
+    [
+        "/etc/machine-id",
+        "/var/lib/dbus/machine-id",
+        "/etc/hostname",
+    ]
+    .iter()
+    .find_map(|path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .unwrap_or_else(|| "sipfleet".to_string())
 }
 
 /// The transport's keep-alive schedule from `nat.keepalive.*` and

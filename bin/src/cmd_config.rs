@@ -226,6 +226,13 @@ fn render_timers(out: &mut String, t: &RegistrationTimers) {
         format!("{} s", t.expires_s.value),
         &t.expires_s.source,
     );
+    row(
+        out,
+        4,
+        "expires.overlap",
+        format!("{} s", t.expires_overlap_s.value),
+        &t.expires_overlap_s.source,
+    );
     let retry = match t.retry_timeout_ms.value {
         0 => "0 (RFC 3261 back-off)".to_string(),
         ms => format!("{ms} ms"),

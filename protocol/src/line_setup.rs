@@ -36,6 +36,7 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         new_call_on_unregister: sip.new_call_on_unregister.get(),
         enhanced_failover: sip.enhanced_failover.get() || failover.enhanced.get(),
         expires_s: timers.expires_s.get(),
+        expires_overlap_s: timers.expires_overlap_s.get(),
     }
 }
 
@@ -72,6 +73,30 @@ pub fn identity(line: &LineConfig, user_agent: &str) -> Option<LineIdentity> {
         domain,
         user_agent: user_agent.to_string(),
     })
+}
+
+/// The line's `+sip.instance` (RFC 5626 4.1): a UUID URN that stays the
+/// same for the same line on the same device across restarts, so a
+/// registrar that matches on it replaces the line's binding from the last
+/// run instead of keeping both. `device` tells devices apart (the machine
+/// id); `aor` and `index` tell the lines of one device apart. A name-based
+/// UUID (version 8 of RFC 9562, from SHA-256) needs no state on disk.
+pub fn instance_urn(device: &str, aor: &str, index: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("sipfleet/instance\0{device}\0{aor}\0{index}"));
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 #[cfg(test)]
@@ -121,6 +146,23 @@ voIpProt.SIP.outboundProxy.failOver.failRegistrationOn="1"
         let id = identity(line, "ua").unwrap();
         assert_eq!(id.aor(), "sip:5551239999@server.coreSide.com");
         assert_eq!(line.digest_client().username(), "5551239999");
+    }
+
+    #[test]
+    fn instance_urns_are_stable_uuids_unique_per_line_and_device() {
+        let a = instance_urn("m1", "sip:1001@example.com", 1);
+        assert_eq!(a, instance_urn("m1", "sip:1001@example.com", 1));
+        assert_ne!(a, instance_urn("m1", "sip:1001@example.com", 2));
+        assert_ne!(a, instance_urn("m2", "sip:1001@example.com", 1));
+        assert_ne!(a, instance_urn("m1", "sip:1002@example.com", 1));
+        let uuid = a.strip_prefix("urn:uuid:").unwrap();
+        let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert!(uuid.as_bytes()[14] == b'8', "version 8: {uuid}");
+        assert!(
+            matches!(uuid.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+            "variant: {uuid}"
+        );
     }
 
     #[test]

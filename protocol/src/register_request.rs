@@ -9,6 +9,13 @@
 //! flow, and digest credentials answering the last 401/407 (RFC 3261 22.2).
 //! A retransmission repeats the previous bytes exactly (same branch, same
 //! CSeq), as RFC 3261 17.1.2.2 requires.
+//!
+//! The Contact carries the line's `+sip.instance` and `reg-id` (RFC 5626)
+//! when the line has an instance URN, so a registrar that knows them replaces
+//! the line's older bindings instead of piling them up. A 2xx is read for
+//! *our* binding only: the Contact that compares equal to the one we sent
+//! (RFC 3261 19.1.4), or that carries our instance. Another device's
+//! binding on the same AOR says nothing about ours.
 
 use std::net::SocketAddr;
 
@@ -52,6 +59,17 @@ impl LineIdentity {
     }
 }
 
+/// Why a received response is not read as an answer to our REGISTER.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("unreadable response: {0}")]
+    Unreadable(#[from] ParseError),
+    /// Branch and CSeq may match by chance or malice; a response whose
+    /// Call-ID or From tag is not our request's does not answer it.
+    #[error("response does not belong to our REGISTER: {0}")]
+    NotOurs(&'static str),
+}
+
 /// Errors building a REGISTER; they come from configuration (an address that
 /// is not a valid URI), never from the network.
 #[derive(Debug, Error)]
@@ -82,6 +100,11 @@ pub struct RegisterRequests {
     tag_call_id: String,
     /// The last request sent: retransmissions repeat it.
     last: Option<(u64, Bytes)>,
+    /// The Contact URI of the last request sent, to find our binding in its
+    /// 2xx.
+    contact: String,
+    /// `+sip.instance` URN of the line (RFC 5626), if it has one.
+    instance: Option<String>,
     nonce_seed: u64,
 }
 
@@ -94,8 +117,19 @@ impl RegisterRequests {
             from_tag: String::new(),
             tag_call_id: String::new(),
             last: None,
+            contact: String::new(),
+            instance: None,
             nonce_seed: seed,
         }
+    }
+
+    /// Gives the line's Contact a `+sip.instance` (a URN such as
+    /// `urn:uuid:...`, stable across restarts of the same line on the same
+    /// device) and `reg-id=1`, so registrars that support RFC 5626 replace
+    /// the line's older bindings.
+    pub fn with_instance(mut self, urn: String) -> Self {
+        self.instance = Some(urn);
+        self
     }
 
     pub fn identity(&self) -> &LineIdentity {
@@ -161,15 +195,17 @@ impl RegisterRequests {
             Transport::Udp => String::new(),
             other => format!(";transport={}", other.as_str()),
         };
-        h.push(
-            HeaderName::Contact,
-            format!(
-                "<sip:{}@{}{}>",
-                self.identity.user(),
-                host_port(local),
-                transport_param
-            ),
+        self.contact = format!(
+            "sip:{}@{}{}",
+            self.identity.user(),
+            host_port(local),
+            transport_param
         );
+        let instance = match &self.instance {
+            Some(urn) => format!(";+sip.instance=\"<{urn}>\";reg-id=1"),
+            None => String::new(),
+        };
+        h.push(HeaderName::Contact, format!("<{}>{instance}", self.contact));
         h.push(HeaderName::Expires, send.expires.to_string());
         h.push(HeaderName::UserAgent, self.identity.user_agent.clone());
         if send.with_credentials {
@@ -201,10 +237,17 @@ impl RegisterRequests {
 
     /// Reads a response to one of our REGISTERs; keeps its challenge, if any,
     /// for the next [`SendRegister`] `with_credentials`. A response so broken
-    /// that its CSeq cannot be read is an error: the caller logs and drops it.
-    pub fn read_response(&mut self, response: &Response) -> Result<ReadResponse, ParseError> {
+    /// that its CSeq cannot be read, or one with another Call-ID or From tag
+    /// than our requests, is an error: the caller logs and drops it.
+    pub fn read_response(&mut self, response: &Response) -> Result<ReadResponse, ReadError> {
         let headers = response.headers();
         let cseq = headers.cseq()?;
+        if headers.call_id()? != self.tag_call_id {
+            return Err(ReadError::NotOurs("Call-ID"));
+        }
+        if headers.from()?.tag() != Some(self.from_tag.as_str()) {
+            return Err(ReadError::NotOurs("From tag"));
+        }
         let status = response.status().as_u16();
         let branch = headers
             .top_via()
@@ -215,7 +258,10 @@ impl RegisterRequests {
             read.retry_after = Some(std::time::Duration::from_secs(secs.into()));
         }
         if (200..300).contains(&status) {
-            read.expires = self.granted_expires(response);
+            match self.granted_expires(response) {
+                Granted::Ours(expires) => read.expires = expires,
+                Granted::NotListed => read.binding_missing = true,
+            }
         }
         if status == 423 {
             if let Ok(Some(secs)) = headers.min_expires() {
@@ -227,15 +273,25 @@ impl RegisterRequests {
                 ChallengeKind::Www => HeaderName::WwwAuthenticate,
                 ChallengeKind::Proxy => HeaderName::ProxyAuthenticate,
             };
-            // The first Digest challenge we can parse wins; an unparseable one
-            // leaves no challenge, so the machine's credential retry fails
-            // cleanly as a denial instead of looping.
+            // The first Digest challenge we can answer wins; when none can be
+            // answered the machine hears why and ends the attempt at once.
+            let mut why = None;
             self.challenge = headers
                 .get_all(name)
-                .find_map(|v| Challenge::parse(v).ok())
+                .find_map(|v| match Challenge::parse(v) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        why.get_or_insert_with(|| e.to_string());
+                        None
+                    }
+                })
                 .map(|c| (kind, c));
-            if let Some((_, c)) = &self.challenge {
-                read.stale = c.stale;
+            match &self.challenge {
+                Some((_, c)) => read.stale = c.stale,
+                None => {
+                    read.unusable_challenge =
+                        Some(why.unwrap_or_else(|| format!("no {} header", name.as_str())))
+                }
             }
         }
         Ok(ReadResponse {
@@ -249,19 +305,54 @@ impl RegisterRequests {
         self.challenge.is_some()
     }
 
-    /// The expiry the registrar granted to *our* binding: our Contact's
-    /// `expires` parameter, else the Expires header (RFC 3261 10.2.4).
-    fn granted_expires(&self, response: &Response) -> Option<std::time::Duration> {
+    /// The expiry the registrar granted to *our* binding (RFC 3261 10.2.4):
+    /// the `expires` parameter of the Contact equal to the one we sent (or
+    /// carrying our instance), else the Expires header. A 2xx that lists
+    /// Contacts, none of them ours, did not take our binding. A 2xx without
+    /// any Contact (RFC 3261 says SHOULD list them) is read leniently: the
+    /// Expires header, or what was asked.
+    fn granted_expires(&self, response: &Response) -> Granted {
         let headers = response.headers();
-        let user = self.identity.user();
-        let ours = headers
-            .contacts()
-            .filter_map(Result::ok)
-            .filter(|c| c.uri().user() == Some(user))
-            .find_map(|c| c.expires());
-        let secs = ours.or_else(|| headers.expires().ok().flatten())?;
-        Some(std::time::Duration::from_secs(secs.into()))
+        let header = || {
+            headers
+                .expires()
+                .ok()
+                .flatten()
+                .map(|s| std::time::Duration::from_secs(s.into()))
+        };
+        let Ok(sent) = crate::message::Uri::parse(&self.contact) else {
+            return Granted::Ours(header());
+        };
+        let mut listed = false;
+        for contact in headers.contacts().filter_map(Result::ok) {
+            listed = true;
+            let same_instance = self.instance.as_deref().is_some_and(|urn| {
+                contact
+                    .params()
+                    .value("+sip.instance")
+                    .is_some_and(|v| v.trim_matches('"').trim_matches(['<', '>']) == urn)
+            });
+            if contact.uri().equivalent(&sent) || same_instance {
+                let secs = contact
+                    .expires()
+                    .map(|s| std::time::Duration::from_secs(s.into()));
+                return Granted::Ours(secs.or_else(header));
+            }
+        }
+        if listed {
+            Granted::NotListed
+        } else {
+            Granted::Ours(header())
+        }
     }
+}
+
+/// What a 2xx says of our binding.
+enum Granted {
+    /// Ours is listed (or nothing is): its expiry, if one is written.
+    Ours(Option<std::time::Duration>),
+    /// Other bindings are listed, ours is not.
+    NotListed,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -476,5 +567,167 @@ mod tests {
             Some(std::time::Duration::from_secs(30))
         );
         assert_eq!(read.response.expires, None);
+    }
+
+    fn ok_with_contacts(
+        r: &mut RegisterRequests,
+        contacts: &[&str],
+        expires: Option<&str>,
+    ) -> ReadResponse {
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let mut extra: Vec<(HeaderName, &str)> =
+            contacts.iter().map(|c| (HeaderName::Contact, *c)).collect();
+        if let Some(e) = expires {
+            extra.push((HeaderName::Expires, e));
+        }
+        r.read_response(&response_to(&req, 200, &extra)).unwrap()
+    }
+
+    /// Another device on the same AOR (same user part) is listed first with
+    /// its 3600 s binding: the line reads its own, not the first user match.
+    #[test]
+    fn granted_expiry_is_our_contacts_not_another_devices() {
+        let mut r = requests();
+        let read = ok_with_contacts(
+            &mut r,
+            &[
+                "<sip:1001@10.9.9.9:5060>;expires=3589",
+                "<sip:1001@127.0.0.1:40000;TRANSPORT=TCP>;expires=20",
+            ],
+            None,
+        );
+        assert_eq!(
+            read.response.expires,
+            Some(std::time::Duration::from_secs(20))
+        );
+        assert!(!read.response.binding_missing);
+    }
+
+    #[test]
+    fn a_2xx_listing_only_other_bindings_is_missing_ours() {
+        let mut r = requests();
+        let read = ok_with_contacts(
+            &mut r,
+            &["<sip:1001@10.9.9.9:5060>;expires=3589"],
+            Some("3600"),
+        );
+        assert!(read.response.binding_missing);
+        // Our old binding from another local port is not ours either.
+        let read = ok_with_contacts(
+            &mut r,
+            &["<sip:1001@127.0.0.1:40001;transport=tcp>;expires=60"],
+            None,
+        );
+        assert!(read.response.binding_missing);
+    }
+
+    #[test]
+    fn a_2xx_without_contacts_uses_the_expires_header() {
+        let mut r = requests();
+        let read = ok_with_contacts(&mut r, &[], Some("120"));
+        assert_eq!(
+            read.response.expires,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert!(!read.response.binding_missing);
+    }
+
+    /// An Expires beyond 2^32-1 is a bad header, not a dropped response.
+    #[test]
+    fn an_over_range_expires_is_a_bad_header_not_a_lost_response() {
+        let mut r = requests();
+        let read = ok_with_contacts(
+            &mut r,
+            &["<sip:1001@127.0.0.1:40000;transport=tcp>"],
+            Some("99999999999"),
+        );
+        assert_eq!(read.response.status, 200);
+        assert_eq!(read.response.expires, None);
+        let read = ok_with_contacts(
+            &mut r,
+            &["<sip:1001@127.0.0.1:40000;transport=tcp>;expires=99999999999"],
+            Some("30"),
+        );
+        assert_eq!(
+            read.response.expires,
+            Some(std::time::Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn the_contact_carries_the_instance_and_a_rewritten_uri_is_found_by_it() {
+        let urn = "urn:uuid:00000000-0000-4000-8000-000000000001";
+        let mut r = requests().with_instance(urn.into());
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let msg = Message::parse(req.clone()).unwrap();
+        let contact = msg.headers().contacts().next().unwrap().unwrap();
+        assert_eq!(
+            contact.params().value("+sip.instance"),
+            Some(format!("\"<{urn}>\"").as_str())
+        );
+        assert_eq!(contact.params().value("reg-id"), Some("1"));
+        let resp = response_to(
+            &req,
+            200,
+            &[(
+                HeaderName::Contact,
+                "<sip:1001@192.0.2.7:1234>;expires=45;+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-000000000001>\";reg-id=1",
+            )],
+        );
+        let read = r.read_response(&resp).unwrap();
+        assert_eq!(
+            read.response.expires,
+            Some(std::time::Duration::from_secs(45))
+        );
+    }
+
+    #[test]
+    fn responses_with_another_call_id_or_from_tag_are_not_ours() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let text = String::from_utf8(response_to(&req, 200, &[]).to_bytes().to_vec()).unwrap();
+        let other_call = text.replace("Call-ID: abc@host", "Call-ID: evil@host");
+        let msg = Message::parse(Bytes::from(other_call)).unwrap();
+        assert!(matches!(
+            r.read_response(msg.as_response().unwrap()),
+            Err(ReadError::NotOurs("Call-ID"))
+        ));
+        let tag = format!("tag={}", r.from_tag);
+        let other_tag = text.replace(&tag, "tag=evil");
+        let msg = Message::parse(Bytes::from(other_tag)).unwrap();
+        assert!(matches!(
+            r.read_response(msg.as_response().unwrap()),
+            Err(ReadError::NotOurs("From tag"))
+        ));
+    }
+
+    #[test]
+    fn challenges_that_cannot_be_answered_say_why() {
+        for header in [
+            "Basic realm=\"x\"",
+            "Digest realm=\"x\", nonce=\"n\", algorithm=SHA-512-256-sess-unknown",
+            "Digest realm=\"x\", nonce=\"n\", qop=\"auth-conf\"",
+            "Digest nonce=\"n\"",
+            "Digest realm=\"x\", nonce=\"unterminated",
+        ] {
+            let mut r = requests();
+            let local = "127.0.0.1:40000".parse().unwrap();
+            let req = r.build(&send(1, 1, false, false), local).unwrap();
+            let resp = response_to(&req, 401, &[(HeaderName::WwwAuthenticate, header)]);
+            let read = r.read_response(&resp).unwrap();
+            assert!(read.response.unusable_challenge.is_some(), "{header}");
+            assert!(!r.has_challenge(), "{header}");
+        }
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let req = r.build(&send(1, 1, false, false), local).unwrap();
+        let read = r.read_response(&response_to(&req, 401, &[])).unwrap();
+        assert_eq!(
+            read.response.unusable_challenge.as_deref(),
+            Some("no WWW-Authenticate header")
+        );
     }
 }

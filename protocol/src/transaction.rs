@@ -111,14 +111,19 @@
 //! | not last         | UDP       | `retryTimeOut=0`                      | 0, 0.5, 1.5, 3.5 ... (`retryMaxCount` sends) | sum of the intervals |
 //! | not last         | UDP       | `retryTimeOut=t>0`                    | 0, t, 2t ... (`retryMaxCount` sends) | `retryMaxCount * t`    |
 //! | not last         | TCP/TLS   | `tcpFastFailover=1`, `retryTimeOut=0` | 0                                   | `tcpFastFailover.timeout` |
-//! | not last         | TCP/TLS   | otherwise                             | 0                                   | Timer B/F: 32 s         |
+//! | not last         | TCP/TLS   | otherwise                             | 0                                   | Timer B/F: route start + 32 s |
 //! | last             | UDP       | any                                   | RFC 3261 intervals                  | walk start + 32 s       |
-//! | last             | TCP/TLS   | any                                   | 0                                   | walk start + 32 s       |
+//! | last             | TCP/TLS   | `tcpFastFailover=1`, `retryTimeOut=0` | 0                                   | walk start + 32 s       |
+//! | last             | TCP/TLS   | otherwise                             | 0                                   | the later of walk start + 32 s and route start + 32 s |
 //!
-//! Without enhanced failover every give-up is capped at walk start + 32 s: Timer
-//! B/F ends the walk even if routes are left. With enhanced failover non-last
-//! routes are never capped, and a last route reached after the budget ran out
-//! gets its own not-last schedule.
+//! Without enhanced failover a UDP give-up, and a TCP/TLS one under
+//! `tcpFastFailover`, is capped at walk start + 32 s: Timer B/F ends the walk
+//! even if routes are left. A TCP/TLS route that waits for its own Timer B/F
+//! is not capped: its expiry fails that route only and the walk goes on with
+//! a fresh 32 s budget (design.md decision 3), so a primary that accepts the
+//! connection and never answers cannot keep a line from the routes behind
+//! it. With enhanced failover non-last routes are never capped, and a last
+//! route reached after the budget ran out gets its own not-last schedule.
 //!
 //! RFC intervals: non-INVITE doubles from T1 up to T2 (0.5, 1, 2, 4, 4 ... s);
 //! INVITE doubles without a cap (Timer A, RFC 3261 17.1.1.2). `retryMaxCount=0`
@@ -277,19 +282,27 @@ impl ClientTransaction {
         };
         let budget_left = budget_end > now;
         let sends = policy.retry_max_count.max(1);
+        let fast_failover = policy
+            .tcp_fast_failover
+            .filter(|_| policy.retry_timeout.is_zero());
+        // A reliable route waiting out its own Timer B/F is not capped by the
+        // walk's budget (design.md decision 3): a silent TCP primary must not
+        // end the walk while healthy routes wait behind it.
+        let own_timer_b = transport.is_reliable() && fast_failover.is_none();
         let (spacing, own_end) =
             if position.last_route && (budget_left || !policy.enhanced_failover) {
-                let spacing = if transport.is_reliable() {
-                    Spacing::None
+                if transport.is_reliable() {
+                    let end = if own_timer_b {
+                        budget_end.max(now + timers.timer_b())
+                    } else {
+                        budget_end
+                    };
+                    (Spacing::None, end)
                 } else {
-                    rfc
-                };
-                (spacing, budget_end)
+                    (rfc, budget_end)
+                }
             } else if transport.is_reliable() {
-                let wait = match policy.tcp_fast_failover {
-                    Some(timeout) if policy.retry_timeout.is_zero() => timeout,
-                    _ => timers.timer_b(),
-                };
+                let wait = fast_failover.unwrap_or(timers.timer_b());
                 (Spacing::None, now + wait)
             } else if policy.retry_timeout.is_zero() {
                 (rfc, now + schedule_length(rfc, sends))
@@ -297,8 +310,11 @@ impl ClientTransaction {
                 let fixed = Spacing::Fixed(policy.retry_timeout);
                 (fixed, now + schedule_length(fixed, sends))
             };
-        let (give_up, give_up_reason) = if !policy.enhanced_failover && own_end >= budget_end {
+        let capped = !policy.enhanced_failover && !own_timer_b && own_end >= budget_end;
+        let (give_up, give_up_reason) = if capped {
             (budget_end, TimedOut::Budget)
+        } else if position.last_route && !policy.enhanced_failover {
+            (own_end, TimedOut::Budget)
         } else {
             (own_end, TimedOut::Route)
         };

@@ -24,10 +24,10 @@ fn challenge_is_answered_on_the_same_route() {
         ],
     );
     // Refreshes carry the credentials from the start.
-    sim.run_until(3_568_000);
+    sim.run_until(3_540_000);
     assert_eq!(
         sim.log_of(&["send"]).last().map(String::as_str),
-        Some("3568000 send r1 cseq=3 exp=3600 cid-1 auth")
+        Some("3540000 send r1 cseq=3 exp=3600 cid-1 auth")
     );
 }
 
@@ -131,16 +131,16 @@ fn challenged_refresh_of_a_failed_over_line_stays_on_its_route() {
     sim.set_peer("r1", Peer::Icmp);
     sim.start();
     sim.set_peer("r2", Peer::Silent);
-    sim.run_until(3_568_000);
+    sim.run_until(3_540_000);
     let (t, refresh) = sim.sends.last().cloned().unwrap();
-    assert_eq!((t, refresh.route.host.as_str()), (3_568_000, "r2"));
+    assert_eq!((t, refresh.route.host.as_str()), (3_540_000, "r2"));
     sim.take_log();
     sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(refresh.cseq, 401)));
     assert_eq!(
         sim.take_log(),
         [
-            "3568000 registering r2 authenticate",
-            "3568000 send r2 cseq=4 exp=3600 cid-1 auth"
+            "3540000 registering r2 authenticate",
+            "3540000 send r2 cseq=4 exp=3600 cid-1 auth"
         ]
     );
 }
@@ -158,7 +158,7 @@ fn interval_too_brief_raises_the_requested_expiry() {
     };
     sim.input(|reg, now| reg.handle_response(now, too_brief(1, 7200)));
     sim.input(|reg, now| reg.handle_response(now, RegisterResponse::new(2, 200)));
-    sim.run_until(7_168_000);
+    sim.run_until(7_140_000);
     sim.input(|reg, now| reg.handle_response(now, too_brief(3, 7200)));
     assert_eq!(
         sim.log_of(&["registering", "send", "registered", "registration_failed"]),
@@ -168,9 +168,9 @@ fn interval_too_brief_raises_the_requested_expiry() {
             "0 registering r1 min_expires",
             "0 send r1 cseq=2 exp=7200 cid-1",
             "0 registered r1 exp=7200 primary=true",
-            "7168000 registering r1 refresh",
-            "7168000 send r1 cseq=3 exp=7200 cid-1",
-            "7168000 registration_failed r1 423",
+            "7140000 registering r1 refresh",
+            "7140000 send r1 cseq=3 exp=7200 cid-1",
+            "7140000 registration_failed r1 423",
         ]
     );
 }

@@ -95,7 +95,7 @@ fn failback_timeout_0_never_fails_back() {
     sim.run_until(3 * 3600 * 1000);
     assert_eq!(sim.log_of(&["failback"]), Vec::<String>::new());
     assert_eq!(sim.send_times("r1"), [0]);
-    assert_eq!(sim.send_times("r2"), [0, 3_568_000, 7_136_000, 10_704_000]);
+    assert_eq!(sim.send_times("r2"), [0, 3_540_000, 7_080_000, 10_620_000]);
 }
 
 /// `unRegisterOnFailBack=1`: Expires: 0 to the current SBC first (with `=0`
@@ -150,24 +150,24 @@ fn fail_registration_on_drops_the_binding_when_failover_begins() {
         (
             true,
             vec![
-                "91500 route_failed r1 timeout",
-                "91500 unregistered r1 failover_started",
-                "91500 subscriptions_invalidated r1 FailoverStarted",
-                "91500 failover r2 from=r1",
-                "91500 registering r2 failover",
-                "91500 send r2 cseq=3 exp=3600 cid-1",
-                "91500 registered r2 exp=120 primary=false",
+                "63500 route_failed r1 timeout",
+                "63500 unregistered r1 failover_started",
+                "63500 subscriptions_invalidated r1 FailoverStarted",
+                "63500 failover r2 from=r1",
+                "63500 registering r2 failover",
+                "63500 send r2 cseq=3 exp=3600 cid-1",
+                "63500 registered r2 exp=120 primary=false",
             ],
         ),
         (
             false,
             vec![
-                "91500 route_failed r1 timeout",
-                "91500 failover r2 from=r1",
-                "91500 registering r2 failover",
-                "91500 send r2 cseq=3 exp=3600 cid-1",
-                "91500 subscriptions_invalidated r1 NewRegistrar",
-                "91500 registered r2 exp=120 primary=false",
+                "63500 route_failed r1 timeout",
+                "63500 failover r2 from=r1",
+                "63500 registering r2 failover",
+                "63500 send r2 cseq=3 exp=3600 cid-1",
+                "63500 subscriptions_invalidated r1 NewRegistrar",
+                "63500 registered r2 exp=120 primary=false",
             ],
         ),
     ] {
@@ -180,19 +180,19 @@ fn fail_registration_on_drops_the_binding_when_failover_begins() {
             sim.set_peer(host, Peer::OkFor(120));
         }
         sim.start();
-        sim.run_until(87_999);
+        sim.run_until(59_999);
         sim.take_log();
         sim.set_peer("r1", Peer::Silent);
-        sim.run_until(91_499);
+        sim.run_until(63_499);
         // Until failover begins, the binding on r1 holds either way.
         let r1 = sim.route("r1");
         assert!(sim.reg.may_signal_via(&r1));
-        sim.run_until(91_500);
+        sim.run_until(63_500);
         let mut expected = vec![
-            "88000 registering r1 refresh",
-            "88000 send r1 cseq=2 exp=3600 cid-1",
-            "88500 send r1 cseq=2 exp=3600 cid-1 rtx",
-            "89500 send r1 cseq=2 exp=3600 cid-1 rtx",
+            "60000 registering r1 refresh",
+            "60000 send r1 cseq=2 exp=3600 cid-1",
+            "60500 send r1 cseq=2 exp=3600 cid-1 rtx",
+            "61500 send r1 cseq=2 exp=3600 cid-1 rtx",
         ];
         expected.extend(invalidation);
         assert_lines(&sim.take_log(), &expected);
@@ -256,12 +256,14 @@ fn active_call_blocks_failback_until_it_ends() {
             "0 registering r1 initial",
             "0 registering r2 failover",
             "0 registered r2 exp=300 primary=false",
-            "268000 registering r2 refresh",
-            "268000 registered r2 exp=300 primary=false",
-            "536000 registering r2 refresh",
-            "536000 registered r2 exp=300 primary=false",
-            "804000 registering r2 refresh",
-            "804000 registered r2 exp=300 primary=false",
+            "240000 registering r2 refresh",
+            "240000 registered r2 exp=300 primary=false",
+            "480000 registering r2 refresh",
+            "480000 registered r2 exp=300 primary=false",
+            "720000 registering r2 refresh",
+            "720000 registered r2 exp=300 primary=false",
+            "960000 registering r2 refresh",
+            "960000 registered r2 exp=300 primary=false",
             "1000000 failback r1 from=r2",
             "1000000 registering r1 failback",
             "1000000 registered r1 exp=300 primary=true",
@@ -281,18 +283,18 @@ fn active_call_blocks_failback_until_it_ends() {
 #[test]
 fn new_requests_refresh_tries_the_primary_first() {
     let mut sim = failed_over(RegistrationSettings::default());
-    sim.run_until(3_568_000);
+    sim.run_until(3_540_000);
     assert_lines(
         &sim.take_log(),
         &[
-            "3568000 failback r1 from=r2",
-            "3568000 registering r1 failback",
-            "3568000 send r1 cseq=3 exp=3600 cid-1",
-            "3568000 route_failed r1 icmp",
-            "3568000 failover r2 from=r1",
-            "3568000 registering r2 failover",
-            "3568000 send r2 cseq=4 exp=3600 cid-1",
-            "3568000 registered r2 exp=3600 primary=false",
+            "3540000 failback r1 from=r2",
+            "3540000 registering r1 failback",
+            "3540000 send r1 cseq=3 exp=3600 cid-1",
+            "3540000 route_failed r1 icmp",
+            "3540000 failover r2 from=r1",
+            "3540000 registering r2 failover",
+            "3540000 send r2 cseq=4 exp=3600 cid-1",
+            "3540000 registered r2 exp=3600 primary=false",
         ],
     );
     // Without RROFO any route may carry other requests.
@@ -310,12 +312,12 @@ fn registration_mode_tries_the_primary_at_each_refresh() {
     let mut sim = failed_over(settings);
     assert!(!sim.reg.may_signal_via(&sim.route("r3")));
     sim.set_peer("r1", Peer::Ok);
-    sim.run_until(3_568_000);
+    sim.run_until(3_540_000);
     assert_eq!(
         sim.log_of(&["failback", "registered"]),
         [
-            "3568000 failback r1 from=r2",
-            "3568000 registered r1 exp=3600 primary=true"
+            "3540000 failback r1 from=r2",
+            "3540000 registered r1 exp=3600 primary=true"
         ]
     );
 }

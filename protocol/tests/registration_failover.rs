@@ -131,10 +131,13 @@ fn tcp_fast_failover_after_2_s() {
     );
 }
 
-/// `tcpFastFailover.timeout` only applies with `retryTimeOut=0`; otherwise TCP
-/// waits for Timer F, which also ends the walk without enhanced failover.
+/// `tcpFastFailover.timeout` only applies with `retryTimeOut=0`; otherwise a
+/// TCP/TLS route waits for its own Timer F (design.md decision 3, issue 12):
+/// a primary that takes the connection and never answers fails that route
+/// only, and the walk goes on to the next route with the same Call-ID. The
+/// walk fails after the last route's own period.
 #[test]
-fn tcp_without_fast_failover_waits_for_timer_f() {
+fn a_silent_tcp_route_fails_over_at_its_own_timer_f() {
     for settings in [
         RegistrationSettings::default(),
         RegistrationSettings {
@@ -144,17 +147,42 @@ fn tcp_without_fast_failover_waits_for_timer_f() {
             ..RegistrationSettings::default()
         },
     ] {
-        let mut sim = Sim::new(settings, routes(2, Transport::Tls));
+        let mut sim = Sim::new(settings.clone(), routes(2, Transport::Tls));
         sim.set_peer("r1", Peer::Silent);
         sim.start();
         sim.run_until(40_000);
         assert_eq!(sim.send_times("r1"), [0]);
-        assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
+        assert_eq!(sim.send_times("r2"), [32_000]);
         assert_eq!(
-            sim.log_of(&["route_failed", "registration_failed"]),
+            sim.log_of(&[
+                "route_failed",
+                "failover",
+                "registered",
+                "registration_failed"
+            ]),
             [
                 "32000 route_failed r1 timeout",
-                "32000 registration_failed r1"
+                "32000 failover r2 from=r1",
+                "32000 registered r2 exp=3600 primary=false",
+            ]
+        );
+        assert_eq!(sim.sends[1].1.call_id, sim.sends[0].1.call_id);
+
+        let mut sim = Sim::new(settings, routes(3, Transport::Tcp));
+        for r in ["r1", "r2", "r3"] {
+            sim.set_peer(r, Peer::Silent);
+        }
+        sim.start();
+        sim.run_until(100_000);
+        let wait = pinned_waits(&[60_000])[0];
+        assert_eq!(
+            sim.log_of(&["route_failed", "registration_failed", "backoff"])[..5],
+            [
+                "32000 route_failed r1 timeout".to_string(),
+                "64000 route_failed r2 timeout".into(),
+                "96000 route_failed r3 timeout".into(),
+                "96000 registration_failed r3".into(),
+                format!("96000 backoff r3 wait={wait} n=0"),
             ]
         );
     }

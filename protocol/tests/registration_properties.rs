@@ -23,6 +23,8 @@ enum Op {
         min_expires: Option<u64>,
         stale: bool,
         stale_cseq: bool,
+        binding_missing: bool,
+        unusable_challenge: bool,
     },
     Error(usize, TransportError),
     Routes(Vec<usize>),
@@ -47,14 +49,18 @@ fn op() -> impl Strategy<Value = Op> {
             prop::option::of(0u64..100_000),
             any::<bool>(),
             prop::bool::weighted(0.1),
+            prop::bool::weighted(0.1),
+            prop::bool::weighted(0.1),
         )
-            .prop_map(|(status, expires, retry_after, min_expires, stale, stale_cseq)| Op::Respond {
+            .prop_map(|(status, expires, retry_after, min_expires, stale, stale_cseq, missing, unusable)| Op::Respond {
                 status,
                 expires,
                 retry_after,
                 min_expires,
                 stale,
                 stale_cseq,
+                binding_missing: missing,
+                unusable_challenge: unusable,
             }),
         15 => (0usize..4, error).prop_map(|(i, e)| Op::Error(i, e)),
         5 => prop::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4)
@@ -219,7 +225,7 @@ proptest! {
                     let until = now + Duration::from_millis(ms);
                     advance(&mut reg, &mut now, until, &mut seen, new_call)?;
                 }
-                Op::Respond { status, expires, retry_after, min_expires, stale, stale_cseq } => {
+                Op::Respond { status, expires, retry_after, min_expires, stale, stale_cseq, binding_missing, unusable_challenge } => {
                     let cseq = seen.last_new.map_or(0, |(c, _)| c).wrapping_sub(u32::from(stale_cseq));
                     reg.handle_response(now, RegisterResponse {
                         cseq,
@@ -228,6 +234,8 @@ proptest! {
                         retry_after: retry_after.map(Duration::from_secs),
                         min_expires: min_expires.map(Duration::from_secs),
                         stale,
+                        binding_missing,
+                        unusable_challenge: unusable_challenge.then(|| "Basic".to_owned()),
                     });
                 }
                 Op::Error(i, error) => reg.handle_transport_error(now, &routes[i], error),

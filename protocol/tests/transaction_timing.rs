@@ -174,7 +174,27 @@ fn tcp_does_not_retransmit_and_fast_failover_needs_retry_timeout_0() {
     };
     let (sends, end) = silent(RequestKind::NonInvite, Transport::Tls, ignored, 0, false);
     assert_eq!(sends, [0]);
-    assert_eq!(end, Some((32_000, TimedOut::Budget)));
+    assert_eq!(end, Some((32_000, TimedOut::Route)));
+
+    // Its own Timer F, not the walk's budget: a route started at 20 s fails
+    // at 52 s, and only that route (design.md decision 3).
+    let (sends, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Tls,
+        ignored,
+        20_000,
+        false,
+    );
+    assert_eq!(sends, [20_000]);
+    assert_eq!(end, Some((52_000, TimedOut::Route)));
+    let (_, end) = silent(
+        RequestKind::NonInvite,
+        Transport::Tcp,
+        ignored,
+        20_000,
+        true,
+    );
+    assert_eq!(end, Some((52_000, TimedOut::Budget)));
 
     // The last TCP route waits out the walk's 32 s.
     let (sends, end) = silent(RequestKind::NonInvite, Transport::Tcp, fast, 4000, true);
@@ -264,7 +284,8 @@ mod properties {
         /// Whatever the settings: sends strictly increase and precede the
         /// give-up; reliable transports send once; a non-last UDP route sends
         /// at most `retryMaxCount` copies; without enhanced failover nothing
-        /// outlives the 32 s budget.
+        /// outlives the 32 s budget, except a TCP/TLS route's own Timer F,
+        /// which lasts 32 s from the route's start.
         #[test]
         fn schedules_are_well_formed(
             retry_timeout_ms in prop_oneof![Just(0u64), 1u64..65_536],
@@ -291,7 +312,11 @@ mod properties {
             } else if !last_route {
                 prop_assert!(sends.len() as u32 <= retry_max_count.max(1));
             }
-            if !enhanced {
+            let own_timer_f = transport.is_reliable()
+                && (fast.is_none() || retry_timeout_ms != 0);
+            if own_timer_f {
+                prop_assert!(give_up <= (route_start_ms + 32_000).max(32_000));
+            } else if !enhanced {
                 prop_assert!(give_up <= 32_000);
             }
             if last_route {

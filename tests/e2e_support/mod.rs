@@ -164,6 +164,19 @@ impl Harness {
         Fleet::start(cfg, self.options()).expect("fleet starts")
     }
 
+    /// Starts the fleet with options adjusted by `adjust` (a seed, ...).
+    pub fn start_with(
+        &mut self,
+        cfg: &FleetConfig,
+        adjust: impl FnOnce(&mut FleetOptions),
+    ) -> Fleet {
+        self.start = Instant::now();
+        self.start_wall = SystemTime::now();
+        let mut options = self.options();
+        adjust(&mut options);
+        Fleet::start(cfg, options).expect("fleet starts")
+    }
+
     /// Milliseconds since the fleet started.
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
@@ -592,7 +605,22 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
             if !(ev["status"].is_null() || ev["status"].is_u64()) {
                 return Err("status".into());
             }
-            &["status"]
+            one_of(
+                ev,
+                "reason",
+                &[
+                    "routes_exhausted",
+                    "denied",
+                    "credentials_rejected",
+                    "unsupported_challenge",
+                    "stale_nonce_loop",
+                    "interval_too_brief",
+                    "zero_expires",
+                    "binding_missing",
+                    "request_not_built",
+                ],
+            )?;
+            &["status", "reason"]
         }
         "subscriptions_invalidated" => {
             one_of(

@@ -36,7 +36,8 @@ use sipfleet_protocol::group_failback::GroupCommand;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_protocol::register_request::{LineIdentity, RegisterRequests};
 use sipfleet_protocol::registration::{
-    EventKind, Output, Phase, Registration, RegistrationSettings, SendRegister, TransportError,
+    EventKind, FailReason, Output, Phase, Registration, RegistrationSettings, SendRegister,
+    TransportError,
 };
 use sipfleet_protocol::route::Route;
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
@@ -78,6 +79,9 @@ pub struct LineSetup {
     pub seed: Option<u64>,
     /// Calls and subscriptions of the line.
     pub features: LineFeatures,
+    /// The line's `+sip.instance` URN (RFC 5626), stable per line and
+    /// device; `None` sends no instance.
+    pub instance: Option<String>,
 }
 
 /// The services a line talks to, shared by the fleet.
@@ -175,8 +179,11 @@ impl Line {
             Box::new(StdRng::seed_from_u64(rng.next_u64())),
             Box::new(call_ids),
         );
-        let requests =
+        let mut requests =
             RegisterRequests::new(setup.identity.clone(), setup.digest.clone(), rng.next_u64());
+        if let Some(urn) = &setup.instance {
+            requests = requests.with_instance(urn.clone());
+        }
         let mut ids = StdRng::seed_from_u64(rng.next_u64());
         let subs = subscriptions::build(&setup, &mut ids);
         Line {
@@ -337,6 +344,9 @@ impl Line {
                         EventKind::SubscriptionsInvalidated { reason } => {
                             self.invalidate_subscriptions(*reason)
                         }
+                        EventKind::RegistrationFailed { status, reason } => {
+                            self.log_failure(*status, *reason, event.route.as_ref())
+                        }
                         EventKind::Failback { .. } => {
                             if let Some(group) = self.group() {
                                 group.do_send(LineFailedBack {
@@ -356,6 +366,26 @@ impl Line {
             self.registrar = registrar;
         }
         progressed
+    }
+
+    /// A denial the operator must act on (wrong password, a challenge the
+    /// line cannot answer, a registrar that loops) is a WARN on the log,
+    /// once per attempt, so once per back-off round. Never the password.
+    fn log_failure(&self, status: Option<u16>, reason: FailReason, route: Option<&Route>) {
+        let route = route.map(|r| r.to_string()).unwrap_or_default();
+        let log = &self.services.log;
+        let line = self.setup.index;
+        let user = self.setup.digest.username();
+        match reason {
+            FailReason::CredentialsRejected => slog::warn!(log,
+                "registration refused: the registrar rejected the credentials (check reg.x.auth.userId and reg.x.auth.password)";
+                "line" => line, "user" => user, "status" => status, "route" => route),
+            FailReason::RoutesExhausted | FailReason::Denied => slog::info!(log,
+                "registration failed"; "line" => line, "reason" => reason.as_str(),
+                "status" => status, "route" => route),
+            _ => slog::warn!(log, "registration failed";
+                "line" => line, "reason" => reason.as_str(), "status" => status, "route" => route),
+        }
     }
 
     fn emit(&self, event: impl Into<crate::events::LineEventBody>) {
@@ -387,8 +417,8 @@ impl Line {
 
     fn send_register(&mut self, send: SendRegister, ctx: &mut Context<Self>) {
         let route = send.route.clone();
-        self.with_flow(&route, ctx, move |act, conn, local, _| {
-            act.transmit(&send, conn, local)
+        self.with_flow(&route, ctx, move |act, conn, local, ctx| {
+            act.transmit(&send, conn, local, ctx)
         });
     }
 
@@ -461,22 +491,32 @@ impl Line {
         }
     }
 
-    fn transmit(&mut self, send: &SendRegister, conn: Addr<Connection>, local: SocketAddr) {
-        let bytes = match self.requests.build(send, local) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                slog::error!(self.services.log, "cannot build REGISTER";
-                    "line" => self.setup.index, "error" => e.to_string());
-                return;
-            }
-        };
-        match SipMessage::parse(bytes) {
+    /// Sends `send` on `conn`. A REGISTER that cannot be built is reported
+    /// to the machine, which ends the attempt at once: nothing would ever
+    /// answer a request that never left.
+    fn transmit(
+        &mut self,
+        send: &SendRegister,
+        conn: Addr<Connection>,
+        local: SocketAddr,
+        ctx: &mut Context<Self>,
+    ) {
+        let built = self
+            .requests
+            .build(send, local)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| SipMessage::parse(bytes).map_err(|e| e.to_string()));
+        match built {
             Ok(message) => conn.do_send(SendMessage {
                 line: self.line_id(),
                 message,
             }),
-            Err(e) => slog::error!(self.services.log, "built an unparseable REGISTER";
-                "line" => self.setup.index, "error" => e.to_string()),
+            Err(error) => {
+                slog::warn!(self.services.log, "cannot build REGISTER";
+                    "line" => self.setup.index, "error" => error);
+                self.machine.handle_send_failed(now(), send.transaction);
+                self.drain(ctx);
+            }
         }
     }
 
@@ -566,7 +606,7 @@ impl Handler<Inbound> for Line {
                         self.machine.handle_response(now(), read.response);
                         self.drain(ctx);
                     }
-                    Err(e) => slog::warn!(self.services.log, "unreadable REGISTER response";
+                    Err(e) => slog::warn!(self.services.log, "REGISTER response dropped";
                         "line" => self.setup.index, "error" => e.to_string()),
                 }
             }

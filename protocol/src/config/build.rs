@@ -366,6 +366,7 @@ impl ConfigBuilder {
             transport: get!(transport, "transport"),
             timers: RegistrationTimers {
                 expires_s: get!(int, "expires"),
+                expires_overlap_s: get!(int, "expires.overlap"),
                 retry_timeout_ms: get!(int, "retryTimeOut"),
                 retry_max_count: get!(int, "retryMaxCount"),
                 register_retry_base_s: get!(int, "registerRetry.baseTimeOut"),

@@ -268,6 +268,9 @@ pub struct ServerConfig {
 pub struct RegistrationTimers {
     /// `expires`, seconds (10 to 2^31-1, default 3600).
     pub expires_s: Sourced<u32>,
+    /// `expires.overlap`, seconds (5 to 65535, default 60): refresh this long
+    /// before the granted expiry, at half of it when half is shorter.
+    pub expires_overlap_s: Sourced<u32>,
     /// `retryTimeOut`, ms (0 to 65535, default 0 = RFC 3261 back-off).
     pub retry_timeout_ms: Sourced<u32>,
     /// `retryMaxCount` (0 to 65535, default 3).

@@ -163,6 +163,7 @@ pub struct Spec {
 
 const U16: &[(u32, u32)] = &[(0, 65535)];
 const EXPIRES: &[(u32, u32)] = &[(10, 2_147_483_647)];
+const OVERLAP: &[(u32, u32)] = &[(5, 65535)];
 const BASE: &[(u32, u32)] = &[(10, 120)];
 const MAXT: &[(u32, u32)] = &[(60, 1800)];
 const FAILBACK_TIMEOUT: &[(u32, u32)] = &[(0, 0), (60, 65535)];
@@ -175,6 +176,7 @@ macro_rules! server_family {
             Spec { template: concat!($p, "port"), kind: Kind::Port, default: "0" },
             Spec { template: concat!($p, "transport"), kind: Kind::Transport, default: "DNSnaptr" },
             Spec { template: concat!($p, "expires"), kind: Kind::Int(EXPIRES), default: "3600" },
+            Spec { template: concat!($p, "expires.overlap"), kind: Kind::Int(OVERLAP), default: "60" },
             Spec { template: concat!($p, "retryTimeOut"), kind: Kind::Int(U16), default: "0" },
             Spec { template: concat!($p, "retryMaxCount"), kind: Kind::Int(U16), default: "3" },
             Spec { template: concat!($p, "registerRetry.baseTimeOut"), kind: Kind::Int(BASE), default: "60" },

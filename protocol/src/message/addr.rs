@@ -171,9 +171,11 @@ impl<'a> NameAddr<'a> {
 /// Contact parameters with a meaning: `expires` is delta-seconds, `q` a qvalue.
 pub(super) fn check_contact_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
     if name.eq_ignore_ascii_case("expires") {
+        // 1*DIGIT is the grammar; a value beyond 2^32-1 is kept and reads as
+        // no expiry (`NameAddr::expires` is `None`): the message stands.
         value
-            .and_then(super::lex::parse_u32)
-            .ok_or("expires parameter is not a 32-bit number")?;
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or("expires parameter is not a decimal number")?;
     } else if name.eq_ignore_ascii_case("q") {
         let q = value.ok_or("q parameter without value")?;
         let ok = match q.split_once('.') {

@@ -418,6 +418,16 @@ fn is_validated(name: HeaderName) -> bool {
 
 /// Checks a header; for Via, From, To and Call-ID returns the fact the
 /// summary keeps (top branch, tag, the Call-ID), `Some(None)` when absent.
+/// A delta-seconds value: `Some` when it fits 32 bits, `None` when it is
+/// all digits but longer, an error when it is not a number.
+fn digits(v: &str) -> Result<Option<u32>, &'static str> {
+    let t = trim(v);
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a decimal number");
+    }
+    Ok(super::lex::parse_u32(t))
+}
+
 /// Parsed CSeq, Expires and Content-Length go to `st`.
 pub(super) fn validate<'v>(
     name: HeaderName,
@@ -460,11 +470,15 @@ pub(super) fn validate<'v>(
                 st.content_length = Some(n);
             }
         }
+        // delta-seconds is 1*DIGIT: a value past 2^32-1 is well-formed, so it
+        // does not cost the whole message; reading the header reports it.
         HeaderName::Expires => {
-            st.summary.record_expires(delta_seconds(v)?);
+            if let Some(n) = digits(v)? {
+                st.summary.record_expires(n);
+            }
         }
         HeaderName::MinExpires => {
-            delta_seconds(v)?;
+            digits(v)?;
         }
         HeaderName::MaxForwards => {
             super::lex::parse_u32(trim(v))

@@ -415,3 +415,44 @@ fn fast_and_careful_paths_agree() {
         })
     ));
 }
+
+/// RFC 3261 19.1.4's examples, and what registrars do to Contacts they echo.
+#[test]
+fn uri_equivalence_follows_rfc3261_19_1_4() {
+    let same = |a: &str, b: &str| Uri::parse(a).unwrap().equivalent(&Uri::parse(b).unwrap());
+    assert!(same(
+        "sip:%61lice@atlanta.com;transport=TCP",
+        "sip:alice@AtLanTa.CoM;Transport=tcp"
+    ));
+    assert!(same(
+        "sip:carol@chicago.com",
+        "sip:carol@chicago.com;newparam=5"
+    ));
+    assert!(same(
+        "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+        "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
+    ));
+    assert!(same(
+        "sip:1001@127.0.0.1:5070;transport=tcp",
+        "sip:1001@127.0.0.1:5070"
+    ));
+    assert!(!same(
+        "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+        "sip:alice@AtLanTa.CoM;Transport=UDP"
+    ));
+    assert!(!same("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
+    assert!(!same(
+        "sip:bob@biloxi.com",
+        "sip:bob@biloxi.com;transport=udp;user=phone"
+    ));
+    assert!(!same(
+        "sip:carol@chicago.com",
+        "sip:carol@chicago.com;security=on;maddr=1.2.3.4"
+    ));
+    assert!(!same(
+        "sip:1001@127.0.0.1:5070;transport=tcp",
+        "sip:1001@127.0.0.1:5070;transport=udp"
+    ));
+    assert!(!same("sip:1001@127.0.0.1:5070", "sip:1001@127.0.0.1:5071"));
+    assert!(!same("sip:1001@127.0.0.1:5070", "sips:1001@127.0.0.1:5070"));
+}

@@ -254,6 +254,71 @@ impl<'a> Uri<'a> {
     pub fn opaque(&self) -> &'a str {
         self.opaque
     }
+
+    /// Whether two SIP URIs name the same resource under the comparison
+    /// rules of RFC 3261 19.1.4: user and password compared exactly after
+    /// unescaping, host case-insensitively, ports only equal when both are
+    /// written the same way (an absent port never equals an explicit 5060),
+    /// a parameter present in both must match case-insensitively, and
+    /// `user`, `ttl`, `method` and `maddr` must be present in both or in
+    /// neither. Registrars echo Contacts with reordered parameters and
+    /// changed case, so a byte comparison would miss our own binding.
+    /// Headers (`?...`) are not compared: no Contact of ours carries any.
+    /// Other schemes compare case-insensitively as written.
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        let sip = |s: Scheme<'_>| matches!(s, Scheme::Sip | Scheme::Sips);
+        if !sip(self.scheme) || !sip(other.scheme) {
+            return self.raw.eq_ignore_ascii_case(other.raw);
+        }
+        if self.scheme != other.scheme
+            || !same_escaped(self.user, other.user)
+            || !same_escaped(self.password, other.password)
+            || !self.host.eq_ignore_ascii_case(other.host)
+            || self.port != other.port
+        {
+            return false;
+        }
+        let (mine, theirs) = (self.params(), other.params());
+        let one_sided = ["user", "ttl", "method", "maddr"]
+            .iter()
+            .any(|name| mine.contains(name) != theirs.contains(name));
+        !one_sided
+            && mine.iter().all(|(name, value)| match theirs.get(name) {
+                None => true,
+                Some(other) => match (value, other) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    (None, None) => true,
+                    _ => false,
+                },
+            })
+    }
+}
+
+/// `a` and `b` equal after `%XX` unescaping (RFC 3261 19.1.4: `%61lice`
+/// is `alice`).
+fn same_escaped(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b || unescaped(a).eq(unescaped(b)),
+        _ => false,
+    }
+}
+
+fn unescaped(s: &str) -> impl Iterator<Item = u8> + '_ {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let c = *b.get(i)?;
+        let hex = |j: usize| b.get(j).and_then(|h| (*h as char).to_digit(16));
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                i += 3;
+                return Some((h * 16 + l) as u8);
+            }
+        }
+        i += 1;
+        Some(c)
+    })
 }
 
 impl fmt::Display for Uri<'_> {

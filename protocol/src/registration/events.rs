@@ -47,6 +47,13 @@ pub struct RegisterResponse {
     pub min_expires: Option<Duration>,
     /// The `stale` flag of a 401/407 challenge.
     pub stale: bool,
+    /// A 2xx that lists Contacts, none of them the one this line sent: the
+    /// registrar did not take our binding (RFC 3261 10.2.4), whatever else
+    /// it lists.
+    pub binding_missing: bool,
+    /// A 401/407 whose challenges the line cannot answer (not Digest, an
+    /// unknown algorithm or qop, no realm or nonce, malformed), with why.
+    pub unusable_challenge: Option<String>,
 }
 
 impl RegisterResponse {
@@ -59,6 +66,8 @@ impl RegisterResponse {
             retry_after: None,
             min_expires: None,
             stale: false,
+            binding_missing: false,
+            unusable_challenge: None,
         }
     }
 }
@@ -226,9 +235,10 @@ pub enum EventKind {
         reason: UnregisterReason,
     },
     /// A registration attempt ended without a binding: `status` is the final
-    /// response, if one ended it.
+    /// response, if one ended it, and `reason` says why it is not retried.
     RegistrationFailed {
         status: Option<u16>,
+        reason: FailReason,
     },
     SubscriptionsInvalidated {
         reason: InvalidationReason,
@@ -238,6 +248,50 @@ pub enum EventKind {
     FailbackHeld {
         reason: FailbackHeldReason,
     },
+}
+
+/// Why a registration attempt ended without a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// Every route of the walk failed, or Timer B/F ended the walk.
+    RoutesExhausted,
+    /// A final response that is neither success, challenge nor failover
+    /// (403, 404, 3xx, 503 without failover, ...).
+    Denied,
+    /// A second challenge with `stale=false` from the route that challenged:
+    /// the credentials were refused.
+    CredentialsRejected,
+    /// A challenge the line cannot answer (not Digest, unknown algorithm or
+    /// qop, missing realm or nonce, malformed).
+    UnsupportedChallenge,
+    /// A second `stale=true` challenge in a row from one route: a registrar
+    /// that never accepts its own nonces would otherwise be asked forever.
+    StaleNonceLoop,
+    /// A 423 that does not raise the expiry, or a second 423 in one walk
+    /// (RFC 3261 10.2.8 asks for one retry).
+    IntervalTooBrief,
+    /// A 2xx granting 0 s.
+    ZeroExpires,
+    /// A 2xx listing bindings, none of them the Contact the line sent.
+    BindingMissing,
+    /// The line could not build the request (no challenge to answer).
+    RequestNotBuilt,
+}
+
+impl FailReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::RoutesExhausted => "routes_exhausted",
+            FailReason::Denied => "denied",
+            FailReason::CredentialsRejected => "credentials_rejected",
+            FailReason::UnsupportedChallenge => "unsupported_challenge",
+            FailReason::StaleNonceLoop => "stale_nonce_loop",
+            FailReason::IntervalTooBrief => "interval_too_brief",
+            FailReason::ZeroExpires => "zero_expires",
+            FailReason::BindingMissing => "binding_missing",
+            FailReason::RequestNotBuilt => "request_not_built",
+        }
+    }
 }
 
 /// Why a due failback waits.

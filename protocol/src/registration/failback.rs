@@ -42,16 +42,17 @@ pub(super) fn refresh_tries_primary(settings: &RegistrationSettings) -> bool {
     )
 }
 
-/// Margin kept before a binding lapses: one whole Timer B/F walk.
-const REFRESH_MARGIN: Duration = Duration::from_secs(32);
-
-/// When to refresh a binding granted for `granted`: 32 s (a full Timer B/F
-/// transaction) before it lapses, or at half its life when it is shorter than
-/// 64 s, so a refresh always has time to fail over before the binding lapses.
-pub(super) fn refresh_after(granted: Duration) -> Duration {
-    if granted >= REFRESH_MARGIN * 2 {
-        granted - REFRESH_MARGIN
+/// When to refresh a binding granted for `granted`, under Poly's
+/// `expires.overlap` (`reg.x.server.y.expires.overlap`, default 60 s):
+/// `overlap` seconds before the binding lapses, or at half its life when
+/// half of it is less than the overlap. Read this way the rule is continuous
+/// (it never jumps from "half" to "almost at once" as the grant crosses the
+/// overlap): the refresh comes at `max(granted - overlap, granted / 2)`.
+pub(super) fn refresh_after(granted: Duration, overlap: Duration) -> Duration {
+    let half = granted / 2;
+    if half < overlap {
+        half
     } else {
-        granted / 2
+        granted - overlap
     }
 }

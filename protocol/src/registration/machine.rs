@@ -10,8 +10,8 @@ use rand::RngCore;
 
 use super::backoff::Backoff;
 use super::events::{
-    EventKind, Output, Purpose, RegisterResponse, RouteFailReason, SendRegister, TransportError,
-    UnregisterReason,
+    EventKind, FailReason, Output, Purpose, RegisterResponse, RouteFailReason, SendRegister,
+    TransportError, UnregisterReason,
 };
 use super::settings::RegistrationSettings;
 use super::walk::Walk;
@@ -81,8 +81,9 @@ enum Goal {
     /// Remove the binding on the attempt's route, then go on.
     Unregister {
         after: AfterUnregister,
-        /// This request answers a challenge: another one is a denial.
-        answers_challenge: bool,
+        /// Challenges answered so far: the first always, a second only when
+        /// it says `stale=true`, never a third (no endless 401 loop).
+        challenges: u8,
     },
 }
 
@@ -90,7 +91,7 @@ impl Goal {
     fn unregister(after: AfterUnregister) -> Self {
         Goal::Unregister {
             after,
-            answers_challenge: false,
+            challenges: 0,
         }
     }
 }
@@ -428,17 +429,14 @@ impl Registration {
         };
         let status = response.status;
         match (attempt.goal, status) {
-            (
-                Goal::Unregister {
-                    after,
-                    answers_challenge,
-                },
-                401 | 407,
-            ) if !answers_challenge || response.stale => {
+            (Goal::Unregister { after, challenges }, 401 | 407)
+                if response.unusable_challenge.is_none()
+                    && (challenges == 0 || (challenges == 1 && response.stale)) =>
+            {
                 self.has_credentials = true;
                 let goal = Goal::Unregister {
                     after,
-                    answers_challenge: true,
+                    challenges: challenges + 1,
                 };
                 self.send_attempt(now, attempt.route, goal, Purpose::Authenticate);
             }
@@ -449,12 +447,15 @@ impl Registration {
             (Goal::Register(walk), 401 | 407) => {
                 self.challenged(now, attempt.route, walk, &response)
             }
-            (Goal::Register(mut walk), 423) if raises(response.min_expires, attempt.expires) => {
+            (Goal::Register(mut walk), 423)
+                if !walk.interval_retried && raises(response.min_expires, attempt.expires) =>
+            {
                 // RFC 3261 10.2.8: ask again for at least Min-Expires, from
-                // now on.
+                // now on; once per walk, so a rising Min-Expires cannot loop.
                 self.expires = response.min_expires.map_or(attempt.expires, |m| {
                     u32::try_from(m.as_secs()).unwrap_or(u32::MAX)
                 });
+                walk.interval_retried = true;
                 walk.started = now;
                 self.send_attempt(
                     now,
@@ -463,13 +464,41 @@ impl Registration {
                     Purpose::MinExpires,
                 );
             }
+            (Goal::Register(_), 423) => {
+                let reason = FailReason::IntervalTooBrief;
+                self.rejected(now, attempt.route, Some(status), None, reason);
+            }
             (Goal::Register(walk), 503) if self.settings.failover_on_503 => {
                 let route = attempt.route;
                 self.route_failed(now, route, walk, Failure::unavailable(response.retry_after));
             }
             (Goal::Register(_), _) => {
                 let retry_after = response.retry_after.filter(|_| status == 503);
-                self.rejected(now, attempt.route, Some(status), retry_after);
+                let reason = FailReason::Denied;
+                self.rejected(now, attempt.route, Some(status), retry_after, reason);
+            }
+        }
+    }
+
+    /// The request of `transaction` could not be built (the line has no
+    /// challenge to answer, a URI it cannot write): nothing was sent, so
+    /// waiting for an answer would only turn into a timeout 32 s later. A
+    /// registration ends as a denial at once; an un-REGISTER is given up.
+    pub fn handle_send_failed(&mut self, now: Instant, transaction: u64) {
+        let State::Registering(attempt) = &self.state else {
+            return;
+        };
+        if attempt.transaction != transaction {
+            return;
+        }
+        let Some(attempt) = self.take_attempt() else {
+            return;
+        };
+        match attempt.goal {
+            Goal::Unregister { after, .. } => self.unregister_done(now, after),
+            Goal::Register(_) => {
+                let reason = FailReason::RequestNotBuilt;
+                self.rejected(now, attempt.route, None, None, reason);
             }
         }
     }

@@ -54,8 +54,9 @@
 //! };
 //! line.handle_response(now, ok);
 //! assert!(line.registered_route().is_some());
-//! // The next thing to do is the refresh, 32 s before the binding lapses.
-//! assert_eq!(line.poll_timeout(), Some(now + Duration::from_secs(568)));
+//! // The next thing to do is the refresh, `expires.overlap` (60 s) before
+//! // the binding lapses.
+//! assert_eq!(line.poll_timeout(), Some(now + Duration::from_secs(540)));
 //! ```
 //!
 //! Hand-written: the guide's behaviour (per-walk 32 s budget, service-record
@@ -115,13 +116,25 @@
 //!   a lost flow it starts at once. A 503 Retry-After replaces the randomized
 //!   wait but still counts as a consecutive failure.
 //! * After a back-off the walk starts at the top of the whole list again.
-//! * Refresh at `granted - 32 s`, or at half of `granted` below 64 s.
-//! * A 2xx granting 0 s, and any final response other than 2xx, 401/407, a
-//!   failover 503 and a 423 that raises the expiry, is a denial (3xx
-//!   included). A 423 is re-sent on the same route asking for its
-//!   Min-Expires (RFC 3261 10.2.8), which the line keeps asking for.
+//! * Refresh `expires.overlap` (default 60 s) before the granted expiry, or
+//!   at half of it when half is less than the overlap (Poly's rule,
+//!   design.md decision 10). The granted expiry is our Contact's, capped at
+//!   what was asked.
+//! * A 2xx granting 0 s or listing bindings without ours, and any final
+//!   response other than 2xx, 401/407, a failover 503 and a 423 that raises
+//!   the expiry, is a denial (3xx included), reported with a
+//!   [`FailReason`]. A 423 is re-sent on the same route asking for its
+//!   Min-Expires (RFC 3261 10.2.8), which the line keeps asking for; once
+//!   per walk, so a second 423 is a denial.
 //! * A 401/407 re-sent with credentials gets a fresh 32 s budget; a second
-//!   challenge from the same route with `stale=false` is a denial.
+//!   challenge from the same route with `stale=false` is a denial, and so is
+//!   a second `stale=true` in a row. A challenge the line cannot answer is
+//!   a denial at once, and so is a request the line could not build
+//!   ([`Registration::handle_send_failed`]): nothing waits for an answer to
+//!   a request that never left.
+//! * A TCP/TLS route without `tcpFastFailover` waits for its own Timer F;
+//!   its expiry fails that route only, and the walk goes on with a fresh
+//!   budget (design.md decision 3).
 //! * The primary is fixed when a registration succeeds and survives DNS
 //!   refreshes that still list it.
 //! * Failback with RROFO on and `unRegisterOnFailBack=0` drops the binding
@@ -145,8 +158,8 @@ mod walk;
 
 pub use backoff::Backoff;
 pub use events::{
-    Event, EventKind, FailbackHeldReason, InvalidationReason, Output, Purpose, RegisterResponse,
-    RouteFailReason, SendRegister, TransportError, UnregisterReason,
+    Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
+    RegisterResponse, RouteFailReason, SendRegister, TransportError, UnregisterReason,
 };
 pub use machine::{CallIdGenerator, Phase, Registration};
 pub use settings::{FailbackMode, RegistrationSettings};

@@ -48,6 +48,9 @@ pub struct RegistrationSettings {
     pub enhanced_failover: bool,
     /// `reg.x.server.y.expires`: the expiry requested in REGISTER, seconds.
     pub expires_s: u32,
+    /// `reg.x.server.y.expires.overlap`: refresh this many seconds before the
+    /// granted expiry (at half of it when half is less than this).
+    pub expires_overlap_s: u32,
 }
 
 impl Default for RegistrationSettings {
@@ -70,6 +73,7 @@ impl Default for RegistrationSettings {
             new_call_on_unregister: true,
             enhanced_failover: false,
             expires_s: 3600,
+            expires_overlap_s: 60,
         }
     }
 }

@@ -27,6 +27,12 @@ pub(super) struct Walk {
     pub(super) challenged_by: Option<Route>,
     /// Enhanced failover: finish the anchor's transport before another one.
     same_transport_first: bool,
+    /// The last challenge was answered because it said `stale=true`: one
+    /// more stale challenge in a row is a denial, not another retry.
+    pub(super) stale_retried: bool,
+    /// A 423 was answered in this walk: RFC 3261 10.2.8 asks for one retry,
+    /// so a second 423 is a denial (a rising Min-Expires cannot loop).
+    pub(super) interval_retried: bool,
 }
 
 impl Walk {
@@ -37,6 +43,8 @@ impl Walk {
             started: now,
             challenged_by: None,
             same_transport_first,
+            stale_retried: false,
+            interval_retried: false,
         }
     }
 

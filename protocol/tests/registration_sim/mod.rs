@@ -40,6 +40,15 @@ pub enum Peer {
     Challenge,
     /// 401 to everything.
     ChallengeAlways,
+    /// 401 `stale=true` to every credentialed request (a hostile registrar
+    /// that never accepts its own nonces).
+    StaleAlways,
+    /// 423 asking for one second more than each request asked for.
+    MinExpiresRising,
+    /// 401 whose challenge cannot be answered (`Basic`).
+    UnusableChallenge,
+    /// 200 OK listing another device's binding but not ours.
+    OkWithoutOurs,
 }
 
 pub struct Sim {
@@ -173,7 +182,14 @@ impl Sim {
     }
 
     fn drain(&mut self) {
+        let mut outputs = 0;
         while let Some(output) = self.reg.poll_output() {
+            outputs += 1;
+            assert!(
+                outputs < 10_000,
+                "livelock: 10,000 outputs at {} ms without time passing",
+                self.ms()
+            );
             let t = self.ms();
             match output {
                 Output::Send(send) => {
@@ -223,6 +239,19 @@ impl Sim {
             Peer::Challenge if !send.with_credentials => response.status = 401,
             Peer::Challenge => {}
             Peer::ChallengeAlways => response.status = 401,
+            Peer::StaleAlways => {
+                response.status = 401;
+                response.stale = send.with_credentials;
+            }
+            Peer::MinExpiresRising => {
+                response.status = 423;
+                response.min_expires = Some(Duration::from_secs(u64::from(send.expires) + 1));
+            }
+            Peer::UnusableChallenge => {
+                response.status = 401;
+                response.unusable_challenge = Some("not a Digest challenge: Basic".into());
+            }
+            Peer::OkWithoutOurs => response.binding_missing = true,
         }
         self.reg.handle_response(now, response);
     }
@@ -283,13 +312,31 @@ fn details(kind: &EventKind) -> String {
             format!(" wait={} n={failures}", wait.as_millis())
         }
         EventKind::Unregistered { reason } => format!(" {}", reason.as_str()),
-        EventKind::RegistrationFailed { status } => match status {
-            Some(status) => format!(" {status}"),
+        EventKind::RegistrationFailed { status, reason } => match status {
+            Some(status) if !verbose_reasons() => format!(" {status}"),
+            Some(status) => format!(" {status} {}", reason.as_str()),
+            None if verbose_reasons() => format!(" {}", reason.as_str()),
             None => String::new(),
         },
         EventKind::SubscriptionsInvalidated { reason } => format!(" {reason:?}"),
         EventKind::FailbackHeld { reason } => format!(" {}", reason.as_str()),
     }
+}
+
+thread_local! {
+    static VERBOSE_REASONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Log lines of `registration_failed` name the [`FailReason`] too, from now
+/// on in this test (older timelines were written without it).
+///
+/// [`FailReason`]: sipfleet_protocol::registration::FailReason
+pub fn log_fail_reasons() {
+    VERBOSE_REASONS.with(|v| v.set(true));
+}
+
+fn verbose_reasons() -> bool {
+    VERBOSE_REASONS.with(|v| v.get())
 }
 
 /// Asserts `actual` equals `expected`, printing both in full on failure.

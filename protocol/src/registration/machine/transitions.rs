@@ -8,8 +8,8 @@ use super::{
     AfterUnregister, Attempt, Binding, Failure, Goal, Registration, State, Timer, TimerTable,
 };
 use crate::registration::events::{
-    Event, EventKind, FailbackHeldReason, InvalidationReason, Output, Purpose, RegisterResponse,
-    RouteFailReason, UnregisterReason,
+    Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
+    RegisterResponse, RouteFailReason, UnregisterReason,
 };
 use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
@@ -123,7 +123,17 @@ impl Registration {
         let was_last = walk.is_last(&self.routes, &failed);
         walk.mark_failed(&failed);
         self.failover_started();
-        let budget_end = walk.started + self.policy.timers.timer_b();
+        let timer_b = self.policy.timers.timer_b();
+        if failure.reason == RouteFailReason::Timeout
+            && !failure.budget_over
+            && failed.transport.is_reliable()
+            && now >= walk.started + timer_b
+        {
+            // A TCP/TLS route waited out its own Timer B/F (design.md
+            // decision 3): the next route gets a fresh budget.
+            walk.started = now;
+        }
+        let budget_end = walk.started + timer_b;
         let budget_over =
             failure.budget_over || (!self.policy.enhanced_failover && now >= budget_end);
         match walk.next(&self.routes).cloned() {
@@ -133,7 +143,11 @@ impl Registration {
             }
             _ => {
                 let status = failure.status;
-                self.emit(Some(&failed), EventKind::RegistrationFailed { status });
+                let reason = FailReason::RoutesExhausted;
+                self.emit(
+                    Some(&failed),
+                    EventKind::RegistrationFailed { status, reason },
+                );
                 // Retry-After counts on the last route only (decision 4).
                 let retry_after = failure.retry_after.filter(|_| was_last);
                 // Back-off starts once the 32 s period has elapsed (decision 5).
@@ -214,8 +228,12 @@ impl Registration {
         route: Route,
         status: Option<u16>,
         retry_after: Option<Duration>,
+        reason: FailReason,
     ) {
-        self.emit(Some(&route), EventKind::RegistrationFailed { status });
+        self.emit(
+            Some(&route),
+            EventKind::RegistrationFailed { status, reason },
+        );
         self.drop_binding(UnregisterReason::Rejected);
         self.enter_backoff(now, now, retry_after, Some(route));
     }
@@ -234,12 +252,21 @@ impl Registration {
         requested: u32,
         response: &RegisterResponse,
     ) {
-        let granted = response
-            .expires
-            .unwrap_or(Duration::from_secs(requested.into()));
+        let asked = Duration::from_secs(requested.into());
+        if response.binding_missing {
+            // The registrar lists bindings, none of them ours: whatever it
+            // did, it holds no binding we can refresh.
+            let reason = FailReason::BindingMissing;
+            self.rejected(now, route, Some(response.status), None, reason);
+            return;
+        }
+        // A registrar may shorten the expiry, never lengthen it: a grant of
+        // 2^32 s must not put the refresh a century away.
+        let granted = response.expires.map_or(asked, |g| g.min(asked));
         if granted.is_zero() {
             // A 2xx that grants nothing leaves us without a binding.
-            self.rejected(now, route, Some(response.status), None);
+            let reason = FailReason::ZeroExpires;
+            self.rejected(now, route, Some(response.status), None, reason);
             return;
         }
         let route = find(&self.routes, &route).cloned().unwrap_or(route);
@@ -261,8 +288,9 @@ impl Registration {
         let on_primary = route.same_destination(&primary);
         self.primary = Some(primary);
         self.backoff.reset();
+        let overlap = Duration::from_secs(self.settings.expires_overlap_s.into());
         self.timers
-            .set(Timer::Refresh, now + refresh_after(granted));
+            .set(Timer::Refresh, now + refresh_after(granted, overlap));
         self.timers.set(Timer::Expiry, now + granted);
         self.state = State::Registered;
         self.emit(
@@ -297,15 +325,31 @@ impl Registration {
         mut walk: Walk,
         response: &RegisterResponse,
     ) {
+        let status = Some(response.status);
+        if response.unusable_challenge.is_some() {
+            // Nothing can answer it: waiting would only end in a timeout.
+            let reason = FailReason::UnsupportedChallenge;
+            self.rejected(now, route, status, None, reason);
+            return;
+        }
         let repeated = walk
             .challenged_by
             .as_ref()
             .is_some_and(|c| c.same_destination(&route));
         if repeated && !response.stale {
             // Our credentials were refused: a denial.
-            self.rejected(now, route, Some(response.status), None);
+            let reason = FailReason::CredentialsRejected;
+            self.rejected(now, route, status, None, reason);
             return;
         }
+        if repeated && walk.stale_retried {
+            // stale=true twice in a row: a registrar that never takes its
+            // own nonces; one retry is all a stale nonce deserves.
+            let reason = FailReason::StaleNonceLoop;
+            self.rejected(now, route, status, None, reason);
+            return;
+        }
+        walk.stale_retried = repeated && response.stale;
         self.has_credentials = true;
         walk.challenged_by = Some(route.clone());
         // authOptimizedInFailover=0: a challenge met while failing over sends

@@ -1,0 +1,135 @@
+//! End to end against the real lab, issue 12: the line reads its own binding
+//! (not another device's on the same AOR), refreshes on Poly's
+//! `expires.overlap` schedule, and a silent TCP primary in a NAPTR zone
+//! gives way to the next SBC at its own Timer B.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{
+    assert_near, config, kind, lab, lab_mixed_transport, t_ms, timing_lock, Harness,
+};
+use sipfleet_lab::tools::Sipp;
+use sipfleet_lab::{Mode, Transport as LabTransport};
+
+const USER: &str = "1001";
+
+/// A seed whose SRV draw orders SBC 1 before SBC 2 in the mixed zone.
+const SEED_SBC1_FIRST: u64 = 1;
+
+/// Another device of the same user holds a 3600 s binding at SBC 1 (SIPp,
+/// `lab/sipp/register_other_device.xml`). The line asks for 20 s: it must
+/// read its own 20 s from the 2xx, not the other device's ~3600 s, and
+/// refresh every 10 s (half of 20, below the 60 s overlap). Before the fix
+/// the line took the first Contact with its user part and never refreshed.
+#[test]
+fn another_devices_long_binding_does_not_set_the_lines_refresh() {
+    let _t = timing_lock();
+    let lab = lab();
+    let mut other = Sipp::for_lab(
+        &lab,
+        "register_other_device.xml",
+        1,
+        LabTransport::Udp,
+        USER,
+    );
+    other.keys = vec![("contact".into(), "127.0.0.1:5999".into())];
+    let run = other.run().expect("sipp runs");
+    assert!(run.success(), "the other device registers: {}", run.errors);
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "voIpProt.server.1.expires=\"20\"\n",
+    );
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        let refreshes = h
+            .wait_event("two refreshes", Duration::from_secs(25), |_| {
+                h.events()
+                    .iter()
+                    .filter(|e| kind(e) == "registering" && e["purpose"] == "refresh")
+                    .count()
+                    >= 2
+            })
+            .await;
+        let _ = refreshes;
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    let story = h.story();
+    let evs = h.events();
+    let registered: Vec<_> = evs.iter().filter(|e| kind(e) == "registered").collect();
+    assert!(registered.len() >= 3, "{story}");
+    for r in &registered {
+        assert_eq!(r["expires"], 20, "the line's own grant\n{story}");
+    }
+    let refresh_at: Vec<i64> = evs
+        .iter()
+        .filter(|e| kind(e) == "registering" && e["purpose"] == "refresh")
+        .map(|e| t_ms(e) as i64)
+        .collect();
+    let first = t_ms(registered[0]) as i64;
+    assert_near("first refresh", refresh_at[0] - first, 10_000, 300, &story);
+    assert_near(
+        "second refresh",
+        refresh_at[1] - refresh_at[0],
+        10_000,
+        300,
+        &story,
+    );
+    h.finish("another_devices_long_binding_does_not_set_the_lines_refresh");
+}
+
+/// The guide's mixed-transport zone: NAPTR order 50 is TCP to SBCs 1 and 2.
+/// SBC 1 takes the connection and never answers (SIGSTOP). With default
+/// settings (no `tcpFastFailover`) the REGISTER waits its own Timer B
+/// (32 s) on SBC 1, which fails that route with `reason=timeout`, and the
+/// walk goes on to SBC 2 with the same Call-ID: registered within
+/// Timer B + 1 s. Before the fix the walk ended at SBC 1, backed off and
+/// started at SBC 1 again, forever.
+#[test]
+fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
+    let _t = timing_lock();
+    let lab = lab_mixed_transport();
+    lab.set_mode(1, Mode::Silent).unwrap();
+    let cfg = config(&lab, &["1005"], "DNSnaptr", "");
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        // SBCs 1 and 2 share SRV priority 100: the seed fixes the weighted
+        // draw so that SBC 1 (the silent one) comes first.
+        let fleet = h.start_with(&cfg, |o| o.seed = Some(SEED_SBC1_FIRST));
+        h.wait_event("registered", Duration::from_secs(40), |e| {
+            kind(e) == "registered"
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+    });
+    lab.set_mode(1, Mode::Ok).unwrap();
+    let story = h.story();
+    let evs = h.events();
+    let first_send = evs
+        .iter()
+        .find(|e| kind(e) == "registering")
+        .expect("a REGISTER");
+    assert_eq!(h.sbc_of(first_send), Some(1), "{story}");
+    assert_eq!(first_send["route"]["transport"], "tcp", "{story}");
+    let failed = evs
+        .iter()
+        .find(|e| kind(e) == "route_failed")
+        .expect("SBC 1 fails");
+    assert_eq!(failed["reason"], "timeout", "{story}");
+    assert_eq!(h.sbc_of(failed), Some(1), "{story}");
+    let registered = evs.iter().find(|e| kind(e) == "registered").unwrap();
+    assert_eq!(h.sbc_of(registered), Some(2), "{story}");
+    assert_eq!(registered["route"]["transport"], "tcp", "{story}");
+    let waited = t_ms(registered) as i64 - t_ms(first_send) as i64;
+    assert!(
+        (32_000..=33_000).contains(&waited),
+        "registered on SBC 2 {waited} ms after the first REGISTER\n{story}"
+    );
+    assert!(evs.iter().all(|e| kind(e) != "backoff"), "{story}");
+    assert_eq!(registered["call_id"], first_send["call_id"], "{story}");
+    h.finish("a_silent_tcp_primary_gives_way_at_its_timer_b");
+}
