@@ -38,6 +38,38 @@ pub enum LineEventBody {
     Call(CallEvent),
     Subscription(SubscriptionEvent),
     LineSeize(LineSeizeEvent),
+    Dns(DnsEvent),
+}
+
+/// DNS trouble a line met: `dns_failed` (a query failed and nothing stood
+/// in, or the whole resolution produced no route) or `dns_restored`
+/// (dynamic cache restore served the last good answer past its TTL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsEvent {
+    pub kind: DnsEventKind,
+    /// The name queried (the configured name for a whole resolution).
+    pub name: String,
+    /// `NAPTR`, `SRV`, `A`, or `routes` for a whole resolution.
+    pub query_type: &'static str,
+    /// What went wrong on the network.
+    pub error: String,
+    /// The line's registration Call-ID at the time.
+    pub call_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsEventKind {
+    Failed,
+    /// Used for `ttl` before the next query goes to the network.
+    Restored {
+        ttl: std::time::Duration,
+    },
+}
+
+impl From<DnsEvent> for LineEventBody {
+    fn from(e: DnsEvent) -> Self {
+        LineEventBody::Dns(e)
+    }
 }
 
 impl From<Event> for LineEventBody {
@@ -72,6 +104,10 @@ impl LineEventBody {
             LineEventBody::Call(e) => e.kind.name(),
             LineEventBody::Subscription(e) => e.kind.name(),
             LineEventBody::LineSeize(e) => e.name(),
+            LineEventBody::Dns(e) => match e.kind {
+                DnsEventKind::Failed => "dns_failed",
+                DnsEventKind::Restored { .. } => "dns_restored",
+            },
         }
     }
 
@@ -82,6 +118,7 @@ impl LineEventBody {
             LineEventBody::Call(e) => Some(&e.route),
             LineEventBody::Subscription(e) => e.route.as_ref(),
             LineEventBody::LineSeize(e) => Some(&e.route),
+            LineEventBody::Dns(_) => None,
         }
     }
 
@@ -92,6 +129,7 @@ impl LineEventBody {
             LineEventBody::Call(e) => &e.call_id,
             LineEventBody::Subscription(e) => &e.call_id,
             LineEventBody::LineSeize(e) => &e.call_id,
+            LineEventBody::Dns(e) => &e.call_id,
         }
     }
 }
@@ -132,6 +170,14 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
                 _ => Value::Null,
             };
             obj.insert("status".into(), status);
+        }
+        LineEventBody::Dns(e) => {
+            obj.insert("name".into(), e.name.clone().into());
+            obj.insert("query_type".into(), e.query_type.into());
+            obj.insert("error".into(), e.error.clone().into());
+            if let DnsEventKind::Restored { ttl } = e.kind {
+                obj.insert("ttl_ms".into(), ms(ttl));
+            }
         }
     }
     Value::Object(obj)

@@ -19,8 +19,8 @@ use actix::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sipfleet_protocol::dns::{
-    self, DnsCache, Query, QueryFailure, Resolution, ResolveTarget, RestorePolicy, RouteSet,
-    StaticCache,
+    self, DnsCache, DnsNote, Query, QueryFailure, Resolution, ResolveTarget, RestorePolicy,
+    RouteSet, StaticCache,
 };
 use sipfleet_transport::dns::{DnsClient, DnsClientConfig, DnsConfigError};
 use tokio::sync::oneshot;
@@ -70,6 +70,21 @@ pub struct RouteSetChanged {
     pub current: RouteSet,
 }
 
+/// DNS trouble met while resolving `target` (see
+/// `sipfleet_protocol::dns::note_for` for what is worth telling), sent to
+/// the target's subscribers when its resolution ends: queries that failed
+/// or were answered from a restored cache, and the resolution's own error
+/// when it produced no route. `current` is the route set now in force
+/// (restored routes carry `source: restored`).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct DnsReport {
+    pub target: ResolveTarget,
+    pub notes: Vec<DnsNote>,
+    pub failed: Option<dns::ResolveError>,
+    pub current: Option<RouteSet>,
+}
+
 /// Why `Resolve` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -91,6 +106,8 @@ struct TargetState {
     /// The resolution in progress, if any.
     plan: Option<Resolution>,
     refresh: Option<SpawnHandle>,
+    /// DNS trouble met by the resolution in progress.
+    notes: Vec<DnsNote>,
 }
 
 /// The process-wide resolver actor.
@@ -102,6 +119,7 @@ pub struct Resolver {
     /// Questions on the wire, with the targets waiting for each.
     in_flight: HashMap<Query, Vec<ResolveTarget>>,
     subscribers: Vec<(Option<ResolveTarget>, Recipient<RouteSetChanged>)>,
+    reports: Vec<(Option<ResolveTarget>, Recipient<DnsReport>)>,
 }
 
 fn now() -> Instant {
@@ -122,6 +140,7 @@ impl Resolver {
             targets: HashMap::new(),
             in_flight: HashMap::new(),
             subscribers: Vec::new(),
+            reports: Vec::new(),
         })
     }
 
@@ -176,10 +195,22 @@ impl Resolver {
         result: Result<dns::Answer, QueryFailure>,
         ctx: &mut Context<Self>,
     ) {
-        let resolved = self.cache.store(&query, result, now());
+        let at = now();
+        let failure = match &result {
+            Ok(answer) if answer.is_empty() => Some(QueryFailure::NoRecords),
+            Ok(_) => None,
+            Err(e) => Some(e.clone()),
+        };
+        let resolved = self.cache.store(&query, result, at);
+        let note = dns::note_for(&query, failure.as_ref(), &resolved, at);
         for target in self.in_flight.remove(&query).unwrap_or_default() {
-            if let Some(plan) = self.targets.get_mut(&target).and_then(|s| s.plan.as_mut()) {
-                plan.handle_result(&query, resolved.clone(), &mut self.rng);
+            if let Some(state) = self.targets.get_mut(&target) {
+                if let Some(note) = &note {
+                    state.notes.push(note.clone());
+                }
+                if let Some(plan) = state.plan.as_mut() {
+                    plan.handle_result(&query, resolved.clone(), &mut self.rng);
+                }
             }
             self.pump(&target, ctx);
         }
@@ -195,6 +226,7 @@ impl Resolver {
         let at = now();
         let result = plan.finish();
         let waiters = std::mem::take(&mut state.waiters);
+        let notes = std::mem::take(&mut state.notes);
         let (refresh_at, changed) = match &result {
             Ok(set) => {
                 let previous = state.current.replace(set.clone());
@@ -225,6 +257,22 @@ impl Resolver {
         }
         for waiter in waiters {
             let _ = waiter.send(result.clone().map_err(ResolveError::from));
+        }
+        let failed = result.as_ref().err().cloned();
+        if !notes.is_empty() || failed.is_some() {
+            let current = self.targets.get(target).and_then(|s| s.current.clone());
+            let report = DnsReport {
+                target: target.clone(),
+                notes,
+                failed,
+                current,
+            };
+            self.reports.retain(|(_, r)| r.connected());
+            for (filter, recipient) in &self.reports {
+                if filter.as_ref().is_none() || filter.as_ref() == Some(target) {
+                    recipient.do_send(report.clone());
+                }
+            }
         }
         if let (Some(previous), Ok(current)) = (changed, result) {
             self.subscribers.retain(|(_, r)| r.connected());
@@ -261,6 +309,22 @@ impl Handler<Resolve> for Resolver {
         state.waiters.push(tx);
         self.start(&msg.target, ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(ResolveError::Stopped)) })
+    }
+}
+
+/// Be told of DNS trouble for `target` (every target with `None`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeReports {
+    pub target: Option<ResolveTarget>,
+    pub recipient: Recipient<DnsReport>,
+}
+
+impl Handler<SubscribeReports> for Resolver {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeReports, _: &mut Context<Self>) {
+        self.reports.push((msg.target, msg.recipient));
     }
 }
 

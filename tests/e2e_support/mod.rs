@@ -634,9 +634,20 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
             one_of(ev, "reason", &["call_active", "request_in_flight"])?;
             &["reason"]
         }
+        "dns_failed" | "dns_restored" => {
+            ev["name"].as_str().ok_or("name")?;
+            one_of(ev, "query_type", &["NAPTR", "SRV", "A", "routes"])?;
+            ev["error"].as_str().ok_or("error")?;
+            if kind(ev) == "dns_restored" {
+                ev["ttl_ms"].as_u64().ok_or("ttl_ms")?;
+                &["name", "query_type", "error", "ttl_ms"]
+            } else {
+                &["name", "query_type", "error"]
+            }
+        }
         other => return Err(format!("unknown event {other:?}")),
     };
-    if ev["route"].is_null() && kind(ev) != "backoff" {
+    if ev["route"].is_null() && !matches!(kind(ev), "backoff" | "dns_failed" | "dns_restored") {
         return Err("route is null outside a back-off".into());
     }
     for key in obj.keys() {

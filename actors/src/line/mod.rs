@@ -31,6 +31,7 @@ use actix::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sipfleet_protocol::auth::DigestClient;
+use sipfleet_protocol::dns::DnsNote;
 use sipfleet_protocol::dns::{ResolveTarget, RouteSet};
 use sipfleet_protocol::group_failback::GroupCommand;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
@@ -39,7 +40,7 @@ use sipfleet_protocol::registration::{
     EventKind, FailReason, Output, Phase, Registration, RegistrationSettings, SendRegister,
     TransportError,
 };
-use sipfleet_protocol::route::Route;
+use sipfleet_protocol::route::{Route, RouteSource};
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::FlowKey;
 use slog::Logger;
@@ -50,8 +51,9 @@ use crate::connection::{
     RouteFailure, SendMessage,
 };
 use crate::coordinator::{FailbackCoordinator, Group, Join, Leave, LineCalls, LineFailedBack};
+use crate::events::{DnsEvent, DnsEventKind};
 use crate::events::{EventSink, LineEvent};
-use crate::resolver::{Resolve, Resolver, RouteSetChanged, Subscribe};
+use crate::resolver::{DnsReport, Resolve, Resolver, RouteSetChanged, Subscribe, SubscribeReports};
 
 mod calls;
 mod media;
@@ -571,6 +573,10 @@ impl Actor for Line {
             target: Some(self.setup.target.clone()),
             recipient: ctx.address().recipient(),
         });
+        self.services.resolver.do_send(SubscribeReports {
+            target: Some(self.setup.target.clone()),
+            recipient: ctx.address().recipient(),
+        });
         self.machine.start(now());
         self.drain(ctx);
         self.resolve(ctx);
@@ -677,6 +683,57 @@ impl Handler<RouteSetChanged> for Line {
     fn handle(&mut self, msg: RouteSetChanged, ctx: &mut Self::Context) {
         if msg.target == self.setup.target {
             self.apply_routes(&msg.current, ctx);
+        }
+    }
+}
+
+/// DNS trouble becomes the line's `dns_failed` / `dns_restored` events; a
+/// route set served from a restored cache is applied, so the line's routes
+/// say `source: restored`.
+impl Handler<DnsReport> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: DnsReport, ctx: &mut Self::Context) {
+        if msg.target != self.setup.target {
+            return;
+        }
+        let call_id = self.machine.call_id().to_string();
+        for note in &msg.notes {
+            let (kind, error) = match note {
+                DnsNote::Failed { error, .. } => (DnsEventKind::Failed, error),
+                DnsNote::Restored { error, ttl, .. } => {
+                    (DnsEventKind::Restored { ttl: *ttl }, error)
+                }
+            };
+            let query = note.query();
+            slog::warn!(self.services.log, "DNS query failed";
+                "line" => self.setup.index, "name" => &query.name,
+                "type" => query.rtype.as_str(), "error" => error.to_string(),
+                "restored" => matches!(kind, DnsEventKind::Restored { .. }));
+            self.emit(DnsEvent {
+                kind,
+                name: query.name.clone(),
+                query_type: query.rtype.as_str(),
+                error: error.to_string(),
+                call_id: call_id.clone(),
+            });
+        }
+        if let Some(error) = &msg.failed {
+            self.emit(DnsEvent {
+                kind: DnsEventKind::Failed,
+                name: msg.target.name.clone(),
+                query_type: "routes",
+                error: error.to_string(),
+                call_id,
+            });
+        }
+        let restored = msg.current.as_ref().filter(|set| {
+            set.entries
+                .iter()
+                .any(|e| e.route.source == RouteSource::Restored)
+        });
+        if let Some(set) = restored {
+            self.apply_routes(set, ctx);
         }
     }
 }

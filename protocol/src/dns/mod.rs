@@ -22,6 +22,7 @@ mod cache;
 mod order;
 mod plan;
 mod records;
+mod report;
 mod settings;
 
 pub use cache::{DnsCache, RestorePolicy, StaticA, StaticCache, StaticNaptr, StaticSrv};
@@ -30,6 +31,7 @@ pub use plan::{Resolution, ResolveError, RouteEntry, RouteSet};
 pub use records::{
     ARecord, Answer, NaptrRecord, Query, QueryFailure, RecordType, Resolved, SrvRecord,
 };
+pub use report::{note_for, DnsNote};
 
 use std::fmt;
 

@@ -1,0 +1,132 @@
+//! End to end against the lab's dnsmasq, issue 12 item 5: DNS trouble is
+//! an event, not only a WARN on stderr. A DNS outage past the records' TTL
+//! gives `dns_restored` (routes marked `source: restored`) with dynamic
+//! cache restore on, and `dns_failed` with it off (the guide: no record is
+//! used past its TTL, so nothing new is learnt; a registered line keeps the
+//! route list it has, as `dns_outage_keeps_the_route_list_for_failover`
+//! shows). A name that does not resolve is a `dns_failed` for its routes.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{config, kind, lab_with_ttl, Harness};
+use sipfleet_lab::DnsMode;
+use sipfleet_protocol::route::RouteSource;
+
+const TTL_S: u32 = 3;
+
+/// Registers one line, makes the DNS server silent and waits for `event`.
+fn outage(restore: bool, event: &'static str) -> (Harness, Vec<Vec<RouteSource>>) {
+    let lab = lab_with_ttl(TTL_S);
+    let extra = format!(
+        "dns.cache.dynamicRestore.enable=\"{}\"\n",
+        u8::from(restore)
+    );
+    let cfg = config(&lab, &["1041"], "UDPOnly", &extra);
+    let mut h = Harness::new(&lab);
+    let sources = actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        h.wait_event("registered", Duration::from_secs(5), |e| {
+            kind(e) == "registered"
+        })
+        .await;
+        let result = h.with_lab(|lab| lab.dns().set_mode(DnsMode::Silent)).await;
+        result.expect("DNS silent");
+        h.wait_event(event, Duration::from_secs(25), |e| kind(e) == event)
+            .await;
+        // The line applies a restored set right after the event.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let status = fleet.status().await;
+        let sources = status
+            .iter()
+            .map(|s| s.routes.iter().map(|r| r.source).collect())
+            .collect();
+        let result = h.with_lab(|lab| lab.dns().set_mode(DnsMode::Normal)).await;
+        result.expect("DNS back");
+        fleet.shutdown(Duration::from_secs(3)).await;
+        sources
+    });
+    (h, sources)
+}
+
+#[test]
+fn a_dns_outage_with_restore_on_serves_restored_routes() {
+    let (h, sources) = outage(true, "dns_restored");
+    let story = h.story();
+    let restored = h
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "dns_restored")
+        .unwrap();
+    assert_eq!(restored["error"], "no response (timeout)", "{story}");
+    assert!(restored["name"].as_str().is_some(), "{story}");
+    assert!(
+        matches!(restored["query_type"].as_str(), Some("SRV" | "A" | "NAPTR")),
+        "{story}"
+    );
+    assert_eq!(
+        restored["ttl_ms"], 120_000,
+        "dynamicRestore.ttl default\n{story}"
+    );
+    assert!(
+        sources[0].iter().all(|s| *s == RouteSource::Restored),
+        "routes past their TTL come from the restored cache: {sources:?}\n{story}"
+    );
+    assert!(
+        !h.events().iter().any(|e| kind(e) == "dns_failed"),
+        "{story}"
+    );
+    h.finish("a_dns_outage_with_restore_on_serves_restored_routes");
+}
+
+#[test]
+fn a_dns_outage_with_restore_off_is_a_dns_failure() {
+    let (h, sources) = outage(false, "dns_failed");
+    let story = h.story();
+    let failed = h
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "dns_failed")
+        .unwrap();
+    assert_eq!(failed["error"], "no response (timeout)", "{story}");
+    assert!(
+        !h.events().iter().any(|e| kind(e) == "dns_restored"),
+        "{story}"
+    );
+    assert!(
+        sources[0].iter().all(|s| *s == RouteSource::Network),
+        "the registered line keeps the routes it had: {sources:?}\n{story}"
+    );
+    h.finish("a_dns_outage_with_restore_off_is_a_dns_failure");
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_a_dns_failure() {
+    let lab = lab_with_ttl(TTL_S);
+    let name = format!("nosuch.{}", lab.domain());
+    let extra = format!("voIpProt.server.1.address=\"{name}\"\n");
+    let cfg = config(&lab, &["1042"], "UDPOnly", &extra);
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start(&cfg);
+        h.wait_event("dns_failed", Duration::from_secs(10), |e| {
+            kind(e) == "dns_failed"
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(1)).await;
+    });
+    let story = h.story();
+    let failed = h
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "dns_failed")
+        .unwrap();
+    assert_eq!(failed["name"], name.as_str(), "{story}");
+    assert_eq!(failed["query_type"], "routes", "{story}");
+    assert!(
+        failed["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{story}"
+    );
+    h.finish("a_name_that_does_not_resolve_is_a_dns_failure");
+}
