@@ -420,6 +420,19 @@ fn params_lists_the_parameter_table() {
     );
     assert!(stdout.contains("voIpProt.SIP.tcpFastFailover.timeout\t2000 to 5000\tdefault 5000\n"));
     assert!(stdout.contains("dns.cache.NAPTR.x.replacement\t"));
+    for key in [
+        "voIpProt.server.y.transport",
+        "reg.x.server.y.transport",
+        "voIpProt.SIP.outboundProxy.transport",
+        "reg.x.outboundProxy.transport",
+    ] {
+        assert!(
+            stdout.contains(&format!(
+                "{key}\tDNSnaptr, TLS, TCPOnly, TCPpreferred or UDPOnly\tdefault DNSnaptr\n"
+            )),
+            "{stdout}"
+        );
+    }
     assert_eq!(
         stdout.lines().count(),
         1 + sipfleet_protocol::config::schema::specs().len()
