@@ -149,4 +149,4 @@ pub use events::{
     RouteFailReason, SendRegister, TransportError, UnregisterReason,
 };
 pub use machine::{CallIdGenerator, Phase, Registration};
-pub use settings::{FailbackMode, RegistrationSettings};
+pub use settings::{FailbackMode, RegistrationSettings, ServerTimers};
