@@ -133,7 +133,9 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                     .ok_or_else(|| missing("registrar"))?,
                 digest: line.digest_client(),
                 settings: line_setup::registration_settings(line, &config.sip),
-                target: line_setup::registration_target(line).ok_or_else(|| missing("server"))?,
+                targets: Some(line_setup::registration_targets(line))
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| missing("server"))?,
                 seed: options
                     .seed
                     .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),

@@ -173,10 +173,35 @@ fn render_line(out: &mut String, line: &LineConfig) {
         password,
         &line.auth_password.source,
     );
-    for server in &line.servers {
+    let walk = match &line.outbound_proxy {
+        Some(_) => "outbound proxy only (servers are not walked)".to_string(),
+        None => line
+            .servers
+            .iter()
+            .map(|s| format!("server {}", s.index))
+            .collect::<Vec<_>>()
+            .join(", then "),
+    };
+    let _ = writeln!(out, "  walk: {walk}");
+    let mut previous: Option<u32> = None;
+    for (k, server) in line.servers.iter().enumerate() {
         let _ = writeln!(out, "  server {}:", server.index);
+        let use_ = match (&line.outbound_proxy, previous) {
+            (Some(_), _) if k == 0 => {
+                "registrar (Request-URI domain); not walked: requests go to the outbound proxy"
+                    .to_string()
+            }
+            (Some(_), _) => "not walked: requests go to the outbound proxy".to_string(),
+            (None, None) => "primary: walked first; registrar (Request-URI domain)".to_string(),
+            (None, Some(p)) => format!(
+                "failover: walked after server {p}'s routes (own retryTimeOut, retryMaxCount, expires); failback to server {}",
+                line.servers.first().map_or(1, |s| s.index)
+            ),
+        };
+        let _ = writeln!(out, "    {:<30} = {use_}", "use");
         render_server(out, server);
         render_timers(out, &server.timers);
+        previous = Some(server.index);
     }
     match &line.outbound_proxy {
         Some(proxy) => {

@@ -20,8 +20,9 @@ use sipfleet_transport::dns::{parse_server, DnsClientConfig};
 pub struct RoutesArgs {
     /// The name to resolve (a domain, a host name or an IP address).
     pub name: String,
-    /// Transport setting: dnsNaptr (default), TLS, TCPOnly or UDPOnly. Without
-    /// it, the setting of a configured server with this address is used.
+    /// Transport setting: dnsNaptr (default), TLS, TCPOnly, TCPpreferred or
+    /// UDPOnly. Without it, the setting of a configured server with this
+    /// address is used.
     #[arg(long, value_parser = parse_transport)]
     pub transport: Option<TransportSetting>,
     /// Port; 0 (default) means SRV, any other value an A query only.
@@ -47,8 +48,9 @@ pub struct RoutesArgs {
 }
 
 fn parse_transport(s: &str) -> Result<TransportSetting, String> {
-    TransportSetting::parse(s)
-        .ok_or_else(|| format!("unknown transport {s:?} (dnsNaptr, TLS, TCPOnly, UDPOnly)"))
+    TransportSetting::parse(s).ok_or_else(|| {
+        format!("unknown transport {s:?} (dnsNaptr, TLS, TCPOnly, TCPpreferred, UDPOnly)")
+    })
 }
 
 fn parse_dns(s: &str) -> Result<SocketAddr, String> {

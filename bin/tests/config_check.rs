@@ -420,8 +420,71 @@ fn params_lists_the_parameter_table() {
     );
     assert!(stdout.contains("voIpProt.SIP.tcpFastFailover.timeout\t2000 to 5000\tdefault 5000\n"));
     assert!(stdout.contains("dns.cache.NAPTR.x.replacement\t"));
+    for key in [
+        "voIpProt.server.y.transport",
+        "reg.x.server.y.transport",
+        "voIpProt.SIP.outboundProxy.transport",
+        "reg.x.outboundProxy.transport",
+    ] {
+        assert!(
+            stdout.contains(&format!(
+                "{key}\tDNSnaptr, TLS, TCPOnly, TCPpreferred or UDPOnly\tdefault DNSnaptr\n"
+            )),
+            "{stdout}"
+        );
+    }
     assert_eq!(
         stdout.lines().count(),
         1 + sipfleet_protocol::config::schema::specs().len()
     );
+}
+
+/// The server list and what each server is used for: without an outbound
+/// proxy every server is walked in `y` order; with one, only the proxy.
+#[test]
+fn servers_are_listed_with_their_use() {
+    let two = temp(
+        "reg.1.address=\"1001\"\n\
+         reg.1.server.1.address=\"one.example.com\"\n\
+         reg.1.server.2.address=\"two.example.com\"\n\
+         reg.1.server.2.transport=\"TCPpreferred\"\n\
+         reg.1.server.2.retryMaxCount=\"2\"\n",
+        ".cfg",
+    );
+    let out = check(&[two.path().as_os_str()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  walk: server 1, then server 2\n"),
+        "{stdout}"
+    );
+    let use1 = row(&stdout, "  server 1:", "use");
+    assert!(use1.contains("primary: walked first"), "{use1}");
+    let use2 = row(&stdout, "  server 2:", "use");
+    assert!(use2.contains("failover: walked after server 1"), "{use2}");
+    assert_row(
+        &stdout,
+        "  server 2:",
+        "transport",
+        "TCPpreferred",
+        "per-line",
+    );
+    assert_row(&stdout, "  server 2:", "retryMaxCount", "2", "per-line");
+
+    let proxy = temp(
+        "reg.1.address=\"1001\"\n\
+         voIpProt.server.1.address=\"one.example.com\"\n\
+         voIpProt.server.2.address=\"two.example.com\"\n\
+         voIpProt.SIP.outboundProxy.address=\"sbc.example.com\"\n",
+        ".cfg",
+    );
+    let out = check(&[proxy.path().as_os_str()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  walk: outbound proxy only (servers are not walked)\n"),
+        "{stdout}"
+    );
+    let use2 = row(&stdout, "  server 2:", "use");
+    assert!(use2.contains("not walked"), "{use2}");
 }

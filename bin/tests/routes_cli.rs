@@ -213,3 +213,44 @@ async fn ip_literal_needs_no_server() {
     assert_eq!(doc["routes"][0]["source"], "literal");
     assert_eq!(doc["routes"][0]["ttl_left_s"], serde_json::Value::Null);
 }
+
+/// `--transport TCPpreferred` on an IP literal (no DNS needed): the TCP
+/// route first, the UDP route as the next service record.
+#[tokio::test]
+async fn tcp_preferred_lists_tcp_then_udp() {
+    let out = sipfleet(args(&[
+        "routes",
+        "192.0.2.1",
+        "--transport",
+        "TCPpreferred",
+        "--port",
+        "5070",
+        "--dns",
+        "127.0.0.1:9",
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["transport_setting"], "TCPpreferred");
+    let rows: Vec<(u64, String, u64)> = doc["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["group"].as_u64().unwrap(),
+                r["transport"].as_str().unwrap().to_string(),
+                r["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [(0, "tcp".to_string(), 5070), (1, "udp".to_string(), 5070)]
+    );
+}

@@ -19,5 +19,6 @@ pub mod register_request;
 pub mod registration;
 pub mod route;
 pub mod sdp;
+pub mod servers;
 pub mod subscription;
 pub mod transaction;

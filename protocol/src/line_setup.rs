@@ -6,19 +6,46 @@
 //! each value came from; the registration machine only wants effective
 //! values. This is the one place that decides which scope feeds which field:
 //! requests go to the outbound proxy when one is configured, otherwise to the
-//! first registrar, and the Request-URI always names the registrar domain
-//! (RFC 3261 10.2).
+//! registrars `reg.x.server.1`, `reg.x.server.2`, ... in that order, and the
+//! Request-URI always names the first registrar's domain (RFC 3261 10.2).
+//!
+//! # Several servers
+//!
+//! Each configured server contributes its routes to the line's walk after
+//! the earlier servers' routes ([`crate::servers`]), so a line whose server
+//! 1 is unreachable registers on server 2, and fails back to server 1.
+//! Requests to a server's routes use that server's own `retryTimeOut`,
+//! `retryMaxCount` and `expires` (`reg.x.server.y.*` over
+//! `voIpProt.server.y.*`). The other settings stay line-wide, from the
+//! primary (lowest-index) server: the RROFO parameters (the line has one
+//! failback policy, whatever server it is on) and `registerRetry.*` (the
+//! back-off follows a whole exhausted walk over every server).
+//!
+//! # With an outbound proxy
+//!
+//! Decision: with `reg.x.outboundProxy.address` (or the global
+//! `voIpProt.SIP.outboundProxy.address`) set, the proxy is the only target
+//! and the servers are not walked. Reasons: the guide's Appendix A pairs a
+//! core-side `voIpProt.server.1` (the registrar, named in the Request-URI)
+//! with an access-side `outboundProxy` whose SRV records give the SBC
+//! redundancy ("Assume a single FQDN that resolves via DNS SRV to 2 or more
+//! A records representing geo-redundant SBCs"); its Failover definition is
+//! moving "from one outbound proxy/SBC to a different SBC"; and its RROFO
+//! table scopes the failover parameters to the outbound proxy when one is
+//! set. A server behind the proxy is not a next hop the phone can reach
+//! or fail over to by itself, so redundancy there belongs in the proxy's
+//! DNS records. `sipfleet config check` says which servers are walked.
 
 use crate::config::{LineConfig, SipSettings};
 use crate::dns::ResolveTarget;
 use crate::register_request::LineIdentity;
-use crate::registration::RegistrationSettings;
+use crate::registration::{RegistrationSettings, ServerTimers};
 
 /// The registration settings in force for `line`.
 pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> RegistrationSettings {
     let timers = &line.registration;
     let failover = &line.failover;
-    RegistrationSettings {
+    let settings = RegistrationSettings {
         retry_timeout_ms: timers.retry_timeout_ms.get(),
         retry_max_count: timers.retry_max_count.get(),
         tcp_fast_failover: sip.tcp_fast_failover.get(),
@@ -37,25 +64,56 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         enhanced_failover: sip.enhanced_failover.get() || failover.enhanced.get(),
         expires_s: timers.expires_s.get(),
         expires_overlap_s: timers.expires_overlap_s.get(),
+        per_server: Vec::new(),
+    };
+    if line.outbound_proxy.is_some() || line.servers.len() < 2 {
+        return settings;
+    }
+    let per_server: Vec<ServerTimers> = line
+        .servers
+        .iter()
+        .map(|s| ServerTimers {
+            retry_timeout_ms: s.timers.retry_timeout_ms.get(),
+            retry_max_count: s.timers.retry_max_count.get(),
+            expires_s: s.timers.expires_s.get(),
+        })
+        .collect();
+    RegistrationSettings {
+        // The floor under every server's own expiry; a 423 raises it.
+        expires_s: per_server
+            .iter()
+            .map(|s| s.expires_s)
+            .min()
+            .unwrap_or(settings.expires_s),
+        per_server,
+        ..settings
     }
 }
 
-/// Where the line's requests go: the outbound proxy when configured,
-/// otherwise its first registrar. Port `None` means "look up SRV".
+/// Where the line's requests go, in walk order: the outbound proxy alone
+/// when configured, otherwise every registrar in `y` order. Port 0 means
+/// "look up SRV". Empty when no address is set.
+pub fn registration_targets(line: &LineConfig) -> Vec<ResolveTarget> {
+    let servers: Vec<&crate::config::ServerConfig> = match &line.outbound_proxy {
+        Some(proxy) => vec![proxy],
+        None => line.servers.iter().collect(),
+    };
+    servers
+        .into_iter()
+        .filter(|s| !s.address.value.trim().is_empty())
+        .map(|s| {
+            ResolveTarget::new(
+                s.address.value.trim(),
+                s.transport.get(),
+                s.port.get().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// The first of [`registration_targets`]: the outbound proxy, or server 1.
 pub fn registration_target(line: &LineConfig) -> Option<ResolveTarget> {
-    let server = line
-        .outbound_proxy
-        .as_ref()
-        .or_else(|| line.servers.first())?;
-    let address = server.address.value.trim();
-    if address.is_empty() {
-        return None;
-    }
-    Some(ResolveTarget::new(
-        address,
-        server.transport.get(),
-        server.port.get().unwrap_or(0),
-    ))
+    registration_targets(line).into_iter().next()
 }
 
 /// The line's identity: AOR in the registrar domain, display name, and the
@@ -186,5 +244,70 @@ reg.1.server.1.retryMaxCount="2"
         assert_eq!((s.retry_timeout_ms, s.retry_max_count), (5000, 2));
         assert!(!s.re_register_on, "the guide's default is reRegisterOn=0");
         assert_eq!(line.digest_client().username(), "u1001");
+        assert!(s.per_server.is_empty());
+    }
+
+    /// Every server is a target in `y` order, each with its own timers;
+    /// the line's expiry is the floor of theirs.
+    #[test]
+    fn several_servers_are_targets_in_order_with_their_own_timers() {
+        let f = fleet(
+            r#"reg.1.address="1001"
+voIpProt.server.1.address="one.example.com"
+voIpProt.server.1.retryTimeOut="5000"
+voIpProt.server.1.retryMaxCount="2"
+reg.1.server.2.address="two.example.com"
+reg.1.server.2.port="5070"
+reg.1.server.2.transport="TCPpreferred"
+reg.1.server.2.expires="600"
+voIpProt.server.2.retryMaxCount="4"
+"#,
+        );
+        let line = &f.lines[0];
+        let targets = registration_targets(line);
+        assert_eq!(
+            targets,
+            [
+                ResolveTarget::new("one.example.com", TransportSetting::DnsNaptr, 0),
+                ResolveTarget::new("two.example.com", TransportSetting::TcpPreferred, 5070),
+            ]
+        );
+        let s = registration_settings(line, &f.sip);
+        assert_eq!(
+            s.per_server,
+            [
+                ServerTimers {
+                    retry_timeout_ms: 5000,
+                    retry_max_count: 2,
+                    expires_s: 3600
+                },
+                ServerTimers {
+                    retry_timeout_ms: 0,
+                    retry_max_count: 4,
+                    expires_s: 600
+                },
+            ]
+        );
+        assert_eq!(s.expires_s, 600);
+        // The line-wide fields stay server 1's.
+        assert_eq!((s.retry_timeout_ms, s.retry_max_count), (5000, 2));
+    }
+
+    /// With an outbound proxy the proxy is the only target (see the module
+    /// docs), whatever servers are configured.
+    #[test]
+    fn an_outbound_proxy_is_the_only_target() {
+        let f = fleet(
+            r#"reg.1.address="1001"
+voIpProt.server.1.address="one.example.com"
+voIpProt.server.2.address="two.example.com"
+voIpProt.SIP.outboundProxy.address="sbc.example.com"
+"#,
+        );
+        let line = &f.lines[0];
+        let targets = registration_targets(line);
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].name, "sbc.example.com");
+        assert!(registration_settings(line, &f.sip).per_server.is_empty());
     }
 }

@@ -242,6 +242,8 @@ fn enumerations_are_case_insensitive() {
         ("tls", TransportSetting::Tls),
         ("TCPOnly", TransportSetting::TcpOnly),
         ("UDPONLY", TransportSetting::UdpOnly),
+        ("TCPpreferred", TransportSetting::TcpPreferred),
+        ("tcpPreferred", TransportSetting::TcpPreferred),
     ] {
         let c = ok(&format!(
             "{MINIMAL}voIpProt.server.1.transport=\"{written}\"\n"
@@ -319,7 +321,7 @@ fn range_boundaries() {
         ("voIpProt.server.1.port=\"65536\"", "0 to 65535"),
         (
             "voIpProt.server.1.transport=\"SCTP\"",
-            "DNSnaptr, TLS, TCPOnly or UDPOnly",
+            "DNSnaptr, TLS, TCPOnly, TCPpreferred or UDPOnly",
         ),
         (
             "voIpProt.server.1.failOver.failBack.mode=\"never\"",
@@ -757,4 +759,42 @@ fn byte_order_marks_are_ignored() {
     assert_eq!(c.lines.len(), 2);
     let c = build(&[("a.cfg", &format!("\u{feff}{MINIMAL}"))]).unwrap();
     assert_eq!(c.lines.len(), 1);
+}
+
+/// `TCPpreferred` is a transport kind wherever a transport is set: a
+/// server at either scope and the outbound proxy at either scope.
+#[test]
+fn tcp_preferred_is_accepted_by_every_transport_key() {
+    let c = ok(concat!(
+        "reg.1.address=\"1001\"\n",
+        "voIpProt.server.1.address=\"a.example.com\"\n",
+        "voIpProt.server.1.transport=\"TCPpreferred\"\n",
+        "reg.1.server.2.address=\"b.example.com\"\n",
+        "reg.1.server.2.transport=\"TCPpreferred\"\n",
+        "voIpProt.SIP.outboundProxy.address=\"p.example.com\"\n",
+        "voIpProt.SIP.outboundProxy.transport=\"TCPpreferred\"\n",
+        "reg.2.address=\"1002\"\n",
+        "reg.2.outboundProxy.address=\"q.example.com\"\n",
+        "reg.2.outboundProxy.transport=\"tcppreferred\"\n",
+    ));
+    let l1 = &c.lines[0];
+    assert_eq!(
+        l1.servers[0].transport.get(),
+        TransportSetting::TcpPreferred
+    );
+    assert_eq!(
+        l1.servers[1].transport.get(),
+        TransportSetting::TcpPreferred
+    );
+    let proxy = l1.outbound_proxy.as_ref().unwrap();
+    assert_eq!(proxy.transport.get(), TransportSetting::TcpPreferred);
+    assert_eq!(proxy.transport.get().as_str(), "TCPpreferred");
+    let p2 = c.lines[1].outbound_proxy.as_ref().unwrap();
+    assert_eq!(p2.transport.get(), TransportSetting::TcpPreferred);
+    // Two transports, TCP first: no single fixed one.
+    assert_eq!(proxy.transport.get().fixed(), None);
+    assert_eq!(
+        proxy.transport.get().transports(),
+        &[Transport::Tcp, Transport::Udp]
+    );
 }

@@ -496,3 +496,160 @@ fn srv_target_dot_means_not_offered() {
     assert_eq!(sent.len(), 1);
     assert!(matches!(set, Err(ResolveError::NoRoutes { .. })));
 }
+
+fn rows(set: &RouteSet) -> Vec<(usize, Transport, String)> {
+    set.entries
+        .iter()
+        .map(|e| (e.route.group, e.route.transport, e.route.addr.to_string()))
+        .collect()
+}
+
+/// `TCPpreferred`, port 0: SRV `_sip._tcp` then `_sip._udp`; the TCP routes
+/// form the first service record, the UDP routes the second, so a walk
+/// tries every TCP route before any UDP route.
+#[test]
+fn tcp_preferred_looks_up_tcp_then_udp_srv() {
+    let mut zone = Zone::new();
+    zone.insert(
+        q("_sip._tcp.example.poly.com", RecordType::Srv),
+        Ok(srv(
+            &[
+                (20, 0, 5060, "t2.example.poly.com"),
+                (10, 0, 5060, "t1.example.poly.com"),
+            ],
+            60,
+        )),
+    );
+    zone.insert(
+        q("_sip._udp.example.poly.com", RecordType::Srv),
+        Ok(srv(&[(10, 0, 5062, "u1.example.poly.com")], 60)),
+    );
+    for (host, addr) in [("t1", "10.0.0.1"), ("t2", "10.0.0.2"), ("u1", "10.0.0.3")] {
+        zone.insert(
+            q(&format!("{host}.example.poly.com"), RecordType::A),
+            Ok(a(&[addr], 60)),
+        );
+    }
+    let target = ResolveTarget::new("example.poly.com", TransportSetting::TcpPreferred, 0);
+    let (set, sent) = resolve(target, &zone, &mut DnsCache::default(), Instant::now(), 1);
+    assert_eq!(
+        sent[..2],
+        [
+            q("_sip._tcp.example.poly.com", RecordType::Srv),
+            q("_sip._udp.example.poly.com", RecordType::Srv),
+        ]
+    );
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    let set = set.unwrap();
+    use Transport::*;
+    assert_eq!(
+        rows(&set),
+        [
+            (0, Tcp, "10.0.0.1:5060".to_string()),
+            (0, Tcp, "10.0.0.2:5060".to_string()),
+            (1, Udp, "10.0.0.3:5062".to_string()),
+        ]
+    );
+    assert_eq!(
+        set.entries[2].srv_name.as_deref(),
+        Some("_sip._udp.example.poly.com")
+    );
+}
+
+/// `TCPpreferred` with an explicit port: one A query, every address over
+/// TCP (first record), then every address over UDP (second record).
+#[test]
+fn tcp_preferred_with_a_port_uses_a_records_for_both_transports() {
+    let mut zone = Zone::new();
+    zone.insert(
+        q("example.poly.com", RecordType::A),
+        Ok(a(&["10.0.0.1", "10.0.0.2"], 60)),
+    );
+    let target = ResolveTarget::new("example.poly.com", TransportSetting::TcpPreferred, 5070);
+    let (set, sent) = resolve(target, &zone, &mut DnsCache::default(), Instant::now(), 1);
+    assert_eq!(sent, [q("example.poly.com", RecordType::A)]);
+    use Transport::*;
+    assert_eq!(
+        rows(&set.unwrap()),
+        [
+            (0, Tcp, "10.0.0.1:5070".to_string()),
+            (0, Tcp, "10.0.0.2:5070".to_string()),
+            (1, Udp, "10.0.0.1:5070".to_string()),
+            (1, Udp, "10.0.0.2:5070".to_string()),
+        ]
+    );
+}
+
+/// No SRV for either transport: the A record on 5060, TCP then UDP.
+#[test]
+fn tcp_preferred_without_srv_falls_back_to_a_for_both_transports() {
+    let mut zone = Zone::new();
+    zone.insert(
+        q("example.poly.com", RecordType::A),
+        Ok(a(&["10.0.0.1"], 60)),
+    );
+    let target = ResolveTarget::new("example.poly.com", TransportSetting::TcpPreferred, 0);
+    let (set, sent) = resolve(target, &zone, &mut DnsCache::default(), Instant::now(), 1);
+    assert_eq!(
+        sent,
+        [
+            q("_sip._tcp.example.poly.com", RecordType::Srv),
+            q("_sip._udp.example.poly.com", RecordType::Srv),
+            q("example.poly.com", RecordType::A),
+        ]
+    );
+    use Transport::*;
+    assert_eq!(
+        rows(&set.unwrap()),
+        [
+            (0, Tcp, "10.0.0.1:5060".to_string()),
+            (1, Udp, "10.0.0.1:5060".to_string()),
+        ]
+    );
+}
+
+/// Only a UDP SRV record: the UDP routes alone (an SRV answer means the
+/// domain publishes its services, so no A fallback for TCP).
+#[test]
+fn tcp_preferred_with_only_udp_srv_gives_the_udp_routes() {
+    let mut zone = Zone::new();
+    zone.insert(
+        q("_sip._udp.example.poly.com", RecordType::Srv),
+        Ok(srv(&[(10, 0, 5060, "u1.example.poly.com")], 60)),
+    );
+    zone.insert(
+        q("u1.example.poly.com", RecordType::A),
+        Ok(a(&["10.0.0.3"], 60)),
+    );
+    zone.insert(
+        q("example.poly.com", RecordType::A),
+        Ok(a(&["10.0.0.1"], 60)),
+    );
+    let target = ResolveTarget::new("example.poly.com", TransportSetting::TcpPreferred, 0);
+    let (set, _) = resolve(target, &zone, &mut DnsCache::default(), Instant::now(), 1);
+    assert_eq!(
+        rows(&set.unwrap()),
+        [(0, Transport::Udp, "10.0.0.3:5060".to_string())]
+    );
+}
+
+#[test]
+fn tcp_preferred_ip_literal_is_tcp_then_udp() {
+    let target = ResolveTarget::new("192.0.2.1", TransportSetting::TcpPreferred, 0);
+    let (set, sent) = resolve(
+        target,
+        &Zone::new(),
+        &mut DnsCache::default(),
+        Instant::now(),
+        1,
+    );
+    assert!(sent.is_empty());
+    use Transport::*;
+    assert_eq!(
+        rows(&set.unwrap()),
+        [
+            (0, Tcp, "192.0.2.1:5060".to_string()),
+            (1, Udp, "192.0.2.1:5060".to_string()),
+        ]
+    );
+}

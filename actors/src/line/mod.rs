@@ -2,8 +2,10 @@
 //! [`Registration`] machine with real time, real flows and real DNS.
 //!
 //! What it does, and nothing more:
-//! * asks the [`Resolver`] for the line's route list and listens for route-set
-//!   changes (the sticky-route rule lives in the machine);
+//! * asks the [`Resolver`] for the route list of each of the line's servers
+//!   (or of its outbound proxy) and listens for route-set changes; the
+//!   protocol's [`ServerRoutes`] puts them in one list, server 1's routes
+//!   first (the sticky-route rule lives in the machine);
 //! * turns each `SendRegister` into bytes ([`RegisterRequests`]) on the flow
 //!   of its route, acquired from the [`FlowManager`] (flows are shared by all
 //!   lines on a route);
@@ -41,6 +43,7 @@ use sipfleet_protocol::registration::{
     TransportError,
 };
 use sipfleet_protocol::route::{Route, RouteSource};
+use sipfleet_protocol::servers::ServerRoutes;
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::FlowKey;
 use slog::Logger;
@@ -76,7 +79,9 @@ pub struct LineSetup {
     pub identity: LineIdentity,
     pub digest: DigestClient,
     pub settings: RegistrationSettings,
-    pub target: ResolveTarget,
+    /// Where requests go, in walk order: the outbound proxy alone, or every
+    /// server (`reg.x.server.y`) in `y` order. Never empty.
+    pub targets: Vec<ResolveTarget>,
     /// Seeds the back-off randomisation and Call-IDs; `None` seeds from the OS.
     pub seed: Option<u64>,
     /// Calls and subscriptions of the line.
@@ -143,7 +148,10 @@ pub struct Line {
     requests: RegisterRequests,
     flows: HashMap<FlowKey, Flow>,
     timer: Option<SpawnHandle>,
-    resolve_retry: Duration,
+    /// The route lists of the line's targets, combined.
+    servers: ServerRoutes,
+    /// Per target: the wait before asking again after a failed resolution.
+    resolve_retry: Vec<Duration>,
     stop_waiters: Vec<oneshot::Sender<()>>,
     /// Call-IDs and seeds of calls and subscriptions.
     ids: StdRng,
@@ -188,6 +196,8 @@ impl Line {
         }
         let mut ids = StdRng::seed_from_u64(rng.next_u64());
         let subs = subscriptions::build(&setup, &mut ids);
+        let servers = ServerRoutes::new(setup.targets.clone());
+        let resolve_retry = vec![RESOLVE_RETRY_MIN; setup.targets.len()];
         Line {
             setup,
             services,
@@ -195,7 +205,8 @@ impl Line {
             requests,
             flows: HashMap::new(),
             timer: None,
-            resolve_retry: RESOLVE_RETRY_MIN,
+            servers,
+            resolve_retry,
             stop_waiters: Vec::new(),
             ids,
             calls: calls::CallTable::default(),
@@ -221,35 +232,74 @@ impl Line {
             .filter(|_| self.setup.settings.enhanced_failover)
     }
 
+    /// Resolves every target of the line.
     fn resolve(&mut self, ctx: &mut Context<Self>) {
+        for i in 0..self.setup.targets.len() {
+            self.resolve_one(i, ctx);
+        }
+    }
+
+    fn resolve_one(&mut self, i: usize, ctx: &mut Context<Self>) {
+        let Some(target) = self.setup.targets.get(i).cloned() else {
+            return;
+        };
         let request = self.services.resolver.send(Resolve {
-            target: self.setup.target.clone(),
+            target: target.clone(),
         });
-        ctx.spawn(request.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(request.into_actor(self).map(move |result, act, ctx| {
             match result {
                 Ok(Ok(set)) => {
-                    act.resolve_retry = RESOLVE_RETRY_MIN;
-                    act.apply_routes(&set, ctx);
+                    if let Some(retry) = act.resolve_retry.get_mut(i) {
+                        *retry = RESOLVE_RETRY_MIN;
+                    }
+                    act.route_set(&target, &set, ctx);
                 }
-                Ok(Err(e)) => act.resolve_failed(e.to_string(), ctx),
-                Err(e) => act.resolve_failed(e.to_string(), ctx),
+                Ok(Err(e)) => act.resolve_failed(i, &target, e.to_string(), ctx),
+                Err(e) => act.resolve_failed(i, &target, e.to_string(), ctx),
             };
         }));
     }
 
-    fn resolve_failed(&mut self, reason: String, ctx: &mut Context<Self>) {
-        let wait = self.resolve_retry;
+    fn resolve_failed(
+        &mut self,
+        i: usize,
+        target: &ResolveTarget,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(retry) = self.resolve_retry.get_mut(i) else {
+            return;
+        };
+        let wait = *retry;
+        *retry = (wait * 2).min(RESOLVE_RETRY_MAX);
         slog::warn!(self.services.log, "no routes for line";
-            "line" => self.setup.index, "target" => &self.setup.target.name,
+            "line" => self.setup.index, "target" => &target.name,
             "error" => reason, "retry_in_ms" => wait.as_millis() as u64);
-        self.resolve_retry = (wait * 2).min(RESOLVE_RETRY_MAX);
-        ctx.run_later(wait, |act, ctx| act.resolve(ctx));
+        ctx.run_later(wait, move |act, ctx| act.resolve_one(i, ctx));
+        if self.servers.failed(target) {
+            self.apply_routes(ctx);
+        }
     }
 
-    fn apply_routes(&mut self, set: &RouteSet, ctx: &mut Context<Self>) {
+    /// A target's routes, first resolved or changed by a refresh.
+    fn route_set(&mut self, target: &ResolveTarget, set: &RouteSet, ctx: &mut Context<Self>) {
+        if self.servers.resolved(target, set) {
+            self.apply_routes(ctx);
+        }
+    }
+
+    /// Hands the combined route list of every target to the registration.
+    fn apply_routes(&mut self, ctx: &mut Context<Self>) {
+        let routes = self.servers.routes();
+        if routes.is_empty() {
+            return;
+        }
         let now = now();
-        let ttl = set.expires.map(|e| e.saturating_duration_since(now));
-        self.machine.handle_routes(now, set.routes(), ttl);
+        let ttl = self
+            .servers
+            .expires()
+            .map(|e| e.saturating_duration_since(now));
+        self.machine.handle_routes(now, routes, ttl);
         self.drain(ctx);
     }
 
@@ -569,14 +619,21 @@ impl Actor for Line {
                 recipient: ctx.address().recipient(),
             });
         }
-        self.services.resolver.do_send(Subscribe {
-            target: Some(self.setup.target.clone()),
-            recipient: ctx.address().recipient(),
-        });
-        self.services.resolver.do_send(SubscribeReports {
-            target: Some(self.setup.target.clone()),
-            recipient: ctx.address().recipient(),
-        });
+        let mut subscribed: Vec<&ResolveTarget> = Vec::new();
+        for target in &self.setup.targets {
+            if subscribed.contains(&target) {
+                continue;
+            }
+            subscribed.push(target);
+            self.services.resolver.do_send(Subscribe {
+                target: Some(target.clone()),
+                recipient: ctx.address().recipient(),
+            });
+            self.services.resolver.do_send(SubscribeReports {
+                target: Some(target.clone()),
+                recipient: ctx.address().recipient(),
+            });
+        }
         self.machine.start(now());
         self.drain(ctx);
         self.resolve(ctx);
@@ -681,8 +738,8 @@ impl Handler<RouteSetChanged> for Line {
     type Result = ();
 
     fn handle(&mut self, msg: RouteSetChanged, ctx: &mut Self::Context) {
-        if msg.target == self.setup.target {
-            self.apply_routes(&msg.current, ctx);
+        if self.servers.contains(&msg.target) {
+            self.route_set(&msg.target, &msg.current, ctx);
         }
     }
 }
@@ -694,7 +751,7 @@ impl Handler<DnsReport> for Line {
     type Result = ();
 
     fn handle(&mut self, msg: DnsReport, ctx: &mut Self::Context) {
-        if msg.target != self.setup.target {
+        if !self.servers.contains(&msg.target) {
             return;
         }
         let call_id = self.machine.call_id().to_string();
@@ -733,7 +790,7 @@ impl Handler<DnsReport> for Line {
                 .any(|e| e.route.source == RouteSource::Restored)
         });
         if let Some(set) = restored {
-            self.apply_routes(set, ctx);
+            self.route_set(&msg.target, set, ctx);
         }
     }
 }

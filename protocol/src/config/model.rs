@@ -22,6 +22,10 @@ pub enum TransportSetting {
     DnsNaptr,
     Tls,
     TcpOnly,
+    /// `TCPpreferred`: TCP, and UDP when TCP fails. The route list holds the
+    /// TCP routes first, then the UDP routes, each as its own service record
+    /// so a failover walk finishes TCP before it tries UDP.
+    TcpPreferred,
     UdpOnly,
 }
 
@@ -32,6 +36,7 @@ impl TransportSetting {
             "dnsnaptr" => Some(TransportSetting::DnsNaptr),
             "tls" => Some(TransportSetting::Tls),
             "tcponly" => Some(TransportSetting::TcpOnly),
+            "tcppreferred" => Some(TransportSetting::TcpPreferred),
             "udponly" => Some(TransportSetting::UdpOnly),
             _ => None,
         }
@@ -42,17 +47,29 @@ impl TransportSetting {
             TransportSetting::DnsNaptr => "DNSnaptr",
             TransportSetting::Tls => "TLS",
             TransportSetting::TcpOnly => "TCPOnly",
+            TransportSetting::TcpPreferred => "TCPpreferred",
             TransportSetting::UdpOnly => "UDPOnly",
         }
     }
 
-    /// The one transport to use, or `None` when NAPTR decides.
-    pub fn fixed(self) -> Option<Transport> {
+    /// The transports this setting uses, in order of preference, each
+    /// looked up as its own service record; empty when NAPTR decides.
+    pub fn transports(self) -> &'static [Transport] {
         match self {
-            TransportSetting::DnsNaptr => None,
-            TransportSetting::Tls => Some(Transport::Tls),
-            TransportSetting::TcpOnly => Some(Transport::Tcp),
-            TransportSetting::UdpOnly => Some(Transport::Udp),
+            TransportSetting::DnsNaptr => &[],
+            TransportSetting::Tls => &[Transport::Tls],
+            TransportSetting::TcpOnly => &[Transport::Tcp],
+            TransportSetting::TcpPreferred => &[Transport::Tcp, Transport::Udp],
+            TransportSetting::UdpOnly => &[Transport::Udp],
+        }
+    }
+
+    /// The one transport to use, or `None` when NAPTR decides or when two
+    /// are tried in turn (`TCPpreferred`).
+    pub fn fixed(self) -> Option<Transport> {
+        match self.transports() {
+            [one] => Some(*one),
+            _ => None,
         }
     }
 }

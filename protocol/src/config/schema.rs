@@ -75,7 +75,7 @@ impl Kind {
                 .collect::<Vec<_>>()
                 .join(" or "),
             Kind::Port => "0 to 65535 (0 or empty: look up SRV)".into(),
-            Kind::Transport => "DNSnaptr, TLS, TCPOnly or UDPOnly".into(),
+            Kind::Transport => "DNSnaptr, TLS, TCPOnly, TCPpreferred or UDPOnly".into(),
             Kind::FailbackMode => "duration, newRequests, DNSTTL or registration".into(),
             Kind::Text(max) => format!("text of at most {max} characters"),
             Kind::Secret => "text of at most 255 characters".into(),

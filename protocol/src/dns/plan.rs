@@ -9,9 +9,20 @@
 //!  TLS, port 0                     SRV _sips._tcp     A name, port 5061
 //!  TCPOnly, port 0                 SRV _sip._tcp      A name, port 5060
 //!  UDPOnly, port 0                 SRV _sip._udp      A name, port 5060
+//!  TCPpreferred, port 0            SRV _sip._tcp,     A name, port 5060, TCP
+//!                                  SRV _sip._udp      then UDP
 //!  dnsNaptr, port 0                NAPTR name         SRV _sip._udp, _sip._tcp,
 //!                                                     _sips._tcp, then A name 5060/UDP
 //! ```
+//!
+//! `TCPpreferred` ("TCP, UDP when TCP fails") makes two service records of
+//! one name: every TCP route first (group 0), then every UDP route (group
+//! 1), so the registration's walk, which finishes a record before the next,
+//! tries UDP only after every TCP route failed. With an explicit port (or an
+//! IP literal) both records hold the same addresses; with port 0 each comes
+//! from its own SRV query. As for the single transports, the A fallback is
+//! made only when neither SRV query got an answer: a domain that publishes
+//! `_sip._udp` but not `_sip._tcp` offers no TCP.
 //!
 //! NAPTR records (flag `s`, services SIP+D2U / SIP+D2T / SIPS+D2T) are ranked by
 //! order and preference; each becomes one service record (`Route::group`) whose
@@ -141,8 +152,9 @@ pub struct Resolution {
     outstanding: HashSet<Query>,
     addresses: HashMap<String, Resolved>,
     failures: Vec<(Query, QueryFailure)>,
-    /// Transport and port of the A query made when no SRV record is found.
-    srv_fallback: Option<(Transport, u16)>,
+    /// Transports and port of the A query made when no SRV record is found,
+    /// one service record each.
+    srv_fallback: Vec<(Transport, u16)>,
     /// Some SRV query got a positive answer (even one whose only target is
     /// ".", RFC 2782's "not offered here"): no A fallback then.
     srv_answered: bool,
@@ -159,46 +171,53 @@ impl Resolution {
             outstanding: HashSet::new(),
             addresses: HashMap::new(),
             failures: Vec::new(),
-            srv_fallback: None,
+            srv_fallback: Vec::new(),
             srv_answered: false,
         };
         let name = normalize_name(target.name.trim());
         if name.is_empty() {
             return plan;
         }
-        let fixed = match target.transport_setting {
-            TransportSetting::DnsNaptr | TransportSetting::UdpOnly => Transport::Udp,
-            TransportSetting::TcpOnly => Transport::Tcp,
-            TransportSetting::Tls => Transport::Tls,
+        // dnsNaptr without NAPTR (an IP literal or an explicit port): UDP.
+        let transports = match target.transport_setting.transports() {
+            [] => &[Transport::Udp][..],
+            some => some,
         };
         if let Some(ip) = parse_ip(&name) {
-            let port = if target.port == 0 {
-                fixed.default_port()
-            } else {
-                target.port
-            };
-            plan.push_group(
-                fixed,
-                None,
-                RouteSource::Literal,
-                None,
-                GroupKind::Literal {
-                    addr: SocketAddr::new(ip, port),
-                },
-            );
+            for &transport in transports {
+                let port = if target.port == 0 {
+                    transport.default_port()
+                } else {
+                    target.port
+                };
+                plan.push_group(
+                    transport,
+                    None,
+                    RouteSource::Literal,
+                    None,
+                    GroupKind::Literal {
+                        addr: SocketAddr::new(ip, port),
+                    },
+                );
+            }
         } else if target.port != 0 {
-            plan.push_direct(fixed, name, target.port);
+            for &transport in transports {
+                plan.push_direct(transport, name.clone(), target.port);
+            }
         } else if target.transport_setting == TransportSetting::DnsNaptr {
             plan.ask(Query::new(&name, RecordType::Naptr));
         } else {
-            plan.srv_fallback = Some((fixed, fixed.default_port()));
-            plan.push_srv(
-                fixed,
-                srv_name(fixed, &name),
-                None,
-                RouteSource::Network,
-                None,
-            );
+            for &transport in transports {
+                plan.srv_fallback
+                    .push((transport, transport.default_port()));
+                plan.push_srv(
+                    transport,
+                    srv_name(transport, &name),
+                    None,
+                    RouteSource::Network,
+                    None,
+                );
+            }
         }
         plan
     }
@@ -273,7 +292,7 @@ impl Resolution {
         }
         // RFC 3263 4.1: no usable NAPTR, so ask SRV for each supported transport
         // (UDP first, the guide's default transport), then A on 5060/UDP.
-        self.srv_fallback = Some((Transport::Udp, Transport::Udp.default_port()));
+        self.srv_fallback = vec![(Transport::Udp, Transport::Udp.default_port())];
         for transport in [Transport::Udp, Transport::Tcp, Transport::Tls] {
             self.push_srv(
                 transport,
@@ -320,9 +339,9 @@ impl Resolution {
     }
 
     fn maybe_fall_back_to_a(&mut self) {
-        let Some((transport, port)) = self.srv_fallback else {
+        if self.srv_fallback.is_empty() {
             return;
-        };
+        }
         let mut pending = false;
         let mut found = self.srv_answered;
         for group in &self.groups {
@@ -338,10 +357,12 @@ impl Resolution {
         if pending || naptr_pending {
             return;
         }
-        self.srv_fallback = None;
+        let fallback = std::mem::take(&mut self.srv_fallback);
         if !found {
             let name = normalize_name(&self.target.name);
-            self.push_direct(transport, name, port);
+            for (transport, port) in fallback {
+                self.push_direct(transport, name.clone(), port);
+            }
         }
     }
 

@@ -162,4 +162,4 @@ pub use events::{
     RegisterResponse, RouteFailReason, SendRegister, TransportError, UnregisterReason,
 };
 pub use machine::{CallIdGenerator, Phase, Registration};
-pub use settings::{FailbackMode, RegistrationSettings};
+pub use settings::{FailbackMode, RegistrationSettings, ServerTimers};

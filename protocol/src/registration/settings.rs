@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::route::Route;
+use crate::servers::server_of;
 use crate::transaction::{RetryPolicy, Timers};
 
 /// `failOver.failBack.mode`: the configuration's enum, so the two layers
@@ -47,10 +49,30 @@ pub struct RegistrationSettings {
     /// `voIpProt.SIP.outboundProxy.failOver.enhanced.enable`.
     pub enhanced_failover: bool,
     /// `reg.x.server.y.expires`: the expiry requested in REGISTER, seconds.
+    /// With [`Self::per_server`], the floor under every server's own
+    /// `expires` (a 423's Min-Expires raises it).
     pub expires_s: u32,
+    /// Per-server `retryTimeOut`, `retryMaxCount` and `expires` of a line
+    /// with several servers: entry `k` applies to the routes of the `k`-th
+    /// configured server, those whose group is in `k * SERVER_GROUP_STRIDE ..
+    /// (k + 1) * SERVER_GROUP_STRIDE` (see [`crate::servers`]). Empty: the
+    /// line-wide fields above apply to every route.
+    pub per_server: Vec<ServerTimers>,
     /// `reg.x.server.y.expires.overlap`: refresh this many seconds before the
     /// granted expiry (at half of it when half is less than this).
     pub expires_overlap_s: u32,
+}
+
+/// One server's own `reg.x.server.y.*` (over `voIpProt.server.y.*`) timers,
+/// for requests sent to that server's routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerTimers {
+    /// `server.y.retryTimeOut` in ms.
+    pub retry_timeout_ms: u32,
+    /// `server.y.retryMaxCount`.
+    pub retry_max_count: u32,
+    /// `server.y.expires` in seconds.
+    pub expires_s: u32,
 }
 
 impl Default for RegistrationSettings {
@@ -74,6 +96,7 @@ impl Default for RegistrationSettings {
             enhanced_failover: false,
             expires_s: 3600,
             expires_overlap_s: 60,
+            per_server: Vec::new(),
         }
     }
 }
@@ -89,6 +112,33 @@ impl RegistrationSettings {
                 .then(|| Duration::from_millis(self.tcp_fast_failover_timeout_ms.into())),
             enhanced_failover: self.enhanced_failover,
             timers: Timers::default(),
+        }
+    }
+
+    /// The timers of the server `route` belongs to, if set per server.
+    fn server_timers(&self, route: &Route) -> Option<&ServerTimers> {
+        self.per_server.get(server_of(route.group))
+    }
+
+    /// `base` (the line's REGISTER policy) with the `retryTimeOut` and
+    /// `retryMaxCount` of the server `route` belongs to.
+    pub fn policy_for(&self, base: &RetryPolicy, route: &Route) -> RetryPolicy {
+        match self.server_timers(route) {
+            Some(t) => RetryPolicy {
+                retry_timeout: Duration::from_millis(t.retry_timeout_ms.into()),
+                retry_max_count: t.retry_max_count,
+                ..*base
+            },
+            None => *base,
+        }
+    }
+
+    /// The expiry to ask of `route`: its server's `expires`, but at least
+    /// `floor` (the line's expiry, raised by a 423's Min-Expires).
+    pub fn expires_for(&self, route: &Route, floor: u32) -> u32 {
+        match self.server_timers(route) {
+            Some(t) => t.expires_s.max(floor),
+            None => floor,
         }
     }
 

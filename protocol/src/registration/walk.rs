@@ -16,6 +16,7 @@
 use std::time::Instant;
 
 use crate::route::Route;
+use crate::servers::server_of;
 
 #[derive(Clone, Debug)]
 pub(super) struct Walk {
@@ -102,9 +103,16 @@ impl Walk {
 }
 
 /// The primary for a line registered on `route`: the top route of the same
-/// service record in `routes` (the guide's "Primary SBC").
+/// service record in `routes` (the guide's "Primary SBC"). On a later
+/// configured server (`reg.x.server.2`, ...) the line is failed over: its
+/// primary is the first server's top route (see [`crate::servers`]).
 pub(super) fn primary_of(routes: &[Route], route: &Route) -> Option<Route> {
     let group = find(routes, route).map_or(route.group, |r| r.group);
+    if let Some(top) = routes.first() {
+        if server_of(group) > server_of(top.group) {
+            return Some(top.clone());
+        }
+    }
     routes.iter().find(|r| r.group == group).cloned()
 }
 

@@ -49,7 +49,7 @@ impl Registration {
                     walk_started: walk.started,
                     last_route: walk.is_last(&self.routes, &route),
                 },
-                self.expires,
+                self.settings.expires_for(&route, self.expires),
             ),
             // An un-REGISTER never fails over: its own schedule only.
             Goal::Unregister { .. } => (
@@ -66,7 +66,7 @@ impl Registration {
             tx: ClientTransaction::start(
                 RequestKind::NonInvite,
                 route.transport,
-                &self.policy,
+                &self.settings.policy_for(&self.policy, &route),
                 position,
                 now,
             ),
