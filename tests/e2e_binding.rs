@@ -88,13 +88,21 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
 /// (32 s) on SBC 1, which fails that route with `reason=timeout`, and the
 /// walk goes on to SBC 2 with the same Call-ID: registered within
 /// Timer B + 1 s. Before the fix the walk ended at SBC 1, backed off and
-/// started at SBC 1 again, forever.
+/// started at SBC 1 again, forever. `authOptimizedInFailover=1`, as in the
+/// guide's own TCP example: with the default 0 the challenge of SBC 2 sends
+/// the authenticated request back to the primary ("which may add a
+/// delay": one more Timer B, see `registration_failover.rs`).
 #[test]
 fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
     let _t = timing_lock();
     let lab = lab_mixed_transport();
     lab.set_mode(1, Mode::Silent).unwrap();
-    let cfg = config(&lab, &["1005"], "DNSnaptr", "");
+    let cfg = config(
+        &lab,
+        &["1005"],
+        "DNSnaptr",
+        "voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+    );
     let mut h = Harness::new(&lab);
     actix::System::new().block_on(async {
         // SBCs 1 and 2 share SRV priority 100: the seed fixes the weighted

@@ -86,14 +86,56 @@ pub struct FramerConfig {
     pub max_message_size: usize,
     /// How a lone CRLF is read.
     pub role: KeepAliveRole,
+    /// How long a stream may hold part of a message: past it the stream is
+    /// lost (see [`PARTIAL_MESSAGE_TIMEOUT`]).
+    pub partial_message_timeout: std::time::Duration,
 }
+
+/// A stream that has held the start of a message this long without its end
+/// is broken: garbage without the blank line that ends a header section, or
+/// a peer trickling bytes (slowloris). Timer F (64*T1, 32 s) is the longest
+/// any transaction waits for a response, so no answer can still be on its
+/// way in those bytes; the stream is closed as lost and the next request
+/// opens a new one, instead of sending requests into a stream whose
+/// message boundaries are gone.
+pub const PARTIAL_MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(32);
 
 impl Default for FramerConfig {
     fn default() -> Self {
         FramerConfig {
             max_message_size: 64 * 1024,
             role: KeepAliveRole::Client,
+            partial_message_timeout: PARTIAL_MESSAGE_TIMEOUT,
         }
+    }
+}
+
+/// Watches how long a stream's buffer has held part of a message. Sans-IO:
+/// told what the buffer holds after each read, asked for its deadline.
+#[derive(Debug, Clone, Default)]
+pub struct PartialMessageGuard {
+    since: Option<std::time::Instant>,
+}
+
+impl PartialMessageGuard {
+    /// After a read: `pending` holds the bytes left over once every complete
+    /// frame was taken. CRLFs between messages do not count.
+    pub fn observe(&mut self, now: std::time::Instant, pending: &[u8]) {
+        if pending.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            self.since = None;
+        } else if self.since.is_none() {
+            self.since = Some(now);
+        }
+    }
+
+    /// When the partial message held now becomes a broken stream.
+    pub fn poll_timeout(&self, timeout: std::time::Duration) -> Option<std::time::Instant> {
+        self.since.map(|s| s + timeout)
+    }
+
+    /// Whether the partial message has been held past `timeout` at `now`.
+    pub fn expired(&self, now: std::time::Instant, timeout: std::time::Duration) -> bool {
+        self.poll_timeout(timeout).is_some_and(|t| now >= t)
     }
 }
 
@@ -173,13 +215,19 @@ impl Framer {
                     Some(i) => {
                         let header_len = from + i + 4;
                         let cl = content_length(&buf[..header_len])?;
-                        let total = header_len.saturating_add(cl);
-                        if total > self.config.max_message_size {
-                            return Err(FramingError::TooLarge {
-                                size: total,
-                                limit: self.config.max_message_size,
-                            });
-                        }
+                        // Summed in u64: a 10-digit Content-Length must not
+                        // wrap a 32-bit usize into a small, accepted size.
+                        let total = (header_len as u64).saturating_add(cl);
+                        let limit = self.config.max_message_size;
+                        let total = match usize::try_from(total) {
+                            Ok(t) if t <= limit => t,
+                            _ => {
+                                return Err(FramingError::TooLarge {
+                                    size: usize::try_from(total).unwrap_or(usize::MAX),
+                                    limit,
+                                })
+                            }
+                        };
                         self.total = Some(total);
                         total
                     }
@@ -215,8 +263,8 @@ impl Default for Framer {
 /// Finds Content-Length (or its compact form `l`) in a complete header
 /// section. Folded Content-Length lines are not supported (no sender folds a
 /// number).
-fn content_length(head: &[u8]) -> Result<usize, FramingError> {
-    let mut found: Option<usize> = None;
+fn content_length(head: &[u8]) -> Result<u64, FramingError> {
+    let mut found: Option<u64> = None;
     // Skip the start line.
     let mut pos = match memchr::memmem::find(head, b"\r\n") {
         Some(i) => i + 2,
@@ -237,9 +285,7 @@ fn content_length(head: &[u8]) -> Result<usize, FramingError> {
         if value.is_empty() || value.len() > 10 || !value.iter().all(u8::is_ascii_digit) {
             return Err(FramingError::BadContentLength);
         }
-        let n = value
-            .iter()
-            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
         match found {
             Some(prev) if prev != n => return Err(FramingError::ConflictingContentLength),
             _ => found = Some(n),
@@ -372,6 +418,38 @@ mod tests {
         assert_eq!(drain(&mut client), []);
         client.push(b"\n");
         assert_eq!(drain(&mut client), [Frame::Pong]);
+    }
+
+    /// A 10-digit Content-Length is summed in 64 bits: on a 32-bit target it
+    /// must not wrap into a small size that passes the limit.
+    #[test]
+    fn a_huge_content_length_is_too_large_not_wrapped() {
+        let mut f = StreamFramer::default();
+        f.push(b"SIP/2.0 200 OK\r\nContent-Length: 4294967290\r\n\r\n");
+        assert!(matches!(
+            f.poll(),
+            Err(FramingError::TooLarge { limit: 65536, .. })
+        ));
+        let mut f = StreamFramer::default();
+        f.push(b"SIP/2.0 200 OK\r\nl: 9999999999\r\n\r\n");
+        assert!(matches!(f.poll(), Err(FramingError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn the_partial_message_guard_counts_from_the_first_unfinished_byte() {
+        let t0 = std::time::Instant::now();
+        let ms = |n| t0 + std::time::Duration::from_millis(n);
+        let timeout = PARTIAL_MESSAGE_TIMEOUT;
+        let mut g = PartialMessageGuard::default();
+        g.observe(ms(0), b"\r\n");
+        assert_eq!(g.poll_timeout(timeout), None);
+        g.observe(ms(10), b"SIP/2.0 200");
+        g.observe(ms(5_000), b"SIP/2.0 200 OK\r\nVia");
+        assert_eq!(g.poll_timeout(timeout), Some(ms(32_010)));
+        assert!(!g.expired(ms(32_009), timeout));
+        assert!(g.expired(ms(32_010), timeout));
+        g.observe(ms(20_000), b"");
+        assert_eq!(g.poll_timeout(timeout), None);
     }
 
     #[test]

@@ -538,3 +538,29 @@ fn settings_default_to_the_guide() {
     assert!(!s.effective_fail_registration_on());
     assert!(!s.effective_only_signal_with_registered());
 }
+
+/// `authOptimizedInFailover=0` (the default) with a silent TCP primary: the
+/// challenge of the route the walk failed over to sends the authenticated
+/// request back to the primary (the guide: "the phone will retry its
+/// primary, which may add a delay"), which costs one more Timer F; then
+/// the walk fails over again and the credentials are accepted there.
+#[test]
+fn a_challenge_after_a_silent_tcp_primary_goes_back_to_it_once_more() {
+    let mut sim = Sim::new(RegistrationSettings::default(), routes(2, Transport::Tcp));
+    sim.set_peer("r1", Peer::Silent);
+    sim.set_peer("r2", Peer::Challenge);
+    sim.start();
+    sim.run_until(70_000);
+    assert_eq!(
+        sim.log_of(&["registering", "route_failed", "registered"]),
+        [
+            "0 registering r1 initial",
+            "32000 route_failed r1 timeout",
+            "32000 registering r2 failover",
+            "32000 registering r1 authenticate",
+            "64000 route_failed r1 timeout",
+            "64000 registering r2 failover",
+            "64000 registered r2 exp=3600 primary=false",
+        ]
+    );
+}

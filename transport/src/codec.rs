@@ -48,6 +48,11 @@ impl SipCodec {
             framer: Framer::new(config),
         }
     }
+
+    /// The framing settings.
+    pub fn config(&self) -> &FramerConfig {
+        self.framer.config()
+    }
 }
 
 impl Decoder for SipCodec {

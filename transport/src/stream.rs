@@ -7,10 +7,14 @@
 //! * `ECONNRESET` (far end closed with unread data or `SO_LINGER` 0) → `Reset`;
 //! * the decoder rejects the bytes → `Malformed` (message boundaries are lost,
 //!   so the stream cannot be resynchronised);
-//! * the keep-alive schedule gives up → `KeepaliveTimeout` or `Idle`.
+//! * the keep-alive schedule gives up → `KeepaliveTimeout` or `Idle`;
+//! * part of a message held past `partial_message_timeout` (garbage without
+//!   the blank line that ends a header section, a trickling peer) →
+//!   `Malformed`: the stream is closed rather than used with its message
+//!   boundaries lost (see `sipfleet_protocol::framing::PARTIAL_MESSAGE_TIMEOUT`).
 
 use bytes::{Bytes, BytesMut};
-use sipfleet_protocol::framing::Frame;
+use sipfleet_protocol::framing::{Frame, PartialMessageGuard};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio_util::codec::Decoder;
 
@@ -31,6 +35,8 @@ where
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut keepalive = Keepalive::new(io.key.transport, &io.keepalive, now());
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut partial = PartialMessageGuard::default();
+    let partial_timeout = decoder.config().partial_message_timeout;
     loop {
         while let Some(action) = keepalive.poll_action() {
             let bytes = match action {
@@ -48,6 +54,7 @@ where
             }
         }
         let deadline = keepalive.poll_timeout();
+        let stall = partial.poll_timeout(partial_timeout);
         tokio::select! {
             command = io.commands.recv() => match command {
                 Some(Command::Send(bytes)) => match write(&mut writer, &bytes).await {
@@ -72,8 +79,22 @@ where
                     io.emit(FlowEvent::Lost(kind));
                     return;
                 }
+                partial.observe(now(), &buf);
             },
             () = sleep_until(deadline) => keepalive.handle_timeout(now()),
+            () = sleep_until(stall) => {
+                if partial.expired(now(), partial_timeout) {
+                    let _ = writer.shutdown().await;
+                    io.emit(FlowEvent::Lost(FlowLostKind::Malformed {
+                        reason: format!(
+                            "{} bytes of a message held for {} ms without its end",
+                            buf.len(),
+                            partial_timeout.as_millis()
+                        ),
+                    }));
+                    return;
+                }
+            }
         }
     }
 }

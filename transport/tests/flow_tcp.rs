@@ -155,6 +155,63 @@ async fn garbage_closes_the_flow_with_an_error() {
     assert_eq!(n, 0);
 }
 
+/// Garbage without the blank line that ends a header section, or a peer
+/// that trickles a message byte by byte (slowloris), holds part of a
+/// message forever: past `partial_message_timeout` the flow is lost, so
+/// nothing more is sent into a stream whose boundaries are gone. Bytes
+/// that arrive keep the clock running: only the start of the partial
+/// message counts.
+#[tokio::test]
+async fn a_partial_message_held_too_long_loses_the_flow() {
+    let mut cfg = config();
+    cfg.framing.partial_message_timeout = Duration::from_millis(400);
+    let (mut flow, mut peer) = connected(&cfg).await;
+    let start = Instant::now();
+    peer.write_all(b"SIP/2.0 200 OK\r\nVia: garbage")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peer.write_all(b"x").await.unwrap();
+    }
+    match next_event(&mut flow.events, Duration::from_secs(3)).await {
+        Some(FlowEvent::Lost(FlowLostKind::Malformed { reason })) => {
+            assert!(reason.contains("without its end"), "{reason}")
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(2), peer.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "we closed our side");
+}
+
+/// CRLF keep-alives between messages are not a partial message.
+#[tokio::test]
+async fn crlf_between_messages_is_not_a_partial_message() {
+    let mut cfg = config();
+    cfg.framing.partial_message_timeout = Duration::from_millis(200);
+    let (mut flow, mut peer) = connected(&cfg).await;
+    peer.write_all(&options("z9hG4bKc")).await.unwrap();
+    peer.write_all(b"\r\n").await.unwrap();
+    match next_event(&mut flow.events, Duration::from_secs(2)).await {
+        Some(FlowEvent::Message(_)) => {}
+        other => panic!("expected the message, got {other:?}"),
+    }
+    let later = next_event(&mut flow.events, Duration::from_millis(600)).await;
+    assert!(
+        !matches!(later, Some(FlowEvent::Lost(_))),
+        "a pong is not a partial message: {later:?}"
+    );
+}
+
 #[tokio::test]
 async fn truncated_message_then_close_is_malformed_not_delivered() {
     let (mut flow, mut peer) = connected(&config()).await;
