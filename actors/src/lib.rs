@@ -7,3 +7,4 @@ pub mod events;
 pub mod fleet;
 pub mod line;
 pub mod resolver;
+pub mod trace;
