@@ -153,6 +153,7 @@ impl Harness {
             dns_servers: Vec::new(),
             seed: None,
             user_agent: "sipfleet-e2e".into(),
+            sip_port: 0,
         }
     }
 
