@@ -293,3 +293,34 @@ async fn an_ephemeral_port_is_chosen_once() {
         assert_eq!(flow.sender.local_addr().port(), port);
     }
 }
+
+/// A datagram on the shared port from an address no flow is connected to
+/// (an SBC the fleet never sent to) reaches no flow and gets ICMP port
+/// unreachable, as it did when each flow had a port of its own.
+#[tokio::test]
+async fn a_stranger_on_the_shared_port_gets_icmp_and_reaches_no_flow() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut flow = Flow::open(
+        &route(Transport::Udp, "peer", peer.local_addr().unwrap()),
+        &config(),
+    )
+    .await
+    .unwrap();
+    let local = flow.sender.local_addr();
+    let stranger = UdpSocket::bind("127.0.0.4:0").await.unwrap();
+    stranger.connect(local).await.unwrap();
+    stranger
+        .send(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let answer = tokio::time::timeout(Duration::from_secs(2), stranger.recv(&mut buf)).await;
+    assert!(
+        matches!(&answer, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{answer:?}"
+    );
+    assert_eq!(
+        next_event(&mut flow.events, Duration::from_millis(50)).await,
+        None
+    );
+}
