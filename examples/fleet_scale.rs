@@ -249,7 +249,7 @@ fn event_counts(store: &Store) -> String {
     };
     let names = events.iter().map(|e| match &e.event {
         LineEventBody::Registration(r) => match (&r.kind, &r.route) {
-            (EventKind::RouteFailed { reason }, Some(route)) => {
+            (EventKind::RouteFailed { reason, .. }, Some(route)) => {
                 format!("route_failed({} at {})", reason.as_str(), route.host)
             }
             _ => e.event.name().to_string(),

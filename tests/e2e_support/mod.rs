@@ -165,6 +165,14 @@ impl Harness {
         Fleet::start(cfg, self.options()).expect("fleet starts")
     }
 
+    /// Starts the fleet with `options` (from [`Self::options`], changed);
+    /// time 0 of the harness is now.
+    pub fn start_with(&mut self, cfg: &FleetConfig, options: FleetOptions) -> Fleet {
+        self.start = Instant::now();
+        self.start_wall = SystemTime::now();
+        Fleet::start(cfg, options).expect("fleet starts")
+    }
+
     /// Milliseconds since the fleet started.
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
@@ -555,6 +563,7 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                 &[
                     "icmp",
                     "refused",
+                    "tls",
                     "timeout",
                     "503",
                     "flow_lost",
@@ -562,7 +571,13 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                     "dns_removed",
                 ],
             )?;
-            &["reason"]
+            // `detail`: the TLS verification error, on `tls` only.
+            match (&ev["reason"], &ev["detail"]) {
+                (r, Value::String(d)) if r == "tls" && !d.is_empty() => {}
+                (r, Value::Null) if r != "tls" => {}
+                (r, d) => return Err(format!("reason {r} with detail {d}")),
+            }
+            &["reason", "detail"]
         }
         "failover" | "failback" => {
             route(&ev["from"])?;
