@@ -171,7 +171,7 @@ fn free_udp_port() -> u16 {
 
 #[test]
 fn run_with_a_taken_sip_port_exits_2_and_names_it() {
-    // Held without SO_REUSEADDR/SO_REUSEPORT: nobody else may bind it.
+    // Held without SO_REUSEPORT: nobody else may bind it.
     let holder = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@
 //!
 //! So every UDP flow of a fleet binds the same port, per address family,
 //! while keeping its own `connect()`ed socket: the sockets share the port
-//! with `SO_REUSEADDR` + `SO_REUSEPORT`, and Linux delivers each datagram
+//! with `SO_REUSEPORT` (same user only), and Linux delivers each datagram
 //! (and each ICMP error) to the socket connected to its source, so an ICMP
 //! error still names the exact destination (see `udp.rs`).
 //!
@@ -149,7 +149,8 @@ fn shared_socket(v6: bool) -> io::Result<Socket> {
     if v6 {
         socket.set_only_v6(true)?;
     }
-    socket.set_reuse_address(true)?;
+    // SO_REUSEPORT alone: Linux lets only sockets of the same user share the
+    // port (SO_REUSEADDR would let any user's socket that sets it join).
     socket.set_reuse_port(true)?;
     Ok(socket)
 }
@@ -196,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_an_error_at_reserve() {
-        // A socket without SO_REUSEADDR/SO_REUSEPORT owns its port alone.
+        // A socket without SO_REUSEPORT owns its port alone.
         let other = UdpSocket::bind("0.0.0.0:0").unwrap();
         let taken = other.local_addr().unwrap().port();
         assert!(UdpLocalPort::reserve(taken).is_err());
