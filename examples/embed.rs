@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dns_servers: Vec::new(),
         seed: None,
         user_agent: "my-gateway/1.0 (sipfleet)".into(),
+        sip_port: 0,
     };
     let start = Instant::now();
     actix::System::new().block_on(async move {

@@ -70,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dns_servers: Vec::new(),
         seed: None,
         user_agent: "sipfleet-scale".into(),
+        sip_port: 0,
     };
     println!("{lines} lines, {setting}, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
     let rss_before = rss_kib();
@@ -248,7 +249,7 @@ fn event_counts(store: &Store) -> String {
     };
     let names = events.iter().map(|e| match &e.event {
         LineEventBody::Registration(r) => match (&r.kind, &r.route) {
-            (EventKind::RouteFailed { reason }, Some(route)) => {
+            (EventKind::RouteFailed { reason, .. }, Some(route)) => {
                 format!("route_failed({} at {})", reason.as_str(), route.host)
             }
             _ => e.event.name().to_string(),

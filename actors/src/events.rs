@@ -17,7 +17,7 @@ use actix::Message;
 use serde_json::{json, Map, Value};
 use sipfleet_protocol::call::{CallEvent, CallEventKind};
 use sipfleet_protocol::line_seize::{LineSeizeEvent, LineSeizeOutcome};
-use sipfleet_protocol::registration::{Event, EventKind, InvalidationReason};
+use sipfleet_protocol::registration::{Event, EventKind, InvalidationReason, RouteFailReason};
 use sipfleet_protocol::route::Route;
 use sipfleet_protocol::subscription::{SubscriptionEvent, SubscriptionEventKind};
 
@@ -266,8 +266,12 @@ fn registration_fields(obj: &mut Map<String, Value>, kind: &EventKind) {
             obj.insert("expires".into(), expires.as_secs().into());
             obj.insert("primary".into(), (*primary).into());
         }
-        EventKind::RouteFailed { reason } => {
+        EventKind::RouteFailed { reason, detail } => {
             obj.insert("reason".into(), reason.as_str().into());
+            // Only when the transport said more (the TLS verification error).
+            if let Some(detail) = detail {
+                obj.insert("detail".into(), detail.as_str().into());
+            }
         }
         EventKind::Failover { from } | EventKind::Failback { from } => {
             obj.insert("from".into(), route_json(from));
@@ -395,11 +399,18 @@ impl EventSink {
                     .route()
                     .map(|r| r.to_string())
                     .unwrap_or_default();
-                slog::info!(log, "{}", event.event.name();
-                    "line" => event.line,
-                    "route" => route,
-                    "call_id" => event.event.call_id(),
-                    "detail" => format!("{:?}", event.event));
+                let (name, call_id) = (event.event.name(), event.event.call_id());
+                let detail = format!("{:?}", event.event);
+                // A certificate that does not verify needs an operator: WARN.
+                if is_tls_failure(&event.event) {
+                    slog::warn!(log, "{}", name;
+                        "line" => event.line, "route" => route, "call_id" => call_id,
+                        "detail" => detail);
+                } else {
+                    slog::info!(log, "{}", name;
+                        "line" => event.line, "route" => route, "call_id" => call_id,
+                        "detail" => detail);
+                }
             }
             EventSink::Memory(store) => {
                 if let Ok(mut v) = store.lock() {
@@ -410,10 +421,24 @@ impl EventSink {
     }
 }
 
+/// A registration's route failed in the TLS handshake.
+fn is_tls_failure(body: &LineEventBody) -> bool {
+    matches!(
+        body,
+        LineEventBody::Registration(Event {
+            kind: EventKind::RouteFailed {
+                reason: RouteFailReason::Tls,
+                ..
+            },
+            ..
+        })
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sipfleet_protocol::registration::{Purpose, RouteFailReason};
+    use sipfleet_protocol::registration::Purpose;
     use sipfleet_protocol::route::{RouteSource, Transport};
     use std::time::Duration;
 
@@ -438,6 +463,7 @@ mod tests {
             event: Event {
                 kind: EventKind::RouteFailed {
                     reason: RouteFailReason::Timeout,
+                    detail: None,
                 },
                 route: Some(route()),
                 call_id: "c1".into(),
@@ -453,6 +479,41 @@ mod tests {
         assert_eq!(v["route"]["host"], "sbc1.lab");
         assert_eq!(v["route"]["address"], "127.0.0.11:5060");
         assert_eq!(v["call_id"], "c1");
+        assert!(
+            v.get("detail").is_none(),
+            "no detail unless the transport gave one"
+        );
+    }
+
+    #[test]
+    fn a_tls_failure_carries_the_verification_error() {
+        let start = Instant::now();
+        let ev = LineEvent {
+            at: start + Duration::from_millis(12),
+            line: 1,
+            event: Event {
+                kind: EventKind::RouteFailed {
+                    reason: RouteFailReason::Tls,
+                    detail: Some("certificate verify failed (self-signed certificate)".into()),
+                },
+                route: Some(route()),
+                call_id: "c1".into(),
+            }
+            .into(),
+        };
+        let v = event_json(&ev, start);
+        assert_eq!(v["reason"], "tls");
+        assert_eq!(
+            v["detail"],
+            "certificate verify failed (self-signed certificate)"
+        );
+        let text = event_text(&ev, start);
+        assert!(text.contains("reason=tls"), "{text}");
+        assert!(
+            text.contains("detail=certificate verify failed (self-signed certificate)"),
+            "{text}"
+        );
+        assert!(is_tls_failure(&ev.event));
     }
 
     #[test]
@@ -503,6 +564,7 @@ mod tests {
             event: Event {
                 kind: EventKind::RouteFailed {
                     reason: RouteFailReason::Icmp,
+                    detail: None,
                 },
                 route: Some(route()),
                 call_id: "c1".into(),
@@ -601,6 +663,48 @@ mod tests {
         assert_eq!(seize["outcome"], "refused");
         assert_eq!(seize["status"], 489);
         assert_eq!(seize["t_ms"], 10);
+    }
+
+    /// Records the level of every log record.
+    struct Levels(Arc<Mutex<Vec<slog::Level>>>);
+
+    impl slog::Drain for Levels {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(r.level());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_sink_warns_of_a_tls_failure() {
+        let levels = Arc::new(Mutex::new(Vec::new()));
+        let sink = EventSink::Log(slog::Logger::root(Levels(levels.clone()), slog::o!()));
+        for (reason, detail) in [
+            (RouteFailReason::Refused, None),
+            (
+                RouteFailReason::Tls,
+                Some("certificate verify failed".to_string()),
+            ),
+        ] {
+            sink.emit(LineEvent {
+                at: Instant::now(),
+                line: 1,
+                event: Event {
+                    kind: EventKind::RouteFailed { reason, detail },
+                    route: Some(route()),
+                    call_id: "c".into(),
+                }
+                .into(),
+            });
+        }
+        assert_eq!(
+            *levels.lock().unwrap(),
+            [slog::Level::Info, slog::Level::Warning]
+        );
     }
 
     #[test]

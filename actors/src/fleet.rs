@@ -17,6 +17,7 @@ use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
 use sipfleet_transport::flow::FlowConfig;
 use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings, TlsSetupError};
+use sipfleet_transport::udp_port::UdpLocalPort;
 use slog::Logger;
 
 use crate::connection::FlowManager;
@@ -39,6 +40,10 @@ pub struct FleetOptions {
     /// reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
     pub user_agent: String,
+    /// The local UDP port of every UDP flow (a phone's SIP port), so a
+    /// line's Contact stays the same across failover and failback; `0`
+    /// picks an ephemeral port once, at start, for the life of the fleet.
+    pub sip_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +54,14 @@ pub enum FleetError {
     Dns(#[from] DnsConfigError),
     #[error("line {index}: {reason}")]
     Line { index: u32, reason: String },
+    #[error("cannot bind the SIP port (UDP {port}): {source}")]
+    SipPort { port: u16, source: std::io::Error },
 }
 
 /// The running fleet.
 pub struct Fleet {
     lines: Vec<Addr<Line>>,
+    sip_port: u16,
     pub resolver: Addr<Resolver>,
     pub flows: Addr<FlowManager>,
 }
@@ -68,6 +76,12 @@ impl Fleet {
         })?;
         let mut flow_config = FlowConfig::new(tls);
         flow_config.keepalive = keepalive_settings(&config.keepalive);
+        flow_config.udp_port =
+            UdpLocalPort::reserve(options.sip_port).map_err(|source| FleetError::SipPort {
+                port: options.sip_port,
+                source,
+            })?;
+        let sip_port = flow_config.udp_port.port();
         let resolver = Resolver::new(resolver_config(&config.dns, &options))?.start();
         let flows = FlowManager::new(flow_config)
             .with_log(options.log.clone())
@@ -89,9 +103,16 @@ impl Fleet {
             .collect();
         Ok(Fleet {
             lines,
+            sip_port,
             resolver,
             flows,
         })
+    }
+
+    /// The local UDP port every UDP flow binds (IPv4; IPv6 uses the same
+    /// number when it is free).
+    pub fn sip_port(&self) -> u16 {
+        self.sip_port
     }
 
     pub fn lines(&self) -> &[Addr<Line>] {

@@ -566,3 +566,66 @@ async fn lines_detaching_directly_also_close_the_flow() {
     assert_eq!(n, 0);
     assert_eq!(manager.send(FlowUsage { key }).await.unwrap(), (0, 0));
 }
+
+/// One fleet, one SIP port: the manager's UDP flows to two SBCs bind the
+/// same local port (the line's Contact does not change when it moves). One
+/// SBC is dead: only its flow reports ICMP; the live one's answer arrives.
+#[actix_rt::test]
+async fn udp_flows_to_two_sbcs_share_the_local_port_and_icmp_stays_per_sbc() {
+    let live = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dead = {
+        let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        s.local_addr().unwrap()
+    };
+    let manager = FlowManager::new(config(persistent())).start();
+    let (endpoints, mut rx) = recorder();
+    let mut conns = Vec::new();
+    for addr in [live.local_addr().unwrap(), dead] {
+        let conn = manager
+            .send(Acquire {
+                route: route(Transport::Udp, addr),
+                line: 1,
+                contact_user: Some("5550001".into()),
+                endpoints: endpoints.clone(),
+            })
+            .await
+            .unwrap();
+        conns.push(conn);
+    }
+    let to_live = conns[0].send(LocalAddr).await.unwrap().unwrap();
+    let to_dead = conns[1].send(LocalAddr).await.unwrap().unwrap();
+    assert_eq!(to_live.port(), to_dead.port(), "one SIP port per fleet");
+
+    for (conn, branch) in [(&conns[1], "z9hG4bKdead"), (&conns[0], "z9hG4bKlive")] {
+        conn.send(SendMessage {
+            line: 1,
+            message: register("5550001", branch, to_live),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let (text, from) = recv_text(&live).await;
+    assert_eq!(from, to_live);
+    live.send_to(&ok_for(text.as_bytes()), from).await.unwrap();
+
+    let mut failures = Vec::new();
+    let mut answered = false;
+    while failures.is_empty() || !answered {
+        match next(&mut rx).await {
+            Note::Fail(f) => failures.push(f.flow.remote),
+            Note::In(inbound) => {
+                assert_eq!(inbound.flow.remote, live.local_addr().unwrap());
+                answered = true;
+            }
+            Note::Lost(l) => panic!("unexpected loss {l:?}"),
+        }
+    }
+    assert_eq!(failures, [dead], "only the dead SBC's flow reports ICMP");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), rx.recv())
+            .await
+            .is_err(),
+        "nothing else"
+    );
+}

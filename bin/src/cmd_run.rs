@@ -1,6 +1,8 @@
-//! `sipfleet run --config FILE... [--events json]`: keeps every configured
-//! line registered until SIGINT/SIGTERM (or `--duration`), then un-registers
-//! every line within a bounded wait and exits 0.
+//! `sipfleet run --config FILE... [--events json] [--sip-port N]`: keeps
+//! every configured line registered until SIGINT/SIGTERM (or `--duration`),
+//! then un-registers every line within a bounded wait and exits 0. Every
+//! UDP flow binds the one `--sip-port` (default: an ephemeral port chosen
+//! at start), so a line's Contact survives failover like a phone's.
 //!
 //! While it runs, it reads one call command per line on stdin (see
 //! [`crate::run_commands`]): `call LINE URI`, `emergency LINE URI`,
@@ -49,6 +51,10 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds (as if SIGTERM arrived).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Local UDP port of every line (the Contact's port, kept across
+    /// failover and failback); 0 picks an ephemeral port once, at start.
+    #[arg(long, default_value_t = 0)]
+    pub sip_port: u16,
     /// Longest wait for the un-REGISTERs at shutdown, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub shutdown_timeout_ms: u64,
@@ -79,6 +85,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         dns_servers: args.dns.into_iter().collect(),
         seed: args.seed,
         user_agent: format!("sipfleet/{}", env!("CARGO_PKG_VERSION")),
+        sip_port: args.sip_port,
     };
     let duration = match args.duration {
         Some(d) if d.is_finite() && d >= 0.0 => Some(Duration::from_secs_f64(d)),
@@ -92,7 +99,8 @@ pub fn run(args: RunArgs) -> ExitCode {
     let system = actix::System::new();
     let result = system.block_on(async move {
         let fleet = Fleet::start(&config, options)?;
-        slog::info!(log, "fleet started"; "lines" => fleet.lines().len());
+        slog::info!(log, "fleet started"; "lines" => fleet.lines().len(),
+            "sip_port" => fleet.sip_port());
         let lines = run_commands::LineMap::new(&config, &fleet);
         let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
         wait_for_stop(duration).await;

@@ -69,8 +69,16 @@ fn run_registers_every_line_prints_json_and_unregisters_on_sigterm() {
     let cfg = dir.path().join("lines.cfg");
     std::fs::write(&cfg, config(&lab)).unwrap();
 
+    let sip_port = free_udp_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
-        .args(["run", "--events", "json", "--config"])
+        .args([
+            "run",
+            "--events",
+            "json",
+            "--sip-port",
+            &sip_port.to_string(),
+            "--config",
+        ])
         .arg(&cfg)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -140,6 +148,54 @@ fn run_registers_every_line_prints_json_and_unregisters_on_sigterm() {
         .collect();
     assert!(unregisters.contains(&"1001".to_string()), "{unregisters:?}");
     assert!(unregisters.contains(&"1002".to_string()), "{unregisters:?}");
+    // `--sip-port`: every REGISTER of both lines came from that one port.
+    let sources: Vec<u16> = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "REGISTER")
+        .map(|r| r.source.port())
+        .collect();
+    assert!(!sources.is_empty());
+    assert!(
+        sources.iter().all(|p| *p == sip_port),
+        "{sources:?} vs {sip_port}"
+    );
+}
+
+/// A UDP port nobody holds right now.
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+#[test]
+fn run_with_a_taken_sip_port_exits_2_and_names_it() {
+    // Held without SO_REUSEPORT: nobody else may bind it.
+    let holder = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("one.cfg");
+    std::fs::write(
+        &cfg,
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"127.0.0.1\"\nvoIpProt.server.1.transport=\"UDPOnly\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args([
+            "run",
+            "--duration",
+            "1",
+            "--sip-port",
+            &port.to_string(),
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("SIP port (UDP {port})")), "{err}");
 }
 
 #[test]

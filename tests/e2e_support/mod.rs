@@ -153,6 +153,7 @@ impl Harness {
             dns_servers: Vec::new(),
             seed: None,
             user_agent: "sipfleet-e2e".into(),
+            sip_port: 0,
         }
     }
 
@@ -567,6 +568,7 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                 &[
                     "icmp",
                     "refused",
+                    "tls",
                     "timeout",
                     "503",
                     "flow_lost",
@@ -574,7 +576,13 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                     "dns_removed",
                 ],
             )?;
-            &["reason"]
+            // `detail`: the TLS verification error, on `tls` only.
+            match (&ev["reason"], &ev["detail"]) {
+                (r, Value::String(d)) if r == "tls" && !d.is_empty() => {}
+                (r, Value::Null) if r != "tls" => {}
+                (r, d) => return Err(format!("reason {r} with detail {d}")),
+            }
+            &["reason", "detail"]
         }
         "failover" | "failback" => {
             route(&ev["from"])?;

@@ -1,9 +1,10 @@
 //! Flows: one transport connection per (transport, remote address), shared by
 //! every line that uses that route.
 //!
-//! [`Flow::open`] connects (UDP: a `connect()`ed socket of its own, so an ICMP
-//! error names this exact destination; TCP: our own connect timeout; TLS: the
-//! handshake with certificate verification) and spawns one tokio task that owns
+//! [`Flow::open`] connects (UDP: a `connect()`ed socket of its own on the
+//! fleet's one local port, so an ICMP error names this exact destination;
+//! TCP: our own connect timeout; TLS: the handshake with certificate
+//! verification) and spawns one tokio task that owns
 //! the socket, the stream framing and the [`Keepalive`] schedule. The task
 //! reports everything as [`FlowEvent`]s on a channel; the connection actor
 //! turns them into typed actor messages. Opening fails with a
@@ -27,6 +28,7 @@ use crate::codec::SipCodec;
 use crate::error::{FlowLostKind, RouteFailureKind};
 use crate::keepalive::KeepaliveSettings;
 use crate::tls::TlsClient;
+use crate::udp_port::UdpLocalPort;
 use crate::{stream, tcp, udp};
 
 /// Default for [`FlowConfig::connect_timeout`]: long enough for a TLS
@@ -66,6 +68,9 @@ pub struct FlowConfig {
     /// Stream framing limits (largest message). The keep-alive role is
     /// always `Client`: we send pings and read a lone CRLF as a pong.
     pub framing: FramerConfig,
+    /// The local port every UDP flow binds (shared by clones of this
+    /// configuration: one fleet, one SIP port).
+    pub udp_port: UdpLocalPort,
 }
 
 impl FlowConfig {
@@ -76,6 +81,7 @@ impl FlowConfig {
             keepalive: KeepaliveSettings::default(),
             tls,
             framing: FramerConfig::default(),
+            udp_port: UdpLocalPort::ephemeral(),
         }
     }
 
@@ -94,6 +100,7 @@ impl fmt::Debug for FlowConfig {
             .field("keepalive", &self.keepalive)
             .field("tls", &self.tls)
             .field("framing", &self.framing)
+            .field("udp_port", &self.udp_port)
             .finish()
     }
 }
@@ -194,7 +201,7 @@ impl Flow {
         };
         let local = match route.transport {
             Transport::Udp => {
-                let socket = udp::connect(route.addr).await?;
+                let socket = udp::connect(route.addr, &config.udp_port).await?;
                 let local = local_addr(socket.local_addr())?;
                 tokio::spawn(udp::run(socket, io));
                 local

@@ -13,3 +13,4 @@ mod stream;
 mod tcp;
 pub mod tls;
 mod udp;
+pub mod udp_port;

@@ -1,15 +1,18 @@
-//! UDP flows: one `connect()`ed socket per remote address.
+//! UDP flows: one `connect()`ed socket per remote address, all on the
+//! fleet's one local port ([`UdpLocalPort`]).
 //!
 //! Linux reports ICMP port/host/network unreachable to a connected UDP socket
 //! as `ECONNREFUSED` / `EHOSTUNREACH` / `ENETUNREACH` on its next `recv` or
 //! `send` (about 0.1 ms after the send on loopback). Because the socket talks
 //! to one destination only, the error names that exact destination with no
-//! need for `IP_RECVERR` and `MSG_ERRQUEUE`; the cost is one ephemeral port
-//! per SBC, which is what "one flow per route" asks anyway. An ICMP error does
+//! need for `IP_RECVERR` and `MSG_ERRQUEUE`. The sockets share one local port
+//! (`SO_REUSEPORT`): the kernel still hands each datagram and each ICMP error
+//! to the socket connected to its source, while the line's Contact keeps one
+//! port across failover and failback, like a phone. An ICMP error does
 //! not end the flow: it is reported as a route failure and the socket stays
 //! usable (the far end may come back, and failback probes reuse it).
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
@@ -17,24 +20,23 @@ use tokio::net::UdpSocket;
 use crate::error::{FlowLostKind, IcmpKind, RouteFailureKind};
 use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
 use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
+use crate::udp_port::UdpLocalPort;
 
 /// Largest datagram we accept (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Binds an ephemeral port of the remote's family and connects it to `remote`.
-pub(crate) async fn connect(remote: SocketAddr) -> Result<UdpSocket, RouteFailureKind> {
-    let bind: SocketAddr = if remote.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+/// Binds the fleet's local port in the remote's family and connects to `remote`.
+pub(crate) async fn connect(
+    remote: SocketAddr,
+    port: &UdpLocalPort,
+) -> Result<UdpSocket, RouteFailureKind> {
     let io = |e: std::io::Error| match IcmpKind::from_io(&e) {
         Some(icmp) => RouteFailureKind::Icmp(icmp),
         None => RouteFailureKind::Io {
             reason: e.to_string(),
         },
     };
-    let socket = UdpSocket::bind(bind).await.map_err(io)?;
+    let socket = UdpSocket::from_std(port.socket_for(remote).map_err(io)?).map_err(io)?;
     socket.connect(remote).await.map_err(io)?;
     Ok(socket)
 }

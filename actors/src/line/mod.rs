@@ -689,21 +689,35 @@ impl Handler<RouteFailure> for Line {
         let Some(route) = self.route_of(msg.flow) else {
             return;
         };
-        let error = match msg.kind {
-            RouteFailureKind::Icmp(_) => TransportError::Icmp,
-            // A refused or unanswered SYN, a failed TLS handshake: the route
-            // cannot carry the request, the guide's immediate failover.
-            RouteFailureKind::Refused
-            | RouteFailureKind::ConnectTimeout
-            | RouteFailureKind::TlsHandshake { .. }
-            | RouteFailureKind::Io { .. } => TransportError::Refused,
-        };
-        slog::info!(self.services.log, "route failed";
-            "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
+        let error = transport_error(&msg.kind);
+        if let TransportError::Tls { detail } = &error {
+            // A certificate problem needs an operator, not patience.
+            slog::warn!(self.services.log, "route failed: TLS handshake";
+                "line" => self.setup.index, "route" => route.to_string(), "detail" => detail);
+        } else {
+            slog::info!(self.services.log, "route failed";
+                "line" => self.setup.index, "route" => route.to_string(), "kind" => msg.kind.to_string());
+        }
         let now = now();
         self.machine.handle_transport_error(now, &route, error);
         self.calls.handle_transport_error(now, &route);
         self.drain(ctx);
+    }
+}
+
+/// What a route failure means to the registration: each one fails the route
+/// at once (the guide's immediate failover); a failed TLS handshake keeps
+/// its verification error for the event.
+fn transport_error(kind: &RouteFailureKind) -> TransportError {
+    match kind {
+        RouteFailureKind::Icmp(_) => TransportError::Icmp,
+        RouteFailureKind::TlsHandshake { reason } => TransportError::Tls {
+            detail: reason.clone(),
+        },
+        // A refused or unanswered SYN: the route cannot carry the request.
+        RouteFailureKind::Refused
+        | RouteFailureKind::ConnectTimeout
+        | RouteFailureKind::Io { .. } => TransportError::Refused,
     }
 }
 
@@ -851,5 +865,31 @@ impl Handler<Shutdown> for Line {
             let _ = tokio::time::timeout(msg.timeout, rx).await;
         };
         Box::pin(wait.into_actor(self).map(|_, _act, ctx| ctx.stop()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_handshake_keeps_its_verification_error() {
+        let kind = RouteFailureKind::TlsHandshake {
+            reason: "certificate verify failed (hostname mismatch)".into(),
+        };
+        assert_eq!(
+            transport_error(&kind),
+            TransportError::Tls {
+                detail: "certificate verify failed (hostname mismatch)".into()
+            }
+        );
+        assert_eq!(
+            transport_error(&RouteFailureKind::Refused),
+            TransportError::Refused
+        );
+        assert_eq!(
+            transport_error(&RouteFailureKind::ConnectTimeout),
+            TransportError::Refused
+        );
     }
 }

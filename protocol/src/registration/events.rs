@@ -73,12 +73,17 @@ impl RegisterResponse {
 }
 
 /// Transport trouble reported for a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransportError {
     /// An ICMP error for a request: immediate failover.
     Icmp,
     /// A TCP connect refused (RST to SYN): immediate failover.
     Refused,
+    /// The TLS handshake failed (certificate not trusted, wrong name, ...):
+    /// immediate failover like a refused connect, but reported apart, with
+    /// the verification error, because it is a configuration problem to fix
+    /// rather than an SBC that is down.
+    Tls { detail: String },
     /// An established stream closed by the far end (FIN or RST): registration
     /// loss, back-off.
     FlowLost,
@@ -91,6 +96,8 @@ pub enum TransportError {
 pub enum RouteFailReason {
     Icmp,
     Refused,
+    /// The TLS handshake failed (the event's `detail` says why).
+    Tls,
     /// No answer within the route's schedule or the 32 s budget.
     Timeout,
     /// 503 with `failoverOn503Response=1`.
@@ -106,6 +113,7 @@ impl RouteFailReason {
         match self {
             RouteFailReason::Icmp => "icmp",
             RouteFailReason::Refused => "refused",
+            RouteFailReason::Tls => "tls",
             RouteFailReason::Timeout => "timeout",
             RouteFailReason::ServiceUnavailable => "503",
             RouteFailReason::FlowLost => "flow_lost",
@@ -216,6 +224,9 @@ pub enum EventKind {
     },
     RouteFailed {
         reason: RouteFailReason,
+        /// What the transport said, when it says more than the reason (the
+        /// TLS verification error).
+        detail: Option<String>,
     },
     /// Moving on from `from` to the event's route.
     Failover {

@@ -111,6 +111,8 @@ struct Failure {
     retry_after: Option<Duration>,
     /// The final response that failed the route.
     status: Option<u16>,
+    /// The transport's own words (TLS verification error).
+    detail: Option<String>,
 }
 
 impl Failure {
@@ -120,6 +122,7 @@ impl Failure {
             budget_over: false,
             retry_after: None,
             status: None,
+            detail: None,
         }
     }
 
@@ -505,13 +508,21 @@ impl Registration {
 
     /// Transport trouble on `route`.
     pub fn handle_transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
-        let reason = match error {
-            TransportError::Icmp => RouteFailReason::Icmp,
-            TransportError::Refused => RouteFailReason::Refused,
-            TransportError::FlowLost => RouteFailReason::FlowLost,
-            TransportError::KeepAliveLost => RouteFailReason::KeepAliveLost,
+        let (reason, detail) = match error {
+            TransportError::Icmp => (RouteFailReason::Icmp, None),
+            TransportError::Refused => (RouteFailReason::Refused, None),
+            TransportError::Tls { detail } => (RouteFailReason::Tls, Some(detail)),
+            TransportError::FlowLost => (RouteFailReason::FlowLost, None),
+            TransportError::KeepAliveLost => (RouteFailReason::KeepAliveLost, None),
         };
-        let failover = matches!(error, TransportError::Icmp | TransportError::Refused);
+        let failover = matches!(
+            reason,
+            RouteFailReason::Icmp | RouteFailReason::Refused | RouteFailReason::Tls
+        );
+        let failure = Failure {
+            detail: detail.clone(),
+            ..Failure::of(reason)
+        };
         let on_binding = self
             .registered_route()
             .is_some_and(|r| r.same_destination(route));
@@ -523,14 +534,14 @@ impl Registration {
                 match attempt.goal {
                     Goal::Unregister { after, .. } => self.unregister_done(now, after),
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
-                    Goal::Register(_) => self.attempt_failed(now, attempt, Failure::of(reason)),
+                    Goal::Register(_) => self.attempt_failed(now, attempt, failure),
                 }
             }
             State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
                     let walk = Walk::new(current.group, now, self.settings.enhanced_failover);
-                    self.route_failed(now, current, walk, Failure::of(reason));
+                    self.route_failed(now, current, walk, failure);
                 } else {
                     self.lost(now, current, reason);
                 }
@@ -538,7 +549,7 @@ impl Registration {
             // A binding kept through a walk on another route loses its flow:
             // the binding is gone, the walk goes on.
             _ if on_binding && !failover => {
-                self.emit(Some(route), EventKind::RouteFailed { reason });
+                self.emit(Some(route), EventKind::RouteFailed { reason, detail });
                 self.drop_binding(UnregisterReason::lost(reason));
             }
             _ => {}

@@ -304,7 +304,10 @@ fn details(kind: &EventKind) -> String {
         EventKind::Registered { expires, primary } => {
             format!(" exp={} primary={primary}", expires.as_secs())
         }
-        EventKind::RouteFailed { reason } => format!(" {}", reason.as_str()),
+        EventKind::RouteFailed { reason, detail } => match detail {
+            Some(detail) => format!(" {} detail={detail}", reason.as_str()),
+            None => format!(" {}", reason.as_str()),
+        },
         EventKind::Failover { from } | EventKind::Failback { from } => {
             format!(" from={}", from.host)
         }

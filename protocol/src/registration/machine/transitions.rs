@@ -118,6 +118,7 @@ impl Registration {
             Some(&failed),
             EventKind::RouteFailed {
                 reason: failure.reason,
+                detail: failure.detail.clone(),
             },
         );
         let was_last = walk.is_last(&self.routes, &failed);
@@ -240,7 +241,13 @@ impl Registration {
 
     /// FIN/RST or keep-alive loss: registration loss, not failover.
     pub(super) fn lost(&mut self, now: Instant, route: Route, reason: RouteFailReason) {
-        self.emit(Some(&route), EventKind::RouteFailed { reason });
+        self.emit(
+            Some(&route),
+            EventKind::RouteFailed {
+                reason,
+                detail: None,
+            },
+        );
         self.drop_binding(UnregisterReason::lost(reason));
         self.enter_backoff(now, now, None, Some(route));
     }
@@ -508,6 +515,7 @@ impl Registration {
             Some(&current),
             EventKind::RouteFailed {
                 reason: RouteFailReason::RemovedFromDns,
+                detail: None,
             },
         );
         self.failover_started();
