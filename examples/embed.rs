@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: None,
         user_agent: "my-gateway/1.0 (sipfleet)".into(),
         sip_port: 0,
+        trace: None,
     };
     let start = Instant::now();
     actix::System::new().block_on(async move {

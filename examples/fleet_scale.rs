@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: None,
         user_agent: "sipfleet-scale".into(),
         sip_port: 0,
+        trace: None,
     };
     println!("{lines} lines, {setting}, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
     let rss_before = rss_kib();

@@ -23,6 +23,7 @@
 //! Time stamps come from `tokio::time::Instant::now()`, so a paused tokio
 //! clock drives the tests.
 
+use crate::trace::{Direction, Trace, TraceRecord};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
@@ -211,6 +212,8 @@ pub struct Connection {
     /// Messages nobody takes (unparseable, stray, answered here) are logged
     /// at debug: they are what a trace of a misbehaving peer is made of.
     log: slog::Logger,
+    /// The message trace (`--trace`), if one is written.
+    trace: Option<Trace>,
 }
 
 impl Connection {
@@ -233,7 +236,29 @@ impl Connection {
             users: HashMap::new(),
             router: Router::new(),
             manager,
+            trace: None,
         }
+    }
+
+    /// Puts every message sent and received on this flow into `trace`.
+    pub fn with_trace(mut self, trace: Option<Trace>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    fn trace(&self, direction: Direction, bytes: &Bytes) {
+        let (Some(trace), State::Up(sender)) = (&self.trace, &self.state) else {
+            return;
+        };
+        trace.record(TraceRecord {
+            wall: std::time::SystemTime::now(),
+            at: crate::now(),
+            direction,
+            transport: self.route.transport,
+            local: sender.local_addr(),
+            remote: self.route.addr,
+            bytes: bytes.clone(),
+        });
     }
 
     fn key(&self) -> FlowKey {
@@ -286,6 +311,7 @@ impl Connection {
     }
 
     fn inbound(&mut self, bytes: Bytes) {
+        self.trace(Direction::Received, &bytes);
         let message = match SipMessage::parse(bytes) {
             Ok(message) => message,
             Err(e) => {
@@ -318,8 +344,10 @@ impl Connection {
             Routed::Reject(answer) => {
                 slog::debug!(self.log, "request no line owns answered";
                     "status" => answer.status().as_u16(), "call_id" => call_id_of(&message));
+                let bytes = answer.to_bytes();
+                self.trace(Direction::Sent, &bytes);
                 if let State::Up(sender) = &self.state {
-                    let _ = sender.send(answer.to_bytes());
+                    let _ = sender.send(bytes);
                 }
             }
             Routed::Drop(reason) => {
@@ -436,10 +464,12 @@ impl Handler<SendMessage> for Connection {
                 self.router.add_transaction(branch, msg.line);
             }
         }
-        sender
-            .send(msg.message.to_bytes())
-            .map_err(|_| ConnectionError::Closed)?;
-        Ok(sender.local_addr())
+        let local = sender.local_addr();
+        let bytes = msg.message.to_bytes();
+        let sent = sender.send(bytes.clone());
+        self.trace(Direction::Sent, &bytes);
+        sent.map_err(|_| ConnectionError::Closed)?;
+        Ok(local)
     }
 }
 
@@ -532,6 +562,7 @@ pub struct FlowManager {
     flows: HashMap<FlowKey, Entry>,
     next_id: u64,
     log: slog::Logger,
+    trace: Option<Trace>,
 }
 
 impl FlowManager {
@@ -541,7 +572,14 @@ impl FlowManager {
             flows: HashMap::new(),
             next_id: 0,
             log: slog::Logger::root(slog::Discard, slog::o!()),
+            trace: None,
         }
+    }
+
+    /// Every connection it opens traces its messages into `trace`.
+    pub fn with_trace(mut self, trace: Option<Trace>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// Every connection it opens logs through `log`.
@@ -571,7 +609,8 @@ impl Handler<Acquire> for FlowManager {
                     self.config.clone(),
                     Some(ctx.address()),
                 )
-                .with_log(&self.log);
+                .with_log(&self.log)
+                .with_trace(self.trace.clone());
                 let entry = Entry {
                     id,
                     addr: connection.start(),

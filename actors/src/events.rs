@@ -314,8 +314,20 @@ pub fn event_text(event: &LineEvent, start: Instant) -> String {
         .route()
         .map(|r| format!("{} {} ({})", r.transport, r.addr, r.host))
         .unwrap_or_else(|| "-".into());
+    format!(
+        "{t:9.3}s  line {:<3} {:<25} {:<45} {}",
+        event.line,
+        event.event.name(),
+        route,
+        details_text(&v)
+    )
+}
+
+/// The event's own fields as `key=value` words (routes by address): what
+/// `--events text` and the log records show after the common fields.
+fn details_text(v: &Value) -> String {
     let mut details = Vec::new();
-    if let Value::Object(map) = &v {
+    if let Value::Object(map) = v {
         for (k, val) in map {
             if matches!(k.as_str(), "t_ms" | "line" | "event" | "route" | "call_id") {
                 continue;
@@ -332,13 +344,7 @@ pub fn event_text(event: &LineEvent, start: Instant) -> String {
             details.push(format!("{k}={shown}"));
         }
     }
-    format!(
-        "{t:9.3}s  line {:<3} {:<25} {:<45} {}",
-        event.line,
-        event.event.name(),
-        route,
-        details.join(" ")
-    )
+    details.join(" ")
 }
 
 /// Where line events go. Cheap to clone; shared by every line of a fleet.
@@ -400,16 +406,17 @@ impl EventSink {
                     .map(|r| r.to_string())
                     .unwrap_or_default();
                 let (name, call_id) = (event.event.name(), event.event.call_id());
-                let detail = format!("{:?}", event.event);
+                // The same fields as `--events text`, not Rust debug output.
+                let detail = details_text(&event_json(&event, event.at));
                 // A certificate that does not verify needs an operator: WARN.
                 if is_tls_failure(&event.event) {
                     slog::warn!(log, "{}", name;
                         "line" => event.line, "route" => route, "call_id" => call_id,
-                        "detail" => detail);
+                        "fields" => detail);
                 } else {
                     slog::info!(log, "{}", name;
                         "line" => event.line, "route" => route, "call_id" => call_id,
-                        "detail" => detail);
+                        "fields" => detail);
                 }
             }
             EventSink::Memory(store) => {
@@ -705,6 +712,58 @@ mod tests {
             *levels.lock().unwrap(),
             [slog::Level::Info, slog::Level::Warning]
         );
+    }
+
+    /// Records each record's `fields` value.
+    struct Fields(Arc<Mutex<Vec<String>>>);
+
+    impl slog::Drain for Fields {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+            struct Grab(String);
+            impl slog::Serializer for Grab {
+                fn emit_arguments(
+                    &mut self,
+                    key: slog::Key,
+                    val: &std::fmt::Arguments,
+                ) -> slog::Result {
+                    if key == "fields" {
+                        self.0 = val.to_string();
+                    }
+                    Ok(())
+                }
+            }
+            let mut g = Grab(String::new());
+            let _ = slog::KV::serialize(&r.kv(), r, &mut g);
+            if let Ok(mut v) = self.0.lock() {
+                v.push(g.0);
+            }
+            Ok(())
+        }
+    }
+
+    /// `--events log` shows the fields `--events text` shows, not Rust
+    /// debug structures.
+    #[test]
+    fn the_log_sink_shows_readable_fields() {
+        let fields = Arc::new(Mutex::new(Vec::new()));
+        let sink = EventSink::Log(slog::Logger::root(Fields(fields.clone()), slog::o!()));
+        sink.emit(LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: Event {
+                kind: EventKind::Backoff {
+                    wait: std::time::Duration::from_millis(6629),
+                    failures: 2,
+                },
+                route: Some(route()),
+                call_id: "c".into(),
+            }
+            .into(),
+        });
+        let got = fields.lock().unwrap().clone();
+        assert_eq!(got, ["failures=2 wait_ms=6629"]);
     }
 
     #[test]

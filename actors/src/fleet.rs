@@ -44,6 +44,8 @@ pub struct FleetOptions {
     /// line's Contact stays the same across failover and failback; `0`
     /// picks an ephemeral port once, at start, for the life of the fleet.
     pub sip_port: u16,
+    /// The message trace (`--trace`, `--pcap`), if any.
+    pub trace: Option<crate::trace::Trace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,7 @@ impl Fleet {
         let resolver = Resolver::new(resolver_config(&config.dns, &options))?.start();
         let flows = FlowManager::new(flow_config)
             .with_log(options.log.clone())
+            .with_trace(options.trace.clone())
             .start();
         let coordinator = setups
             .iter()

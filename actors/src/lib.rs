@@ -8,3 +8,9 @@ pub mod fleet;
 pub mod line;
 pub mod resolver;
 pub mod trace;
+
+/// The actors' clock: tokio's, so a paused tokio clock drives them in tests,
+/// and every event and trace record is on one time axis.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}

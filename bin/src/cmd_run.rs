@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use sipfleet_actors::events::EventSink;
 use sipfleet_actors::fleet::{Fleet, FleetOptions};
+use sipfleet_actors::trace::{Trace, TraceFormat};
 
 use crate::logging;
 use crate::run_commands;
@@ -55,6 +56,14 @@ pub struct RunArgs {
     /// failover and failback); 0 picks an ephemeral port once, at start.
     #[arg(long, default_value_t = 0)]
     pub sip_port: u16,
+    /// Write every SIP message sent and received, with time, direction,
+    /// transport and addresses, to this file (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Write every SIP message sent and received as a pcap capture
+    /// (IP/UDP packets between the flows' addresses) that Wireshark opens.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
     /// Longest wait for the un-REGISTERs at shutdown, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub shutdown_timeout_ms: u64,
@@ -68,17 +77,17 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log = logging::stderr_logger();
+    let start = Instant::now();
+    let log = logging::stderr_logger_since(start);
     for warning in &config.warnings {
         slog::warn!(log, "configuration"; "warning" => warning.to_string());
     }
-    let start = Instant::now();
     let events = match args.events {
         EventFormat::Json => EventSink::json_stdout(start),
         EventFormat::Text => EventSink::text_stdout(start),
         EventFormat::Log => EventSink::Log(log.clone()),
     };
-    let options = FleetOptions {
+    let mut options = FleetOptions {
         events,
         log: log.clone(),
         ca_file: args.ca_file.clone(),
@@ -86,7 +95,16 @@ pub fn run(args: RunArgs) -> ExitCode {
         seed: args.seed,
         user_agent: format!("sipfleet/{}", env!("CARGO_PKG_VERSION")),
         sip_port: args.sip_port,
+        trace: None,
     };
+    match open_trace(&args, start) {
+        Ok(trace) => options.trace = trace,
+        Err(e) => {
+            eprintln!("sipfleet run: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let trace = options.trace.clone();
     let duration = match args.duration {
         Some(d) if d.is_finite() && d >= 0.0 => Some(Duration::from_secs_f64(d)),
         Some(d) => {
@@ -110,6 +128,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         fleet.shutdown(shutdown_timeout).await;
         Ok::<_, sipfleet_actors::fleet::FleetError>(())
     });
+    if let Some(trace) = &trace {
+        trace.flush();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -117,6 +138,31 @@ pub fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The trace writer for `--trace` and `--pcap`, if either is given.
+fn open_trace(args: &RunArgs, start: Instant) -> Result<Option<Trace>, String> {
+    let mut outputs: Vec<(Box<dyn std::io::Write + Send>, TraceFormat)> = Vec::new();
+    let open = |path: &PathBuf| -> Result<Box<dyn std::io::Write + Send>, String> {
+        if path.as_os_str() == "-" {
+            return Ok(Box::new(std::io::stdout()));
+        }
+        std::fs::File::create(path)
+            .map(|f| Box::new(f) as Box<dyn std::io::Write + Send>)
+            .map_err(|e| format!("cannot write the trace to {}: {e}", path.display()))
+    };
+    if let Some(path) = &args.trace {
+        outputs.push((open(path)?, TraceFormat::Text));
+    }
+    if let Some(path) = &args.pcap {
+        outputs.push((open(path)?, TraceFormat::Pcap));
+    }
+    if outputs.is_empty() {
+        return Ok(None);
+    }
+    Trace::spawn(outputs, start)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Resolves on SIGINT, SIGTERM or when `duration` has passed.

@@ -4,6 +4,16 @@
 
 use slog::Drain;
 
+/// The logger of `sipfleet run`: every record also carries `t_ms`, the
+/// milliseconds since `start`, which is time 0 of the event stream
+/// (`t_ms` of `--events json`) and of the message trace (`t=`): the three
+/// outputs read on one clock.
+pub fn stderr_logger_since(start: std::time::Instant) -> slog::Logger {
+    stderr_logger().new(slog::o!("t_ms" => slog::FnValue(move |_| {
+        start.elapsed().as_millis() as u64
+    })))
+}
+
 pub fn stderr_logger() -> slog::Logger {
     let level = match std::env::var("SIPFLEET_LOG").as_deref() {
         Ok("trace") => slog::Level::Trace,
@@ -13,7 +23,7 @@ pub fn stderr_logger() -> slog::Logger {
         _ => slog::Level::Info,
     };
     let decorator = slog_term::TermDecorator::new().stderr().build();
-    let drain = slog_term::CompactFormat::new(decorator).build().fuse();
+    let drain = slog_term::FullFormat::new(decorator).build().fuse();
     let drain = slog_async::Async::new(drain).build().fuse();
     let drain = drain.filter_level(level).fuse();
     slog::Logger::root(drain, slog::o!())

@@ -217,3 +217,61 @@ fn run_with_a_bad_config_exits_2_and_names_the_problem() {
     assert!(err.contains("retryMaxCount"), "{err}");
     assert!(err.contains("bad.cfg:3"), "{err}");
 }
+
+/// `--trace` and `--pcap`: every message both ways, readable and as a
+/// capture, flushed by the time the process exits; never the password.
+#[test]
+fn run_writes_the_message_trace_and_a_pcap() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lines.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+    let trace = dir.path().join("trace.txt");
+    let pcap = dir.path().join("trace.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--events", "json", "--duration", "3", "--config"])
+        .arg(&cfg)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--pcap")
+        .arg(&pcap)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let sent_registers = text.matches("UDP sent (").count();
+    assert!(
+        sent_registers >= 6,
+        "2 lines x (REGISTER, authenticated, un-REGISTER)\n{text}"
+    );
+    assert!(text.contains("\n\nREGISTER sip:"), "{text}");
+    assert!(text.contains("\n\nSIP/2.0 401 "), "{text}");
+    assert!(text.contains("\n\nSIP/2.0 200 OK"), "{text}");
+    assert!(text.contains("UDP received ("), "{text}");
+    assert!(text.contains(" t="), "on the events' clock: {text}");
+    assert!(
+        !text.contains("pw1001") && !text.contains("pw1002"),
+        "no password"
+    );
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    let mut at = 24;
+    let mut packets = 0;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        assert_eq!(bytes[at + 16] >> 4, 4, "IPv4");
+        at += 16 + len;
+        packets += 1;
+    }
+    assert_eq!(at, bytes.len(), "whole records");
+    assert_eq!(
+        packets,
+        text.matches("\n----- ").count() + 1,
+        "one packet per traced message"
+    );
+}

@@ -154,6 +154,7 @@ impl Harness {
             seed: None,
             user_agent: "sipfleet-e2e".into(),
             sip_port: 0,
+            trace: None,
         }
     }
 
