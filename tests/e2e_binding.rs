@@ -141,3 +141,79 @@ fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
     assert_eq!(registered["call_id"], first_send["call_id"], "{story}");
     h.finish("a_silent_tcp_primary_gives_way_at_its_timer_b");
 }
+
+/// Records every WARN message with its rendered key-values.
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl slog::Drain for Warnings {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, r: &slog::Record, kv: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        if r.level() != slog::Level::Warning {
+            return Ok(());
+        }
+        struct Text(String);
+        impl slog::Serializer for Text {
+            fn emit_arguments(
+                &mut self,
+                key: slog::Key,
+                val: &std::fmt::Arguments,
+            ) -> slog::Result {
+                self.0.push_str(&format!(" {key}={val}"));
+                Ok(())
+            }
+        }
+        let mut t = Text(format!("{}", r.msg()));
+        let _ = slog::KV::serialize(&r.kv(), r, &mut t);
+        let _ = slog::KV::serialize(kv, r, &mut t);
+        if let Ok(mut v) = self.0.lock() {
+            v.push(t.0);
+        }
+        Ok(())
+    }
+}
+
+/// A wrong password: `registration_failed status=401
+/// reason=credentials_rejected` and one WARN per back-off round naming the
+/// user, never the password. Before, the failure was only an event.
+#[test]
+fn a_wrong_password_is_a_warning_without_the_password() {
+    let lab = lab();
+    let cfg = config(
+        &lab,
+        &[USER],
+        "UDPOnly",
+        "reg.1.auth.password=\"not-the-password\"\n",
+    );
+    let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = slog::Logger::root(Warnings(warnings.clone()), slog::o!());
+    let mut h = Harness::new(&lab);
+    actix::System::new().block_on(async {
+        let fleet = h.start_with(&cfg, |o| o.log = log);
+        h.wait_event("registration_failed", Duration::from_secs(5), |e| {
+            kind(e) == "registration_failed"
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(1)).await;
+    });
+    let story = h.story();
+    let failed = h
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "registration_failed")
+        .unwrap();
+    assert_eq!(failed["status"], 401, "{story}");
+    assert_eq!(failed["reason"], "credentials_rejected", "{story}");
+    let warnings = warnings.lock().unwrap().clone();
+    let refused: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("rejected the credentials"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{warnings:#?}");
+    assert!(refused[0].contains("user=1001"), "{}", refused[0]);
+    assert!(
+        warnings.iter().all(|w| !w.contains("not-the-password")),
+        "{warnings:#?}"
+    );
+    h.finish("a_wrong_password_is_a_warning_without_the_password");
+}

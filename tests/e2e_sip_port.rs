@@ -73,6 +73,13 @@ fn failover_and_failback_keep_one_contact_and_one_binding() {
             .expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "503", "{story}");
         assert!(h.events().iter().any(|e| kind(e) == "failback"), "{story}");
+        // Through failover and failback the line reads its own 20 s grant,
+        // so its refresh stays at 10 s (half of 20, below the 60 s overlap):
+        // the demo's 30 -> 9, 23, 15, 11, 8 s came from reading the stale
+        // bindings of earlier ports.
+        for r in h.events().iter().filter(|e| kind(e) == "registered") {
+            assert_eq!(r["expires"], 20, "{story}");
+        }
         // The binding SBC 1 gave at first is still in force at the failback.
         assert!(
             t_ms(&back) - t_ms(&on1) < 18_000,
