@@ -226,3 +226,39 @@ fn refreshes_on_server_2_try_server_1_first() {
         Some("a1")
     );
 }
+
+/// Server 1's name did not resolve at start, so the line registered on
+/// server 2, which was then the top of its list. When server 1's routes
+/// arrive, the line is failed over: its primary becomes server 1's top
+/// route and `failBack.timeout` runs from then.
+#[test]
+fn server_1_resolving_late_becomes_the_primary_and_the_line_fails_back() {
+    let settings = RegistrationSettings {
+        re_register_on: true,
+        failback_timeout_s: 600,
+        ..quick_backoff()
+    };
+    let all = three_servers();
+    let mut sim = Sim::new(settings, all[2..].to_vec());
+    sim.start();
+    assert_eq!(sim.reg.primary().map(|r| r.host.as_str()), Some("b1"));
+    assert!(!sim.reg.is_failed_over());
+    sim.run_until(100_000);
+    sim.new_routes(all);
+    assert_eq!(sim.reg.primary().map(|r| r.host.as_str()), Some("a1"));
+    assert!(sim.reg.is_failed_over());
+    assert_eq!(
+        sim.reg.registered_route().map(|r| r.host.as_str()),
+        Some("b1"),
+        "sticky: no move until failback"
+    );
+    sim.take_log();
+    sim.run_until(700_000);
+    assert_eq!(
+        sim.log_of(&["failback", "registered"]),
+        [
+            "700000 failback a1 from=b1",
+            "700000 registered a1 exp=3600 primary=true"
+        ]
+    );
+}

@@ -14,6 +14,7 @@ use crate::registration::events::{
 use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
 use crate::route::Route;
+use crate::servers::server_of;
 use crate::transaction::{ClientTransaction, RequestKind, WalkPosition};
 
 impl Registration {
@@ -505,10 +506,25 @@ impl Registration {
             if let Some(binding) = &mut self.binding {
                 binding.route = updated.clone();
             }
-            self.primary = match self.primary.as_ref().and_then(|p| find(&self.routes, p)) {
-                Some(primary) => Some(primary.clone()),
-                None => primary_of(&self.routes, &updated),
+            // The primary survives a refresh that still lists it, unless an
+            // earlier configured server's routes have appeared (its name did
+            // not resolve before): then that server's top is the primary.
+            let earlier_server = |p: &Route| {
+                self.routes
+                    .first()
+                    .is_some_and(|top| server_of(top.group) < server_of(p.group))
             };
+            let was_failed_over = self.is_failed_over();
+            self.primary = match self.primary.as_ref().and_then(|p| find(&self.routes, p)) {
+                Some(primary) if !earlier_server(primary) => Some(primary.clone()),
+                _ => primary_of(&self.routes, &updated),
+            };
+            if self.is_failed_over() && !was_failed_over {
+                // Failed over by the new list: failBack.* runs from now.
+                if let Some(delay) = failback_delay(&self.settings, self.dns_ttl) {
+                    self.timers.set(Timer::Failback, now + delay);
+                }
+            }
             return;
         }
         self.emit(
