@@ -188,20 +188,13 @@ fn a_wrong_password_is_a_warning_without_the_password() {
     let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = slog::Logger::root(Warnings(warnings.clone()), slog::o!());
     let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start_with(&cfg, |o| o.log = log);
-        h.wait_event("registration_failed", Duration::from_secs(5), |e| {
-            kind(e) == "registration_failed"
-        })
-        .await;
-        fleet.shutdown(Duration::from_secs(1)).await;
-    });
+    let failed = h.run_until_first(
+        &cfg,
+        |o| o.log = log,
+        "registration_failed",
+        Duration::from_secs(5),
+    );
     let story = h.story();
-    let failed = h
-        .events()
-        .into_iter()
-        .find(|e| kind(e) == "registration_failed")
-        .unwrap();
     assert_eq!(failed["status"], 401, "{story}");
     assert_eq!(failed["reason"], "credentials_rejected", "{story}");
     let warnings = warnings.lock().unwrap().clone();

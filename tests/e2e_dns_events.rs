@@ -11,13 +11,15 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::{config, kind, lab_with_ttl, Harness};
+use serde_json::Value;
 use sipfleet_lab::DnsMode;
 use sipfleet_protocol::route::RouteSource;
 
 const TTL_S: u32 = 3;
 
-/// Registers one line, makes the DNS server silent and waits for `event`.
-fn outage(restore: bool, event: &'static str) -> (Harness, Vec<Vec<RouteSource>>) {
+/// Registers one line, makes the DNS server silent and waits for `event`;
+/// returns the harness, that event and the sources of the line's routes.
+fn outage(restore: bool, event: &'static str) -> (Harness, Value, Vec<RouteSource>) {
     let lab = lab_with_ttl(TTL_S);
     let extra = format!(
         "dns.cache.dynamicRestore.enable=\"{}\"\n",
@@ -33,32 +35,25 @@ fn outage(restore: bool, event: &'static str) -> (Harness, Vec<Vec<RouteSource>>
         .await;
         let result = h.with_lab(|lab| lab.dns().set_mode(DnsMode::Silent)).await;
         result.expect("DNS silent");
-        h.wait_event(event, Duration::from_secs(25), |e| kind(e) == event)
+        let seen = h
+            .wait_event(event, Duration::from_secs(25), |e| kind(e) == event)
             .await;
         // The line applies a restored set right after the event.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let status = fleet.status().await;
-        let sources = status
-            .iter()
-            .map(|s| s.routes.iter().map(|r| r.source).collect())
-            .collect();
+        let sources = status[0].routes.iter().map(|r| r.source).collect();
         let result = h.with_lab(|lab| lab.dns().set_mode(DnsMode::Normal)).await;
         result.expect("DNS back");
         fleet.shutdown(Duration::from_secs(3)).await;
-        sources
+        (seen, sources)
     });
-    (h, sources)
+    (h, sources.0, sources.1)
 }
 
 #[test]
 fn a_dns_outage_with_restore_on_serves_restored_routes() {
-    let (h, sources) = outage(true, "dns_restored");
+    let (h, restored, sources) = outage(true, "dns_restored");
     let story = h.story();
-    let restored = h
-        .events()
-        .into_iter()
-        .find(|e| kind(e) == "dns_restored")
-        .unwrap();
     assert_eq!(restored["error"], "no response (timeout)", "{story}");
     assert!(restored["name"].as_str().is_some(), "{story}");
     assert!(
@@ -70,7 +65,7 @@ fn a_dns_outage_with_restore_on_serves_restored_routes() {
         "dynamicRestore.ttl default\n{story}"
     );
     assert!(
-        sources[0].iter().all(|s| *s == RouteSource::Restored),
+        sources.iter().all(|s| *s == RouteSource::Restored),
         "routes past their TTL come from the restored cache: {sources:?}\n{story}"
     );
     assert!(
@@ -82,20 +77,15 @@ fn a_dns_outage_with_restore_on_serves_restored_routes() {
 
 #[test]
 fn a_dns_outage_with_restore_off_is_a_dns_failure() {
-    let (h, sources) = outage(false, "dns_failed");
+    let (h, failed, sources) = outage(false, "dns_failed");
     let story = h.story();
-    let failed = h
-        .events()
-        .into_iter()
-        .find(|e| kind(e) == "dns_failed")
-        .unwrap();
     assert_eq!(failed["error"], "no response (timeout)", "{story}");
     assert!(
         !h.events().iter().any(|e| kind(e) == "dns_restored"),
         "{story}"
     );
     assert!(
-        sources[0].iter().all(|s| *s == RouteSource::Network),
+        sources.iter().all(|s| *s == RouteSource::Network),
         "the registered line keeps the routes it had: {sources:?}\n{story}"
     );
     h.finish("a_dns_outage_with_restore_off_is_a_dns_failure");
@@ -108,20 +98,8 @@ fn a_name_that_does_not_resolve_is_a_dns_failure() {
     let extra = format!("voIpProt.server.1.address=\"{name}\"\n");
     let cfg = config(&lab, &["1042"], "UDPOnly", &extra);
     let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        h.wait_event("dns_failed", Duration::from_secs(10), |e| {
-            kind(e) == "dns_failed"
-        })
-        .await;
-        fleet.shutdown(Duration::from_secs(1)).await;
-    });
+    let failed = h.run_until_first(&cfg, |_| {}, "dns_failed", Duration::from_secs(10));
     let story = h.story();
-    let failed = h
-        .events()
-        .into_iter()
-        .find(|e| kind(e) == "dns_failed")
-        .unwrap();
     assert_eq!(failed["name"], name.as_str(), "{story}");
     assert_eq!(failed["query_type"], "routes", "{story}");
     assert!(

@@ -179,6 +179,24 @@ impl Harness {
         Fleet::start(cfg, options).expect("fleet starts")
     }
 
+    /// Runs a fleet (options adjusted by `adjust`) in an actix system of its
+    /// own until the first event of kind `name` (panics after `timeout`),
+    /// shuts it down and returns that event.
+    pub fn run_until_first(
+        &mut self,
+        cfg: &FleetConfig,
+        adjust: impl FnOnce(&mut FleetOptions),
+        name: &'static str,
+        timeout: Duration,
+    ) -> Value {
+        actix::System::new().block_on(async {
+            let fleet = self.start_with(cfg, adjust);
+            let event = self.wait_event(name, timeout, |e| kind(e) == name).await;
+            fleet.shutdown(Duration::from_secs(1)).await;
+            event
+        })
+    }
+
     /// Milliseconds since the fleet started.
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
