@@ -79,6 +79,12 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
         300,
         &story,
     );
+    eprintln!(
+        "measured: granted {} s (asked 20) beside a 3600 s binding; refreshes {} ms and {} ms apart",
+        registered[0]["expires"],
+        refresh_at[0] - first,
+        refresh_at[1] - refresh_at[0]
+    );
     h.finish("another_devices_long_binding_does_not_set_the_lines_refresh");
 }
 
@@ -138,6 +144,10 @@ fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
         "registered on SBC 2 {waited} ms after the first REGISTER\n{story}"
     );
     assert!(evs.iter().all(|e| kind(e) != "backoff"), "{story}");
+    eprintln!(
+        "measured: SBC 1 timed out {} ms after the first REGISTER; registered on SBC 2 at {waited} ms",
+        t_ms(failed) as i64 - t_ms(first_send) as i64
+    );
     assert_eq!(registered["call_id"], first_send["call_id"], "{story}");
     h.finish("a_silent_tcp_primary_gives_way_at_its_timer_b");
 }
@@ -178,6 +188,7 @@ impl slog::Drain for Warnings {
 /// user, never the password. Before, the failure was only an event.
 #[test]
 fn a_wrong_password_is_a_warning_without_the_password() {
+    let _t = timing_lock();
     let lab = lab();
     let cfg = config(
         &lab,
