@@ -31,9 +31,9 @@ use actix::prelude::*;
 use bytes::Bytes;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_protocol::route::Route;
+use sipfleet_protocol::router::{Routed, Router};
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent, FlowKey, FlowSender};
-use sipfleet_transport::router::{Routed, Router};
 use tokio::time::Instant;
 
 /// Identifies a line (a `reg.x`) among the users of a flow.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use sipfleet_actors::connection::*;
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::message::Message as SipMessage;
 use sipfleet_protocol::route::{Route, RouteSource, Transport};
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::{FlowConfig, FlowKey};
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};

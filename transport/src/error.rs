@@ -130,6 +130,18 @@ pub fn connect_failure(err: &io::Error) -> RouteFailureKind {
     }
 }
 
+/// The keep-alive schedule's verdict, as the flow's loss.
+impl From<sipfleet_protocol::keepalive::KeepaliveLoss> for FlowLostKind {
+    fn from(loss: sipfleet_protocol::keepalive::KeepaliveLoss) -> Self {
+        match loss {
+            sipfleet_protocol::keepalive::KeepaliveLoss::Unanswered => {
+                FlowLostKind::KeepaliveTimeout
+            }
+            sipfleet_protocol::keepalive::KeepaliveLoss::Idle => FlowLostKind::Idle,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

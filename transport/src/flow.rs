@@ -26,10 +26,10 @@ use tokio::sync::mpsc;
 
 use crate::codec::SipCodec;
 use crate::error::{FlowLostKind, RouteFailureKind};
-use crate::keepalive::KeepaliveSettings;
 use crate::tls::TlsClient;
 use crate::udp_port::UdpLocalPort;
 use crate::{stream, tcp, udp};
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 
 /// Default for [`FlowConfig::connect_timeout`]: long enough for a TLS
 /// handshake over a slow link, far shorter than the 32 s Timer B/F.

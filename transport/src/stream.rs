@@ -21,7 +21,7 @@ use tokio_util::codec::Decoder;
 use crate::codec::SipCodec;
 use crate::error::FlowLostKind;
 use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
-use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
+use sipfleet_protocol::keepalive::{Keepalive, KeepaliveAction, PONG};
 
 /// Bytes buffered without completing a frame before the stream is declared
 /// malformed; a guard on top of the decoder's own limits.
@@ -44,7 +44,7 @@ where
                 KeepaliveAction::SendPong => Bytes::from_static(PONG),
                 KeepaliveAction::Lost(kind) => {
                     let _ = writer.shutdown().await;
-                    io.emit(FlowEvent::Lost(kind));
+                    io.emit(FlowEvent::Lost(kind.into()));
                     return;
                 }
             };

@@ -19,8 +19,8 @@ use tokio::net::UdpSocket;
 
 use crate::error::{FlowLostKind, IcmpKind, RouteFailureKind};
 use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
-use crate::keepalive::{Keepalive, KeepaliveAction, PONG};
 use crate::udp_port::UdpLocalPort;
+use sipfleet_protocol::keepalive::{Keepalive, KeepaliveAction, PONG};
 
 /// Largest datagram we accept (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
@@ -51,7 +51,7 @@ pub(crate) async fn run(socket: UdpSocket, mut io: TaskIo) {
                 KeepaliveAction::Send(bytes) => bytes,
                 KeepaliveAction::SendPong => Bytes::from_static(PONG),
                 KeepaliveAction::Lost(kind) => {
-                    io.emit(FlowEvent::Lost(kind));
+                    io.emit(FlowEvent::Lost(kind.into()));
                     return;
                 }
             };

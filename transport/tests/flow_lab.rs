@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use sipfleet_lab::tools::register_text;
 use sipfleet_lab::{Lab, LabConfig, Mode};
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::message::Message;
 use sipfleet_protocol::route::Transport;
 use sipfleet_transport::error::{IcmpKind, RouteFailureKind};
 use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent};
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings};
 
 fn lab_transport(t: Transport) -> sipfleet_lab::Transport {

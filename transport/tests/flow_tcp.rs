@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::route::Transport;
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent};
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -6,9 +6,9 @@ mod common;
 use std::io::Write;
 
 use common::*;
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::route::Transport;
 use sipfleet_transport::flow::Flow;
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings};
 use tokio::net::TcpListener;
 

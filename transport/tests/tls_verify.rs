@@ -8,10 +8,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use common::*;
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::route::Transport;
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent};
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings, TlsSetupError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::route::{Route, RouteSource, Transport};
 use sipfleet_transport::flow::FlowConfig;
-use sipfleet_transport::keepalive::KeepaliveSettings;
 use sipfleet_transport::tls::{TlsClient, TlsSettings};
 
 pub fn config_with(tls: TlsClient, keepalive: KeepaliveSettings) -> FlowConfig {

@@ -14,13 +14,13 @@
 //! * **TLS keep-alives** (`tcpIpApp.keepalive.tcp.sip.tls.enable`): an RFC 5626
 //!   CRLF-CRLF ping after `idleTransmitInterval` without traffic; then up to
 //!   4 attempts spaced `noResponseTransmitInterval` apart. If none is answered
-//!   the flow is lost (`FlowLostKind::KeepaliveTimeout`) — a registration loss,
+//!   the flow is lost (`KeepaliveLoss::Unanswered`) — a registration loss,
 //!   not a failover. A pong (CRLF) or any inbound SIP message answers: both prove
 //!   the far end reads the stream.
 //! * **Persistent connection** (`tcpIpApp.keepalive.tcp.sip.persistentConnection.enable`):
 //!   when set, far-end pings are answered with pongs. When clear, far-end pings
 //!   get no pong and, if the phone itself sends no keep-alives, a stream with
-//!   no SIP message either way for 60 s is closed (`FlowLostKind::Idle`).
+//!   no SIP message either way for 60 s is closed (`KeepaliveLoss::Idle`).
 //!
 //! ```text
 //!  TLS keep-alive (defaults idle=30 s, noResponse=20 s), t = last traffic
@@ -31,10 +31,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::route::Transport;
 use bytes::Bytes;
-use sipfleet_protocol::route::Transport;
 
-use crate::error::FlowLostKind;
+/// Why the keep-alive schedule gave a flow up; the transport reports it
+/// as the flow's loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepaliveLoss {
+    /// Pings went unanswered: a registration loss, not a failover.
+    Unanswered,
+    /// A non-persistent stream idle for 60 s, closed by us: nothing lost.
+    Idle,
+}
 
 /// RFC 5626 keep-alive ping on a stream: a double CRLF.
 pub const PING: &[u8] = b"\r\n\r\n";
@@ -88,7 +96,7 @@ pub enum KeepaliveAction {
     /// Answer a far-end ping with a pong (CRLF).
     SendPong,
     /// Close the flow and report it lost with this kind.
-    Lost(FlowLostKind),
+    Lost(KeepaliveLoss),
 }
 
 /// Which keep-alive scheme applies to a flow.
@@ -208,7 +216,7 @@ impl Keepalive {
             return;
         }
         if self.idle_close && now >= self.last_message + IDLE_CLOSE_AFTER {
-            self.lose(FlowLostKind::Idle);
+            self.lose(KeepaliveLoss::Idle);
             return;
         }
         match self.mode.clone() {
@@ -235,7 +243,7 @@ impl Keepalive {
                 None => {}
                 Some(a) if now >= a.deadline => {
                     if a.attempts >= TLS_KEEPALIVE_ATTEMPTS {
-                        self.lose(FlowLostKind::KeepaliveTimeout);
+                        self.lose(KeepaliveLoss::Unanswered);
                     } else {
                         self.send_ping(now);
                         self.awaiting = Some(Awaiting {
@@ -297,7 +305,7 @@ impl Keepalive {
             .push_back(KeepaliveAction::Send(Bytes::from_static(PING)));
     }
 
-    fn lose(&mut self, kind: FlowLostKind) {
+    fn lose(&mut self, kind: KeepaliveLoss) {
         self.lost = true;
         self.awaiting = None;
         self.actions.push_back(KeepaliveAction::Lost(kind));

@@ -59,10 +59,7 @@ fn tls_four_unanswered_pings_then_lost_at_110s() {
             (50_000, ping()),
             (70_000, ping()),
             (90_000, ping()),
-            (
-                110_000,
-                KeepaliveAction::Lost(FlowLostKind::KeepaliveTimeout)
-            ),
+            (110_000, KeepaliveAction::Lost(KeepaliveLoss::Unanswered)),
         ]
     );
     assert!(ka.is_lost());
@@ -161,7 +158,7 @@ fn non_persistent_idle_stream_closes_after_60s_despite_far_end_pings() {
     let got = run(&mut ka, t0, Duration::from_secs(1000));
     assert_eq!(
         got,
-        vec![(61_200, KeepaliveAction::Lost(FlowLostKind::Idle))]
+        vec![(61_200, KeepaliveAction::Lost(KeepaliveLoss::Idle))]
     );
 }
 

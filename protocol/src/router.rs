@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use sipfleet_protocol::message::{Message, Method, Request, Response, StatusCode};
+use crate::message::{Message, Method, Request, Response, StatusCode};
 
 /// Where an inbound message goes.
 #[derive(Clone, Debug, PartialEq)]
