@@ -61,6 +61,7 @@ pub fn message(data: &[u8]) {
     let mut framer = StreamFramer::new(FramerConfig {
         max_message_size: usize::MAX,
         role: KeepAliveRole::Server,
+        ..FramerConfig::default()
     });
     framer.push(&wire);
     assert_eq!(
@@ -198,6 +199,7 @@ pub fn framing(data: &[u8]) {
         },
         max_message_size: [65536, 64, 128, 256, 512, 1024, 2048, 4096]
             [usize::from((settings >> 1) & 7)],
+        ..FramerConfig::default()
     };
 
     let whole = frame(config, std::iter::once(stream));
