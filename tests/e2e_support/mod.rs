@@ -597,6 +597,7 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                     "expired",
                     "failback",
                     "shutdown",
+                    "unregister_unconfirmed",
                 ],
             )?;
             &["reason"]

@@ -440,7 +440,9 @@ impl Registration {
                 };
                 self.send_attempt(now, attempt.route, goal, Purpose::Authenticate);
             }
-            (Goal::Unregister { after, .. }, _) => self.unregister_done(now, after),
+            (Goal::Unregister { after, .. }, _) => {
+                self.unregister_done(now, after, (200..=299).contains(&status))
+            }
             (Goal::Register(_), 200..=299) => {
                 self.registered(now, attempt.route, attempt.expires, &response)
             }
@@ -495,7 +497,7 @@ impl Registration {
             return;
         };
         match attempt.goal {
-            Goal::Unregister { after, .. } => self.unregister_done(now, after),
+            Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
             Goal::Register(_) => {
                 let reason = FailReason::RequestNotBuilt;
                 self.rejected(now, attempt.route, None, None, reason);
@@ -521,7 +523,7 @@ impl Registration {
                     return;
                 };
                 match attempt.goal {
-                    Goal::Unregister { after, .. } => self.unregister_done(now, after),
+                    Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
                     Goal::Register(_) => self.attempt_failed(now, attempt, Failure::of(reason)),
                 }
