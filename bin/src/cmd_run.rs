@@ -1,12 +1,15 @@
 //! `sipfleet run --config FILE... [--events json]`: keeps every configured
-//! line registered until SIGINT/SIGTERM (or `--duration`), then un-registers
-//! every line within a bounded wait and exits 0.
+//! line registered until SIGINT/SIGTERM/SIGHUP (or `--duration`), then
+//! un-registers every line within a bounded wait and exits 0. A
+//! configuration without any line is refused (exit 2): it would run
+//! forever doing nothing.
 //!
 //! While it runs, it reads one call command per line on stdin (see
 //! [`crate::run_commands`]): `call LINE URI`, `emergency LINE URI`,
 //! `answer LINE`, `hold LINE`, `resume LINE`, `hangup LINE`. A command
 //! that is malformed or cannot apply gets one error line on stderr and
-//! changes nothing; end of input just stops the reading.
+//! changes nothing; so does an input line that is not UTF-8 or is too long;
+//! end of input just stops the reading.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +19,13 @@ use std::time::{Duration, Instant};
 use sipfleet_actors::events::EventSink;
 use sipfleet_actors::fleet::{Fleet, FleetOptions};
 
+use crate::cmd_config::NO_LINES;
 use crate::logging;
+use crate::output::report;
 use crate::run_commands;
+
+/// The longest `--duration`: 100 years.
+const MAX_DURATION_S: f64 = 100.0 * 365.0 * 86_400.0;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventFormat {
@@ -47,8 +55,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Stop by itself after this many seconds (as if SIGTERM arrived).
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
     /// Longest wait for the un-REGISTERs at shutdown, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub shutdown_timeout_ms: u64,
@@ -58,10 +66,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     let config = match sipfleet::config_files::load(&args.config) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            for line in errors.to_string().lines() {
+                report(line);
+            }
             return ExitCode::from(2);
         }
     };
+    if config.lines.is_empty() {
+        report(&format!("sipfleet run: {NO_LINES}"));
+        return ExitCode::from(2);
+    }
     let log = logging::stderr_logger();
     for warning in &config.warnings {
         slog::warn!(log, "configuration"; "warning" => warning.to_string());
@@ -80,14 +94,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         seed: args.seed,
         user_agent: format!("sipfleet/{}", env!("CARGO_PKG_VERSION")),
     };
-    let duration = match args.duration {
-        Some(d) if d.is_finite() && d >= 0.0 => Some(Duration::from_secs_f64(d)),
-        Some(d) => {
-            eprintln!("--duration must be a non-negative number of seconds, not {d}");
-            return ExitCode::from(2);
-        }
-        None => None,
-    };
+    let duration = args.duration;
     let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
     let system = actix::System::new();
     let result = system.block_on(async move {
@@ -105,13 +112,28 @@ pub fn run(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sipfleet run: {e}");
+            report(&format!("sipfleet run: {e}"));
             ExitCode::from(2)
         }
     }
 }
 
-/// Resolves on SIGINT, SIGTERM or when `duration` has passed.
+/// `--duration`: seconds, finite, 0 to 100 years; anything else is a usage
+/// error (exit 2).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    if !secs.is_finite() || !(0.0..=MAX_DURATION_S).contains(&secs) {
+        return Err(format!("must be 0 to {MAX_DURATION_S} seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGINT, SIGTERM, SIGHUP or when `duration` has passed. A
+/// hang-up (the terminal or the SSH session went away) stops the fleet
+/// the way SIGTERM does, so no binding is left at the SBC.
 async fn wait_for_stop(duration: Option<Duration>) {
     let timer = async {
         match duration {
@@ -119,8 +141,9 @@ async fn wait_for_stop(duration: Option<Duration>) {
             None => std::future::pending().await,
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let on = |kind: SignalKind| async move {
+        match signal(kind) {
             Ok(mut s) => {
                 s.recv().await;
             }
@@ -129,7 +152,8 @@ async fn wait_for_stop(duration: Option<Duration>) {
     };
     tokio::select! {
         _ = timer => {}
-        _ = term => {}
+        _ = on(SignalKind::terminate()) => {}
+        _ = on(SignalKind::hangup()) => {}
         _ = tokio::signal::ctrl_c() => {}
     }
 }

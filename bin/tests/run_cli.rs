@@ -161,3 +161,68 @@ fn run_with_a_bad_config_exits_2_and_names_the_problem() {
     assert!(err.contains("retryMaxCount"), "{err}");
     assert!(err.contains("bad.cfg:3"), "{err}");
 }
+
+/// A hang-up (terminal or SSH session gone) stops the fleet like SIGTERM:
+/// every binding is removed at the SBC, then exit 0.
+#[test]
+fn run_unregisters_and_exits_on_sighup() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lines.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--events", "json", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
+        registered_lines(ev) == 2
+    });
+    assert!(ok, "both lines should register: {events:#?}");
+
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let _ = wait_for(&rx, &mut events, Duration::from_secs(2), |ev| {
+        ev.iter()
+            .filter(|e| e["event"] == "unregistered" && e["reason"] == "shutdown")
+            .count()
+            == 2
+    });
+    let gone = events
+        .iter()
+        .filter(|e| e["event"] == "unregistered" && e["reason"] == "shutdown")
+        .count();
+    assert_eq!(gone, 2, "{events:#?}");
+    let unregisters: Vec<_> = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "REGISTER" && r.expires == Some(0))
+        .map(|r| r.from_user.unwrap_or_default())
+        .collect();
+    assert!(unregisters.contains(&"1001".to_string()), "{unregisters:?}");
+    assert!(unregisters.contains(&"1002".to_string()), "{unregisters:?}");
+}
