@@ -62,6 +62,17 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// A child that is killed when the test ends, panics included: a failed
+/// assertion must not leave a `sipfleet run` behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: plain kill(2) on our own child's pid.
@@ -80,14 +91,17 @@ fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
 fn bad_stdin_lines_are_skipped_and_reading_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(&dir, "line.cfg", UNREACHABLE);
-    let mut child = sipfleet()
-        .args(["run", "--events", "json", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut running = Running(
+        sipfleet()
+            .args(["run", "--events", "json", "--config"])
+            .arg(&cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut running.0;
     let err = lines_of(child.stderr.take().unwrap());
     let mut stdin = child.stdin.take().unwrap();
 
@@ -144,7 +158,7 @@ fn bad_stdin_lines_are_skipped_and_reading_goes_on() {
     assert!(e.contains("bytes)"), "{e}");
 
     drop(stdin);
-    let status = sigterm_and_wait(&mut child);
+    let status = sigterm_and_wait(child);
     assert!(status.success(), "exit status {status:?}");
 }
 
