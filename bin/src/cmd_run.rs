@@ -98,11 +98,12 @@ pub fn run(args: RunArgs) -> ExitCode {
     let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
     let system = actix::System::new();
     let result = system.block_on(async move {
+        let stop = wait_for_stop(duration);
         let fleet = Fleet::start(&config, options)?;
         slog::info!(log, "fleet started"; "lines" => fleet.lines().len());
         let lines = run_commands::LineMap::new(&config, &fleet);
         let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
-        wait_for_stop(duration).await;
+        stop.await;
         commands.abort();
         slog::info!(log, "stopping: un-registering every line";
             "timeout_ms" => shutdown_timeout.as_millis() as u64);
@@ -134,26 +135,46 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Resolves on SIGINT, SIGTERM, SIGHUP or when `duration` has passed. A
 /// hang-up (the terminal or the SSH session went away) stops the fleet
 /// the way SIGTERM does, so no binding is left at the SBC.
-async fn wait_for_stop(duration: Option<Duration>) {
-    let timer = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
+fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let on = |kind: SignalKind| async move {
-        match signal(kind) {
-            Ok(mut s) => {
-                s.recv().await;
+    // Installed now, before the fleet starts: a signal that comes while the
+    // lines start must stop them too, not kill the process (SIGHUP's and
+    // SIGTERM's default) with bindings left at the SBC.
+    let listeners: Vec<_> = [
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::interrupt(),
+    ]
+    .into_iter()
+    .filter_map(|kind| signal(kind).ok())
+    .collect();
+    async move {
+        let timer = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        let signals = any_signal(listeners);
+        tokio::select! {
+            _ = timer => {}
+            _ = signals => {}
         }
-    };
-    tokio::select! {
-        _ = timer => {}
-        _ = on(SignalKind::terminate()) => {}
-        _ = on(SignalKind::hangup()) => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// Resolves when any of `listeners` receives its signal (never without one).
+async fn any_signal(mut listeners: Vec<tokio::signal::unix::Signal>) {
+    if listeners.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for s in &mut listeners {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
