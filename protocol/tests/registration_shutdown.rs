@@ -66,6 +66,30 @@ fn failed_unregister_is_reported_unconfirmed() {
     }
 }
 
+/// The caller stops waiting (its shutdown timeout) before the un-REGISTER
+/// ended: reported unconfirmed at once, and nothing more is sent.
+#[test]
+fn unregister_cut_short_by_the_shutdown_timeout_is_unconfirmed() {
+    let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+    sim.start();
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(5000);
+    sim.input(|reg, now| reg.shutdown(now));
+    sim.run_until(6000);
+    sim.input(|reg, now| reg.shutdown_timed_out(now));
+    assert_eq!(
+        sim.log_of(&["unregistered"]),
+        ["6000 unregistered r1 unregister_unconfirmed"]
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+    assert_eq!(sim.reg.poll_timeout(), None);
+    sim.run_until(60_000);
+    assert_eq!(sim.send_times("r1"), [0, 5000, 5500]);
+    // Once stopped, it is a no-op.
+    sim.input(|reg, now| reg.shutdown_timed_out(now));
+    assert_eq!(sim.log_of(&["unregistered"]).len(), 1);
+}
+
 /// A challenged un-REGISTER is answered once.
 #[test]
 fn challenged_unregister_is_answered() {

@@ -593,6 +593,29 @@ impl Registration {
             None => self.stop(),
         }
     }
+
+    /// The caller stopped waiting for the shutdown's un-REGISTER (its
+    /// shutdown timeout, shorter than a TCP Timer B): one still unanswered
+    /// ends now as `unregister_unconfirmed`. A no-op otherwise.
+    pub fn shutdown_timed_out(&mut self, now: Instant) {
+        let State::Registering(a) = &self.state else {
+            return;
+        };
+        if !matches!(
+            a.goal,
+            Goal::Unregister {
+                after: AfterUnregister::Stop,
+                ..
+            }
+        ) {
+            return;
+        }
+        if let Some(attempt) = self.take_attempt() {
+            if let Goal::Unregister { after, .. } = attempt.goal {
+                self.unregister_done(now, after, false);
+            }
+        }
+    }
 }
 
 /// Whether a 423's Min-Expires asks for more than `requested` seconds.
