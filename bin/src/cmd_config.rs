@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sipfleet::config_files;
+
+use crate::output;
 use sipfleet_protocol::config::{
     schema, FailoverSettings, FleetConfig, LineConfig, RegistrationTimers, ServerConfig, Sourced,
     ValueSource,
@@ -42,8 +44,7 @@ pub enum ConfigCommand {
 pub fn run(cmd: ConfigCommand) -> ExitCode {
     match cmd {
         ConfigCommand::Params => {
-            print!("{}", render_params());
-            ExitCode::SUCCESS
+            output::finish(output::stdout(&render_params()), ExitCode::SUCCESS)
         }
         ConfigCommand::Check {
             files,
@@ -52,28 +53,37 @@ pub fn run(cmd: ConfigCommand) -> ExitCode {
         } => {
             let env = no_env.then(config_files::EnvMap::new);
             match config_files::load_with_env(&files, env) {
+                Ok(fleet) if fleet.lines.is_empty() => {
+                    output::report(&format!("error: {NO_LINES}"));
+                    output::report("configuration rejected: no line");
+                    ExitCode::from(2)
+                }
                 Ok(fleet) => {
-                    print!("{}", render(&fleet, &lines));
-                    ExitCode::SUCCESS
+                    output::finish(output::stdout(&render(&fleet, &lines)), ExitCode::SUCCESS)
                 }
                 Err(e) => {
                     for error in &e.errors {
-                        eprintln!("error: {error}");
+                        output::report(&format!("error: {error}"));
                     }
                     for warning in &e.warnings {
-                        eprintln!("warning: {warning}");
+                        output::report(&format!("warning: {warning}"));
                     }
-                    eprintln!(
+                    output::report(&format!(
                         "configuration rejected: {} error(s), {} warning(s)",
                         e.errors.len(),
                         e.warnings.len()
-                    );
+                    ));
                     ExitCode::from(2)
                 }
             }
         }
     }
 }
+
+/// Why a configuration without any `reg.x.address` is refused: it would
+/// run forever doing nothing.
+pub const NO_LINES: &str =
+    "no line is configured: set reg.x.address for at least one line (reg.1.address=\"1001\")";
 
 /// `name = value  (source)`, aligned.
 fn row(out: &mut String, indent: usize, name: &str, value: impl Display, source: &ValueSource) {

@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::output;
 use std::time::Duration;
 
 use actix::Actor;
@@ -59,16 +61,16 @@ fn parse_dns(s: &str) -> Result<SocketAddr, String> {
 
 pub fn run(args: RoutesArgs) -> ExitCode {
     match execute(&args) {
-        Ok(output) => {
-            println!("{output}");
-            ExitCode::SUCCESS
+        Ok(output) => output::finish(output::stdout(&format!("{output}\n")), ExitCode::SUCCESS),
+        Err(message) if args.json => {
+            let text = format!(
+                "{}\n",
+                serde_json::json!({ "error": output::clip(&message) })
+            );
+            output::finish(output::stdout(&text), ExitCode::FAILURE)
         }
         Err(message) => {
-            if args.json {
-                println!("{}", serde_json::json!({ "error": message }));
-            } else {
-                eprintln!("sipfleet routes: {message}");
-            }
+            output::report(&format!("sipfleet routes: {message}"));
             ExitCode::FAILURE
         }
     }

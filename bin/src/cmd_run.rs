@@ -1,14 +1,17 @@
-//! `sipfleet run --config FILE... [--events json] [--sip-port N]`: keeps
-//! every configured line registered until SIGINT/SIGTERM (or `--duration`),
-//! then un-registers every line within a bounded wait and exits 0. Every
-//! UDP flow binds the one `--sip-port` (default: an ephemeral port chosen
-//! at start), so a line's Contact survives failover like a phone's.
+//! `sipfleet run --config FILE... [--events json] [--sip-port N] [--trace FILE]`:
+//! keeps every configured line registered until SIGINT/SIGTERM/SIGHUP (or
+//! `--duration`), then un-registers every line within a bounded wait and
+//! exits 0. Every UDP flow binds the one `--sip-port` (default: an
+//! ephemeral port chosen at start), so a line's Contact survives failover
+//! like a phone's. A configuration without any line is refused (exit 2):
+//! it would run forever doing nothing.
 //!
 //! While it runs, it reads one call command per line on stdin (see
 //! [`crate::run_commands`]): `call LINE URI`, `emergency LINE URI`,
 //! `answer LINE`, `hold LINE`, `resume LINE`, `hangup LINE`. A command
 //! that is malformed or cannot apply gets one error line on stderr and
-//! changes nothing; end of input just stops the reading.
+//! changes nothing; so does an input line that is not UTF-8 or is too long;
+//! end of input just stops the reading.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,8 +22,13 @@ use sipfleet_actors::events::EventSink;
 use sipfleet_actors::fleet::{Fleet, FleetOptions};
 use sipfleet_actors::trace::{Trace, TraceFormat};
 
+use crate::cmd_config::NO_LINES;
 use crate::logging;
+use crate::output::report;
 use crate::run_commands;
+
+/// The longest `--duration`: 100 years.
+const MAX_DURATION_S: f64 = 100.0 * 365.0 * 86_400.0;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventFormat {
@@ -50,8 +58,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Stop by itself after this many seconds (as if SIGTERM arrived).
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
     /// Local UDP port of every line (the Contact's port, kept across
     /// failover and failback); 0 picks an ephemeral port once, at start.
     #[arg(long, default_value_t = 0)]
@@ -73,10 +81,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     let config = match sipfleet::config_files::load(&args.config) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            for line in errors.to_string().lines() {
+                report(line);
+            }
             return ExitCode::from(2);
         }
     };
+    if config.lines.is_empty() {
+        report(&format!("sipfleet run: {NO_LINES}"));
+        return ExitCode::from(2);
+    }
     let start = Instant::now();
     let log = logging::stderr_logger_since(start);
     for warning in &config.warnings {
@@ -100,28 +114,22 @@ pub fn run(args: RunArgs) -> ExitCode {
     match open_trace(&args, start) {
         Ok(trace) => options.trace = trace,
         Err(e) => {
-            eprintln!("sipfleet run: {e}");
+            report(&format!("sipfleet run: {e}"));
             return ExitCode::from(2);
         }
     }
     let trace = options.trace.clone();
-    let duration = match args.duration {
-        Some(d) if d.is_finite() && d >= 0.0 => Some(Duration::from_secs_f64(d)),
-        Some(d) => {
-            eprintln!("--duration must be a non-negative number of seconds, not {d}");
-            return ExitCode::from(2);
-        }
-        None => None,
-    };
+    let duration = args.duration;
     let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
     let system = actix::System::new();
     let result = system.block_on(async move {
+        let stop = wait_for_stop(duration);
         let fleet = Fleet::start(&config, options)?;
         slog::info!(log, "fleet started"; "lines" => fleet.lines().len(),
             "sip_port" => fleet.sip_port());
         let lines = run_commands::LineMap::new(&config, &fleet);
         let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
-        wait_for_stop(duration).await;
+        stop.await;
         commands.abort();
         slog::info!(log, "stopping: un-registering every line";
             "timeout_ms" => shutdown_timeout.as_millis() as u64);
@@ -134,7 +142,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sipfleet run: {e}");
+            report(&format!("sipfleet run: {e}"));
             ExitCode::from(2)
         }
     }
@@ -165,25 +173,62 @@ fn open_trace(args: &RunArgs, start: Instant) -> Result<Option<Trace>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Resolves on SIGINT, SIGTERM or when `duration` has passed.
-async fn wait_for_stop(duration: Option<Duration>) {
-    let timer = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = timer => {}
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// `--duration`: seconds, finite, 0 to 100 years; anything else is a usage
+/// error (exit 2).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    if !secs.is_finite() || !(0.0..=MAX_DURATION_S).contains(&secs) {
+        return Err(format!("must be 0 to {MAX_DURATION_S} seconds"));
     }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGINT, SIGTERM, SIGHUP or when `duration` has passed. A
+/// hang-up (the terminal or the SSH session went away) stops the fleet
+/// the way SIGTERM does, so no binding is left at the SBC.
+fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Installed now, before the fleet starts: a signal that comes while the
+    // lines start must stop them too, not kill the process (SIGHUP's and
+    // SIGTERM's default) with bindings left at the SBC.
+    let listeners: Vec<_> = [
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::interrupt(),
+    ]
+    .into_iter()
+    .filter_map(|kind| signal(kind).ok())
+    .collect();
+    async move {
+        let timer = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let signals = any_signal(listeners);
+        tokio::select! {
+            _ = timer => {}
+            _ = signals => {}
+        }
+    }
+}
+
+/// Resolves when any of `listeners` receives its signal (never without one).
+async fn any_signal(mut listeners: Vec<tokio::signal::unix::Signal>) {
+    if listeners.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for s in &mut listeners {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

@@ -23,7 +23,9 @@ pub fn stderr_logger() -> slog::Logger {
         _ => slog::Level::Info,
     };
     let decorator = slog_term::TermDecorator::new().stderr().build();
-    let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    // A closed stderr must not panic the logger's thread: records that
+    // cannot be written are dropped.
+    let drain = slog_term::FullFormat::new(decorator).build().ignore_res();
     let drain = slog_async::Async::new(drain).build().fuse();
     let drain = drain.filter_level(level).fuse();
     slog::Logger::root(drain, slog::o!())

@@ -9,6 +9,7 @@ mod cmd_config;
 mod cmd_routes;
 mod cmd_run;
 mod logging;
+mod output;
 mod run_commands;
 
 #[derive(Parser)]
@@ -29,7 +30,7 @@ enum Command {
     Config(cmd_config::ConfigCommand),
     /// Resolve a name the way a line would and print its route list in selection order.
     Routes(cmd_routes::RoutesArgs),
-    /// Keep every configured line registered until SIGINT/SIGTERM, then un-register.
+    /// Keep every configured line registered until SIGINT/SIGTERM/SIGHUP, then un-register.
     Run(cmd_run::RunArgs),
 }
 

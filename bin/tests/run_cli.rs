@@ -275,3 +275,136 @@ fn run_writes_the_message_trace_and_a_pcap() {
         "one packet per traced message"
     );
 }
+
+/// A hang-up (terminal or SSH session gone) stops the fleet like SIGTERM:
+/// every binding is removed at the SBC, then exit 0.
+#[test]
+fn run_unregisters_and_exits_on_sighup() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lines.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--events", "json", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
+        registered_lines(ev) == 2
+    });
+    assert!(ok, "both lines should register: {events:#?}");
+
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let _ = wait_for(&rx, &mut events, Duration::from_secs(2), |ev| {
+        ev.iter()
+            .filter(|e| e["event"] == "unregistered" && e["reason"] == "shutdown")
+            .count()
+            == 2
+    });
+    let gone = events
+        .iter()
+        .filter(|e| e["event"] == "unregistered" && e["reason"] == "shutdown")
+        .count();
+    assert_eq!(gone, 2, "{events:#?}");
+    let unregisters: Vec<_> = lab
+        .received(1)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "REGISTER" && r.expires == Some(0))
+        .map(|r| r.from_user.unwrap_or_default())
+        .collect();
+    assert!(unregisters.contains(&"1001".to_string()), "{unregisters:?}");
+    assert!(unregisters.contains(&"1002".to_string()), "{unregisters:?}");
+}
+
+/// An SBC that went silent never answers the shutdown's `Expires: 0`; over
+/// TCP its Timer B (32 s) outlasts `--shutdown-timeout-ms`, and the event
+/// says the binding's removal was not confirmed instead of `shutdown`.
+#[test]
+fn run_reports_an_unanswered_unregister_as_unconfirmed() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lines.cfg");
+    std::fs::write(
+        &cfg,
+        config(&lab).replace(
+            "voIpProt.server.1.transport=\"UDPOnly\"",
+            "voIpProt.server.1.transport=\"TCPOnly\"",
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(["run", "--events", "json", "--shutdown-timeout-ms", "1000"])
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
+        registered_lines(ev) == 2
+    });
+    assert!(ok, "both lines should register: {events:#?}");
+    lab.set_mode(1, sipfleet_lab::Mode::Silent).unwrap();
+
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let _ = wait_for(&rx, &mut events, Duration::from_secs(2), |ev| {
+        ev.iter().filter(|e| e["event"] == "unregistered").count() == 2
+    });
+    let reasons: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "unregistered")
+        .map(|e| &e["reason"])
+        .collect();
+    assert_eq!(
+        reasons,
+        ["unregister_unconfirmed", "unregister_unconfirmed"],
+        "{events:#?}"
+    );
+}

@@ -28,7 +28,7 @@ fn shutdown_unregisters_and_stops() {
 }
 
 /// An unanswered un-REGISTER gives up after its own schedule, without
-/// failing over.
+/// failing over, and says the binding's removal was not confirmed.
 #[test]
 fn unanswered_unregister_gives_up_after_its_schedule() {
     let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
@@ -41,9 +41,53 @@ fn unanswered_unregister_gives_up_after_its_schedule() {
     assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
     assert_eq!(
         sim.log_of(&["unregistered"]),
-        ["8500 unregistered r1 shutdown"]
+        ["8500 unregistered r1 unregister_unconfirmed"]
     );
     assert_eq!(sim.reg.phase(), Phase::Stopped);
+}
+
+/// An un-REGISTER refused with a final non-2xx answer, or met by an ICMP
+/// error: the binding may still be at the SBC, and the event says so.
+#[test]
+fn failed_unregister_is_reported_unconfirmed() {
+    for (peer, at) in [(Peer::Status(500), 5000), (Peer::Icmp, 5000)] {
+        let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+        sim.start();
+        sim.run_until(5000);
+        sim.set_peer("r1", peer);
+        sim.input(|reg, now| reg.shutdown(now));
+        sim.run_until(60_000);
+        assert_eq!(
+            sim.log_of(&["unregistered"]),
+            [format!("{at} unregistered r1 unregister_unconfirmed")]
+        );
+        assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
+        assert_eq!(sim.reg.phase(), Phase::Stopped);
+    }
+}
+
+/// The caller stops waiting (its shutdown timeout) before the un-REGISTER
+/// ended: reported unconfirmed at once, and nothing more is sent.
+#[test]
+fn unregister_cut_short_by_the_shutdown_timeout_is_unconfirmed() {
+    let mut sim = Sim::new(quick_backoff(), routes(2, Transport::Udp));
+    sim.start();
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(5000);
+    sim.input(|reg, now| reg.shutdown(now));
+    sim.run_until(6000);
+    sim.input(|reg, now| reg.shutdown_timed_out(now));
+    assert_eq!(
+        sim.log_of(&["unregistered"]),
+        ["6000 unregistered r1 unregister_unconfirmed"]
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+    assert_eq!(sim.reg.poll_timeout(), None);
+    sim.run_until(60_000);
+    assert_eq!(sim.send_times("r1"), [0, 5000, 5500]);
+    // Once stopped, it is a no-op.
+    sim.input(|reg, now| reg.shutdown_timed_out(now));
+    assert_eq!(sim.log_of(&["unregistered"]).len(), 1);
 }
 
 /// A challenged un-REGISTER is answered once.

@@ -624,6 +624,7 @@ pub fn check_schema(ev: &Value) -> Result<(), String> {
                     "expired",
                     "failback",
                     "shutdown",
+                    "unregister_unconfirmed",
                 ],
             )?;
             &["reason"]

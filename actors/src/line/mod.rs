@@ -864,7 +864,12 @@ impl Handler<Shutdown> for Line {
         let wait = async move {
             let _ = tokio::time::timeout(msg.timeout, rx).await;
         };
-        Box::pin(wait.into_actor(self).map(|_, _act, ctx| ctx.stop()))
+        Box::pin(wait.into_actor(self).map(|_, act, ctx| {
+            // An un-REGISTER still unanswered is reported as unconfirmed.
+            act.machine.shutdown_timed_out(now());
+            act.drain(ctx);
+            ctx.stop()
+        }))
     }
 }
 

@@ -171,7 +171,12 @@ pub enum UnregisterReason {
     Expired,
     /// `Expires: 0` sent before failing back (`unRegisterOnFailBack=1`).
     Failback,
+    /// Shutdown: the `Expires: 0` was answered 2xx, the binding is gone.
     Shutdown,
+    /// Shutdown: the `Expires: 0` got no answer, a non-2xx answer, a
+    /// transport error, or could not be sent; the binding may still be at
+    /// the SBC until it lapses.
+    UnregisterUnconfirmed,
 }
 
 impl UnregisterReason {
@@ -193,6 +198,7 @@ impl UnregisterReason {
             UnregisterReason::Expired => "expired",
             UnregisterReason::Failback => "failback",
             UnregisterReason::Shutdown => "shutdown",
+            UnregisterReason::UnregisterUnconfirmed => "unregister_unconfirmed",
         }
     }
 }

@@ -443,7 +443,9 @@ impl Registration {
                 };
                 self.send_attempt(now, attempt.route, goal, Purpose::Authenticate);
             }
-            (Goal::Unregister { after, .. }, _) => self.unregister_done(now, after),
+            (Goal::Unregister { after, .. }, _) => {
+                self.unregister_done(now, after, (200..=299).contains(&status))
+            }
             (Goal::Register(_), 200..=299) => {
                 self.registered(now, attempt.route, attempt.expires, &response)
             }
@@ -498,7 +500,7 @@ impl Registration {
             return;
         };
         match attempt.goal {
-            Goal::Unregister { after, .. } => self.unregister_done(now, after),
+            Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
             Goal::Register(_) => {
                 let reason = FailReason::RequestNotBuilt;
                 self.rejected(now, attempt.route, None, None, reason);
@@ -532,7 +534,7 @@ impl Registration {
                     return;
                 };
                 match attempt.goal {
-                    Goal::Unregister { after, .. } => self.unregister_done(now, after),
+                    Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
                     Goal::Register(_) => self.attempt_failed(now, attempt, failure),
                 }
@@ -600,6 +602,29 @@ impl Registration {
                 );
             }
             None => self.stop(),
+        }
+    }
+
+    /// The caller stopped waiting for the shutdown's un-REGISTER (its
+    /// shutdown timeout, shorter than a TCP Timer B): one still unanswered
+    /// ends now as `unregister_unconfirmed`. A no-op otherwise.
+    pub fn shutdown_timed_out(&mut self, now: Instant) {
+        let State::Registering(a) = &self.state else {
+            return;
+        };
+        if !matches!(
+            a.goal,
+            Goal::Unregister {
+                after: AfterUnregister::Stop,
+                ..
+            }
+        ) {
+            return;
+        }
+        if let Some(attempt) = self.take_attempt() {
+            if let Goal::Unregister { after, .. } = attempt.goal {
+                self.unregister_done(now, after, false);
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,7 @@ use crate::error::{LabError, Result};
 use crate::instance::{self, Claim};
 use crate::mode::{Mode, Transport};
 use crate::observe::ObservedRequest;
-use crate::process::{group_alive, kill_group, process_name};
+use crate::process::{group_alive, process_name, signal_group, terminate_group};
 use crate::sbc::Sbc;
 use crate::zone::{naptr_service, srv_name, Record, Zone};
 
@@ -209,6 +210,9 @@ fn dns_addr(k: u32) -> SocketAddr {
         5300 + u16::try_from(k).unwrap_or(0),
     )
 }
+
+/// How long `Lab::destroy` lets a server shut down on SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl Lab {
     /// Starts a lab: CA and certificates, every SBC (in parallel) and the
@@ -446,20 +450,37 @@ impl Lab {
         })
     }
 
-    /// Stops a persistent lab for good and removes its directory.
+    /// Stops a persistent lab for good and removes its directory. Returns
+    /// only when every server process is gone (not even a zombie left), or
+    /// with an error naming what is left after a bounded wait; the
+    /// directory is removed either way.
     pub fn destroy(self) -> Result<()> {
-        for sbc in &self.sbcs {
-            if let Some(p) = sbc.pgid() {
-                kill_group(p, None)?;
+        let groups: Vec<u32> = self
+            .sbcs
+            .iter()
+            .filter_map(Sbc::pgid)
+            .chain(self.dns.pgid())
+            .collect();
+        // Every group is told first, so they shut down side by side.
+        let mut first_err = None;
+        for &p in &groups {
+            if let Err(e) =
+                signal_group(p, libc::SIGCONT).and_then(|()| signal_group(p, libc::SIGTERM))
+            {
+                first_err.get_or_insert(e);
             }
         }
-        if let Some(p) = self.dns.pgid() {
-            kill_group(p, None)?;
+        for &p in &groups {
+            if let Err(e) = terminate_group(p, STOP_GRACE) {
+                first_err.get_or_insert(e);
+            }
         }
         let dir = self.dir.clone();
         drop(self);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| LabError::io(format!("remove {}", dir.display()), e))
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            first_err.get_or_insert(LabError::io(format!("remove {}", dir.display()), e));
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
 

@@ -160,6 +160,50 @@ pub(crate) fn kill_group(pgid: u32, child: Option<&mut Child>) -> Result<()> {
     }
 }
 
+/// How long `terminate_group` waits for the exited processes of a group to
+/// be reaped by their parent (PID 1 for the servers of a lab started by a
+/// process that has since exited).
+const REAP_WAIT: Duration = Duration::from_secs(5);
+
+/// Stops group `pgid` for good and returns only once no process of it is
+/// left, zombies included (`pgrep` lists those): SIGCONT (a silent SBC is
+/// stopped) and SIGTERM, up to `grace` for the group to exit on its own
+/// (Kamailio's main process then reaps its children itself), SIGKILL to
+/// whatever is left, then up to 5 s for the exited processes to be reaped.
+/// A group still present after that is an error naming it.
+pub(crate) fn terminate_group(pgid: u32, grace: Duration) -> Result<()> {
+    signal_group(pgid, libc::SIGCONT)?;
+    signal_group(pgid, libc::SIGTERM)?;
+    let deadline = Instant::now() + grace;
+    while group_has_live(pgid) && Instant::now() < deadline {
+        reap_group(pgid);
+        thread::sleep(Duration::from_millis(10));
+    }
+    if group_has_live(pgid) {
+        signal_group(pgid, libc::SIGKILL)?;
+    }
+    let deadline = Instant::now() + REAP_WAIT;
+    loop {
+        reap_group(pgid);
+        if !group_alive(pgid) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let left = group_members(pgid);
+            return Err(LabError::Tool {
+                tool: "kill".into(),
+                detail: format!(
+                    "process group {pgid} still has {} process(es) (state, parent) {left:?} \
+                     {} s after it was stopped",
+                    left.len(),
+                    REAP_WAIT.as_secs()
+                ),
+            });
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Reaps every exited child of ours in group `pgid` (orphans re-parented to
 /// us as subreaper). Never blocks; touches no other child.
 fn reap_group(pgid: u32) {

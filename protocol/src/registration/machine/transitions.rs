@@ -102,7 +102,7 @@ impl Registration {
 
     pub(super) fn attempt_failed(&mut self, now: Instant, attempt: Attempt, failure: Failure) {
         match attempt.goal {
-            Goal::Unregister { after, .. } => self.unregister_done(now, after),
+            Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
             Goal::Register(walk) => self.route_failed(now, attempt.route, walk, failure),
         }
     }
@@ -384,10 +384,20 @@ impl Registration {
         }
     }
 
-    pub(super) fn unregister_done(&mut self, now: Instant, after: AfterUnregister) {
+    /// The un-REGISTER is over; `confirmed` when it was answered 2xx.
+    pub(super) fn unregister_done(
+        &mut self,
+        now: Instant,
+        after: AfterUnregister,
+        confirmed: bool,
+    ) {
         match after {
             AfterUnregister::Stop => {
-                self.drop_binding(UnregisterReason::Shutdown);
+                self.drop_binding(if confirmed {
+                    UnregisterReason::Shutdown
+                } else {
+                    UnregisterReason::UnregisterUnconfirmed
+                });
                 self.stop();
             }
             AfterUnregister::Failback => {

@@ -1,10 +1,33 @@
 //! `scripts/lab`: bring the demo lab (instance 0, 127.0.0.11-...) up and
 //! down, show it, and switch its faults.
 
+use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sipfleet_lab::{instance, DnsMode, Lab, LabConfig, Mode, Transport, ZonePreset};
+
+/// `println!` that returns the write error instead of panicking: a closed
+/// stdout (`scripts/lab status | head -1`) ends the tool quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(Failure::Output)?
+    };
+}
+
+/// Why the tool stops early.
+enum Failure {
+    /// A message for stderr, exit 1.
+    Message(String),
+    /// Writing stdout failed (a reader that went away: quiet).
+    Output(std::io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Self {
+        Failure::Message(msg)
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +71,7 @@ enum Cmd {
     Log { n: usize },
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<(), Failure> {
     let e = |e: sipfleet_lab::LabError| e.to_string();
     match cli.cmd {
         Cmd::Up { sbcs, mixed, ttl } => {
@@ -64,19 +87,22 @@ fn run(cli: Cli) -> Result<(), String> {
                 ..LabConfig::default()
             };
             let lab = Lab::start(config).map_err(e)?;
-            print_status(&lab);
+            // Persisted before printing: a closed stdout must not take the
+            // lab down with it.
+            let attached = lab.instance();
             lab.persist().map_err(e)?;
+            print_status(&Lab::attach(attached).map_err(e)?)?;
         }
         Cmd::Down => {
             Lab::attach(cli.instance).map_err(e)?.destroy().map_err(e)?;
-            println!("lab {} down", cli.instance);
+            out!("lab {} down", cli.instance);
         }
-        Cmd::Status => print_status(&Lab::attach(cli.instance).map_err(e)?),
+        Cmd::Status => print_status(&Lab::attach(cli.instance).map_err(e)?)?,
         Cmd::Sbc { n, mode } => {
             let mode: Mode = mode.parse()?;
             let lab = Lab::attach(cli.instance).map_err(e)?;
             lab.set_mode(n, mode).map_err(e)?;
-            println!("sbc{n}: {mode}");
+            out!("sbc{n}: {mode}");
         }
         Cmd::Dns { action, name } => {
             let lab = Lab::attach(cli.instance).map_err(e)?;
@@ -89,18 +115,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 ("stop", _) => dns.set_mode(DnsMode::Stopped),
                 ("remove", Some(n)) => dns.remove_name(&n).map(|_| ()),
                 ("show", _) => {
-                    println!("{}", serde_json_zone(&dns.zone()));
+                    out!("{}", serde_json_zone(&dns.zone()));
                     Ok(())
                 }
-                (other, _) => return Err(format!("unknown dns action {other:?}")),
+                (other, _) => return Err(format!("unknown dns action {other:?}").into()),
             }
             .map_err(e)?;
-            println!("dns {}: {:?}", dns.addr(), dns.mode());
+            out!("dns {}: {:?}", dns.addr(), dns.mode());
         }
         Cmd::Log { n } => {
             let lab = Lab::attach(cli.instance).map_err(e)?;
             for r in lab.received(n).map_err(e)? {
-                println!(
+                out!(
                     "{} {} {} from={} call-id={} expires={} src={}",
                     r.t_ms(),
                     r.transport,
@@ -124,16 +150,16 @@ fn serde_json_zone(z: &sipfleet_lab::Zone) -> String {
         .join("\n")
 }
 
-fn print_status(lab: &Lab) {
-    println!("lab {} in {}", lab.instance(), lab.dir().display());
-    println!(
+fn print_status(lab: &Lab) -> Result<(), Failure> {
+    out!("lab {} in {}", lab.instance(), lab.dir().display());
+    out!(
         "domain {} (users 1000-1999, 20000-29999; password pw<user>)",
         lab.domain()
     );
-    println!("CA {}", lab.ca_cert_path().display());
-    println!("dns {} {:?}", lab.dns_addr(), lab.dns().mode());
+    out!("CA {}", lab.ca_cert_path().display());
+    out!("dns {} {:?}", lab.dns_addr(), lab.dns().mode());
     for s in lab.sbcs() {
-        println!(
+        out!(
             "sbc{} {} {} udp/tcp {} tls {} {}",
             s.index(),
             s.host_name(),
@@ -144,13 +170,22 @@ fn print_status(lab: &Lab) {
         );
     }
     let _ = instance::BASE_DIR;
+    Ok(())
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("scripts/lab: {msg}");
+        Err(Failure::Output(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "scripts/lab: cannot write the output: {e}"
+            );
+            ExitCode::FAILURE
+        }
+        Err(Failure::Message(msg)) => {
+            let _ = writeln!(std::io::stderr(), "scripts/lab: {msg}");
             ExitCode::FAILURE
         }
     }
