@@ -72,7 +72,7 @@ fn the_ring_timeout_follows_the_configured_value() {
 
 #[test]
 fn answering_cancels_the_ring_timeout() {
-    let (mut sim, mut peer, _) = ringing(Some(Duration::from_secs(60)), "ring-3@peer");
+    let (mut sim, peer, _) = ringing(Some(Duration::from_secs(60)), "ring-3@peer");
     sim.clock.now = sim.clock.at(59_000);
     sim.input(|c, now| c.answer(now, rtp()).unwrap());
     let ack = peer.request_with(Method::Ack, 1, "z9hG4bKpeerack", None);

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use sipfleet_protocol::call::{Call, CallState};
+use sipfleet_protocol::resources::{SocketBudget, SocketPermit, SocketsExhausted};
 use sipfleet_protocol::sdp::{Direction, PCMA, PCMU};
 
 /// One packet's worth of audio: 20 ms at 8 kHz.
@@ -18,9 +19,20 @@ pub(super) const PTIME: Duration = Duration::from_millis(20);
 const SAMPLES: usize = 160;
 const HEADER: usize = 12;
 
+/// Why a call got no media port.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BindError {
+    #[error(transparent)]
+    Exhausted(#[from] SocketsExhausted),
+    #[error("binding the media port: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// The sending side of one call's media.
 pub(super) struct SilentRtp {
     socket: UdpSocket,
+    /// Its place under `sipfleet.sockets.max`, given back with the socket.
+    _permit: SocketPermit,
     ssrc: u32,
     seq: u16,
     timestamp: u32,
@@ -29,14 +41,20 @@ pub(super) struct SilentRtp {
 }
 
 impl SilentRtp {
-    /// Binds a UDP port on the flow's local IP; it is the port our SDP
-    /// names, held for the call's lifetime.
-    pub(super) fn bind(local: SocketAddr, ssrc: u32) -> std::io::Result<(SilentRtp, SocketAddr)> {
+    /// Binds a UDP port on the flow's local IP, under the fleet's socket
+    /// ceiling; it is the port our SDP names, held until the call ends.
+    pub(super) fn bind(
+        local: SocketAddr,
+        ssrc: u32,
+        budget: &SocketBudget,
+    ) -> Result<(SilentRtp, SocketAddr), BindError> {
+        let permit = budget.try_acquire()?;
         let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0))?;
         socket.set_nonblocking(true)?;
         let addr = socket.local_addr()?;
         let rtp = SilentRtp {
             socket,
+            _permit: permit,
             ssrc,
             seq: (ssrc >> 16) as u16,
             timestamp: ssrc.rotate_left(7),
@@ -113,7 +131,13 @@ mod tests {
 
     #[test]
     fn packets_are_rtp_v2_silence_with_growing_sequence_and_timestamp() {
-        let (mut rtp, addr) = SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 0x1234_5678).unwrap();
+        let budget = SocketBudget::new(1);
+        let (mut rtp, addr) =
+            SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 0x1234_5678, &budget).unwrap();
+        assert!(matches!(
+            SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 1, &budget),
+            Err(BindError::Exhausted(_))
+        ));
         assert_ne!(addr.port(), 0);
         let a = rtp.packet(PCMU);
         let b = rtp.packet(PCMU);
