@@ -818,6 +818,12 @@ fn call_limits_and_the_socket_ceiling_have_defaults_scopes_and_ranges() {
     assert_eq!(c.line(1).unwrap().features.calls_per_line.get(), 4);
     assert_eq!(c.line(2).unwrap().features.calls_per_line.get(), 2);
     assert_eq!(c.line(2).unwrap().features.ring_timeout_s.get(), 30);
+    assert_eq!(
+        c.line(2).unwrap().features.ring_timeout(),
+        Some(std::time::Duration::from_secs(30))
+    );
+    let off = ok(&format!("{MINIMAL}sipfleet.call.ringTimeout=\"0\"\n"));
+    assert_eq!(off.lines[0].features.ring_timeout(), None);
     assert_eq!(c.resources.sockets_max.get(), 500);
 
     let e = errors(&format!("{MINIMAL}call.callsPerLineKey=\"25\"\n"));

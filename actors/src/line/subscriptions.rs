@@ -72,9 +72,7 @@ impl LineFeatures {
                 .collect(),
             line_seize_retries: sip.line_seize_retries.get(),
             calls_per_line: f.calls_per_line.get(),
-            ring_timeout: Some(f.ring_timeout_s.get())
-                .filter(|s| *s > 0)
-                .map(|s| std::time::Duration::from_secs(s.into())),
+            ring_timeout: f.ring_timeout(),
         }
     }
 }

@@ -248,6 +248,17 @@ pub struct ResourceSettings {
     pub sockets_max: Sourced<u32>,
 }
 
+impl LineFeatures {
+    /// `sipfleet.call.ringTimeout` as the call machine takes it
+    /// ([`crate::call::CallSettings::ring_timeout`]): `None` for 0.
+    pub fn ring_timeout(&self) -> Option<std::time::Duration> {
+        match self.ring_timeout_s.get() {
+            0 => None,
+            s => Some(std::time::Duration::from_secs(s.into())),
+        }
+    }
+}
+
 impl FleetConfig {
     /// The line `reg.index`, if configured.
     pub fn line(&self, index: u32) -> Option<&LineConfig> {
