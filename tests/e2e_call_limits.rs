@@ -19,7 +19,10 @@ use sipfleet_lab::{Lab, Transport as LabTransport};
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(d) => d.count(),
+        Err(e) => panic!("/proc/self/fd not readable (a full fd table says EMFILE): {e}"),
+    }
 }
 
 /// A caller outside the fleet, sending INVITEs to an SBC as any SIP phone
