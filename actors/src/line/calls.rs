@@ -47,10 +47,10 @@ use sipfleet_protocol::message::{
 use sipfleet_protocol::route::Route;
 use sipfleet_transport::flow::FlowKey;
 
-use super::media::{BindError, SilentRtp};
+use super::media::SilentRtp;
 use super::{now, Flow, Line};
 use crate::connection::SendMessage;
-use crate::events::{LineEventBody, ResourceEvent};
+use crate::events::LineEventBody;
 
 /// Why a call command could not apply. Nothing changed on the line.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -115,11 +115,11 @@ pub struct CallInfo {
     pub rtp_received: u64,
 }
 
-struct CallSlot {
-    call: Call,
+pub(super) struct CallSlot {
+    pub(super) call: Call,
     /// The media port named in our SDP: bound when the INVITE is sent or
     /// the call answered, closed when the call ends.
-    rtp: Option<SilentRtp>,
+    pub(super) rtp: Option<SilentRtp>,
 }
 
 struct Seizing {
@@ -135,7 +135,7 @@ struct Seizing {
 /// Every call and seize of one line.
 #[derive(Default)]
 pub(super) struct CallTable {
-    calls: Vec<CallSlot>,
+    pub(super) calls: Vec<CallSlot>,
     seizes: Vec<Seizing>,
     /// Calls whose INVITE must go to the next route.
     retries: Vec<String>,
@@ -300,74 +300,6 @@ impl Line {
             user_agent: self.setup.identity.user_agent.clone(),
             ring_timeout: self.setup.features.ring_timeout,
             calls_per_line: self.setup.features.calls_per_line,
-        }
-    }
-
-    /// Binds the media port of the call `call_id` on the flow whose local
-    /// address is `local`, under the fleet's socket ceiling. When none can
-    /// be had, reports `resource_exhausted` and answers the error.
-    fn bind_rtp(
-        &mut self,
-        local: SocketAddr,
-        call_id: &str,
-        route: &Route,
-        direction: CallDirection,
-    ) -> Result<(SilentRtp, SocketAddr), CallCommandError> {
-        let ssrc = self.ids.random();
-        let budget = self.services.sockets.clone();
-        SilentRtp::bind(local, ssrc, &budget).map_err(|e| {
-            let open = match &e {
-                BindError::Exhausted(x) => x.open,
-                BindError::Io(_) => budget.open(),
-            };
-            let event = ResourceEvent {
-                resource: "sockets",
-                max: budget.max(),
-                open,
-                refused: match direction {
-                    CallDirection::Incoming => "incoming_call",
-                    CallDirection::Outgoing => "outgoing_call",
-                },
-                error: e.to_string(),
-                call_id: call_id.to_owned(),
-                route: route.clone(),
-            };
-            slog::warn!(self.services.log, "call refused: no media socket";
-                "line" => self.setup.index, "call_id" => call_id, "error" => e.to_string());
-            self.emit(LineEventBody::from(event));
-            CallCommandError::Media(e.to_string())
-        })
-    }
-
-    /// Answers the ringing call `i` (the `answer` command or auto-answer):
-    /// its media port is bound now; without one the call gets 503.
-    fn answer_call(&mut self, i: usize) -> Result<String, CallCommandError> {
-        let Some(slot) = self.calls.calls.get(i) else {
-            return Err(CallCommandError::NoCall("answer"));
-        };
-        let call = &slot.call;
-        if call.state() != CallState::Incoming {
-            return Err(call_wrong_state(call, "answer"));
-        }
-        let (id, route, local) = (
-            call.call_id().to_owned(),
-            call.route().clone(),
-            call.dialog().local,
-        );
-        let bound = self.bind_rtp(local, &id, &route, CallDirection::Incoming);
-        let Some(slot) = self.calls.calls.get_mut(i) else {
-            return Err(CallCommandError::NoCall("answer"));
-        };
-        match bound {
-            Ok((socket, rtp)) => {
-                slot.call.answer(now(), rtp)?;
-                slot.rtp = Some(socket);
-                Ok(id)
-            }
-            Err(e) => {
-                slot.call.refuse_no_media(now())?;
-                Err(e)
-            }
         }
     }
 
@@ -757,13 +689,6 @@ impl Handler<Emergency> for Line {
         });
         Ok(call_id)
     }
-}
-
-fn call_wrong_state(call: &Call, command: &'static str) -> CallCommandError {
-    CallCommandError::Call(CallError::WrongState {
-        command,
-        state: call.state(),
-    })
 }
 
 /// Runs `apply` on the call `pick` chooses, then drains.

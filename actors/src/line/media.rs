@@ -6,13 +6,22 @@
 //! Hand-written: an RTP header is twelve fixed bytes (RFC 3550 5.1); the
 //! RTP crates on crates.io bring sessions, jitter buffers and RTCP a silent
 //! sender does not need.
+//!
+//! Each call's port is bound under the fleet's `sipfleet.sockets.max`
+//! ([`SocketBudget`]): when the INVITE goes out, or when an incoming call
+//! is answered ([`Line::answer_call`]); a ringing call holds none.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use sipfleet_protocol::call::{Call, CallState};
+use sipfleet_protocol::call::{Call, CallDirection, CallError, CallState};
 use sipfleet_protocol::resources::{SocketBudget, SocketPermit, SocketsExhausted};
+use sipfleet_protocol::route::Route;
 use sipfleet_protocol::sdp::{Direction, PCMA, PCMU};
+
+use super::{now, CallCommandError, Line};
+use crate::events::{LineEventBody, ResourceEvent};
+use rand::Rng;
 
 /// One packet's worth of audio: 20 ms at 8 kHz.
 pub(super) const PTIME: Duration = Duration::from_millis(20);
@@ -108,6 +117,84 @@ impl SilentRtp {
             self.sent += 1;
         }
     }
+}
+
+/// Media ports for the line's calls, under the fleet's socket ceiling.
+impl Line {
+    /// Binds the media port of the call `call_id` on the flow whose local
+    /// address is `local`, under the fleet's socket ceiling. When none can
+    /// be had, reports `resource_exhausted` and answers the error.
+    pub(super) fn bind_rtp(
+        &mut self,
+        local: SocketAddr,
+        call_id: &str,
+        route: &Route,
+        direction: CallDirection,
+    ) -> Result<(SilentRtp, SocketAddr), CallCommandError> {
+        let ssrc = self.ids.random();
+        let budget = self.services.sockets.clone();
+        SilentRtp::bind(local, ssrc, &budget).map_err(|e| {
+            let open = match &e {
+                BindError::Exhausted(x) => x.open,
+                BindError::Io(_) => budget.open(),
+            };
+            let event = ResourceEvent {
+                resource: "sockets",
+                max: budget.max(),
+                open,
+                refused: match direction {
+                    CallDirection::Incoming => "incoming_call",
+                    CallDirection::Outgoing => "outgoing_call",
+                },
+                error: e.to_string(),
+                call_id: call_id.to_owned(),
+                route: route.clone(),
+            };
+            slog::warn!(self.services.log, "call refused: no media socket";
+                "line" => self.setup.index, "call_id" => call_id, "error" => e.to_string());
+            self.emit(LineEventBody::from(event));
+            CallCommandError::Media(e.to_string())
+        })
+    }
+
+    /// Answers the ringing call `i` (the `answer` command or auto-answer):
+    /// its media port is bound now; without one the call gets 503.
+    pub(super) fn answer_call(&mut self, i: usize) -> Result<String, CallCommandError> {
+        let Some(slot) = self.calls.calls.get(i) else {
+            return Err(CallCommandError::NoCall("answer"));
+        };
+        let call = &slot.call;
+        if call.state() != CallState::Incoming {
+            return Err(call_wrong_state(call, "answer"));
+        }
+        let (id, route, local) = (
+            call.call_id().to_owned(),
+            call.route().clone(),
+            call.dialog().local,
+        );
+        let bound = self.bind_rtp(local, &id, &route, CallDirection::Incoming);
+        let Some(slot) = self.calls.calls.get_mut(i) else {
+            return Err(CallCommandError::NoCall("answer"));
+        };
+        match bound {
+            Ok((socket, rtp)) => {
+                slot.call.answer(now(), rtp)?;
+                slot.rtp = Some(socket);
+                Ok(id)
+            }
+            Err(e) => {
+                slot.call.refuse_no_media(now())?;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn call_wrong_state(call: &Call, command: &'static str) -> CallCommandError {
+    CallCommandError::Call(CallError::WrongState {
+        command,
+        state: call.state(),
+    })
 }
 
 /// Where and with which payload type to send, while the call is
