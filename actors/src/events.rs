@@ -666,4 +666,32 @@ mod tests {
         assert_eq!(json["status"], 403);
         assert_eq!(json["reason"], "denied");
     }
+
+    #[test]
+    fn resource_exhausted_names_the_ceiling_and_the_refused_call() {
+        let start = Instant::now();
+        let event = LineEvent {
+            at: start + Duration::from_millis(42),
+            line: 2,
+            event: ResourceEvent {
+                resource: "sockets",
+                max: 768,
+                open: 768,
+                refused: "incoming_call",
+                error: "exhausted".into(),
+                call_id: "flood-1".into(),
+                route: route(),
+            }
+            .into(),
+        };
+        let v = event_json(&event, start);
+        assert_eq!(v["event"], "resource_exhausted");
+        assert_eq!(v["resource"], "sockets");
+        assert_eq!(v["max"], 768);
+        assert_eq!(v["open"], 768);
+        assert_eq!(v["refused"], "incoming_call");
+        assert_eq!(v["call_id"], "flood-1");
+        assert_eq!(v["route"]["host"], "sbc1.lab");
+        assert!(event_text(&event, start).contains("resource_exhausted"));
+    }
 }
