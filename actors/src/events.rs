@@ -39,6 +39,36 @@ pub enum LineEventBody {
     Subscription(SubscriptionEvent),
     LineSeize(LineSeizeEvent),
     Dns(DnsEvent),
+    Resource(ResourceEvent),
+}
+
+/// `resource_exhausted`: the fleet-wide ceiling on media sockets
+/// (`sipfleet.sockets.max`) was reached, or the bind itself failed, when a
+/// call of this line needed one; that call was refused (503 to an incoming
+/// call, an error to `PlaceCall`). Other lines' flows and DNS keep the
+/// file descriptors held back from the ceiling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceEvent {
+    /// `sockets`.
+    pub resource: &'static str,
+    /// The ceiling in force.
+    pub max: usize,
+    /// Sockets open when the call asked.
+    pub open: usize,
+    /// `incoming_call` or `outgoing_call`.
+    pub refused: &'static str,
+    /// What failed (the ceiling, or the OS error of the bind).
+    pub error: String,
+    /// The refused call's Call-ID.
+    pub call_id: String,
+    /// The refused call's SBC.
+    pub route: Route,
+}
+
+impl From<ResourceEvent> for LineEventBody {
+    fn from(e: ResourceEvent) -> Self {
+        LineEventBody::Resource(e)
+    }
 }
 
 /// DNS trouble a line met: `dns_failed` (a query failed and nothing stood
@@ -108,6 +138,7 @@ impl LineEventBody {
                 DnsEventKind::Failed => "dns_failed",
                 DnsEventKind::Restored { .. } => "dns_restored",
             },
+            LineEventBody::Resource(_) => "resource_exhausted",
         }
     }
 
@@ -119,6 +150,7 @@ impl LineEventBody {
             LineEventBody::Subscription(e) => e.route.as_ref(),
             LineEventBody::LineSeize(e) => Some(&e.route),
             LineEventBody::Dns(_) => None,
+            LineEventBody::Resource(e) => Some(&e.route),
         }
     }
 
@@ -130,6 +162,7 @@ impl LineEventBody {
             LineEventBody::Subscription(e) => &e.call_id,
             LineEventBody::LineSeize(e) => &e.call_id,
             LineEventBody::Dns(e) => &e.call_id,
+            LineEventBody::Resource(e) => &e.call_id,
         }
     }
 }
@@ -178,6 +211,13 @@ pub fn event_json(event: &LineEvent, start: Instant) -> Value {
             if let DnsEventKind::Restored { ttl } = e.kind {
                 obj.insert("ttl_ms".into(), ms(ttl));
             }
+        }
+        LineEventBody::Resource(e) => {
+            obj.insert("resource".into(), e.resource.into());
+            obj.insert("max".into(), e.max.into());
+            obj.insert("open".into(), e.open.into());
+            obj.insert("refused".into(), e.refused.into());
+            obj.insert("error".into(), e.error.clone().into());
         }
     }
     Value::Object(obj)
@@ -788,5 +828,33 @@ mod tests {
         let json = event_json(&events[0], events[0].at);
         assert_eq!(json["status"], 403);
         assert_eq!(json["reason"], "denied");
+    }
+
+    #[test]
+    fn resource_exhausted_names_the_ceiling_and_the_refused_call() {
+        let start = Instant::now();
+        let event = LineEvent {
+            at: start + Duration::from_millis(42),
+            line: 2,
+            event: ResourceEvent {
+                resource: "sockets",
+                max: 768,
+                open: 768,
+                refused: "incoming_call",
+                error: "exhausted".into(),
+                call_id: "flood-1".into(),
+                route: route(),
+            }
+            .into(),
+        };
+        let v = event_json(&event, start);
+        assert_eq!(v["event"], "resource_exhausted");
+        assert_eq!(v["resource"], "sockets");
+        assert_eq!(v["max"], 768);
+        assert_eq!(v["open"], 768);
+        assert_eq!(v["refused"], "incoming_call");
+        assert_eq!(v["call_id"], "flood-1");
+        assert_eq!(v["route"]["host"], "sbc1.lab");
+        assert!(event_text(&event, start).contains("resource_exhausted"));
     }
 }

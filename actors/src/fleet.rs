@@ -14,6 +14,7 @@ use sipfleet_protocol::config::{DnsSettings, FleetConfig, KeepaliveSettings as C
 use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
 use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::line_setup;
+use sipfleet_protocol::resources::{socket_max, SocketBudget};
 use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
 use sipfleet_transport::flow::FlowConfig;
 use sipfleet_transport::tls::{TlsClient, TlsSettings, TlsSetupError};
@@ -99,6 +100,10 @@ impl Fleet {
             events: options.events.clone(),
             log: options.log.clone(),
             coordinator,
+            sockets: SocketBudget::new(socket_max(
+                config.resources.sockets_max.get(),
+                open_file_limit(),
+            )),
         };
         let lines = setups
             .into_iter()
@@ -174,6 +179,28 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
         .collect()
 }
 
+/// The process's soft `RLIMIT_NOFILE` ("Max open files" in
+/// `/proc/self/limits`); 1024, the usual default, when it cannot be read.
+/// `unlimited` counts as a million.
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| parse_open_file_limit(&text))
+        .unwrap_or(1024)
+}
+
+fn parse_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    match line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+    {
+        "unlimited" => Some(1_000_000),
+        soft => soft.parse().ok(),
+    }
+}
+
 /// What tells this device from others for the lines' `+sip.instance`:
 /// the machine id (systemd's `/etc/machine-id`, stable across reboots), else
 /// the host name, else a constant (lines then differ by AOR and index only).
@@ -228,5 +255,24 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
         statics: StaticCache::from_settings(dns),
         restore: RestorePolicy::from_settings(dns),
         seed: options.seed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_open_file_limit_is_read_from_proc_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\n\
+                    Max processes             63429                63429                processes\n\
+                    Max open files            300                  1048576              files\n";
+        assert_eq!(parse_open_file_limit(text), Some(300));
+        assert_eq!(
+            parse_open_file_limit("Max open files  unlimited  unlimited  files\n"),
+            Some(1_000_000)
+        );
+        assert_eq!(parse_open_file_limit("nothing"), None);
+        assert!(open_file_limit() > 0);
     }
 }

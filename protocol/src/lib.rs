@@ -18,6 +18,7 @@ pub mod line_setup;
 pub mod message;
 pub mod register_request;
 pub mod registration;
+pub mod resources;
 pub mod route;
 pub mod router;
 pub mod sdp;

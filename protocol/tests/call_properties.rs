@@ -160,7 +160,7 @@ fn run_call(sim: &mut CallSim, steps: Vec<Step>) {
             }
             Step::Command(c) => {
                 let _ = match c {
-                    0 => sim.call.answer(now),
+                    0 => sim.call.answer(now, rtp()),
                     1 => sim.call.hangup(now),
                     2 => sim.call.hold(now),
                     3 => sim.call.resume(now),
@@ -282,7 +282,6 @@ proptest! {
                         invite: req,
                         route: route(1, Transport::Udp),
                         local: local(),
-                        rtp: rtp(),
                     },
                     1,
                     clock.now,

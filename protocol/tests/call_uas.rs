@@ -56,7 +56,7 @@ fn answer_retransmits_the_2xx_doubling_to_t2_until_the_ack() {
     let (mut sim, mut peer, _) = incoming(false);
     sim.take();
     sim.clock.now = sim.clock.at(1_000);
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     let ok = sim.last_sent();
     let answer = RemoteMedia::parse(ok.body()).unwrap();
     assert_eq!(answer.payloads, vec![8], "the peer's first common codec");
@@ -89,7 +89,7 @@ fn answer_retransmits_the_2xx_doubling_to_t2_until_the_ack() {
 fn no_ack_within_timer_h_sends_bye_and_ends_the_call() {
     let (mut sim, _, _) = incoming(false);
     sim.take();
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     sim.run_until(31_999);
     let w = wire(&sim.seen);
     assert_eq!(
@@ -190,7 +190,7 @@ fn decline_sends_603() {
 #[test]
 fn bye_from_the_peer_is_answered_and_checked_for_tags_and_cseq() {
     let (mut sim, mut peer, _) = incoming(false);
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     sim.deliver(&ack_for(&mut peer));
     sim.take();
     // Wrong From tag: unknown dialog.
@@ -218,7 +218,7 @@ fn bye_from_the_peer_is_answered_and_checked_for_tags_and_cseq() {
 #[test]
 fn remote_reinvite_to_hold_and_resume() {
     let (mut sim, mut peer, _) = incoming(false);
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     sim.deliver(&ack_for(&mut peer));
     sim.take();
     peer.cseq = 2;
@@ -273,7 +273,7 @@ fn an_invite_without_an_offer_gets_an_offer_in_the_2xx_and_the_answer_in_the_ack
     let invite = peer.request(Method::Invite, None);
     let mut sim = CallSim::incoming(settings(), &invite);
     peer.to_tag = Some(sim.call.dialog().local_tag.clone());
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     let offer = RemoteMedia::parse(sim.last_sent().body()).unwrap();
     assert_eq!(offer.payloads, vec![0, 8]);
     let ack = peer.request_with(Method::Ack, 1, "z9hG4bKack", Some(&peer_sdp("sendrecv", 1)));
@@ -318,7 +318,7 @@ fn answering_when_the_registration_moved_with_only_signal_with_registered_ends_t
     sim.take();
     let r2 = route(2, sipfleet_protocol::route::Transport::Udp);
     sim.input(|c, _| c.handle_registrar(Some(&r2)));
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     assert!(sent(&sim.seen).is_empty());
     assert_eq!(
         sim.call.end_reason(),
@@ -383,7 +383,7 @@ fn the_uas_route_set_is_the_record_route_in_order() {
     let mut sim = CallSim::incoming(settings(), &invite);
     let mut p = PeerDialog::new("in-6@peer");
     p.to_tag = Some(sim.call.dialog().local_tag.clone());
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     sim.deliver(&p.request_with(Method::Ack, 1, "z9hG4bKack", None));
     sim.input(|c, now| c.hangup(now).unwrap());
     let bye = sim.last_sent();
@@ -397,7 +397,7 @@ fn the_uas_route_set_is_the_record_route_in_order() {
 #[test]
 fn a_late_copy_of_the_initial_invite_after_the_ack_is_absorbed() {
     let (mut sim, mut peer, invite) = incoming(false);
-    sim.input(|c, now| c.answer(now).unwrap());
+    sim.input(|c, now| c.answer(now, rtp()).unwrap());
     sim.deliver(&ack_for(&mut peer));
     sim.take();
     sim.deliver(&invite);

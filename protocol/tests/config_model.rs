@@ -798,3 +798,39 @@ fn tcp_preferred_is_accepted_by_every_transport_key() {
         &[Transport::Tcp, Transport::Udp]
     );
 }
+
+#[test]
+fn call_limits_and_the_socket_ceiling_have_defaults_scopes_and_ranges() {
+    let c = ok(MINIMAL);
+    let f = &c.lines[0].features;
+    assert_eq!(f.calls_per_line.get(), 24);
+    assert_eq!(f.ring_timeout_s.get(), 60);
+    assert_eq!(
+        c.resources.sockets_max.get(),
+        0,
+        "0: derived from RLIMIT_NOFILE"
+    );
+
+    let c = ok(&format!(
+        "{MINIMAL}reg.2.address=\"1002\"\ncall.callsPerLineKey=\"4\"\nreg.2.callsPerLineKey=\"2\"\n\
+         sipfleet.call.ringTimeout=\"30\"\nsipfleet.sockets.max=\"500\"\n"
+    ));
+    assert_eq!(c.line(1).unwrap().features.calls_per_line.get(), 4);
+    assert_eq!(c.line(2).unwrap().features.calls_per_line.get(), 2);
+    assert_eq!(c.line(2).unwrap().features.ring_timeout_s.get(), 30);
+    assert_eq!(
+        c.line(2).unwrap().features.ring_timeout(),
+        Some(std::time::Duration::from_secs(30))
+    );
+    let off = ok(&format!("{MINIMAL}sipfleet.call.ringTimeout=\"0\"\n"));
+    assert_eq!(off.lines[0].features.ring_timeout(), None);
+    assert_eq!(c.resources.sockets_max.get(), 500);
+
+    let e = errors(&format!("{MINIMAL}call.callsPerLineKey=\"25\"\n"));
+    assert!(
+        e[0].contains("call.callsPerLineKey") && e[0].contains("1 to 24"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{MINIMAL}sipfleet.call.ringTimeout=\"3601\"\n"));
+    assert!(e[0].contains("0 to 3600"), "{e:?}");
+}

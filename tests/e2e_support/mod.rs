@@ -757,6 +757,19 @@ pub fn check_schema_with_calls(ev: &Value) -> Result<(), String> {
             null_or_u64(ev, "status")?;
             &["outcome", "status"]
         }
+        "resource_exhausted" => {
+            if ev["resource"] != "sockets" {
+                return Err(format!("resource {}", ev["resource"]));
+            }
+            ev["max"].as_u64().ok_or("max")?;
+            ev["open"].as_u64().ok_or("open")?;
+            match ev["refused"].as_str() {
+                Some("incoming_call" | "outgoing_call") => {}
+                other => return Err(format!("refused {other:?}")),
+            }
+            ev["error"].as_str().ok_or("error")?;
+            &["resource", "max", "open", "refused", "error"]
+        }
         _ => return check_schema(ev),
     };
     if fields.contains(&"package") {

@@ -18,9 +18,17 @@
 //!   ([`LineSeize`]) and places the INVITE when the seize succeeds, fails
 //!   or runs out of time (32 s at most).
 //!
-//! Media: the SDP offer/answer names a real local UDP port, bound for the
-//! call's lifetime; an established call sends 20 ms packets of silence
-//! there ([`super::media`]).
+//! Media: the SDP offer/answer names a real local UDP port, bound when the
+//! INVITE goes out (outgoing) or when the call is answered (incoming: a
+//! ringing call holds no socket), under the fleet's `sipfleet.sockets.max`,
+//! and closed when the call ends; an established call sends 20 ms packets
+//! of silence there ([`super::media`]). No port to be had: the call is
+//! refused (503, `call_ended reason=resource_limit`) or `PlaceCall` fails,
+//! with a `resource_exhausted` event.
+//!
+//! Limits: an INVITE above `callsPerLineKey` gets the protocol's stateless
+//! 486 ([`refuse_incoming`]); `PlaceCall` above it is refused.
+//! Emergency calls are never refused for the limit.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -29,8 +37,8 @@ use std::time::Instant;
 use actix::prelude::*;
 use rand::Rng;
 use sipfleet_protocol::call::{
-    unknown_dialog_response, Call, CallDirection, CallError, CallEventKind, CallOutput,
-    CallSettings, CallState, IncomingCall, OutgoingCall, Transmit,
+    line_has_room, refuse_incoming, unknown_dialog_response, Call, CallDirection, CallError,
+    CallEventKind, CallOutput, CallSettings, CallState, IncomingCall, OutgoingCall, Transmit,
 };
 use sipfleet_protocol::line_seize::{LineSeize, LineSeizeOutput, LineSeizeSettings};
 use sipfleet_protocol::message::{
@@ -53,6 +61,8 @@ pub enum CallCommandError {
     NoCall(&'static str),
     #[error("no local UDP port for media: {0}")]
     Media(String),
+    #[error("the line holds {0} calls already (callsPerLineKey)")]
+    LineBusy(u32),
     #[error(transparent)]
     Call(#[from] CallError),
 }
@@ -105,10 +115,11 @@ pub struct CallInfo {
     pub rtp_received: u64,
 }
 
-struct CallSlot {
-    call: Call,
-    /// The media port named in our SDP, held for the call's lifetime.
-    rtp: SilentRtp,
+pub(super) struct CallSlot {
+    pub(super) call: Call,
+    /// The media port named in our SDP: bound when the INVITE is sent or
+    /// the call answered, closed when the call ends.
+    pub(super) rtp: Option<SilentRtp>,
 }
 
 struct Seizing {
@@ -124,7 +135,7 @@ struct Seizing {
 /// Every call and seize of one line.
 #[derive(Default)]
 pub(super) struct CallTable {
-    calls: Vec<CallSlot>,
+    pub(super) calls: Vec<CallSlot>,
     seizes: Vec<Seizing>,
     /// Calls whose INVITE must go to the next route.
     retries: Vec<String>,
@@ -170,9 +181,14 @@ impl CallTable {
         self.calls.iter().any(|s| s.call.is_active()) || self.seizes.iter().any(|s| !s.placed)
     }
 
-    /// Drops ended calls with no timer left, and seizes whose emergency
-    /// call has ended.
+    /// Closes the media ports of ended calls, drops ended calls with no
+    /// timer left, and seizes whose emergency call has ended.
     pub(super) fn reap(&mut self) {
+        for slot in &mut self.calls {
+            if !slot.call.is_active() {
+                slot.rtp = None;
+            }
+        }
         self.calls
             .retain(|s| s.call.is_active() || s.call.poll_timeout().is_some());
         let live: HashSet<String> = self.call_ids();
@@ -185,6 +201,11 @@ impl CallTable {
         let calls = self.calls.iter().map(|s| s.call.call_id().to_owned());
         let seizes = self.seizes.iter().map(|s| s.seize.call_id().to_owned());
         calls.chain(seizes).collect()
+    }
+
+    /// Calls that count against `callsPerLineKey`: every one not ended.
+    fn active(&self) -> usize {
+        self.calls.iter().filter(|s| s.call.is_active()).count()
     }
 
     /// Flows that active calls and seizes signal on.
@@ -207,8 +228,8 @@ impl CallTable {
                 direction: s.call.direction(),
                 state: s.call.state(),
                 held: s.call.is_held(),
-                rtp_sent: s.rtp.sent(),
-                rtp_received: s.rtp.received(),
+                rtp_sent: s.rtp.as_ref().map_or(0, SilentRtp::sent),
+                rtp_received: s.rtp.as_ref().map_or(0, SilentRtp::received),
             })
             .collect()
     }
@@ -223,7 +244,9 @@ impl CallTable {
     /// One packet for every call with media to send.
     pub(super) fn send_media(&mut self) {
         for slot in &mut self.calls {
-            slot.rtp.tick(&slot.call);
+            if let Some(rtp) = &mut slot.rtp {
+                rtp.tick(&slot.call);
+            }
         }
     }
 
@@ -258,12 +281,6 @@ impl CallTable {
     }
 }
 
-/// Binds the media port for a call on the flow whose local address is
-/// `local`.
-fn bind_rtp(local: SocketAddr, ssrc: u32) -> Result<(SilentRtp, SocketAddr), CallCommandError> {
-    SilentRtp::bind(local, ssrc).map_err(|e| CallCommandError::Media(e.to_string()))
-}
-
 /// What a drain of the calls found to do, in order.
 enum Step {
     Send(Transmit),
@@ -281,6 +298,8 @@ impl Line {
                 .settings
                 .effective_only_signal_with_registered(),
             user_agent: self.setup.identity.user_agent.clone(),
+            ring_timeout: self.setup.features.ring_timeout,
+            calls_per_line: self.setup.features.calls_per_line,
         }
     }
 
@@ -326,7 +345,7 @@ impl Line {
         local: SocketAddr,
         call_id: String,
     ) -> Result<String, CallCommandError> {
-        let (socket, rtp) = bind_rtp(local, self.ids.random())?;
+        let (socket, rtp) = self.bind_rtp(local, &call_id, &route, CallDirection::Outgoing)?;
         let last_route = self.is_last_route(&route);
         let seed = self.ids.random();
         let mut call = Call::outgoing(
@@ -345,7 +364,10 @@ impl Line {
             now(),
         )?;
         call.handle_registrar(self.machine.registered_route());
-        self.calls.calls.push(CallSlot { call, rtp: socket });
+        self.calls.calls.push(CallSlot {
+            call,
+            rtp: Some(socket),
+        });
         Ok(call_id)
     }
 
@@ -547,29 +569,35 @@ impl Line {
             }
             return;
         };
-        let Ok((socket, rtp)) = bind_rtp(local, self.ids.random()) else {
-            if let Some(status) = StatusCode::new(503) {
-                self.answer_on(flow, Response::for_request(invite, status, Some("sf")));
-            }
+        let settings = self.call_settings();
+        if let Some(busy) = refuse_incoming(&settings, self.calls.active(), invite) {
+            slog::debug!(self.services.log, "INVITE refused: callsPerLineKey reached";
+                "line" => self.setup.index, "limit" => settings.calls_per_line);
+            self.answer_on(flow, busy);
             return;
-        };
+        }
         let seed = self.ids.random();
         match Call::incoming(
-            self.call_settings(),
+            settings,
             self.setup.identity.clone(),
             Some(self.setup.digest.clone()),
             IncomingCall {
                 invite,
                 route,
                 local,
-                rtp,
             },
             seed,
             now(),
         ) {
             Ok(mut call) => {
                 call.handle_registrar(self.machine.registered_route());
-                self.calls.calls.push(CallSlot { call, rtp: socket });
+                let auto = call.auto_answer_due();
+                self.calls.calls.push(CallSlot { call, rtp: None });
+                if auto {
+                    // Refused (503) when no media port can be had; the
+                    // event says why.
+                    let _ = self.answer_call(self.calls.calls.len() - 1);
+                }
             }
             Err(e) => {
                 slog::info!(self.services.log, "malformed INVITE";
@@ -587,6 +615,10 @@ impl Handler<PlaceCall> for Line {
 
     fn handle(&mut self, msg: PlaceCall, ctx: &mut Self::Context) -> Self::Result {
         let (route, local) = self.registered_flow()?;
+        let settings = self.call_settings();
+        if !line_has_room(&settings, self.calls.active()) {
+            return Err(CallCommandError::LineBusy(settings.calls_per_line));
+        }
         let call_id = self.new_call_id();
         let result = self.start_outgoing(msg.target, route, local, call_id);
         self.drain(ctx);
@@ -688,11 +720,9 @@ impl Handler<Answer> for Line {
             .iter()
             .position(|s| s.call.state() == CallState::Incoming)
             .ok_or(CallCommandError::NoCall("answer"))?;
-        let call = &mut self.calls.calls[i].call;
-        call.answer(now())?;
-        let id = call.call_id().to_owned();
+        let result = self.answer_call(i);
         self.drain(ctx);
-        Ok(id)
+        result
     }
 }
 

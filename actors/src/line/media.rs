@@ -6,21 +6,42 @@
 //! Hand-written: an RTP header is twelve fixed bytes (RFC 3550 5.1); the
 //! RTP crates on crates.io bring sessions, jitter buffers and RTCP a silent
 //! sender does not need.
+//!
+//! Each call's port is bound under the fleet's `sipfleet.sockets.max`
+//! ([`SocketBudget`]): when the INVITE goes out, or when an incoming call
+//! is answered ([`Line::answer_call`]); a ringing call holds none.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use sipfleet_protocol::call::{Call, CallState};
+use sipfleet_protocol::call::{Call, CallDirection, CallError, CallState};
+use sipfleet_protocol::resources::{SocketBudget, SocketPermit, SocketsExhausted};
+use sipfleet_protocol::route::Route;
 use sipfleet_protocol::sdp::{Direction, PCMA, PCMU};
+
+use super::{now, CallCommandError, Line};
+use crate::events::{LineEventBody, ResourceEvent};
+use rand::Rng;
 
 /// One packet's worth of audio: 20 ms at 8 kHz.
 pub(super) const PTIME: Duration = Duration::from_millis(20);
 const SAMPLES: usize = 160;
 const HEADER: usize = 12;
 
+/// Why a call got no media port.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BindError {
+    #[error(transparent)]
+    Exhausted(#[from] SocketsExhausted),
+    #[error("binding the media port: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// The sending side of one call's media.
 pub(super) struct SilentRtp {
     socket: UdpSocket,
+    /// Its place under `sipfleet.sockets.max`, given back with the socket.
+    _permit: SocketPermit,
     ssrc: u32,
     seq: u16,
     timestamp: u32,
@@ -29,14 +50,20 @@ pub(super) struct SilentRtp {
 }
 
 impl SilentRtp {
-    /// Binds a UDP port on the flow's local IP; it is the port our SDP
-    /// names, held for the call's lifetime.
-    pub(super) fn bind(local: SocketAddr, ssrc: u32) -> std::io::Result<(SilentRtp, SocketAddr)> {
+    /// Binds a UDP port on the flow's local IP, under the fleet's socket
+    /// ceiling; it is the port our SDP names, held until the call ends.
+    pub(super) fn bind(
+        local: SocketAddr,
+        ssrc: u32,
+        budget: &SocketBudget,
+    ) -> Result<(SilentRtp, SocketAddr), BindError> {
+        let permit = budget.try_acquire()?;
         let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0))?;
         socket.set_nonblocking(true)?;
         let addr = socket.local_addr()?;
         let rtp = SilentRtp {
             socket,
+            _permit: permit,
             ssrc,
             seq: (ssrc >> 16) as u16,
             timestamp: ssrc.rotate_left(7),
@@ -92,6 +119,84 @@ impl SilentRtp {
     }
 }
 
+/// Media ports for the line's calls, under the fleet's socket ceiling.
+impl Line {
+    /// Binds the media port of the call `call_id` on the flow whose local
+    /// address is `local`, under the fleet's socket ceiling. When none can
+    /// be had, reports `resource_exhausted` and answers the error.
+    pub(super) fn bind_rtp(
+        &mut self,
+        local: SocketAddr,
+        call_id: &str,
+        route: &Route,
+        direction: CallDirection,
+    ) -> Result<(SilentRtp, SocketAddr), CallCommandError> {
+        let ssrc = self.ids.random();
+        let budget = self.services.sockets.clone();
+        SilentRtp::bind(local, ssrc, &budget).map_err(|e| {
+            let open = match &e {
+                BindError::Exhausted(x) => x.open,
+                BindError::Io(_) => budget.open(),
+            };
+            let event = ResourceEvent {
+                resource: "sockets",
+                max: budget.max(),
+                open,
+                refused: match direction {
+                    CallDirection::Incoming => "incoming_call",
+                    CallDirection::Outgoing => "outgoing_call",
+                },
+                error: e.to_string(),
+                call_id: call_id.to_owned(),
+                route: route.clone(),
+            };
+            slog::warn!(self.services.log, "call refused: no media socket";
+                "line" => self.setup.index, "call_id" => call_id, "error" => e.to_string());
+            self.emit(LineEventBody::from(event));
+            CallCommandError::Media(e.to_string())
+        })
+    }
+
+    /// Answers the ringing call `i` (the `answer` command or auto-answer):
+    /// its media port is bound now; without one the call gets 503.
+    pub(super) fn answer_call(&mut self, i: usize) -> Result<String, CallCommandError> {
+        let Some(slot) = self.calls.calls.get(i) else {
+            return Err(CallCommandError::NoCall("answer"));
+        };
+        let call = &slot.call;
+        if call.state() != CallState::Incoming {
+            return Err(call_wrong_state(call, "answer"));
+        }
+        let (id, route, local) = (
+            call.call_id().to_owned(),
+            call.route().clone(),
+            call.dialog().local,
+        );
+        let bound = self.bind_rtp(local, &id, &route, CallDirection::Incoming);
+        let Some(slot) = self.calls.calls.get_mut(i) else {
+            return Err(CallCommandError::NoCall("answer"));
+        };
+        match bound {
+            Ok((socket, rtp)) => {
+                slot.call.answer(now(), rtp)?;
+                slot.rtp = Some(socket);
+                Ok(id)
+            }
+            Err(e) => {
+                slot.call.refuse_no_media(now())?;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn call_wrong_state(call: &Call, command: &'static str) -> CallCommandError {
+    CallCommandError::Call(CallError::WrongState {
+        command,
+        state: call.state(),
+    })
+}
+
 /// Where and with which payload type to send, while the call is
 /// established and the peer's SDP asks for our audio.
 pub(super) fn destination(call: &Call) -> Option<(SocketAddr, u8)> {
@@ -113,7 +218,13 @@ mod tests {
 
     #[test]
     fn packets_are_rtp_v2_silence_with_growing_sequence_and_timestamp() {
-        let (mut rtp, addr) = SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 0x1234_5678).unwrap();
+        let budget = SocketBudget::new(1);
+        let (mut rtp, addr) =
+            SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 0x1234_5678, &budget).unwrap();
+        assert!(matches!(
+            SilentRtp::bind("127.0.0.1:0".parse().unwrap(), 1, &budget),
+            Err(BindError::Exhausted(_))
+        ));
         assert_ne!(addr.port(), 0);
         let a = rtp.packet(PCMU);
         let b = rtp.packet(PCMU);

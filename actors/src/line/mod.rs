@@ -42,6 +42,7 @@ use sipfleet_protocol::registration::{
     EventKind, FailReason, Output, Phase, Registration, RegistrationSettings, SendRegister,
     TransportError,
 };
+use sipfleet_protocol::resources::SocketBudget;
 use sipfleet_protocol::route::{Route, RouteSource};
 use sipfleet_protocol::servers::ServerRoutes;
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
@@ -100,6 +101,9 @@ pub struct LineServices {
     pub log: Logger,
     /// The fleet's coordinator, for lines with enhanced failover.
     pub coordinator: Option<Addr<FailbackCoordinator>>,
+    /// The fleet's media sockets (`sipfleet.sockets.max`): every RTP bind
+    /// takes a permit here.
+    pub sockets: SocketBudget,
 }
 
 /// Un-REGISTER and stop. Resolves when the un-REGISTER got its answer or

@@ -23,7 +23,7 @@ use super::{now, Line, LineSetup};
 
 /// What a line does beyond registering: sipfleet's own per-line keys
 /// (`reg.x.autoAnswer`, `reg.x.subscribe.*`) and the emergency line seize.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineFeatures {
     /// Answer incoming calls at once (`reg.x.autoAnswer=1`).
     pub auto_answer: bool,
@@ -35,6 +35,24 @@ pub struct LineFeatures {
     pub blf: Vec<String>,
     /// `voIpProt.SIP.lineSeize.retries`.
     pub line_seize_retries: u32,
+    /// `reg.x.callsPerLineKey` / `call.callsPerLineKey`: calls at once.
+    pub calls_per_line: u32,
+    /// `sipfleet.call.ringTimeout` (`None`: 0, no timeout).
+    pub ring_timeout: Option<std::time::Duration>,
+}
+
+impl Default for LineFeatures {
+    fn default() -> Self {
+        LineFeatures {
+            auto_answer: false,
+            mwi: false,
+            sca: false,
+            blf: Vec::new(),
+            line_seize_retries: 10,
+            calls_per_line: sipfleet_protocol::call::DEFAULT_CALLS_PER_LINE,
+            ring_timeout: Some(sipfleet_protocol::call::DEFAULT_RING_TIMEOUT),
+        }
+    }
 }
 
 impl LineFeatures {
@@ -53,6 +71,8 @@ impl LineFeatures {
                 .map(str::to_owned)
                 .collect(),
             line_seize_retries: sip.line_seize_retries.get(),
+            calls_per_line: f.calls_per_line.get(),
+            ring_timeout: f.ring_timeout(),
         }
     }
 }

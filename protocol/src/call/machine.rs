@@ -42,7 +42,6 @@ pub struct IncomingCall<'a> {
     /// The route (SBC flow) it came from; answers and requests go back there.
     pub route: Route,
     pub local: SocketAddr,
-    pub rtp: SocketAddr,
 }
 
 /// Coarse state of a call.
@@ -146,6 +145,9 @@ pub struct Call {
     pub(super) challenge: Option<HeldChallenge>,
     /// Branch of the INVITE that created an incoming call.
     pub(super) initial_branch: Option<String>,
+    /// `sipfleet.call.ringTimeout`: an incoming call still ringing then is
+    /// refused with 480.
+    pub(super) ring_until: Option<Instant>,
     /// The SDP offer of the initial INVITE, repeated by every retry.
     pub(super) initial_offer: Option<Bytes>,
     /// The INVITE's initial route was chosen: the 32 s budget starts here.
@@ -230,10 +232,13 @@ impl Call {
         Ok(call)
     }
 
-    /// Takes an incoming INVITE: queues 100 Trying and 180 Ringing (or the
-    /// 200 when auto-answering). An INVITE without Call-ID, From, To, CSeq
-    /// or Contact is an error: answer it 400 and drop it. An offer we cannot
-    /// answer gets 488 and a call that has already ended.
+    /// Takes an incoming INVITE: queues 100 Trying and 180 Ringing; the
+    /// call rings until [`Self::answer`] (at once when
+    /// [`Self::auto_answer_due`]), the caller's CANCEL, [`Self::hangup`] or
+    /// the ring timeout. No media port is needed before the answer. An
+    /// INVITE without Call-ID, From, To, CSeq or Contact is an error: answer
+    /// it 400 and drop it. An offer we cannot answer gets 488 and a call
+    /// that has already ended.
     pub fn incoming(
         settings: CallSettings,
         identity: LineIdentity,
@@ -270,8 +275,8 @@ impl Call {
         }
         let remote = dialog.remote_uri.clone();
         let cseq = dialog.remote_cseq.unwrap_or(0);
-        let media = LocalMedia::new(params.rtp, ids.next_u64() >> 1);
-        let auto_answer = settings.auto_answer;
+        // The port is the one bound at answer time (`answer`).
+        let media = LocalMedia::new(SocketAddr::new(params.local.ip(), 0), ids.next_u64() >> 1);
         let mut call = Call::base(
             settings,
             identity,
@@ -320,9 +325,7 @@ impl Call {
         }
         call.respond_invite(180, None);
         call.emit(CallEventKind::Ringing);
-        if auto_answer {
-            call.answer(now)?;
-        }
+        call.ring_until = call.settings.ring_timeout.map(|t| now + t);
         Ok(call)
     }
 
@@ -362,6 +365,7 @@ impl Call {
             ack_final: None,
             challenge: None,
             initial_branch: None,
+            ring_until: None,
             initial_offer: None,
             walk_started: now,
             clock: now,
@@ -457,17 +461,29 @@ impl Call {
         let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
         let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
         let forks = self.fork_bye_timeout();
-        [invite, bye, cancel, server, self.cancel_deadline, forks]
-            .into_iter()
-            .flatten()
-            .min()
+        let ring = self
+            .ring_until
+            .filter(|_| self.state == CallState::Incoming);
+        [
+            invite,
+            bye,
+            cancel,
+            server,
+            self.cancel_deadline,
+            forks,
+            ring,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- inputs: commands -----
 
     /// Answers a ringing incoming call: 200 with the SDP answer (or an offer
-    /// when the INVITE had none), retransmitted until the ACK.
-    pub fn answer(&mut self, now: Instant) -> Result<(), CallError> {
+    /// when the INVITE had none) naming `rtp`, the media port the line bound
+    /// for it now, retransmitted until the ACK.
+    pub fn answer(&mut self, now: Instant, rtp: SocketAddr) -> Result<(), CallError> {
         self.clock = now;
         if self.state != CallState::Incoming {
             return Err(self.wrong_state("answer"));
@@ -475,6 +491,8 @@ impl Call {
         if !self.gate() {
             return Ok(());
         }
+        self.ring_until = None;
+        self.media.rtp = rtp;
         let offer = self
             .server
             .as_ref()
@@ -663,6 +681,7 @@ impl Call {
             self.invite = None;
             self.end(EndReason::Cancelled, None);
         }
+        self.ring_timeout(now);
         self.server_timeout(now);
     }
 

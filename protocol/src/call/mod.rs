@@ -128,6 +128,13 @@
 //! * UAS: 100 then 180 at once; answering sends 200 with the SDP answer and
 //!   retransmits it every T1, doubling up to T2 (13.3.1.4), until the ACK;
 //!   no ACK in 64*T1 (Timer H) sends a BYE and ends the call.
+//! * An incoming call holds no media port while it rings: the line binds
+//!   one when it answers ([`Call::answer`] takes it; the 180 carries no
+//!   SDP). No port to be had: [`Call::refuse_no_media`] sends 503
+//!   (`resource_limit`). Unanswered for `sipfleet.call.ringTimeout`
+//!   (default 60 s) after the INVITE: 480 (`ring_timeout`).
+//! * `callsPerLineKey` (default 24): an INVITE for a new call on a line
+//!   that holds that many gets a stateless 486 ([`refuse_incoming`]).
 //! * An incoming CANCEL gets 200, and the INVITE 487 (9.2). Every 300-699
 //!   we send to an INVITE over UDP is repeated by Timer G (T1 doubling to
 //!   T2) until its ACK or Timer H (17.2.1), even after the call ended.
@@ -152,6 +159,9 @@ pub use dialog::{
 };
 pub use machine::{Call, CallState, IncomingCall, OutgoingCall};
 
+use std::time::Duration;
+
+use crate::message::{Request, Response, StatusCode};
 use crate::route::Route;
 use crate::transaction::RetryPolicy;
 
@@ -165,7 +175,50 @@ pub struct CallSettings {
     /// `onlySignalWithRegistered` in force (with `reRegisterOn=1`).
     pub only_signal_with_registered: bool,
     pub user_agent: String,
+    /// `sipfleet.call.ringTimeout`: an incoming call still ringing this long
+    /// after its INVITE is refused with 480 (`None`: it rings until the
+    /// caller gives up).
+    pub ring_timeout: Option<Duration>,
+    /// `reg.x.callsPerLineKey` / `call.callsPerLineKey`: calls the line
+    /// holds at once (ringing, answering, established, hanging up); a new
+    /// INVITE above it gets 486 ([`refuse_incoming`]).
+    pub calls_per_line: u32,
 }
+
+/// Poly's default `call.callsPerLineKey` (most models): 24 calls per line.
+pub const DEFAULT_CALLS_PER_LINE: u32 = 24;
+/// The default `sipfleet.call.ringTimeout`: 60 s.
+pub const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether a line that holds `active` calls may start one more
+/// (`callsPerLineKey`). Emergency calls are never refused.
+pub fn line_has_room(settings: &CallSettings, active: usize) -> bool {
+    u32::try_from(active).is_ok_and(|n| n < settings.calls_per_line)
+}
+
+/// An INVITE for a new call on a line that holds `active` calls: `None`
+/// when the line takes it ([`Call::incoming`]), else the `486 Busy Here`
+/// to send. The 486 is stateless (RFC 3261 8.2.7): no call, no timer, no
+/// socket is kept for it, so a flood costs nothing that lasts; a
+/// retransmitted INVITE meets the same rule and gets the same answer
+/// (same To tag).
+pub fn refuse_incoming(
+    settings: &CallSettings,
+    active: usize,
+    invite: &Request,
+) -> Option<Response> {
+    if line_has_room(settings, active) {
+        return None;
+    }
+    Some(Response::for_request(
+        invite,
+        StatusCode::BUSY_HERE,
+        Some(BUSY_TAG),
+    ))
+}
+
+/// The To tag of stateless 486s.
+const BUSY_TAG: &str = "sf-busy";
 
 impl Default for CallSettings {
     fn default() -> Self {
@@ -174,6 +227,8 @@ impl Default for CallSettings {
             auto_answer: false,
             only_signal_with_registered: false,
             user_agent: "sipfleet".into(),
+            ring_timeout: Some(DEFAULT_RING_TIMEOUT),
+            calls_per_line: DEFAULT_CALLS_PER_LINE,
         }
     }
 }
@@ -222,6 +277,11 @@ pub enum EndReason {
     DialogGone,
     /// The transport to the call's SBC failed.
     TransportError,
+    /// `sipfleet.call.ringTimeout`: an incoming call rang unanswered (480).
+    RingTimeout,
+    /// No media socket could be had (`sipfleet.sockets.max` reached, or the
+    /// bind failed): an incoming call is refused with 503.
+    ResourceLimit,
 }
 
 impl EndReason {
@@ -239,6 +299,8 @@ impl EndReason {
             EndReason::RegistrarChanged => "registrar_changed",
             EndReason::DialogGone => "dialog_gone",
             EndReason::TransportError => "transport_error",
+            EndReason::RingTimeout => "ring_timeout",
+            EndReason::ResourceLimit => "resource_limit",
         }
     }
 }

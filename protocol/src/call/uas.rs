@@ -4,11 +4,43 @@
 use std::time::Instant;
 
 use super::machine::{Call, CallState, ServerInvite};
-use super::{CallEventKind, EndReason};
+use super::{CallError, CallEventKind, EndReason};
 use crate::message::{Method, Request, Response, StatusCode};
 use crate::sdp::RemoteMedia;
 
 impl Call {
+    /// `reg.x.autoAnswer`: the line answers this ringing call at once
+    /// (binding its media port, then [`Self::answer`]).
+    pub fn auto_answer_due(&self) -> bool {
+        self.settings.auto_answer && self.state == CallState::Incoming
+    }
+
+    /// The line could not get a media port to answer this ringing call
+    /// (`sipfleet.sockets.max` reached, or the bind failed): 503 Service
+    /// Unavailable, and the call ends (`resource_limit`).
+    pub fn refuse_no_media(&mut self, now: Instant) -> Result<(), CallError> {
+        self.clock = now;
+        if self.state != CallState::Incoming {
+            return Err(self.wrong_state("refuse_no_media"));
+        }
+        self.respond_invite(503, None);
+        self.reject_sent(now);
+        self.end(EndReason::ResourceLimit, Some(503));
+        Ok(())
+    }
+
+    /// `sipfleet.call.ringTimeout` over: a call still ringing gets 480
+    /// Temporarily Unavailable (RFC 3261 21.4.18) and ends (`ring_timeout`).
+    pub(super) fn ring_timeout(&mut self, now: Instant) {
+        if self.state != CallState::Incoming || self.ring_until.is_none_or(|t| now < t) {
+            return;
+        }
+        self.ring_until = None;
+        self.respond_invite(480, None);
+        self.reject_sent(now);
+        self.end(EndReason::RingTimeout, Some(480));
+    }
+
     pub(super) fn handle_request(&mut self, now: Instant, req: &Request) {
         let branch = req
             .headers()

@@ -326,6 +326,11 @@ impl ConfigBuilder {
                     subscribe_mwi: self.bool(&[("reg.x.subscribe.mwi", x, 0)]),
                     subscribe_sca: self.bool(&[("reg.x.subscribe.sca", x, 0)]),
                     subscribe_blf: self.text(&[("reg.x.subscribe.blf", x, 0)]),
+                    calls_per_line: self.int(&[
+                        ("reg.x.callsPerLineKey", x, 0),
+                        ("call.callsPerLineKey", 0, 0),
+                    ]),
+                    ring_timeout_s: self.int(&[("sipfleet.call.ringTimeout", 0, 0)]),
                 },
             });
         }
@@ -346,6 +351,9 @@ impl ConfigBuilder {
             sip,
             keepalive,
             dns,
+            resources: ResourceSettings {
+                sockets_max: self.int(&[("sipfleet.sockets.max", 0, 0)]),
+            },
             warnings: self.warnings,
         })
     }

@@ -183,6 +183,8 @@ pub struct FleetConfig {
     pub sip: SipSettings,
     pub keepalive: KeepaliveSettings,
     pub dns: DnsSettings,
+    /// Process resources (`sipfleet.sockets.max`).
+    pub resources: ResourceSettings,
     /// Unknown keys and other non-fatal findings, in source order.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -226,6 +228,35 @@ pub struct LineFeatures {
     /// `reg.x.subscribe.blf`: comma-separated extensions (or SIP URIs)
     /// watched with BLF (`dialog`).
     pub subscribe_blf: Sourced<String>,
+    /// `reg.x.callsPerLineKey` over `call.callsPerLineKey` (Poly; 1 to 24,
+    /// default 24): calls the line holds at once; a new INVITE above gets
+    /// 486 Busy Here.
+    pub calls_per_line: Sourced<u32>,
+    /// `sipfleet.call.ringTimeout`, seconds (0 to 3600, default 60; 0:
+    /// ring until the caller gives up): an unanswered incoming call then
+    /// gets 480.
+    pub ring_timeout_s: Sourced<u32>,
+}
+
+/// What the fleet may take from the process (sipfleet's own keys).
+#[derive(Clone, Debug)]
+pub struct ResourceSettings {
+    /// `sipfleet.sockets.max` (0 to 1000000, default 0: the open-file limit
+    /// less a reserve for flows and DNS, see
+    /// [`crate::resources::default_socket_max`]): media sockets open at
+    /// once across the fleet.
+    pub sockets_max: Sourced<u32>,
+}
+
+impl LineFeatures {
+    /// `sipfleet.call.ringTimeout` as the call machine takes it
+    /// ([`crate::call::CallSettings::ring_timeout`]): `None` for 0.
+    pub fn ring_timeout(&self) -> Option<std::time::Duration> {
+        match self.ring_timeout_s.get() {
+            0 => None,
+            s => Some(std::time::Duration::from_secs(s.into())),
+        }
+    }
 }
 
 impl FleetConfig {

@@ -167,6 +167,8 @@ const OVERLAP: &[(u32, u32)] = &[(5, 65535)];
 const BASE: &[(u32, u32)] = &[(10, 120)];
 const MAXT: &[(u32, u32)] = &[(60, 1800)];
 const FAILBACK_TIMEOUT: &[(u32, u32)] = &[(0, 0), (60, 65535)];
+/// Poly's `call.callsPerLineKey` range.
+const CALLS_PER_LINE: &[(u32, u32)] = &[(1, 24)];
 
 #[rustfmt::skip]
 macro_rules! server_family {
@@ -220,6 +222,10 @@ const OTHER: &[Spec] = &[
     Spec { template: "reg.x.subscribe.mwi", kind: Kind::Bool, default: "0" },
     Spec { template: "reg.x.subscribe.sca", kind: Kind::Bool, default: "0" },
     Spec { template: "reg.x.subscribe.blf", kind: Kind::Text(1024), default: "" },
+    Spec { template: "reg.x.callsPerLineKey", kind: Kind::Int(CALLS_PER_LINE), default: "24" },
+    Spec { template: "call.callsPerLineKey", kind: Kind::Int(CALLS_PER_LINE), default: "24" },
+    Spec { template: "sipfleet.call.ringTimeout", kind: Kind::Int(&[(0, 3600)]), default: "60" },
+    Spec { template: "sipfleet.sockets.max", kind: Kind::Int(&[(0, 1_000_000)]), default: "0" },
     Spec { template: "voIpProt.SIP.failoverOn503Response", kind: Kind::Bool, default: "1" },
     Spec { template: "voIpProt.SIP.authOptimizedInFailover", kind: Kind::Bool, default: "0" },
     Spec { template: "voIpProt.SIP.newCallOnUnRegister", kind: Kind::Bool, default: "1" },

@@ -244,6 +244,8 @@ pub fn settings() -> CallSettings {
         auto_answer: false,
         only_signal_with_registered: false,
         user_agent: "sipfleet/test".into(),
+        ring_timeout: None,
+        calls_per_line: sipfleet_protocol::call::DEFAULT_CALLS_PER_LINE,
     }
 }
 
@@ -294,7 +296,6 @@ impl CallSim {
                 invite: request(invite),
                 route: route(1, Transport::Udp),
                 local: local(),
-                rtp: rtp(),
             },
             9,
             clock.now,
@@ -305,6 +306,11 @@ impl CallSim {
             call,
             seen: Vec::new(),
         };
+        // What the line does with `reg.x.autoAnswer=1`: bind, then answer.
+        if sim.call.auto_answer_due() {
+            let now = sim.clock.now;
+            sim.call.answer(now, rtp()).unwrap();
+        }
         sim.drain();
         sim
     }
