@@ -456,3 +456,14 @@ fn uri_equivalence_follows_rfc3261_19_1_4() {
     assert!(!same("sip:1001@127.0.0.1:5070", "sip:1001@127.0.0.1:5071"));
     assert!(!same("sip:1001@127.0.0.1:5070", "sips:1001@127.0.0.1:5070"));
 }
+
+/// A `tel:` URI without parameters is a valid URI (RFC 3966).
+#[test]
+fn tel_uris_without_parameters_parse() {
+    let t = Uri::parse("tel:+9001").unwrap();
+    assert_eq!(t.scheme(), Scheme::Tel);
+    assert_eq!(t.user(), Some("+9001"));
+    assert!(t.params().is_empty());
+    assert!(Uri::parse("tel:").is_err());
+    assert!(Uri::parse("tel:+1;").is_err(), "an empty parameter is not");
+}

@@ -88,17 +88,17 @@ impl<'a> Uri<'a> {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(rest, strict)?,
             Scheme::Tel => {
                 let (num, params) = match find_byte(rest, b';') {
-                    Some(i) => (&rest[..i], &rest[i + 1..]),
-                    None => (rest, ""),
+                    Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                    None => (rest, None),
                 };
                 if num.is_empty() {
                     return Err("empty telephone number");
                 }
-                if strict {
+                if let (true, Some(params)) = (strict, params) {
                     validate_uri_params(params)?;
                 }
                 uri.user = Some(num);
-                uri.params = params;
+                uri.params = params.unwrap_or("");
             }
             Scheme::Other(_) => {}
         }
