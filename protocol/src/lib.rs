@@ -13,6 +13,7 @@ pub mod dns;
 pub mod framing;
 pub mod group_failback;
 pub mod keepalive;
+pub mod line;
 pub mod line_seize;
 pub mod line_setup;
 pub mod message;

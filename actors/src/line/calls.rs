@@ -37,13 +37,12 @@ use std::time::Instant;
 use actix::prelude::*;
 use rand::Rng;
 use sipfleet_protocol::call::{
-    line_has_room, refuse_incoming, unknown_dialog_response, Call, CallDirection, CallError,
-    CallEventKind, CallOutput, CallSettings, CallState, IncomingCall, OutgoingCall, Transmit,
+    line_has_room, refuse_incoming, Call, CallDirection, CallError, CallEventKind, CallOutput,
+    CallSettings, CallState, IncomingCall, OutgoingCall, Transmit,
 };
+use sipfleet_protocol::line::incoming::{self, Dispatch};
 use sipfleet_protocol::line_seize::{LineSeize, LineSeizeOutput, LineSeizeSettings};
-use sipfleet_protocol::message::{
-    HeaderName, Message as SipMessage, Method, Request, Response, StatusCode, Uri,
-};
+use sipfleet_protocol::message::{Message as SipMessage, Request, Response, StatusCode, Uri};
 use sipfleet_protocol::route::Route;
 use sipfleet_transport::flow::FlowKey;
 
@@ -527,26 +526,10 @@ impl Line {
         if self.calls.dispatch(now(), &message) || self.subscription_message(&message) {
             return;
         }
-        let has_to_tag = request.headers().to().is_ok_and(|to| to.tag().is_some());
-        let answer = match request.method() {
-            Method::Ack => None,
-            Method::Invite if !has_to_tag => return self.incoming_call(flow, request),
-            Method::Options => {
-                let mut ok = Response::for_request(request, StatusCode::OK, Some("sf"));
-                ok.headers_mut().push(
-                    HeaderName::Allow,
-                    "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY",
-                );
-                Some(ok)
-            }
-            Method::Invite | Method::Bye | Method::Cancel | Method::Notify => {
-                unknown_dialog_response(request)
-            }
-            _ if has_to_tag => unknown_dialog_response(request),
-            _ => StatusCode::new(501).map(|s| Response::for_request(request, s, Some("sf"))),
-        };
-        if let Some(answer) = answer {
-            self.answer_on(flow, answer);
+        match incoming::dispatch(request) {
+            Dispatch::NewCall => self.incoming_call(flow, request),
+            Dispatch::Answer(answer) => self.answer_on(flow, answer),
+            Dispatch::Ignore => {}
         }
     }
 
@@ -565,7 +548,7 @@ impl Line {
         let local = self.flows.get(&flow).and_then(|f| f.local);
         let (Some(route), Some(local)) = (self.route_of(flow), local) else {
             if let Some(status) = StatusCode::new(480) {
-                self.answer_on(flow, Response::for_request(invite, status, Some("sf")));
+                self.answer_on(flow, incoming::stateless_answer(invite, status));
             }
             return;
         };
@@ -603,7 +586,7 @@ impl Line {
                 slog::info!(self.services.log, "malformed INVITE";
                     "line" => self.setup.index, "error" => e.to_string());
                 if let Some(status) = StatusCode::new(400) {
-                    self.answer_on(flow, Response::for_request(invite, status, Some("sf")));
+                    self.answer_on(flow, incoming::stateless_answer(invite, status));
                 }
             }
         }

@@ -366,9 +366,5 @@ pub fn unknown_dialog_response(req: &Request) -> Option<Response> {
     if *req.method() == Method::Ack {
         return None;
     }
-    Some(Response::for_request(
-        req,
-        StatusCode::CALL_DOES_NOT_EXIST,
-        Some("nodialog"),
-    ))
+    Some(crate::line::incoming::no_dialog(req))
 }

@@ -121,10 +121,7 @@ impl Call {
             self.initial_offer = Some(body.clone());
         }
         let h = req.headers_mut();
-        h.push(
-            HeaderName::Allow,
-            "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY",
-        );
+        h.push(HeaderName::Allow, crate::line::incoming::ALLOW);
         h.push(HeaderName::ContentType, sdp::CONTENT_TYPE);
         req.set_body(body);
         if with_credentials {
