@@ -41,6 +41,7 @@ use sipfleet_protocol::call::{
     CallSettings, CallState, IncomingCall, OutgoingCall, Transmit,
 };
 use sipfleet_protocol::line::incoming::{self, Dispatch};
+use sipfleet_protocol::line::routes;
 use sipfleet_protocol::line_seize::{LineSeize, LineSeizeOutput, LineSeizeSettings};
 use sipfleet_protocol::message::{Message as SipMessage, Request, Response, StatusCode, Uri};
 use sipfleet_protocol::route::Route;
@@ -327,14 +328,7 @@ impl Line {
 
     /// Whether no route after `route` may carry the INVITE.
     fn is_last_route(&self, route: &Route) -> bool {
-        if self.setup.settings.effective_only_signal_with_registered() {
-            return true;
-        }
-        let routes = self.machine.routes();
-        routes
-            .iter()
-            .position(|r| r.same_destination(route))
-            .is_none_or(|p| p + 1 >= routes.len())
+        routes::is_last_invite_route(&self.setup.settings, self.machine.routes(), route)
     }
 
     fn start_outgoing(
@@ -430,20 +424,15 @@ impl Line {
     /// Calls that cannot move to another route end now; the others are
     /// left for [`Self::run_retries`]. Returns whether any ended.
     fn give_up_hopeless_retries(&mut self) -> bool {
-        let only_registered = self.setup.settings.effective_only_signal_with_registered();
         let mut gave_up = false;
-        let routes = self.machine.routes().to_vec();
+        let settings = &self.setup.settings;
+        let routes = self.machine.routes();
         let calls = &mut self.calls;
         calls.retries.retain(|id| {
             let Some(slot) = calls.calls.iter_mut().find(|s| s.call.call_id() == id) else {
                 return false;
             };
-            let cur = slot.call.route();
-            let has_next = routes
-                .iter()
-                .position(|r| r.same_destination(cur))
-                .is_some_and(|p| p + 1 < routes.len());
-            if only_registered || !has_next {
+            if routes::next_invite_route(settings, routes, slot.call.route()).is_none() {
                 slot.call.give_up(now());
                 gave_up = true;
                 return false;
@@ -462,11 +451,8 @@ impl Line {
                 continue;
             };
             let routes = self.machine.routes();
-            let Some(next) = routes
-                .iter()
-                .position(|r| r.same_destination(slot.call.route()))
-                .and_then(|p| routes.get(p + 1))
-                .cloned()
+            let Some(next) =
+                routes::next_invite_route(&self.setup.settings, routes, slot.call.route()).cloned()
             else {
                 continue;
             };
@@ -511,17 +497,13 @@ impl Line {
         let SipMessage::Request(request) = &message else {
             return;
         };
-        if self.setup.settings.effective_only_signal_with_registered() {
-            let from_registrar = self
-                .machine
-                .registered_route()
-                .is_some_and(|r| FlowKey::of(r) == flow);
-            if !from_registrar {
-                slog::info!(self.services.log, "ignored request from an SBC without our registration";
-                    "line" => self.setup.index, "flow" => flow.to_string(),
-                    "method" => request.method().as_str().to_string());
-                return;
-            }
+        let arrived_on = self.route_of(flow);
+        let registered = self.machine.registered_route();
+        if !routes::accepts_request_from(&self.setup.settings, registered, arrived_on.as_ref()) {
+            slog::info!(self.services.log, "ignored request from an SBC without our registration";
+                "line" => self.setup.index, "flow" => flow.to_string(),
+                "method" => request.method().as_str().to_string());
+            return;
         }
         if self.calls.dispatch(now(), &message) || self.subscription_message(&message) {
             return;

@@ -5,3 +5,4 @@
 //! incoming request that no dialog claimed is answered.
 
 pub mod incoming;
+pub mod routes;
