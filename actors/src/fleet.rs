@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use sipfleet_protocol::config::{DnsSettings, FleetConfig, KeepaliveSettings as ConfigKeepalive};
+use sipfleet_protocol::config::{DnsSettings, FleetConfig};
 use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
-use sipfleet_protocol::keepalive::KeepaliveSettings;
 use sipfleet_protocol::line_setup;
 use sipfleet_protocol::resources::{socket_max, SocketBudget};
 use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
@@ -220,21 +219,9 @@ fn device_id() -> String {
     .unwrap_or_else(|| "sipfleet".to_string())
 }
 
-/// The transport's keep-alive schedule from `nat.keepalive.*` and
-/// `tcpIpApp.keepalive.*`.
-pub fn keepalive_settings(k: &ConfigKeepalive) -> KeepaliveSettings {
-    KeepaliveSettings {
-        nat_interval: Duration::from_secs(k.nat_interval_s.get().into()),
-        udp_payload: k.nat_udp_payload.value.clone().into(),
-        tcp_payload: k.nat_tcp_payload.value.clone().into(),
-        tls_enable: k.tls_enable.get(),
-        no_response_transmit_interval: Duration::from_secs(
-            k.tcp_no_response_interval_s.get().into(),
-        ),
-        idle_transmit_interval: Duration::from_secs(k.tcp_idle_interval_s.get().into()),
-        persistent_connection: k.tcp_persistent_connection.get(),
-    }
-}
+/// The transport's keep-alive schedule (see
+/// [`sipfleet_protocol::line_setup::keepalive_settings`]).
+pub use sipfleet_protocol::line_setup::keepalive_settings;
 
 /// The resolver's servers, static cache and restore policy from `dns.*` and
 /// `tcpIpApp.dns.*`.

@@ -73,21 +73,6 @@ pub struct KeepaliveSettings {
     pub persistent_connection: bool,
 }
 
-impl Default for KeepaliveSettings {
-    /// The guide's defaults.
-    fn default() -> Self {
-        KeepaliveSettings {
-            nat_interval: Duration::ZERO,
-            udp_payload: Bytes::from_static(PING),
-            tcp_payload: Bytes::from_static(PING),
-            tls_enable: false,
-            no_response_transmit_interval: Duration::from_secs(20),
-            idle_transmit_interval: Duration::from_secs(30),
-            persistent_connection: false,
-        }
-    }
-}
-
 /// What the I/O task must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeepaliveAction {

@@ -36,10 +36,68 @@
 //! or fail over to by itself, so redundancy there belongs in the proxy's
 //! DNS records. `sipfleet config check` says which servers are walked.
 
-use crate::config::{LineConfig, SipSettings};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::config::{parse_lines, ConfigBuilder, FleetConfig, LineConfig, SipSettings};
 use crate::dns::ResolveTarget;
+use crate::keepalive::KeepaliveSettings;
 use crate::register_request::LineIdentity;
 use crate::registration::{RegistrationSettings, ServerTimers};
+
+/// The transport's keep-alive schedule from `nat.keepalive.*` and
+/// `tcpIpApp.keepalive.*`.
+pub fn keepalive_settings(k: &crate::config::KeepaliveSettings) -> KeepaliveSettings {
+    KeepaliveSettings {
+        nat_interval: Duration::from_secs(k.nat_interval_s.get().into()),
+        udp_payload: k.nat_udp_payload.value.clone().into(),
+        tcp_payload: k.nat_tcp_payload.value.clone().into(),
+        tls_enable: k.tls_enable.get(),
+        no_response_transmit_interval: Duration::from_secs(
+            k.tcp_no_response_interval_s.get().into(),
+        ),
+        idle_transmit_interval: Duration::from_secs(k.tcp_idle_interval_s.get().into()),
+        persistent_connection: k.tcp_persistent_connection.get(),
+    }
+}
+
+/// A configuration in which nothing is set: every value is the schema's
+/// default. The `Default` of each settings struct is read from it, so the
+/// guide's defaults are written once, in the schema table.
+fn schema_defaults() -> &'static FleetConfig {
+    static DEFAULTS: OnceLock<FleetConfig> = OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        let mut b = ConfigBuilder::new();
+        b.add_source(parse_lines(
+            "reg.1.address=\"default\"\nreg.1.server.1.address=\"default.invalid\"\n",
+            "(schema defaults)",
+        ));
+        match b.build() {
+            Ok(config) => config,
+            // Two fixed, valid keys: only a broken schema table gets here,
+            // and every test of the crate would show it.
+            Err(e) => panic!("the schema's defaults do not build: {e}"),
+        }
+    })
+}
+
+impl Default for RegistrationSettings {
+    /// The guide's defaults, from the schema table.
+    fn default() -> Self {
+        let d = schema_defaults();
+        match d.lines.first() {
+            Some(line) => registration_settings(line, &d.sip),
+            None => panic!("the schema's defaults have no line"),
+        }
+    }
+}
+
+impl Default for KeepaliveSettings {
+    /// The guide's defaults, from the schema table.
+    fn default() -> Self {
+        keepalive_settings(&schema_defaults().keepalive)
+    }
+}
 
 /// The registration settings in force for `line`.
 pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> RegistrationSettings {

@@ -75,31 +75,8 @@ pub struct ServerTimers {
     pub expires_s: u32,
 }
 
-impl Default for RegistrationSettings {
-    fn default() -> Self {
-        RegistrationSettings {
-            retry_timeout_ms: 0,
-            retry_max_count: 3,
-            tcp_fast_failover: false,
-            tcp_fast_failover_timeout_ms: 5000,
-            failover_on_503: true,
-            register_retry_base_s: 60,
-            register_retry_max_s: 60,
-            re_register_on: false,
-            only_signal_with_registered: true,
-            fail_registration_on: true,
-            failback_mode: FailbackMode::Duration,
-            failback_timeout_s: 3600,
-            unregister_on_failback: false,
-            auth_optimized_in_failover: false,
-            new_call_on_unregister: true,
-            enhanced_failover: false,
-            expires_s: 3600,
-            expires_overlap_s: 60,
-            per_server: Vec::new(),
-        }
-    }
-}
+// `Default` is read from the configuration schema's defaults, written once
+// there: see `crate::line_setup`.
 
 impl RegistrationSettings {
     /// Transaction timing for REGISTER under these settings.
