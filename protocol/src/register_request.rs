@@ -99,7 +99,7 @@ pub struct RegisterRequests {
     from_tag: String,
     tag_call_id: String,
     /// The last request sent: retransmissions repeat it.
-    last: Option<(u64, Bytes)>,
+    last: Option<(u64, Request)>,
     /// The Contact URI of the last request sent, to find our binding in its
     /// 2xx.
     contact: String,
@@ -149,10 +149,21 @@ impl RegisterRequests {
         send: &SendRegister,
         local: SocketAddr,
     ) -> Result<Bytes, RegisterBuildError> {
+        self.build_request(send, local).map(|r| r.to_bytes())
+    }
+
+    /// The request to send for `send` over a flow whose local address is
+    /// `local`, as a message the transport serializes once: no bytes are
+    /// made here only to be parsed back.
+    pub fn build_request(
+        &mut self,
+        send: &SendRegister,
+        local: SocketAddr,
+    ) -> Result<Request, RegisterBuildError> {
         if send.retransmission {
-            if let Some((tx, bytes)) = &self.last {
+            if let Some((tx, request)) = &self.last {
                 if *tx == send.transaction {
-                    return Ok(bytes.clone());
+                    return Ok(request.clone());
                 }
             }
         }
@@ -230,9 +241,8 @@ impl RegisterRequests {
             };
             req.headers_mut().push(name, auth.to_string());
         }
-        let bytes = req.to_bytes();
-        self.last = Some((send.transaction, bytes.clone()));
-        Ok(bytes)
+        self.last = Some((send.transaction, req.clone()));
+        Ok(req)
     }
 
     /// Reads a response to one of our REGISTERs; keeps its challenge, if any,

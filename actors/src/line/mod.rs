@@ -559,9 +559,9 @@ impl Line {
     ) {
         let built = self
             .requests
-            .build(send, local)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| SipMessage::parse(bytes).map_err(|e| e.to_string()));
+            .build_request(send, local)
+            .map(SipMessage::Request)
+            .map_err(|e| e.to_string());
         match built {
             Ok(message) => conn.do_send(SendMessage {
                 line: self.line_id(),
