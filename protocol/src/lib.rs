@@ -10,6 +10,7 @@ pub mod auth;
 pub mod call;
 pub mod config;
 pub mod dns;
+pub mod flow_failure;
 pub mod framing;
 pub mod group_failback;
 pub mod keepalive;

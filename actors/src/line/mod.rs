@@ -35,6 +35,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use sipfleet_protocol::auth::DigestClient;
 use sipfleet_protocol::dns::DnsNote;
 use sipfleet_protocol::dns::{ResolveTarget, RouteSet};
+use sipfleet_protocol::flow_failure::{
+    registration_error_of_flow_loss, registration_error_of_route_failure,
+};
 use sipfleet_protocol::group_failback::GroupCommand;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
 use sipfleet_protocol::register_request::{LineIdentity, RegisterRequests};
@@ -45,7 +48,6 @@ use sipfleet_protocol::registration::{
 use sipfleet_protocol::resources::SocketBudget;
 use sipfleet_protocol::route::{Route, RouteSource};
 use sipfleet_protocol::servers::ServerRoutes;
-use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::FlowKey;
 use slog::Logger;
 use tokio::sync::oneshot;
@@ -693,7 +695,7 @@ impl Handler<RouteFailure> for Line {
         let Some(route) = self.route_of(msg.flow) else {
             return;
         };
-        let error = transport_error(&msg.kind);
+        let error = registration_error_of_route_failure(&msg.kind);
         if let TransportError::Tls { detail } = &error {
             // A certificate problem needs an operator, not patience.
             slog::warn!(self.services.log, "route failed: TLS handshake";
@@ -709,36 +711,13 @@ impl Handler<RouteFailure> for Line {
     }
 }
 
-/// What a route failure means to the registration: each one fails the route
-/// at once (the guide's immediate failover); a failed TLS handshake keeps
-/// its verification error for the event.
-fn transport_error(kind: &RouteFailureKind) -> TransportError {
-    match kind {
-        RouteFailureKind::Icmp(_) => TransportError::Icmp,
-        RouteFailureKind::TlsHandshake { reason } => TransportError::Tls {
-            detail: reason.clone(),
-        },
-        // A refused or unanswered SYN: the route cannot carry the request.
-        RouteFailureKind::Refused
-        | RouteFailureKind::ConnectTimeout
-        | RouteFailureKind::Io { .. } => TransportError::Refused,
-    }
-}
-
 impl Handler<FlowLost> for Line {
     type Result = ();
 
     fn handle(&mut self, msg: FlowLost, ctx: &mut Self::Context) {
         self.forget_flow(msg.flow);
-        let error = match msg.kind {
-            // We closed an idle stream ourselves: nothing was lost, the next
-            // request opens a new flow.
-            FlowLostKind::Idle => return,
-            FlowLostKind::KeepaliveTimeout => TransportError::KeepAliveLost,
-            FlowLostKind::Fin
-            | FlowLostKind::Reset
-            | FlowLostKind::Malformed { .. }
-            | FlowLostKind::Io { .. } => TransportError::FlowLost,
+        let Some(error) = registration_error_of_flow_loss(&msg.kind) else {
+            return;
         };
         let Some(route) = self.route_of(msg.flow) else {
             return;
@@ -874,31 +853,5 @@ impl Handler<Shutdown> for Line {
             act.drain(ctx);
             ctx.stop()
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_handshake_keeps_its_verification_error() {
-        let kind = RouteFailureKind::TlsHandshake {
-            reason: "certificate verify failed (hostname mismatch)".into(),
-        };
-        assert_eq!(
-            transport_error(&kind),
-            TransportError::Tls {
-                detail: "certificate verify failed (hostname mismatch)".into()
-            }
-        );
-        assert_eq!(
-            transport_error(&RouteFailureKind::Refused),
-            TransportError::Refused
-        );
-        assert_eq!(
-            transport_error(&RouteFailureKind::ConnectTimeout),
-            TransportError::Refused
-        );
     }
 }
