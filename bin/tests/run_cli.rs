@@ -51,6 +51,32 @@ fn wait_for(
     true
 }
 
+/// The child's stdout, line by line, on a channel.
+fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (at most `limit`) for the child to exit.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn registered_lines(events: &[Value]) -> usize {
     let mut lines: Vec<u64> = events
         .iter()
@@ -84,15 +110,7 @@ fn run_registers_every_line_prints_json_and_unregisters_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
 
     let mut events = Vec::new();
     let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
@@ -129,14 +147,7 @@ fn run_registers_every_line_prints_json_and_unregisters_on_sigterm() {
             == 2
     });
     assert!(ok, "both lines should un-register: {events:#?}");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
 
     let unregisters: Vec<_> = lab
@@ -292,15 +303,7 @@ fn run_unregisters_and_exits_on_sighup() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut events = Vec::new();
     let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
         registered_lines(ev) == 2
@@ -310,14 +313,7 @@ fn run_unregisters_and_exits_on_sighup() {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: plain kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
     let _ = wait_for(&rx, &mut events, Duration::from_secs(2), |ev| {
         ev.iter()
@@ -366,15 +362,7 @@ fn run_reports_an_unanswered_unregister_as_unconfirmed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut events = Vec::new();
     let ok = wait_for(&rx, &mut events, Duration::from_secs(10), |ev| {
         registered_lines(ev) == 2
@@ -385,14 +373,7 @@ fn run_reports_an_unanswered_unregister_as_unconfirmed() {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: plain kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
     let _ = wait_for(&rx, &mut events, Duration::from_secs(2), |ev| {
         ev.iter().filter(|e| e["event"] == "unregistered").count() == 2
