@@ -155,11 +155,29 @@ fn shared_socket(v6: bool) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// `port` (0: a fresh ephemeral one) if no other socket holds it, checked
+/// with a bind that does not share.
+fn exclusive_port(v6: bool, port: u16) -> io::Result<u16> {
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let probe = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if v6 {
+        probe.set_only_v6(true)?;
+    }
+    probe.bind(&unspecified(v6, port).into())?;
+    let bound = probe.local_addr()?.as_socket().map_or(port, |a| a.port());
+    Ok(bound)
+}
+
 /// Binds the holder of `port` (0: ephemeral) and connects it to its own
 /// loopback address, so it holds the port without receiving anything. A
 /// host without that loopback keeps it unconnected: it then absorbs stray
 /// datagrams (never read) instead of answering them with ICMP.
 fn bind_holder(v6: bool, port: u16) -> io::Result<UdpSocket> {
+    // SO_REUSEPORT would let a second sipfleet of the same user join a port
+    // this one holds, and the kernel would hand it our SBCs' replies. A
+    // socket without it must get the port to itself first: bound by any
+    // other process (with or without SO_REUSEPORT), the port is taken.
+    let port = exclusive_port(v6, port)?;
     let socket = shared_socket(v6)?;
     socket.bind(&unspecified(v6, port).into())?;
     let socket: UdpSocket = socket.into();
@@ -201,6 +219,21 @@ mod tests {
         let other = UdpSocket::bind("0.0.0.0:0").unwrap();
         let taken = other.local_addr().unwrap().port();
         assert!(UdpLocalPort::reserve(taken).is_err());
+    }
+
+    /// A second fleet (another process of the same user would set
+    /// SO_REUSEPORT too) cannot take a port a fleet holds: it would steal
+    /// the first one's replies.
+    #[test]
+    fn a_port_held_by_another_fleet_is_taken() {
+        let first = UdpLocalPort::reserve(0).unwrap();
+        let flow = first.socket_for("127.0.0.1:9".parse().unwrap()).unwrap();
+        assert!(UdpLocalPort::reserve(first.port()).is_err());
+        drop(flow);
+        assert!(
+            UdpLocalPort::reserve(first.port()).is_err(),
+            "the holder keeps it"
+        );
     }
 
     #[test]
