@@ -8,18 +8,26 @@
 //! "call_id", ...}` plus the fields of each event kind. Registration, call,
 //! subscription and line-seize events share the common fields, so one
 //! stream tells a line's whole story.
+//!
+//! The JSON is the events' derived `Serialize` (protocol events derive it
+//! where they are defined; call events through a remote derive here), so
+//! the schema is written once, as attributes on the types;
+//! `tests/event_json_golden.rs` holds it to the stream as it was.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::Message;
-use serde_json::{json, Map, Value};
-use sipfleet_protocol::call::{CallEvent, CallEventKind};
-use sipfleet_protocol::line_seize::{LineSeizeEvent, LineSeizeOutcome};
-use sipfleet_protocol::registration::{Event, EventKind, InvalidationReason, RouteFailReason};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use sipfleet_protocol::call::{CallDirection, CallEvent, CallEventKind, EndReason};
+use sipfleet_protocol::json_fields::duration_ms;
+use sipfleet_protocol::line_seize::LineSeizeEvent;
+use sipfleet_protocol::registration::{Event, EventKind, RouteFailReason};
 use sipfleet_protocol::route::Route;
-use sipfleet_protocol::subscription::{SubscriptionEvent, SubscriptionEventKind};
+use sipfleet_protocol::subscription::SubscriptionEvent;
 
 /// One event of one line, stamped with the time it happened.
 #[derive(Clone, Debug, Message)]
@@ -31,14 +39,16 @@ pub struct LineEvent {
     pub event: LineEventBody,
 }
 
-/// What happened: the event of one of the line's machines.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What happened: the event of one of the line's machines. Serialized as
+/// that event: `event`, `route`, `call_id` and the kind's fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum LineEventBody {
     Registration(Event),
-    Call(CallEvent),
+    Call(#[serde(serialize_with = "CallEventJson::serialize")] CallEvent),
     Subscription(SubscriptionEvent),
     LineSeize(LineSeizeEvent),
-    Dns(DnsEvent),
+    Dns(#[serde(serialize_with = "dns_json")] DnsEvent),
     Resource(ResourceEvent),
 }
 
@@ -47,7 +57,8 @@ pub enum LineEventBody {
 /// call of this line needed one; that call was refused (503 to an incoming
 /// call, an error to `PlaceCall`). Other lines' flows and DNS keep the
 /// file descriptors held back from the ceiling.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename = "resource_exhausted")]
 pub struct ResourceEvent {
     /// `sockets`.
     pub resource: &'static str,
@@ -74,8 +85,9 @@ impl From<ResourceEvent> for LineEventBody {
 /// DNS trouble a line met: `dns_failed` (a query failed and nothing stood
 /// in, or the whole resolution produced no route) or `dns_restored`
 /// (dynamic cache restore served the last good answer past its TTL).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DnsEvent {
+    #[serde(flatten)]
     pub kind: DnsEventKind,
     /// The name queried (the configured name for a whole resolution).
     pub name: String,
@@ -87,11 +99,15 @@ pub struct DnsEvent {
     pub call_id: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event")]
 pub enum DnsEventKind {
+    #[serde(rename = "dns_failed")]
     Failed,
     /// Used for `ttl` before the next query goes to the network.
+    #[serde(rename = "dns_restored")]
     Restored {
+        #[serde(rename = "ttl_ms", serialize_with = "duration_ms")]
         ttl: std::time::Duration,
     },
 }
@@ -167,181 +183,107 @@ impl LineEventBody {
     }
 }
 
-/// JSON form of a route: transport, host name and socket address.
-pub fn route_json(route: &Route) -> Value {
-    json!({
-        "transport": route.transport.as_str(),
-        "host": route.host,
-        "address": route.addr.to_string(),
-        "source": route.source.as_str(),
-    })
+/// The JSON object of one event: `t_ms` and `line`, then the body's own
+/// fields (`event`, `route`, `call_id` and the kind's).
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    t_ms: u64,
+    line: u32,
+    #[serde(flatten)]
+    event: &'a LineEventBody,
 }
 
 /// The JSON object for `event`, with `t_ms` counted from `start`.
 pub fn event_json(event: &LineEvent, start: Instant) -> Value {
-    let mut obj = Map::new();
-    let t_ms = event.at.saturating_duration_since(start).as_millis() as u64;
-    obj.insert("t_ms".into(), t_ms.into());
-    obj.insert("line".into(), event.line.into());
-    obj.insert("event".into(), event.event.name().into());
-    obj.insert(
-        "route".into(),
-        event.event.route().map_or(Value::Null, route_json),
-    );
-    obj.insert("call_id".into(), event.event.call_id().into());
-    match &event.event {
-        LineEventBody::Registration(e) => registration_fields(&mut obj, &e.kind),
-        LineEventBody::Call(e) => call_fields(&mut obj, &e.kind),
-        LineEventBody::Subscription(e) => {
-            obj.insert("package".into(), e.package.as_str().into());
-            subscription_fields(&mut obj, &e.kind);
-        }
-        LineEventBody::LineSeize(e) => {
-            obj.insert("outcome".into(), e.outcome.as_str().into());
-            let status = match e.outcome {
-                LineSeizeOutcome::Refused { status } => Value::from(status),
-                _ => Value::Null,
-            };
-            obj.insert("status".into(), status);
-        }
-        LineEventBody::Dns(e) => {
-            obj.insert("name".into(), e.name.clone().into());
-            obj.insert("query_type".into(), e.query_type.into());
-            obj.insert("error".into(), e.error.clone().into());
-            if let DnsEventKind::Restored { ttl } = e.kind {
-                obj.insert("ttl_ms".into(), ms(ttl));
-            }
-        }
-        LineEventBody::Resource(e) => {
-            obj.insert("resource".into(), e.resource.into());
-            obj.insert("max".into(), e.max.into());
-            obj.insert("open".into(), e.open.into());
-            obj.insert("refused".into(), e.refused.into());
-            obj.insert("error".into(), e.error.clone().into());
-        }
-    }
-    Value::Object(obj)
+    let json = JsonEvent {
+        t_ms: event.at.saturating_duration_since(start).as_millis() as u64,
+        line: event.line,
+        event: &event.event,
+    };
+    // Every field is a string, a number, a bool, null or an object with
+    // string keys: nothing serde_json refuses.
+    serde_json::to_value(json).unwrap_or(Value::Null)
 }
 
-fn ms(d: std::time::Duration) -> Value {
-    (d.as_millis() as u64).into()
+/// A DNS event concerns no route: `route` is `null`, present like in every
+/// other event.
+fn dns_json<S: Serializer>(event: &DnsEvent, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct WithRoute<'a> {
+        #[serde(flatten)]
+        event: &'a DnsEvent,
+        route: Option<&'a Route>,
+    }
+    WithRoute { event, route: None }.serialize(s)
 }
 
-fn call_fields(obj: &mut Map<String, Value>, kind: &CallEventKind) {
-    match kind {
-        CallEventKind::Started { direction, remote } => {
-            obj.insert("direction".into(), direction.as_str().into());
-            obj.insert("remote".into(), remote.clone().into());
-        }
-        CallEventKind::Ringing | CallEventKind::Answered => {}
-        CallEventKind::Established { remote_rtp } => {
-            obj.insert(
-                "remote_rtp".into(),
-                remote_rtp.map_or(Value::Null, |a| a.to_string().into()),
-            );
-        }
-        CallEventKind::Held { by_remote } | CallEventKind::Resumed { by_remote } => {
-            obj.insert("by_remote".into(), (*by_remote).into());
-        }
-        CallEventKind::ReinviteFailed { status } => {
-            obj.insert("status".into(), (*status).into());
-        }
-        CallEventKind::RouteFailed { budget_over } => {
-            obj.insert("budget_over".into(), (*budget_over).into());
-        }
-        CallEventKind::Ended { reason, status } => {
-            obj.insert("reason".into(), reason.as_str().into());
-            obj.insert("status".into(), status.map_or(Value::Null, Value::from));
-        }
-    }
+/// `Serialize` of the call events, whose types (in `protocol::call`) do not
+/// derive it: serde's remote derive, field for field, so a new kind or
+/// reason there fails to compile here until it has its JSON form.
+#[derive(Serialize)]
+#[serde(remote = "CallEvent")]
+struct CallEventJson {
+    #[serde(flatten, serialize_with = "CallEventKindJson::serialize")]
+    kind: CallEventKind,
+    call_id: String,
+    route: Route,
 }
 
-fn subscription_fields(obj: &mut Map<String, Value>, kind: &SubscriptionEventKind) {
-    match kind {
-        SubscriptionEventKind::Subscribed { expires }
-        | SubscriptionEventKind::Refreshed { expires } => {
-            obj.insert("expires".into(), expires.as_secs().into());
-        }
-        SubscriptionEventKind::Invalidated { reason } => {
-            obj.insert("reason".into(), invalidation_reason(*reason).into());
-        }
-        SubscriptionEventKind::Terminated { reason, retry_in } => {
-            obj.insert("reason".into(), reason.clone().into());
-            obj.insert("retry_in_ms".into(), retry_in.map_or(Value::Null, ms));
-        }
-        SubscriptionEventKind::Failed { status, retry_in } => {
-            obj.insert("status".into(), status.map_or(Value::Null, Value::from));
-            obj.insert("retry_in_ms".into(), ms(*retry_in));
-        }
-        SubscriptionEventKind::Notified {
-            state,
-            content_type,
-            body,
-        } => {
-            obj.insert("state".into(), state.clone().into());
-            obj.insert(
-                "content_type".into(),
-                content_type.clone().map_or(Value::Null, Value::from),
-            );
-            obj.insert(
-                "body".into(),
-                String::from_utf8_lossy(body).into_owned().into(),
-            );
-        }
-    }
+#[derive(Serialize)]
+#[serde(remote = "CallEventKind", tag = "event")]
+enum CallEventKindJson {
+    #[serde(rename = "call_started")]
+    Started {
+        #[serde(serialize_with = "CallDirectionJson::serialize")]
+        direction: CallDirection,
+        remote: String,
+    },
+    #[serde(rename = "call_ringing")]
+    Ringing,
+    #[serde(rename = "call_answered")]
+    Answered,
+    #[serde(rename = "call_established")]
+    Established { remote_rtp: Option<SocketAddr> },
+    #[serde(rename = "call_held")]
+    Held { by_remote: bool },
+    #[serde(rename = "call_resumed")]
+    Resumed { by_remote: bool },
+    #[serde(rename = "call_reinvite_failed")]
+    ReinviteFailed { status: u16 },
+    #[serde(rename = "call_route_failed")]
+    RouteFailed { budget_over: bool },
+    #[serde(rename = "call_ended")]
+    Ended {
+        #[serde(serialize_with = "EndReasonJson::serialize")]
+        reason: EndReason,
+        status: Option<u16>,
+    },
 }
 
-fn registration_fields(obj: &mut Map<String, Value>, kind: &EventKind) {
-    match kind {
-        EventKind::Registering {
-            cseq,
-            expires,
-            purpose,
-        } => {
-            obj.insert("cseq".into(), (*cseq).into());
-            obj.insert("expires".into(), (*expires).into());
-            obj.insert("purpose".into(), purpose.as_str().into());
-        }
-        EventKind::Registered { expires, primary } => {
-            obj.insert("expires".into(), expires.as_secs().into());
-            obj.insert("primary".into(), (*primary).into());
-        }
-        EventKind::RouteFailed { reason, detail } => {
-            obj.insert("reason".into(), reason.as_str().into());
-            // Only when the transport said more (the TLS verification error).
-            if let Some(detail) = detail {
-                obj.insert("detail".into(), detail.as_str().into());
-            }
-        }
-        EventKind::Failover { from } | EventKind::Failback { from } => {
-            obj.insert("from".into(), route_json(from));
-        }
-        EventKind::Backoff { wait, failures } => {
-            obj.insert("wait_ms".into(), (wait.as_millis() as u64).into());
-            obj.insert("failures".into(), (*failures).into());
-        }
-        EventKind::Unregistered { reason } => {
-            obj.insert("reason".into(), reason.as_str().into());
-        }
-        EventKind::RegistrationFailed { status, reason } => {
-            obj.insert("status".into(), status.map_or(Value::Null, Value::from));
-            obj.insert("reason".into(), reason.as_str().into());
-        }
-        EventKind::SubscriptionsInvalidated { reason } => {
-            obj.insert("reason".into(), invalidation_reason(*reason).into());
-        }
-        EventKind::FailbackHeld { reason } => {
-            obj.insert("reason".into(), reason.as_str().into());
-        }
-    }
+#[derive(Serialize)]
+#[serde(remote = "CallDirection", rename_all = "snake_case")]
+enum CallDirectionJson {
+    Outgoing,
+    Incoming,
 }
 
-fn invalidation_reason(reason: InvalidationReason) -> &'static str {
-    match reason {
-        InvalidationReason::FailoverStarted => "failover_started",
-        InvalidationReason::NewRegistrar => "new_registrar",
-        InvalidationReason::Unregistered => "unregistered",
-    }
+#[derive(Serialize)]
+#[serde(remote = "EndReason", rename_all = "snake_case")]
+enum EndReasonJson {
+    LocalHangup,
+    RemoteHangup,
+    Cancelled,
+    RemoteCancelled,
+    Declined,
+    Rejected,
+    Timeout,
+    NoAck,
+    AuthFailed,
+    RegistrarChanged,
+    DialogGone,
+    TransportError,
+    RingTimeout,
+    ResourceLimit,
 }
 
 /// One human-readable line for `event`: time, line, event, route and the
@@ -485,7 +427,7 @@ fn is_tls_failure(body: &LineEventBody) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sipfleet_protocol::registration::Purpose;
+    use sipfleet_protocol::registration::{InvalidationReason, Purpose};
     use sipfleet_protocol::route::{RouteSource, Transport};
     use std::time::Duration;
 

@@ -54,10 +54,25 @@ pub enum FleetError {
     Tls(#[from] TlsSetupError),
     #[error("DNS setup: {0}")]
     Dns(#[from] DnsConfigError),
-    #[error("line {index}: {reason}")]
-    Line { index: u32, reason: String },
+    #[error("line {index}: {source}")]
+    Line {
+        index: u32,
+        #[source]
+        source: LineConfigError,
+    },
     #[error("cannot bind the SIP port (UDP {port}): {source}")]
     SipPort { port: u16, source: std::io::Error },
+}
+
+/// What a line's configuration lacks for the fleet to start it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineConfigError {
+    /// No registrar to build the line's identity from.
+    #[error("no registrar configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
+    NoRegistrar { line: u32 },
+    /// No server to register with.
+    #[error("no server configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
+    NoServer { line: u32 },
 }
 
 /// The running fleet.
@@ -148,22 +163,19 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
         .lines
         .iter()
         .map(|line| {
-            let missing = |what: &str| FleetError::Line {
+            let missing = |source| FleetError::Line {
                 index: line.index,
-                reason: format!(
-                    "no {what} configured (reg.{0}.server.1.address or voIpProt.server.1.address)",
-                    line.index
-                ),
+                source,
             };
             Ok(LineSetup {
                 index: line.index,
                 identity: line_setup::identity(line, &options.user_agent)
-                    .ok_or_else(|| missing("registrar"))?,
+                    .ok_or_else(|| missing(LineConfigError::NoRegistrar { line: line.index }))?,
                 digest: line.digest_client(),
                 settings: line_setup::registration_settings(line, &config.sip),
                 targets: Some(line_setup::registration_targets(line))
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| missing("server"))?,
+                    .ok_or_else(|| missing(LineConfigError::NoServer { line: line.index }))?,
                 seed: options
                     .seed
                     .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
@@ -261,5 +273,52 @@ mod tests {
         );
         assert_eq!(parse_open_file_limit("nothing"), None);
         assert!(open_file_limit() > 0);
+    }
+
+    #[test]
+    fn a_line_without_a_server_is_a_typed_error_that_names_the_key() {
+        use sipfleet_protocol::config::{parse_lines, ConfigBuilder};
+        use std::error::Error;
+        let mut b = ConfigBuilder::new();
+        b.add_source(parse_lines(
+            "reg.2.address=\"1002\"\nreg.2.server.1.address=\"sbc.test\"\n",
+            "t.cfg",
+        ));
+        let mut config = b.build().expect("valid");
+        // Validation refuses a line without a server in a file; a
+        // configuration built in code can still lack one.
+        config.lines[0].servers.clear();
+        let options = FleetOptions {
+            events: EventSink::Memory(Default::default()),
+            log: Logger::root(slog::Discard, slog::o!()),
+            ca_file: None,
+            dns_servers: Vec::new(),
+            seed: Some(1),
+            user_agent: "t".into(),
+            sip_port: 0,
+            trace: None,
+        };
+        let Err(err) = line_setups(&config, &options) else {
+            panic!("a line without a server must not start");
+        };
+        assert!(
+            matches!(
+                err,
+                FleetError::Line {
+                    index: 2,
+                    source: LineConfigError::NoRegistrar { line: 2 }
+                        | LineConfigError::NoServer { line: 2 }
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.source().is_some());
+        let text = err.to_string();
+        assert!(
+            text.starts_with("line 2: no ")
+                && text
+                    .ends_with(" configured (reg.2.server.1.address or voIpProt.server.1.address)"),
+            "{text}"
+        );
     }
 }

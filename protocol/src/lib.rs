@@ -13,6 +13,7 @@ pub mod dns;
 pub mod flow_failure;
 pub mod framing;
 pub mod group_failback;
+pub mod json_fields;
 pub mod keepalive;
 pub mod line;
 pub mod line_seize;

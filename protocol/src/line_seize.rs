@@ -35,6 +35,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use serde::{Serialize, Serializer};
+
 use crate::auth::DigestClient;
 use crate::call::{authorize, read_challenge, Dialog, HeldChallenge, IdGen, Transmit};
 use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
@@ -107,20 +109,46 @@ impl LineSeizeOutcome {
     }
 }
 
-/// A state change; `name()` is the JSON event name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A state change; `name()` is the JSON event name. In JSON the outcome
+/// is `event`, `outcome` and `status` (the refusal's, else `null`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LineSeizeEvent {
+    #[serde(flatten, serialize_with = "outcome_fields")]
     pub outcome: LineSeizeOutcome,
     pub call_id: String,
     pub route: Route,
 }
 
+/// The JSON fields of an outcome: `event`, `outcome`, `status`.
+fn outcome_fields<S: Serializer>(outcome: &LineSeizeOutcome, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Fields {
+        event: &'static str,
+        outcome: &'static str,
+        status: Option<u16>,
+    }
+    let status = match *outcome {
+        LineSeizeOutcome::Refused { status } => Some(status),
+        _ => None,
+    };
+    Fields {
+        event: event_name(*outcome),
+        outcome: outcome.as_str(),
+        status,
+    }
+    .serialize(s)
+}
+
+fn event_name(outcome: LineSeizeOutcome) -> &'static str {
+    match outcome {
+        LineSeizeOutcome::Seized => "line_seized",
+        _ => "line_seize_failed",
+    }
+}
+
 impl LineSeizeEvent {
     pub fn name(&self) -> &'static str {
-        match self.outcome {
-            LineSeizeOutcome::Seized => "line_seized",
-            _ => "line_seize_failed",
-        }
+        event_name(self.outcome)
     }
 }
 

@@ -9,8 +9,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use serde::Serialize;
+
 /// The SIP transport a route uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
     Tcp,
@@ -49,11 +52,13 @@ impl fmt::Display for Transport {
 
 /// Where the address of a route came from, so a user can tell a live DNS answer
 /// from a fallback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RouteSource {
     /// A live answer from a DNS server.
     Network,
     /// `dns.cache.*` static entries.
+    #[serde(rename = "static")]
     StaticCache,
     /// A previous network answer reused by `dns.cache.dynamicRestore`.
     Restored,
@@ -73,19 +78,26 @@ impl RouteSource {
 }
 
 /// One destination: a transport and a socket address, with what DNS said of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its JSON form (the `route` of the event stream) is `transport`, `host`,
+/// `address` (ip:port) and `source`; the selection details stay out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
     pub transport: Transport,
     /// The host name the address was resolved from (SRV target, or the configured
     /// address). TLS verifies the server certificate against this name.
     pub host: String,
+    #[serde(rename = "address")]
     pub addr: SocketAddr,
     /// Index of the service record (NAPTR entry, or the single SRV/A set) this
     /// route belongs to, in selection order: 0 is the best-ranked record.
+    #[serde(skip)]
     pub group: usize,
     /// SRV priority (lower is preferred); 0 when no SRV record was involved.
+    #[serde(skip)]
     pub priority: u16,
     /// SRV weight; 0 when no SRV record was involved.
+    #[serde(skip)]
     pub weight: u16,
     pub source: RouteSource,
 }

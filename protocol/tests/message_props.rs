@@ -139,12 +139,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..600)) {
+    fn arbitrary_bytes_that_parse_round_trip(input in prop::collection::vec(any::<u8>(), 0..600)) {
         check_round_trip(input);
     }
 
     #[test]
-    fn arbitrary_text_lines_never_panic(
+    fn arbitrary_text_lines_that_parse_round_trip(
         lines in prop::collection::vec("[ -~]{0,40}", 0..12),
         body in prop::collection::vec(any::<u8>(), 0..20),
     ) {

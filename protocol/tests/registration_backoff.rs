@@ -40,23 +40,50 @@ fn consecutive_denials_walk_the_backoff_table_with_the_pinned_rng() {
     let waits = pinned_waits(&ceilings);
     let total: u64 = waits.iter().sum();
     sim.run_until(total - 1);
+    // What the machine did, whatever the test's own draws: the n-th wait
+    // it announced lies in [W/2, W] of the table's n-th W, and the next
+    // REGISTER leaves when that wait ends.
+    let sends = sim.send_times("r1");
+    let backoffs = sim.log_of(&["backoff"]);
+    for (n, (line, &w)) in backoffs.iter().zip(&ceilings).enumerate() {
+        let wait: u64 = line
+            .split(" wait=")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|wait| wait.parse().ok())
+            .unwrap_or_else(|| panic!("no wait in {line:?}"));
+        assert!(
+            line.ends_with(&format!(" n={n}")),
+            "{line:?} is not failure {n}"
+        );
+        assert!(
+            w / 2 <= wait && wait <= w,
+            "wait {wait} after {n} failures outside [{}, {w}]",
+            w / 2
+        );
+        if let Some(next) = sends.get(n + 1) {
+            assert_eq!(
+                next - sends[n],
+                wait,
+                "REGISTER {} left early or late",
+                n + 1
+            );
+        }
+    }
+    assert_eq!(backoffs.len(), ceilings.len(), "{backoffs:?}");
+    // And exactly the pinned RNG's draws, one per failure.
     let mut expected_sends = vec![0];
     let mut t = 0;
     let mut expected_backoffs = Vec::new();
-    for (n, (&w, &wait)) in ceilings.iter().zip(&waits).enumerate() {
-        assert!(
-            w / 2 <= wait && wait <= w,
-            "wait {wait} outside [{}, {w}]",
-            w / 2
-        );
+    for (n, &wait) in waits.iter().enumerate() {
         expected_backoffs.push(format!("{t} backoff r1 wait={wait} n={n}"));
         t += wait;
         if n + 1 < waits.len() {
             expected_sends.push(t);
         }
     }
-    assert_eq!(sim.send_times("r1"), expected_sends);
-    assert_eq!(sim.log_of(&["backoff"]), expected_backoffs);
+    assert_eq!(sends, expected_sends);
+    assert_eq!(backoffs, expected_backoffs);
 }
 
 /// An RNG stuck at 0 draws W/2, one stuck at all ones draws W: the wait

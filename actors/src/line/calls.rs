@@ -47,20 +47,20 @@ use sipfleet_protocol::message::{Message as SipMessage, Request, Response, Statu
 use sipfleet_protocol::route::Route;
 use sipfleet_transport::flow::FlowKey;
 
-use super::media::SilentRtp;
+use super::media::{BindError, SilentRtp};
 use super::{now, Flow, Line};
 use crate::connection::SendMessage;
 use crate::events::LineEventBody;
 
 /// Why a call command could not apply. Nothing changed on the line.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum CallCommandError {
     #[error("line is not registered: no route to call through")]
     NotRegistered,
     #[error("no call on the line to {0}")]
     NoCall(&'static str),
     #[error("no local UDP port for media: {0}")]
-    Media(String),
+    Media(#[source] BindError),
     #[error("the line holds {0} calls already (callsPerLineKey)")]
     LineBusy(u32),
     #[error(transparent)]

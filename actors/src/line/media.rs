@@ -30,7 +30,7 @@ const HEADER: usize = 12;
 
 /// Why a call got no media port.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum BindError {
+pub enum BindError {
     #[error(transparent)]
     Exhausted(#[from] SocketsExhausted),
     #[error("binding the media port: {0}")]
@@ -153,7 +153,7 @@ impl Line {
             slog::warn!(self.services.log, "call refused: no media socket";
                 "line" => self.setup.index, "call_id" => call_id, "error" => e.to_string());
             self.emit(LineEventBody::from(event));
-            CallCommandError::Media(e.to_string())
+            CallCommandError::Media(e)
         })
     }
 
@@ -240,5 +240,23 @@ mod tests {
         let c = rtp.packet(PCMA);
         assert_eq!(c[1], 8);
         assert!(c[12..].iter().all(|x| *x == 0xd5));
+    }
+
+    /// The command's error keeps the bind error as its source, and says
+    /// it in its message.
+    #[test]
+    fn a_refused_media_port_is_the_command_error_source() {
+        use std::error::Error;
+        let err =
+            CallCommandError::Media(BindError::Exhausted(SocketsExhausted { max: 8, open: 8 }));
+        assert_eq!(
+            err.to_string(),
+            "no local UDP port for media: the fleet's media sockets are exhausted (8 of sipfleet.sockets.max=8 open)"
+        );
+        let source = err.source().expect("a source");
+        assert!(matches!(
+            source.downcast_ref::<BindError>(),
+            Some(BindError::Exhausted(SocketsExhausted { max: 8, open: 8 }))
+        ));
     }
 }

@@ -67,6 +67,7 @@ mod send;
 mod subscriptions;
 
 pub use calls::{Answer, CallCommandError, CallInfo, Emergency, Hangup, Hold, PlaceCall, Resume};
+pub use media::BindError;
 pub use subscriptions::LineFeatures;
 
 /// How long to wait before asking DNS again when a line has no routes at all;

@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::json_fields::{duration_ms, duration_secs};
 use crate::route::Route;
 
 /// Send a REGISTER. A `retransmission` repeats the transaction's previous copy
@@ -92,7 +95,8 @@ pub enum TransportError {
 }
 
 /// Why a route was marked failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RouteFailReason {
     Icmp,
     Refused,
@@ -101,10 +105,13 @@ pub enum RouteFailReason {
     /// No answer within the route's schedule or the 32 s budget.
     Timeout,
     /// 503 with `failoverOn503Response=1`.
+    #[serde(rename = "503")]
     ServiceUnavailable,
     FlowLost,
+    #[serde(rename = "keepalive_lost")]
     KeepAliveLost,
     /// A DNS refresh no longer lists the route.
+    #[serde(rename = "dns_removed")]
     RemovedFromDns,
 }
 
@@ -124,7 +131,8 @@ impl RouteFailReason {
 }
 
 /// Why a REGISTER transaction was started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// First registration, or the first after a back-off.
     Initial,
@@ -157,7 +165,8 @@ impl Purpose {
 }
 
 /// Why the line is no longer registered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UnregisterReason {
     /// `failRegistrationOn=1`: the binding is dropped silently when failover
     /// begins.
@@ -165,6 +174,7 @@ pub enum UnregisterReason {
     /// A denial (403, ...), or 503 without failover.
     Rejected,
     FlowLost,
+    #[serde(rename = "keepalive_lost")]
     KeepAliveLost,
     /// `failRegistrationOn=0` kept the old binding through a failover until it
     /// lapsed.
@@ -204,7 +214,8 @@ impl UnregisterReason {
 }
 
 /// Why linked subscriptions (BLF, SCA, ...) must be dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvalidationReason {
     /// `failRegistrationOn=1`: failover began.
     FailoverStarted,
@@ -215,8 +226,9 @@ pub enum InvalidationReason {
 }
 
 /// A state change worth telling the world about; `name()` is the `event`
-/// field of the JSON event stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// field of the JSON event stream, the tag of its derived `Serialize`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// A REGISTER transaction started (refreshes and un-REGISTERs included).
     Registering {
@@ -225,13 +237,17 @@ pub enum EventKind {
         purpose: Purpose,
     },
     Registered {
+        /// Granted, whole seconds in JSON.
+        #[serde(serialize_with = "duration_secs")]
         expires: Duration,
         primary: bool,
     },
     RouteFailed {
         reason: RouteFailReason,
         /// What the transport said, when it says more than the reason (the
-        /// TLS verification error).
+        /// TLS verification error). Absent from the JSON when `None`:
+        /// no other event has `detail`.
+        #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
     /// Moving on from `from` to the event's route.
@@ -245,6 +261,7 @@ pub enum EventKind {
     /// Waiting `wait` before the next attempt; `failures` counts the
     /// consecutive failures before this one.
     Backoff {
+        #[serde(rename = "wait_ms", serialize_with = "duration_ms")]
         wait: Duration,
         failures: u32,
     },
@@ -268,7 +285,8 @@ pub enum EventKind {
 }
 
 /// Why a registration attempt ended without a binding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailReason {
     /// Every route of the walk failed, or Timer B/F ended the walk.
     RoutesExhausted,
@@ -312,7 +330,8 @@ impl FailReason {
 }
 
 /// Why a due failback waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailbackHeldReason {
     /// A call is up on the line (with enhanced failover: on any line).
     CallActive,
@@ -347,8 +366,11 @@ impl EventKind {
 }
 
 /// An event with the route it concerns and the line's Call-ID at the time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its JSON form is the kind's (`event` and its fields) with `route` (or
+/// `null`) and `call_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
+    #[serde(flatten)]
     pub kind: EventKind,
     /// `None` only when no route is known (back-off without routes).
     pub route: Option<Route>,

@@ -58,14 +58,18 @@ pub use machine::{Subscription, SubscriptionState};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Serialize;
 
 use crate::call::Transmit;
+use crate::json_fields::{duration_ms, duration_secs, lossy_utf8, opt_duration_ms};
 use crate::registration::InvalidationReason;
 use crate::route::Route;
 use crate::transaction::RetryPolicy;
 
-/// The event packages a line subscribes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The event packages a line subscribes to; serialized as the `Event`
+/// header token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EventPackage {
     /// BLF (RFC 4235).
     Dialog,
@@ -123,32 +127,48 @@ impl Default for SubscriptionSettings {
 }
 
 /// A state change of a subscription; `name()` is the `event` field of the
-/// JSON event stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// JSON event stream, the tag of its derived `Serialize`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event")]
 pub enum SubscriptionEventKind {
     /// A new subscription was accepted (2xx) on the event's route.
-    Subscribed { expires: Duration },
+    #[serde(rename = "subscribed")]
+    Subscribed {
+        #[serde(serialize_with = "duration_secs")]
+        expires: Duration,
+    },
     /// A refresh was accepted.
-    Refreshed { expires: Duration },
+    #[serde(rename = "subscription_refreshed")]
+    Refreshed {
+        #[serde(serialize_with = "duration_secs")]
+        expires: Duration,
+    },
     /// Dropped because the registration moved (or failover began).
+    #[serde(rename = "subscription_invalidated")]
     Invalidated { reason: InvalidationReason },
     /// The notifier ended it (NOTIFY `terminated`) or it lapsed.
+    #[serde(rename = "subscription_terminated")]
     Terminated {
         /// The `reason` parameter, `expired`, or `unsubscribed`.
         reason: String,
         /// When it will be tried again, if at all.
+        #[serde(rename = "retry_in_ms", serialize_with = "opt_duration_ms")]
         retry_in: Option<Duration>,
     },
     /// A SUBSCRIBE failed (final response or no answer).
+    #[serde(rename = "subscription_failed")]
     Failed {
         status: Option<u16>,
+        #[serde(rename = "retry_in_ms", serialize_with = "duration_ms")]
         retry_in: Duration,
     },
     /// A NOTIFY with state (BLF, MWI, SCA): the body is the package's
     /// document.
+    #[serde(rename = "subscription_notify")]
     Notified {
         state: String,
         content_type: Option<String>,
+        #[serde(serialize_with = "lossy_utf8")]
         body: Bytes,
     },
 }
@@ -166,9 +186,11 @@ impl SubscriptionEventKind {
     }
 }
 
-/// An event with the subscription's package, Call-ID and route.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An event with the subscription's package, Call-ID and route; in JSON
+/// the kind's fields beside them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SubscriptionEvent {
+    #[serde(flatten)]
     pub kind: SubscriptionEventKind,
     pub package: EventPackage,
     pub call_id: String,
