@@ -163,3 +163,47 @@ fn shutdown_during_an_unanswered_register_unregisters_its_route() {
     );
     assert_eq!(sim.send_times("r2"), Vec::<u64>::new());
 }
+
+/// Failed over to r2, the line fails back to r1 (`failBack.mode=
+/// registration`, `unRegisterOnFailBack=0`: r2's binding is given up
+/// silently), and r1 does not answer. Shutdown now removes every binding
+/// the line may have: r2's, which still holds until it lapses (answered:
+/// `shutdown`), then r1's, which the unanswered REGISTER may have made
+/// (cut short by the shutdown timeout: `unregister_unconfirmed`). Before,
+/// only r1 got an `Expires: 0`, r2 kept the binding, and no event said so.
+#[test]
+fn shutdown_removes_a_binding_given_up_silently_and_reports_each_route() {
+    let settings = sipfleet_protocol::registration::RegistrationSettings {
+        re_register_on: true,
+        failback_mode: sipfleet_protocol::config::FailbackMode::Registration,
+        expires_s: 60,
+        ..quick_backoff()
+    };
+    let mut sim = Sim::new(settings, routes(2, Transport::Udp));
+    sim.set_peer("r1", Peer::Icmp);
+    sim.start();
+    assert_eq!(
+        sim.reg.registered_route().map(|r| r.host.as_str()),
+        Some("r2")
+    );
+    sim.set_peer("r1", Peer::Silent);
+    sim.run_until(30_700);
+    assert_eq!(
+        sim.reg.registered_route(),
+        None,
+        "given up for the failback"
+    );
+    sim.take_log();
+    sim.input(|reg, now| reg.shutdown(now));
+    sim.input(|reg, now| reg.shutdown_timed_out(now));
+    assert_lines(
+        &sim.log_of(&["send", "unregistered"]),
+        &[
+            "30700 send r2 cseq=4 exp=0 cid-1",
+            "30700 unregistered r2 shutdown",
+            "30700 send r1 cseq=5 exp=0 cid-1",
+            "30700 unregistered r1 unregister_unconfirmed",
+        ],
+    );
+    assert_eq!(sim.reg.phase(), Phase::Stopped);
+}

@@ -208,6 +208,12 @@ pub struct Registration {
     /// Failback came due while it could not run (call active, refresh in
     /// flight): run it at the first chance.
     failback_pending: bool,
+    /// A binding the line gave up without an `Expires: 0` (failover with
+    /// `failRegistrationOn=1`, failback with `unRegisterOnFailBack=0`): the
+    /// registrar still holds it until it lapses, so shutdown removes it too.
+    abandoned: Option<Binding>,
+    /// Routes still to un-REGISTER at shutdown, after the one in flight.
+    shutdown_queue: VecDeque<Route>,
     rng: Box<dyn RngCore + Send>,
     call_ids: Box<dyn CallIdGenerator + Send>,
     outputs: VecDeque<Output>,
@@ -252,6 +258,8 @@ impl Registration {
             has_credentials: false,
             calls_active: false,
             failback_pending: false,
+            abandoned: None,
+            shutdown_queue: VecDeque::new(),
             rng,
             call_ids,
             outputs: VecDeque::new(),
@@ -444,7 +452,8 @@ impl Registration {
                 self.send_attempt(now, attempt.route, goal, Purpose::Authenticate);
             }
             (Goal::Unregister { after, .. }, _) => {
-                self.unregister_done(now, after, (200..=299).contains(&status))
+                let confirmed = (200..=299).contains(&status);
+                self.unregister_done(now, after, confirmed, Some(attempt.route))
             }
             (Goal::Register(_), 200..=299) => {
                 self.registered(now, attempt.route, attempt.expires, &response)
@@ -500,7 +509,9 @@ impl Registration {
             return;
         };
         match attempt.goal {
-            Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
+            Goal::Unregister { after, .. } => {
+                self.unregister_done(now, after, false, Some(attempt.route))
+            }
             Goal::Register(_) => {
                 let reason = FailReason::RequestNotBuilt;
                 self.rejected(now, attempt.route, None, None, reason);
@@ -534,7 +545,9 @@ impl Registration {
                     return;
                 };
                 match attempt.goal {
-                    Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
+                    Goal::Unregister { after, .. } => {
+                        self.unregister_done(now, after, false, Some(attempt.route))
+                    }
                     Goal::Register(_) if !failover => self.lost(now, attempt.route, reason),
                     Goal::Register(_) => self.attempt_failed(now, attempt, failure),
                 }
@@ -592,23 +605,32 @@ impl Registration {
         self.failback_pending = false;
         self.timers.stop(Timer::Refresh);
         self.timers.stop(Timer::Failback);
-        match self.registered_route().cloned().or(in_flight) {
-            Some(route) => {
-                self.send_attempt(
-                    now,
-                    route,
-                    Goal::unregister(AfterUnregister::Stop),
-                    Purpose::Unregister,
-                );
+        // Every registrar that may hold a binding of the line: the binding in
+        // force first (its registrar answers), then one given up silently
+        // that has not lapsed, then the route of a REGISTER still unanswered
+        // (it may yet create one).
+        let abandoned = self
+            .abandoned
+            .take()
+            .filter(|b| b.expires_at > now)
+            .map(|b| b.route);
+        let mut targets: Vec<Route> = Vec::new();
+        for route in [self.registered_route().cloned(), abandoned, in_flight]
+            .into_iter()
+            .flatten()
+        {
+            if !targets.iter().any(|t| t.same_destination(&route)) {
+                targets.push(route);
             }
-            None => self.stop(),
         }
+        self.shutdown_queue = targets.into_iter().collect();
+        self.next_shutdown_unregister(now);
     }
 
     /// The caller stopped waiting for the shutdown's un-REGISTER (its
     /// shutdown timeout, shorter than a TCP Timer B): one still unanswered
     /// ends now as `unregister_unconfirmed`. A no-op otherwise.
-    pub fn shutdown_timed_out(&mut self, now: Instant) {
+    pub fn shutdown_timed_out(&mut self, _now: Instant) {
         let State::Registering(a) = &self.state else {
             return;
         };
@@ -622,8 +644,15 @@ impl Registration {
             return;
         }
         if let Some(attempt) = self.take_attempt() {
-            if let Goal::Unregister { after, .. } = attempt.goal {
-                self.unregister_done(now, after, false);
+            if let Goal::Unregister { .. } = attempt.goal {
+                // Nothing more will be waited for: the rest of the queue is
+                // unconfirmed too.
+                let mut routes = vec![attempt.route];
+                routes.extend(self.shutdown_queue.drain(..));
+                for route in routes {
+                    self.shutdown_unregistered(&route, false);
+                }
+                self.stop();
             }
         }
     }

@@ -102,7 +102,9 @@ impl Registration {
 
     pub(super) fn attempt_failed(&mut self, now: Instant, attempt: Attempt, failure: Failure) {
         match attempt.goal {
-            Goal::Unregister { after, .. } => self.unregister_done(now, after, false),
+            Goal::Unregister { after, .. } => {
+                self.unregister_done(now, after, false, Some(attempt.route))
+            }
             Goal::Register(walk) => self.route_failed(now, attempt.route, walk, failure),
         }
     }
@@ -166,8 +168,20 @@ impl Registration {
     /// `failRegistrationOn=1`: failover begins, so the binding goes silently.
     pub(super) fn failover_started(&mut self) {
         if self.settings.effective_fail_registration_on() && self.binding.is_some() {
-            self.drop_binding(UnregisterReason::FailoverStarted);
+            self.abandon_binding(UnregisterReason::FailoverStarted);
         }
+    }
+
+    /// Drops the binding without an `Expires: 0`: the registrar keeps it
+    /// until it lapses, and shutdown removes it (see `abandoned`).
+    pub(super) fn abandon_binding(&mut self, reason: UnregisterReason) {
+        if let Some(binding) = &self.binding {
+            self.abandoned = Some(Binding {
+                route: binding.route.clone(),
+                expires_at: binding.expires_at,
+            });
+        }
+        self.drop_binding(reason);
     }
 
     pub(super) fn drop_binding(&mut self, reason: UnregisterReason) {
@@ -390,15 +404,14 @@ impl Registration {
         now: Instant,
         after: AfterUnregister,
         confirmed: bool,
+        route: Option<Route>,
     ) {
         match after {
             AfterUnregister::Stop => {
-                self.drop_binding(if confirmed {
-                    UnregisterReason::Shutdown
-                } else {
-                    UnregisterReason::UnregisterUnconfirmed
-                });
-                self.stop();
+                if let Some(route) = route {
+                    self.shutdown_unregistered(&route, confirmed);
+                }
+                self.next_shutdown_unregister(now);
             }
             AfterUnregister::Failback => {
                 self.drop_binding(UnregisterReason::Failback);
@@ -407,6 +420,38 @@ impl Registration {
                     None => self.begin_initial(now),
                 }
             }
+        }
+    }
+
+    /// The shutdown's next `Expires: 0`, or the stop when none is left.
+    pub(super) fn next_shutdown_unregister(&mut self, now: Instant) {
+        match self.shutdown_queue.pop_front() {
+            Some(route) => self.send_attempt(
+                now,
+                route,
+                Goal::unregister(AfterUnregister::Stop),
+                Purpose::Unregister,
+            ),
+            None => self.stop(),
+        }
+    }
+
+    /// Reports the end of the shutdown's `Expires: 0` to `route`: the
+    /// binding in force if it is there, else a binding the route may hold
+    /// (given up silently, or from a REGISTER never answered).
+    pub(super) fn shutdown_unregistered(&mut self, route: &Route, confirmed: bool) {
+        let reason = if confirmed {
+            UnregisterReason::Shutdown
+        } else {
+            UnregisterReason::UnregisterUnconfirmed
+        };
+        if self
+            .registered_route()
+            .is_some_and(|r| r.same_destination(route))
+        {
+            self.drop_binding(reason);
+        } else {
+            self.emit(Some(route), EventKind::Unregistered { reason });
         }
     }
 
@@ -446,7 +491,7 @@ impl Registration {
                 // unRegisterOnFailBack=0: "the registration is terminated
                 // silently". Without RROFO a failback is only a refresh that
                 // tries the primary first, and the binding stands meanwhile.
-                self.drop_binding(UnregisterReason::Failback);
+                self.abandon_binding(UnregisterReason::Failback);
             }
             self.failback_walk(now, primary);
         }
