@@ -41,7 +41,7 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 
 /// The next `sipfleet run:` line on stderr (log records skipped).
 fn next_error(rx: &mpsc::Receiver<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
