@@ -150,6 +150,24 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 /// The trace writer for `--trace` and `--pcap`, if either is given.
 fn open_trace(args: &RunArgs, start: Instant) -> Result<Option<Trace>, String> {
+    // Two outputs on one stream would make both unreadable.
+    let stdout_events = matches!(args.events, EventFormat::Json | EventFormat::Text);
+    let is_stdout = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if is_stdout(&args.pcap) || (stdout_events && is_stdout(&args.trace)) {
+        return Err(
+            "stdout carries one output: --pcap - needs stdout to itself, and --trace - \
+             needs --events log (the events then go to stderr)"
+                .into(),
+        );
+    }
+    if let (Some(t), Some(p)) = (&args.trace, &args.pcap) {
+        if t == p {
+            return Err(format!(
+                "--trace and --pcap name the same file {}: give each its own",
+                t.display()
+            ));
+        }
+    }
     let mut outputs: Vec<(Box<dyn std::io::Write + Send>, TraceFormat)> = Vec::new();
     let open = |path: &PathBuf| -> Result<Box<dyn std::io::Write + Send>, String> {
         if path.as_os_str() == "-" {

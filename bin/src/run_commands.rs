@@ -86,10 +86,13 @@ const USAGE: &str = "commands: call LINE URI | emergency LINE URI | answer LINE 
 /// (RFC 3261 25.1), non-ASCII elsewhere refused (a host name would need
 /// IDNA, which is not ours to guess).
 pub fn target_uri(word: &str) -> Result<String, String> {
-    let lower = word
-        .get(..5)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    // By characters: a non-ASCII user part may start within the first five
+    // bytes (`sip:ü@...`).
+    let lower: String = word
+        .chars()
+        .take(5)
+        .collect::<String>()
+        .to_ascii_lowercase();
     if lower.starts_with("tel:") {
         return Err(format!(
             "tel: URIs are not supported, not {word:?}: call the number as \
@@ -364,6 +367,8 @@ mod tests {
             Ok("sips:a%01b@x.test".into())
         );
         assert_eq!(target_uri("SIP:9001@x.test"), Ok("SIP:9001@x.test".into()));
+        assert_eq!(target_uri("sip:ü@x.test"), Ok("sip:%C3%BC@x.test".into()));
+        assert_eq!(target_uri("sips:ü@x.test"), Ok("sips:%C3%BC@x.test".into()));
     }
 
     #[test]

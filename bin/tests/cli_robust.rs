@@ -278,3 +278,34 @@ fn config_errors_cut_huge_values() {
         assert!(stderr.contains("bytes)"), "{args:?}: {stderr}");
     }
 }
+
+/// Two outputs on one stream are refused before anything starts: a JSON
+/// event stream mixed with a trace, a pcap on stdout, or one file for both.
+#[test]
+fn trace_outputs_that_would_share_a_stream_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("one.cfg");
+    std::fs::write(
+        &cfg,
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let same = dir.path().join("t").to_string_lossy().into_owned();
+    for extra in [
+        vec!["--events", "json", "--trace", "-"],
+        vec!["--events", "text", "--trace", "-"],
+        vec!["--events", "log", "--pcap", "-"],
+        vec!["--trace", same.as_str(), "--pcap", same.as_str()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+            .args(["run", "--duration", "1", "--config"])
+            .arg(&cfg)
+            .args(&extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sipfleet run:"), "{extra:?}: {err}");
+    }
+}
