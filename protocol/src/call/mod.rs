@@ -150,6 +150,7 @@
 mod dialog;
 mod machine;
 mod requests;
+mod state;
 mod uac;
 mod uas;
 
