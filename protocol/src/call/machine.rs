@@ -1,6 +1,7 @@
 //! The [`Call`] state machine: construction, getters, commands, timers and
-//! outputs (quinn-proto layout). Responses to our requests are handled in
-//! `uac.rs`, requests from the peer in `uas.rs`.
+//! outputs (quinn-proto layout). The state enum and the timer table are in
+//! `state.rs`, responses to our requests are handled in `uac.rs`, requests
+//! from the peer in `uas.rs`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -620,15 +621,17 @@ impl Call {
                 self.send_bye(now, EndReason::NoAck);
             }
         } else if self.timers.is_due(Timer::Retransmit, now) {
-            let Some(server) = &mut self.server else {
+            let repeat = self.server.as_mut().and_then(|server| {
+                let interval = server.retransmit.as_mut()?;
+                *interval = (*interval * 2).min(t2);
+                Some((*interval, server.last.clone()))
+            });
+            let Some((interval, last)) = repeat else {
+                self.stop_retransmit();
                 return;
             };
-            let Some(interval) = &mut server.retransmit else {
-                return;
-            };
-            *interval = (*interval * 2).min(t2);
-            self.timers.set(Timer::Retransmit, now + *interval);
-            if let Some(resp) = server.last.clone() {
+            self.timers.set(Timer::Retransmit, now + interval);
+            if let Some(resp) = last {
                 self.send(resp);
             }
         }
