@@ -1,24 +1,26 @@
 //! The [`Call`] state machine: construction, getters, commands, timers and
-//! outputs (quinn-proto layout). Responses to our requests are handled in
-//! `uac.rs`, requests from the peer in `uas.rs`.
+//! outputs (quinn-proto layout). The state enum and the timer table are in
+//! `state.rs`, responses to our requests are handled in `uac.rs`, requests
+//! from the peer in `uas.rs`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::dialog::{Dialog, HeldChallenge, IdGen};
+use super::state::{NonInviteTx, Purpose, ServerInvite, State, Timer, TimerTable};
 use super::{
     CallDirection, CallError, CallEvent, CallEventKind, CallOutput, CallSettings, EndReason,
     Transmit,
 };
 use crate::auth::DigestClient;
-use crate::message::{HeaderName, Message, Method, Request, Response};
+use crate::message::{HeaderName, Message, Method, Request};
 use crate::register_request::LineIdentity;
 use crate::route::Route;
 use crate::sdp::{LocalMedia, RemoteMedia};
-use crate::transaction::{ClientTransaction, TimeoutAction};
+use crate::transaction::TimeoutAction;
 
 /// What the line knows when placing a call.
 #[derive(Clone, Debug)]
@@ -63,54 +65,6 @@ pub enum CallState {
     Ended,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Purpose {
-    Initial,
-    Hold,
-    Resume,
-}
-
-/// Our INVITE (initial or re-INVITE) transaction.
-pub(super) struct InviteTx {
-    pub(super) request: Request,
-    pub(super) tx: ClientTransaction,
-    pub(super) cseq: u32,
-    pub(super) purpose: Purpose,
-    pub(super) answered_challenge: bool,
-    pub(super) provisional: bool,
-}
-
-/// Our BYE or CANCEL transaction.
-pub(super) struct NonInviteTx {
-    pub(super) request: Request,
-    pub(super) tx: ClientTransaction,
-    pub(super) cseq: u32,
-    pub(super) answered_challenge: bool,
-}
-
-/// 2xx retransmission of a server INVITE transaction (RFC 3261 13.3.1.4).
-pub(super) struct Retransmit {
-    pub(super) next: Instant,
-    pub(super) interval: Duration,
-    /// Timer H: 64*T1 after the first 2xx.
-    pub(super) give_up: Instant,
-}
-
-/// An INVITE we received (initial or re-INVITE).
-pub(super) struct ServerInvite {
-    pub(super) request: Request,
-    pub(super) branch: String,
-    pub(super) cseq: u32,
-    pub(super) initial: bool,
-    /// The last response sent, repeated on a retransmitted INVITE.
-    pub(super) last: Option<Response>,
-    /// 2xx retransmission (any transport), or Timer G for a 300-699 over
-    /// UDP (RFC 3261 17.2.1), until the ACK or Timer H.
-    pub(super) retransmit: Option<Retransmit>,
-    /// The final response sent was 300-699: its ACK ends nothing.
-    pub(super) rejected: bool,
-}
-
 /// One call of a line. See the module docs of [`super`].
 pub struct Call {
     pub(super) settings: CallSettings,
@@ -118,7 +72,8 @@ pub struct Call {
     pub(super) digest: Option<DigestClient>,
     pub(super) ids: IdGen,
     pub(super) direction: CallDirection,
-    pub(super) state: CallState,
+    pub(super) state: State,
+    pub(super) timers: TimerTable,
     pub(super) dialog: Dialog,
     pub(super) media: LocalMedia,
     pub(super) remote_media: Option<RemoteMedia>,
@@ -126,18 +81,8 @@ pub struct Call {
     pub(super) local_hold: bool,
     /// The peer put the call on hold.
     pub(super) remote_hold: bool,
-    pub(super) invite: Option<InviteTx>,
+    /// The INVITE we received that is still answered or repeated.
     pub(super) server: Option<ServerInvite>,
-    pub(super) bye: Option<NonInviteTx>,
-    pub(super) cancel: Option<NonInviteTx>,
-    /// `hangup` before any provisional response: CANCEL when one arrives.
-    pub(super) cancel_pending: bool,
-    /// No final response to the cancelled INVITE by then: the call is over.
-    pub(super) cancel_deadline: Option<Instant>,
-    /// Hang up as soon as our 2xx is acknowledged.
-    pub(super) bye_after_ack: bool,
-    /// The reason reported when the BYE in flight completes.
-    pub(super) bye_reason: EndReason,
     /// ACK sent for the last 2xx (repeated on a retransmitted 2xx), by CSeq.
     pub(super) ack_2xx: Option<(u32, Request)>,
     /// ACK sent for the last 300-699 (repeated on a retransmitted final).
@@ -145,28 +90,19 @@ pub struct Call {
     pub(super) challenge: Option<HeldChallenge>,
     /// Branch of the INVITE that created an incoming call.
     pub(super) initial_branch: Option<String>,
-    /// `sipfleet.call.ringTimeout`: an incoming call still ringing then is
-    /// refused with 480.
-    pub(super) ring_until: Option<Instant>,
     /// The SDP offer of the initial INVITE, repeated by every retry.
     pub(super) initial_offer: Option<Bytes>,
     /// The INVITE's initial route was chosen: the 32 s budget starts here.
     pub(super) walk_started: Instant,
+    /// RFC 6026 Timer M: 64*T1 after the first 2xx of an answered outgoing
+    /// call. [`Timer::LateAnswers`] runs to it once the call ended.
+    pub(super) timer_m: Option<Instant>,
     /// The route that holds the line's registration, as last reported.
     pub(super) registrar: Option<Route>,
     pub(super) outputs: VecDeque<CallOutput>,
-    pub(super) ended: Option<(EndReason, Option<u16>)>,
-    /// The `now` of the input being handled: [`Self::end`] dates the
-    /// late-2xx window from it.
-    pub(super) clock: Instant,
-    /// An outgoing call that ended stays until then, so that a 2xx to its
-    /// INVITE (an answer that crossed the CANCEL, came after Timer B, or
-    /// from a second fork) still gets its ACK and a BYE (RFC 3261
-    /// 13.2.2.4). 64*T1 after the end of an unanswered call, or after the
-    /// first 2xx of an answered one (RFC 6026 Timer M).
-    pub(super) late_2xx_until: Option<Instant>,
     /// Dialogs ended by [`Self::end_other_fork`]: remote tag, CSeq and the
-    /// ACK sent, repeated for a retransmitted 2xx without a second BYE.
+    /// ACK sent, repeated for a retransmitted 2xx without a second BYE;
+    /// kept while [`Timer::LateAnswers`] runs.
     pub(super) ended_forks: Vec<(String, u32, Request)>,
     /// The BYEs of those dialogs, retransmitted (Timer E) until answered or
     /// Timer F, like the call's own.
@@ -178,7 +114,7 @@ impl std::fmt::Debug for Call {
         f.debug_struct("Call")
             .field("call_id", &self.dialog.call_id)
             .field("direction", &self.direction)
-            .field("state", &self.state)
+            .field("state", &self.state.phase())
             .field("route", &self.dialog.route)
             .finish_non_exhaustive()
     }
@@ -219,11 +155,11 @@ impl Call {
             digest,
             ids,
             CallDirection::Outgoing,
+            State::early(None),
             dialog,
             media,
             now,
         );
-        call.state = CallState::Calling;
         call.emit(CallEventKind::Started {
             direction: CallDirection::Outgoing,
             remote: params.target,
@@ -283,11 +219,11 @@ impl Call {
             digest,
             ids,
             CallDirection::Incoming,
+            State::Incoming,
             dialog,
             media,
             now,
         );
-        call.state = CallState::Incoming;
         call.initial_branch = Some(branch.clone());
         call.server = Some(ServerInvite {
             request: req.clone(),
@@ -309,7 +245,7 @@ impl Call {
         if !required.is_empty() {
             call.respond_invite_with(420, &[(HeaderName::Unsupported, required.join(", "))]);
             call.reject_sent(now);
-            call.end(EndReason::Rejected, Some(420));
+            call.end(now, EndReason::Rejected, Some(420));
             return Ok(call);
         }
         if !req.body().is_empty() {
@@ -318,14 +254,16 @@ impl Call {
                 Err(_) => {
                     call.respond_invite(488, None);
                     call.reject_sent(now);
-                    call.end(EndReason::Rejected, Some(488));
+                    call.end(now, EndReason::Rejected, Some(488));
                     return Ok(call);
                 }
             }
         }
         call.respond_invite(180, None);
         call.emit(CallEventKind::Ringing);
-        call.ring_until = call.settings.ring_timeout.map(|t| now + t);
+        if let Some(ring) = call.settings.ring_timeout {
+            call.timers.set(Timer::Ring, now + ring);
+        }
         Ok(call)
     }
 
@@ -336,6 +274,7 @@ impl Call {
         digest: Option<DigestClient>,
         ids: IdGen,
         direction: CallDirection,
+        state: State,
         dialog: Dialog,
         media: LocalMedia,
         now: Instant,
@@ -347,40 +286,31 @@ impl Call {
             digest,
             ids,
             direction,
-            state: CallState::Calling,
+            state,
+            timers: TimerTable::default(),
             dialog,
             media,
             remote_media: None,
             local_hold: false,
             remote_hold: false,
-            invite: None,
             server: None,
-            bye: None,
-            cancel: None,
-            cancel_pending: false,
-            cancel_deadline: None,
-            bye_after_ack: false,
-            bye_reason: EndReason::LocalHangup,
             ack_2xx: None,
             ack_final: None,
             challenge: None,
             initial_branch: None,
-            ring_until: None,
             initial_offer: None,
             walk_started: now,
-            clock: now,
-            late_2xx_until: None,
+            timer_m: None,
             ended_forks: Vec::new(),
             fork_byes: Vec::new(),
             outputs: VecDeque::new(),
-            ended: None,
         }
     }
 
     // ----- getters -----
 
     pub fn state(&self) -> CallState {
-        self.state
+        self.state.phase()
     }
 
     pub fn direction(&self) -> CallDirection {
@@ -408,7 +338,7 @@ impl Call {
     /// The call has not ended: ringing, answering, established or hanging
     /// up. A line with an active call does not fail back.
     pub fn is_active(&self) -> bool {
-        self.state != CallState::Ended
+        !self.state.is_ended()
     }
 
     pub fn is_held(&self) -> bool {
@@ -417,7 +347,10 @@ impl Call {
 
     /// Why and with which final status the call ended.
     pub fn end_reason(&self) -> Option<(EndReason, Option<u16>)> {
-        self.ended
+        match self.state {
+            State::Ended { reason, status } => Some((reason, status)),
+            _ => None,
+        }
     }
 
     /// Whether `msg` belongs to this call (same Call-ID). Dialog tags are
@@ -442,36 +375,13 @@ impl Call {
         self.outputs.pop_front()
     }
 
-    /// When [`Self::handle_timeout`] must be called next.
+    /// When [`Self::handle_timeout`] must be called next: the first of the
+    /// timer table, the state's transactions and the BYEs to ended forks.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let server = self
-            .server
-            .as_ref()
-            .and_then(|s| s.retransmit.as_ref())
-            .map(|r| r.next.min(r.give_up));
-        if self.state == CallState::Ended {
-            // Only a rejection waiting for its ACK (Timer G/H), the window
-            // for a late 2xx and the BYEs of forks ended late.
-            return [server, self.late_2xx_until, self.fork_bye_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-        }
-        let invite = self.invite.as_ref().and_then(|t| t.tx.poll_timeout());
-        let bye = self.bye.as_ref().and_then(|t| t.tx.poll_timeout());
-        let cancel = self.cancel.as_ref().and_then(|t| t.tx.poll_timeout());
-        let forks = self.fork_bye_timeout();
-        let ring = self
-            .ring_until
-            .filter(|_| self.state == CallState::Incoming);
         [
-            invite,
-            bye,
-            cancel,
-            server,
-            self.cancel_deadline,
-            forks,
-            ring,
+            self.timers.next(),
+            self.state.poll_timeout(),
+            self.fork_bye_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -484,14 +394,13 @@ impl Call {
     /// when the INVITE had none) naming `rtp`, the media port the line bound
     /// for it now, retransmitted until the ACK.
     pub fn answer(&mut self, now: Instant, rtp: SocketAddr) -> Result<(), CallError> {
-        self.clock = now;
-        if self.state != CallState::Incoming {
+        if !matches!(self.state, State::Incoming) {
             return Err(self.wrong_state("answer"));
         }
-        if !self.gate() {
+        if !self.gate(now) {
             return Ok(());
         }
-        self.ring_until = None;
+        self.timers.stop(Timer::Ring);
         self.media.rtp = rtp;
         let offer = self
             .server
@@ -501,7 +410,9 @@ impl Call {
         let body = self.local_description(offer.as_ref());
         self.respond_invite(200, Some(body));
         self.start_2xx_retransmit(now);
-        self.state = CallState::Answering;
+        self.state = State::Answering {
+            bye_after_ack: false,
+        };
         self.emit(CallEventKind::Answered);
         Ok(())
     }
@@ -509,31 +420,30 @@ impl Call {
     /// Ends the call the way its state requires: CANCEL (ringing outgoing),
     /// 603 (ringing incoming), BYE (answered).
     pub fn hangup(&mut self, now: Instant) -> Result<(), CallError> {
-        self.clock = now;
-        match self.state {
-            CallState::Calling => {
-                self.cancel_pending = true;
+        match &mut self.state {
+            State::Calling(early) => {
+                early.cancel_pending = true;
                 Ok(())
             }
-            CallState::Ringing => {
+            State::Ringing(_) => {
                 self.send_cancel(now);
                 Ok(())
             }
-            CallState::Incoming => {
+            State::Incoming => {
                 self.respond_invite(603, None);
                 self.reject_sent(now);
-                self.end(EndReason::Declined, Some(603));
+                self.end(now, EndReason::Declined, Some(603));
                 Ok(())
             }
-            CallState::Answering => {
-                self.bye_after_ack = true;
+            State::Answering { bye_after_ack } => {
+                *bye_after_ack = true;
                 Ok(())
             }
-            CallState::Established => {
+            State::Established(_) => {
                 self.send_bye(now, EndReason::LocalHangup);
                 Ok(())
             }
-            CallState::Cancelling | CallState::Terminating | CallState::Ended => {
+            State::Cancelling(_) | State::Terminating(_) | State::Ended { .. } => {
                 Err(self.wrong_state("hangup"))
             }
         }
@@ -541,13 +451,11 @@ impl Call {
 
     /// Puts an established call on hold: re-INVITE with `a=sendonly`.
     pub fn hold(&mut self, now: Instant) -> Result<(), CallError> {
-        self.clock = now;
         self.reinvite(now, Purpose::Hold, "hold")
     }
 
     /// Takes the call off hold: re-INVITE with `a=sendrecv`.
     pub fn resume(&mut self, now: Instant) -> Result<(), CallError> {
-        self.clock = now;
         self.reinvite(now, Purpose::Resume, "resume")
     }
 
@@ -563,23 +471,23 @@ impl Call {
         local: SocketAddr,
         last_route: bool,
     ) -> Result<(), CallError> {
-        self.clock = now;
-        let started = self.invite.as_ref().is_none_or(|i| !i.provisional);
-        if self.state != CallState::Calling || !started {
+        let State::Calling(early) = &self.state else {
+            return Err(self.wrong_state("retry_on_route"));
+        };
+        if early.invite.as_ref().is_some_and(|i| i.provisional) {
             return Err(self.wrong_state("retry_on_route"));
         }
-        if self.cancel_pending {
+        if early.cancel_pending {
             // Hung up before anyone answered: nothing to retry.
-            self.invite = None;
-            self.end(EndReason::Cancelled, None);
+            self.end(now, EndReason::Cancelled, None);
             return Ok(());
         }
         let budget_end = self.walk_started + self.settings.policy.timers.timer_b();
         if !self.settings.policy.enhanced_failover && now >= budget_end {
             // Timer B ended the walk: no route may be tried any more.
-            self.invite = None;
+            self.state.take_invite();
             self.emit(CallEventKind::RouteFailed { budget_over: true });
-            self.end(EndReason::Timeout, None);
+            self.end(now, EndReason::Timeout, None);
             return Ok(());
         }
         self.dialog.contact = super::dialog::contact_for(&self.identity, local, route.transport);
@@ -592,10 +500,8 @@ impl Call {
     /// No route is left for the INVITE after a
     /// [`CallEventKind::RouteFailed`]: the call ends (timeout).
     pub fn give_up(&mut self, now: Instant) {
-        self.clock = now;
-        if self.state == CallState::Calling {
-            self.invite = None;
-            self.end(EndReason::Timeout, None);
+        if matches!(self.state, State::Calling(_)) {
+            self.end(now, EndReason::Timeout, None);
         }
     }
 
@@ -608,17 +514,16 @@ impl Call {
 
     /// Transport trouble on `route` (ICMP, refused, flow lost).
     pub fn handle_transport_error(&mut self, now: Instant, route: &Route) {
-        self.clock = now;
         if !route.same_destination(&self.dialog.route) {
             return;
         }
-        match self.state {
-            CallState::Calling if self.invite.as_ref().is_some_and(|i| !i.provisional) => {
-                self.invite = None;
+        match &mut self.state {
+            State::Calling(early) if early.invite.as_ref().is_some_and(|i| !i.provisional) => {
+                early.invite = None;
                 self.emit(CallEventKind::RouteFailed { budget_over: false });
             }
-            CallState::Ended | CallState::Established | CallState::Incoming => {}
-            _ => self.end(EndReason::TransportError, None),
+            State::Ended { .. } | State::Established(_) | State::Incoming => {}
+            _ => self.end(now, EndReason::TransportError, None),
         }
     }
 
@@ -626,7 +531,6 @@ impl Call {
 
     /// A message the line matched to this call ([`Self::accepts`]).
     pub fn handle_message(&mut self, now: Instant, msg: &Message) {
-        self.clock = now;
         match msg {
             Message::Request(req) => self.handle_request(now, req),
             Message::Response(resp) => self.handle_response(now, resp),
@@ -635,18 +539,12 @@ impl Call {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.clock = now;
-        if self.state == CallState::Ended {
-            if self.late_2xx_until.is_some_and(|t| now >= t) {
-                self.late_2xx_until = None;
-                self.ended_forks.clear();
-            }
-            self.fork_bye_timeouts(now);
-            self.server_timeout(now);
-            return;
+        if self.timers.is_due(Timer::LateAnswers, now) {
+            self.timers.stop(Timer::LateAnswers);
+            self.ended_forks.clear();
         }
         self.fork_bye_timeouts(now);
-        if let Some(inv) = &mut self.invite {
+        if let Some(inv) = self.state.invite_mut() {
             match inv.tx.handle_timeout(now) {
                 Some(TimeoutAction::Retransmit) => {
                     let req = inv.request.clone();
@@ -656,30 +554,30 @@ impl Call {
                 None => {}
             }
         }
-        if let Some(bye) = &mut self.bye {
+        if let Some(bye) = self.state.bye_mut() {
             match bye.tx.handle_timeout(now) {
                 Some(TimeoutAction::Retransmit) => {
                     let req = bye.request.clone();
                     self.send(req);
                 }
                 Some(TimeoutAction::TimedOut(_)) => {
-                    self.bye = None;
-                    let reason = self.bye_reason;
-                    self.end(reason, None);
+                    if let State::Terminating(t) = &self.state {
+                        let reason = t.reason;
+                        self.end(now, reason, None);
+                    }
                 }
                 None => {}
             }
         }
-        if let Some(cancel) = &mut self.cancel {
+        if let Some(cancel) = self.state.cancel_mut() {
             if let Some(TimeoutAction::Retransmit) = cancel.tx.handle_timeout(now) {
                 let req = cancel.request.clone();
                 self.send(req);
             }
         }
-        if self.cancel_deadline.is_some_and(|t| now >= t) {
-            self.cancel_deadline = None;
-            self.invite = None;
-            self.end(EndReason::Cancelled, None);
+        if self.timers.is_due(Timer::CancelGiveUp, now) {
+            self.timers.stop(Timer::CancelGiveUp);
+            self.end(now, EndReason::Cancelled, None);
         }
         self.ring_timeout(now);
         self.server_timeout(now);
@@ -708,30 +606,44 @@ impl Call {
         }
     }
 
+    /// The server INVITE's retransmissions (2xx, or Timer G) and Timer H.
     fn server_timeout(&mut self, now: Instant) {
         let t2 = self.settings.policy.timers.t2;
-        let Some(server) = &mut self.server else {
-            return;
-        };
-        let Some(r) = &mut server.retransmit else {
-            return;
-        };
-        if now >= r.give_up {
+        if self.timers.is_due(Timer::AckGiveUp, now) {
             // Timer H: the 2xx was never acknowledged (for a rejection,
             // nothing more to do).
-            let initial = server.initial;
-            let rejected = server.rejected;
-            self.server = None;
-            if !rejected && (initial || self.state == CallState::Established) {
+            self.stop_retransmit();
+            let Some(server) = self.server.take() else {
+                return;
+            };
+            let established = matches!(self.state, State::Established(_));
+            if !server.rejected && (server.initial || established) {
                 self.send_bye(now, EndReason::NoAck);
             }
-        } else if now >= r.next {
-            r.interval = (r.interval * 2).min(t2);
-            r.next = now + r.interval;
-            if let Some(resp) = server.last.clone() {
+        } else if self.timers.is_due(Timer::Retransmit, now) {
+            let repeat = self.server.as_mut().and_then(|server| {
+                let interval = server.retransmit.as_mut()?;
+                *interval = (*interval * 2).min(t2);
+                Some((*interval, server.last.clone()))
+            });
+            let Some((interval, last)) = repeat else {
+                self.stop_retransmit();
+                return;
+            };
+            self.timers.set(Timer::Retransmit, now + interval);
+            if let Some(resp) = last {
                 self.send(resp);
             }
         }
+    }
+
+    /// The server INVITE repeats nothing more (ACK, Timer H, end).
+    pub(super) fn stop_retransmit(&mut self) {
+        if let Some(server) = &mut self.server {
+            server.retransmit = None;
+        }
+        self.timers.stop(Timer::Retransmit);
+        self.timers.stop(Timer::AckGiveUp);
     }
 
     // ----- helpers shared by uac.rs and uas.rs -----
@@ -739,7 +651,7 @@ impl Call {
     pub(super) fn wrong_state(&self, command: &'static str) -> CallError {
         CallError::WrongState {
             command,
-            state: self.state,
+            state: self.state.phase(),
         }
     }
 
@@ -758,36 +670,36 @@ impl Call {
         }));
     }
 
-    pub(super) fn end(&mut self, reason: EndReason, status: Option<u16>) {
-        if self.state == CallState::Ended {
+    /// The call ends at `now`: every transaction of the state goes with it;
+    /// a rejection keeps its Timer G, an outgoing call opens the window for
+    /// late answers.
+    pub(super) fn end(&mut self, now: Instant, reason: EndReason, status: Option<u16>) {
+        if self.state.is_ended() {
             return;
         }
-        self.state = CallState::Ended;
-        self.ended = Some((reason, status));
+        self.state = State::Ended { reason, status };
         // A call that was answered already holds Timer M from its 2xx.
         if self.direction == CallDirection::Outgoing && self.ack_2xx.is_none() {
-            self.late_2xx_until = Some(self.clock + self.settings.policy.timers.timer_b());
+            self.timer_m = Some(now + self.settings.policy.timers.timer_b());
         }
-        self.late_2xx_until = self.late_2xx_until.filter(|t| *t > self.clock);
-        self.invite = None;
-        self.bye = None;
-        self.cancel = None;
-        self.cancel_deadline = None;
-        if let Some(s) = &mut self.server {
-            if !s.rejected {
-                s.retransmit = None;
-            }
+        if let Some(at) = self.timer_m.take().filter(|t| *t > now) {
+            self.timers.set(Timer::LateAnswers, at);
+        }
+        self.timers.stop(Timer::Ring);
+        self.timers.stop(Timer::CancelGiveUp);
+        if self.server.as_ref().is_some_and(|s| !s.rejected) {
+            self.stop_retransmit();
         }
         self.emit(CallEventKind::Ended { reason, status });
     }
 
     /// `onlySignalWithRegistered`: may a request go out now? If not, the
     /// call ends (`registrar_changed`) and nothing is sent.
-    pub(super) fn gate(&mut self) -> bool {
+    pub(super) fn gate(&mut self, now: Instant) -> bool {
         if self.may_signal_via(self.registrar.as_ref()) {
             return true;
         }
-        self.end(EndReason::RegistrarChanged, None);
+        self.end(now, EndReason::RegistrarChanged, None);
         false
     }
 }

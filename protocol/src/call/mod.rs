@@ -84,22 +84,89 @@
 //!
 //! # States
 //!
+//! The call's state ([`CallState`] from [`Call::state`]) is an enum whose
+//! busy variants carry the transactions they run (as h2's stream state
+//! does): `Calling` and `Ringing` the INVITE, `Cancelling` the INVITE and
+//! its CANCEL, `Established` a re-INVITE, `Terminating` the BYE (and a
+//! re-INVITE still running). The outgoing side is RFC 3261 figure 5 (the
+//! INVITE client transaction) seen from the dialog; the incoming side is
+//! figure 7. Labels are the event, then the action.
+//!
 //! ```text
-//!  outgoing                          incoming
-//!  +---------+ 1xx  +---------+      +----------+ answer()/auto +-----------+
-//!  | Calling |----->| Ringing |      | Incoming |-------------->| Answering |
-//!  +---------+      +---------+      +----------+  200 + SDP    +-----------+
-//!    | |  2xx/ACK      |  2xx/ACK       |  CANCEL/hangup        | ACK
-//!    | +---------------+--------+       |  487/603              v
-//!    | 3xx-6xx, Timer B         |       |                 +-------------+
-//!    | (ACK in transaction)     +-------|---------------->| Established |
-//!    |                                  |                 +-------------+
-//!    |  hangup(): CANCEL, 487, ACK      |      hold()/resume(): re-INVITE
-//!    v                                  v      BYE sent: Terminating, 200
-//!  +-------------------------------------------------------+
-//!  |                        Ended                          |
-//!  +-------------------------------------------------------+
+//!  OUTGOING (figure 5)                      INCOMING (figure 7)
+//!
+//!  outgoing(): INVITE + offer               incoming(): 100, 180
+//!       |                                        |
+//!       v       Timer A: INVITE again            v      ring timeout: 480
+//!  +---------+  route failed: RouteFailed  +----------+ refuse_no_media(): 503
+//!  | Calling |  retry_on_route(): INVITE   | Incoming | hangup(): 603
+//!  +---------+  (CSeq+1, same Call-ID)     +----------+ CANCEL: 200, 487
+//!   |      |                                 |          --------------> Ended
+//!   |      | 1xx (not 100)                   | answer() (or autoAnswer):
+//!   |      v                                 | 200 + SDP
+//!   |  +---------+                           v
+//!   |  | Ringing |                     +-----------+  200 again every T1..T2
+//!   |  +---------+                     | Answering |  Timer H: BYE (Terminating)
+//!   |    |    | hangup(): CANCEL       +-----------+
+//!   |    |    | (hangup() in Calling:        |
+//!   |    |    |  CANCEL at the first 1xx)    | ACK (after hangup(): BYE)
+//!   |    |    v                              |
+//!   |    |  +------------+  487: ACK --------|-------------------> Ended
+//!   |    |  | Cancelling |  64*T1 and no final response ---------> Ended
+//!   |    |  +------------+                   |
+//!   |    |    | 2xx crossed the CANCEL:      |
+//!   |    |    | ACK, then BYE                |
+//!   | 2xx: ACK (a new transaction,           |
+//!   |    |    | to the remote target)        |
+//!   v    v    v                              v
+//!  +-----------------------------------------------------+  hold(), resume():
+//!  |                     Established                     |  re-INVITE; a peer's
+//!  +-----------------------------------------------------+  re-INVITE: 200 + SDP
+//!     | hangup(): BYE                            ^
+//!     | re-INVITE unanswered: BYE                | 401/407 to the BYE:
+//!     | no ACK to a 2xx (Timer H): BYE           | BYE with credentials
+//!     v                                          |
+//!  +-------------+-------------------------------+
+//!  | Terminating |  final response to the BYE, or Timer F ------> Ended
+//!  +-------------+
+//!
+//!  -> Ended also from: 3xx-6xx to the INVITE (ACK in its transaction,
+//!  figure 5 Completed), Timer B or give_up() (timeout), a 401/407 that
+//!  cannot be answered, a transport error (not in Calling, Incoming or
+//!  Established), the peer's BYE (200), 481/408 to a re-INVITE, and a
+//!  request that onlySignalWithRegistered forbids.
+//!
+//!  +-------+  still runs: Timer G/H of a rejection we sent, the BYEs to
+//!  | Ended |  other forks, and for an outgoing call the window for a late
+//!  +-------+  2xx (64*T1; RFC 6026 Timer M): it gets an ACK and a BYE.
 //! ```
+//!
+//! An INVITE we receive (initial or re-INVITE) is a server transaction
+//! (figure 7, with the Accepted state of RFC 6026) kept beside the dialog
+//! state, because it outlives it: a rejection is repeated after the call
+//! ended, and a retransmitted INVITE gets the last response again in every
+//! state.
+//!
+//! ```text
+//!  INVITE: 100 (and 180)
+//!       |
+//!       v             300-699              ACK
+//!  +------------+ ----------------> +-----------+ -----> Timer G stops
+//!  | Proceeding |  Timer G (UDP):   | Completed |
+//!  +------------+  repeat, T1..T2   +-----------+ -----> Timer H: gone
+//!       |
+//!       | 2xx (answer(), a peer's re-INVITE)
+//!       v
+//!  +----------+  2xx again every T1..T2 (13.3.1.4)
+//!  | Accepted |  ACK: done (the initial INVITE: Established)
+//!  +----------+  Timer H (64*T1): BYE, `no_ack`
+//! ```
+//!
+//! The call's own timers sit in a table indexed by a `Timer` enum (ring
+//! timeout, CANCEL give-up, 2xx / Timer G retransmission, Timer H, the
+//! late-2xx window); the client transactions keep theirs (Timer A/B, E/F).
+//! [`Call::poll_timeout`] is the first of the table, the state's
+//! transactions and the BYEs to other forks.
 //!
 //! # Rules (RFC 3261 unless noted)
 //!
@@ -150,6 +217,7 @@
 mod dialog;
 mod machine;
 mod requests;
+mod state;
 mod uac;
 mod uas;
 

@@ -7,7 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::dialog::authorize;
-use super::machine::{Call, CallState, InviteTx, NonInviteTx, Purpose, Retransmit};
+use super::machine::Call;
+use super::state::{Cancelling, InviteTx, NonInviteTx, Purpose, State, Terminating, Timer};
 use super::{CallError, EndReason};
 use crate::message::{HeaderName, Method, Request};
 use crate::sdp::{self, Direction, RemoteMedia};
@@ -81,11 +82,9 @@ impl Call {
     pub(super) fn start_2xx_retransmit(&mut self, now: Instant) {
         let t1 = self.settings.policy.timers.t1;
         if let Some(server) = &mut self.server {
-            server.retransmit = Some(Retransmit {
-                next: now + t1,
-                interval: t1,
-                give_up: now + t1 * 64,
-            });
+            server.retransmit = Some(t1);
+            self.timers.set(Timer::Retransmit, now + t1);
+            self.timers.set(Timer::AckGiveUp, now + t1 * 64);
         }
     }
 
@@ -107,7 +106,7 @@ impl Call {
                 uri: self.dialog.remote_target.clone(),
                 reason: e.to_string(),
             })?;
-        let body = match (purpose, &self.invite) {
+        let body = match (purpose, self.state.invite()) {
             // A retry of the initial INVITE repeats the same offer.
             (Purpose::Initial, Some(previous)) => previous.request.body().clone(),
             (Purpose::Initial, None) => match &self.initial_offer {
@@ -144,7 +143,7 @@ impl Call {
             position,
             now,
         );
-        self.invite = Some(InviteTx {
+        self.state.put_invite(InviteTx {
             request: req.clone(),
             tx,
             cseq,
@@ -168,10 +167,11 @@ impl Call {
         purpose: Purpose,
         command: &'static str,
     ) -> Result<(), CallError> {
-        if self.state != CallState::Established || self.invite.is_some() || self.server.is_some() {
+        let in_dialog = matches!(&self.state, State::Established(d) if d.reinvite.is_none());
+        if !in_dialog || self.server.is_some() {
             return Err(self.wrong_state(command));
         }
-        if !self.gate() {
+        if !self.gate(now) {
             return Ok(());
         }
         let with_credentials = self.challenge.is_some();
@@ -180,7 +180,7 @@ impl Call {
 
     /// Sends a BYE (a new non-INVITE transaction in the dialog).
     pub(super) fn send_bye(&mut self, now: Instant, reason: EndReason) {
-        if !self.gate() {
+        if !self.gate(now) {
             return;
         }
         let cseq = self.dialog.next_cseq();
@@ -189,20 +189,25 @@ impl Call {
             self.dialog
                 .request(Method::Bye, cseq, &branch, &self.settings.user_agent)
         else {
-            self.end(reason, None);
+            self.end(now, reason, None);
             return;
         };
         if self.challenge.is_some() {
             self.add_credentials(&mut req);
         }
-        self.bye = Some(NonInviteTx {
+        let bye = NonInviteTx {
             request: req.clone(),
             tx: self.non_invite_tx(now),
             cseq,
             answered_challenge: false,
-        });
-        self.bye_reason = reason;
-        self.state = CallState::Terminating;
+        };
+        // A re-INVITE still running goes on beside the BYE.
+        let reinvite = self.state.take_invite();
+        self.state = State::Terminating(Box::new(Terminating {
+            bye,
+            reason,
+            reinvite,
+        }));
         self.send(req);
     }
 
@@ -222,12 +227,14 @@ impl Call {
     /// CANCEL of our ringing INVITE (RFC 3261 9.1): same branch,
     /// Request-URI, Call-ID, From, To, Route and CSeq number.
     pub(super) fn send_cancel(&mut self, now: Instant) {
-        self.cancel_pending = false;
-        let Some(inv) = &self.invite else {
+        if let State::Calling(early) = &mut self.state {
+            early.cancel_pending = false;
+        }
+        let Some(inv) = self.state.invite() else {
             return;
         };
         if !self.may_signal_via(self.registrar.as_ref()) {
-            self.gate();
+            self.gate(now);
             return;
         }
         let src = inv.request.headers();
@@ -251,14 +258,18 @@ impl Call {
         }
         h.push(HeaderName::CSeq, format!("{cseq} CANCEL"));
         h.push(HeaderName::UserAgent, self.settings.user_agent.clone());
-        self.cancel = Some(NonInviteTx {
+        let cancel = NonInviteTx {
             request: req.clone(),
             tx: self.non_invite_tx(now),
             cseq,
             answered_challenge: false,
-        });
-        self.cancel_deadline = Some(now + self.settings.policy.timers.timer_b());
-        self.state = CallState::Cancelling;
+        };
+        let invite = self.state.take_invite();
+        self.state = State::Cancelling(Box::new(Cancelling { invite, cancel }));
+        self.timers.set(
+            Timer::CancelGiveUp,
+            now + self.settings.policy.timers.timer_b(),
+        );
         self.send(req);
     }
 }

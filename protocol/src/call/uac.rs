@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use super::dialog::read_challenge;
-use super::machine::{Call, CallState, NonInviteTx, Purpose};
+use super::machine::Call;
+use super::state::{NonInviteTx, Purpose, State, Timer};
 use super::{CallDirection, CallEventKind, EndReason};
 use crate::message::{HeaderName, Method, Request, Response};
 use crate::sdp::RemoteMedia;
@@ -18,7 +19,7 @@ impl Call {
         let status = resp.status().as_u16();
         match cseq.method {
             Method::Invite => {
-                let current = self.invite.as_ref().is_some_and(|i| i.cseq == cseq.seq);
+                let current = self.state.invite().is_some_and(|i| i.cseq == cseq.seq);
                 if current {
                     self.invite_response(now, resp, status);
                 } else if (200..300).contains(&status) && !self.is_acked_2xx(resp, cseq.seq) {
@@ -30,7 +31,7 @@ impl Call {
             Method::Bye if self.is_fork_bye(resp) => self.fork_bye_response(now, resp, status),
             Method::Bye => self.bye_response(now, cseq.seq, resp, status),
             Method::Cancel => {
-                if let Some(c) = &mut self.cancel {
+                if let Some(c) = self.state.cancel_mut() {
                     if c.cseq == cseq.seq && status >= 200 {
                         c.tx.handle_final(now, status);
                     }
@@ -130,7 +131,7 @@ impl Call {
     }
 
     fn invite_response(&mut self, now: Instant, resp: &Response, status: u16) {
-        let Some(inv) = &mut self.invite else {
+        let Some(inv) = self.state.invite_mut() else {
             return;
         };
         if status < 200 {
@@ -139,10 +140,9 @@ impl Call {
             if inv.purpose != Purpose::Initial {
                 return;
             }
-            if self.cancel_pending {
+            if self.state.cancel_pending() {
                 self.send_cancel(now);
-            } else if status != 100 && self.state == CallState::Calling {
-                self.state = CallState::Ringing;
+            } else if status != 100 && self.state.calling_to_ringing() {
                 self.emit(CallEventKind::Ringing);
             }
             return;
@@ -158,7 +158,7 @@ impl Call {
     }
 
     fn invite_succeeded(&mut self, now: Instant, resp: &Response, purpose: Purpose, cseq: u32) {
-        self.invite = None;
+        self.state.take_invite();
         let initial = purpose == Purpose::Initial;
         self.dialog.update_from_response(resp, initial);
         if !resp.body().is_empty() {
@@ -179,17 +179,16 @@ impl Call {
         }
         match purpose {
             Purpose::Initial => {
-                self.late_2xx_until = Some(now + self.settings.policy.timers.timer_b());
-                let cancelled = self.cancel_pending || self.state == CallState::Cancelling;
-                self.cancel_deadline = None;
-                self.state = CallState::Established;
+                self.timer_m = Some(now + self.settings.policy.timers.timer_b());
+                let cancelled =
+                    self.state.cancel_pending() || matches!(self.state, State::Cancelling(_));
+                self.timers.stop(Timer::CancelGiveUp);
+                self.state = State::established(None);
                 self.emit(CallEventKind::Answered);
                 let remote_rtp = self.remote_media.as_ref().map(|m| m.rtp);
                 self.emit(CallEventKind::Established { remote_rtp });
                 if cancelled {
                     // The 2xx crossed our CANCEL: the call is up, end it.
-                    self.cancel_pending = false;
-                    self.cancel = None;
                     self.send_bye(now, EndReason::Cancelled);
                 }
             }
@@ -205,7 +204,7 @@ impl Call {
     }
 
     fn invite_failed(&mut self, now: Instant, resp: &Response, status: u16) {
-        let Some(inv) = self.invite.take() else {
+        let Some(inv) = self.state.take_invite() else {
             return;
         };
         let ack = non_2xx_ack(&inv.request, resp, inv.cseq);
@@ -226,31 +225,34 @@ impl Call {
                     .send_invite(now, inv.purpose, last_route, true)
                     .is_err()
                 {
-                    self.end(EndReason::AuthFailed, Some(status));
+                    self.end(now, EndReason::AuthFailed, Some(status));
                 }
                 return;
             }
             if inv.purpose == Purpose::Initial {
-                self.end(EndReason::AuthFailed, Some(status));
+                self.end(now, EndReason::AuthFailed, Some(status));
                 return;
             }
         }
         match inv.purpose {
             Purpose::Initial => {
-                let reason = if self.state == CallState::Cancelling && status == 487 {
+                let cancelling = matches!(self.state, State::Cancelling(_));
+                let reason = if cancelling && status == 487 {
                     EndReason::Cancelled
                 } else {
                     EndReason::Rejected
                 };
-                self.end(reason, Some(status));
+                self.end(now, reason, Some(status));
             }
-            _ if matches!(status, 481 | 408) => self.end(EndReason::DialogGone, Some(status)),
+            _ if matches!(status, 481 | 408) => {
+                self.end(now, EndReason::DialogGone, Some(status));
+            }
             _ => self.emit(CallEventKind::ReinviteFailed { status }),
         }
     }
 
     fn bye_response(&mut self, now: Instant, seq: u32, resp: &Response, status: u16) {
-        let Some(bye) = &mut self.bye else {
+        let Some(bye) = self.state.bye_mut() else {
             return;
         };
         if bye.cseq != seq || status < 200 {
@@ -261,47 +263,52 @@ impl Call {
         }
         bye.tx.handle_final(now, status);
         let answered = bye.answered_challenge;
-        let reason = self.bye_reason;
+        let State::Terminating(terminating) = &self.state else {
+            return;
+        };
+        let reason = terminating.reason;
         if matches!(status, 401 | 407) && !answered && self.digest.is_some() {
             if let Some(challenge) = read_challenge(resp) {
                 self.challenge = Some(challenge);
-                self.bye = None;
-                self.state = CallState::Established;
+                let reinvite = self.state.take_invite();
+                self.state = State::established(reinvite);
                 self.send_bye(now, reason);
-                if let Some(b) = &mut self.bye {
+                if let Some(b) = self.state.bye_mut() {
                     b.answered_challenge = true;
                 }
                 return;
             }
         }
-        self.bye = None;
-        self.end(reason, Some(status));
+        self.end(now, reason, Some(status));
     }
 
     /// The INVITE's route gave up (Timer A schedule or Timer B).
     pub(super) fn invite_timed_out(&mut self, now: Instant, why: TimedOut) {
-        let Some(inv) = self.invite.take() else {
+        let calling = matches!(self.state, State::Calling(_));
+        let Some(inv) = self.state.take_invite() else {
             return;
         };
         match inv.purpose {
-            Purpose::Initial if self.cancel_pending => self.end(EndReason::Cancelled, None),
-            Purpose::Initial if why == TimedOut::Route && self.state == CallState::Calling => {
+            Purpose::Initial if self.state.cancel_pending() => {
+                self.end(now, EndReason::Cancelled, None);
+            }
+            Purpose::Initial if why == TimedOut::Route && calling => {
                 self.emit(CallEventKind::RouteFailed { budget_over: false });
             }
             Purpose::Initial => {
-                if self.state == CallState::Calling {
+                if calling {
                     self.emit(CallEventKind::RouteFailed { budget_over: true });
                 }
-                self.end(EndReason::Timeout, None);
+                self.end(now, EndReason::Timeout, None);
             }
             // A re-INVITE without answer: the dialog is gone (RFC 3261
             // 12.2.1.2 treats a 408 like a 481); say goodbye.
             _ => {
-                if self.direction == CallDirection::Incoming || self.state == CallState::Established
-                {
+                let established = matches!(self.state, State::Established(_));
+                if self.direction == CallDirection::Incoming || established {
                     self.send_bye(now, EndReason::Timeout);
                 } else {
-                    self.end(EndReason::Timeout, None);
+                    self.end(now, EndReason::Timeout, None);
                 }
             }
         }

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::machine::{Call, CallState, ServerInvite};
+use super::machine::Call;
+use super::state::{ServerInvite, State, Timer};
 use super::{CallError, CallEventKind, EndReason};
 use crate::message::{Method, Request, Response, StatusCode};
 use crate::sdp::RemoteMedia;
@@ -12,33 +13,32 @@ impl Call {
     /// `reg.x.autoAnswer`: the line answers this ringing call at once
     /// (binding its media port, then [`Self::answer`]).
     pub fn auto_answer_due(&self) -> bool {
-        self.settings.auto_answer && self.state == CallState::Incoming
+        self.settings.auto_answer && matches!(self.state, State::Incoming)
     }
 
     /// The line could not get a media port to answer this ringing call
     /// (`sipfleet.sockets.max` reached, or the bind failed): 503 Service
     /// Unavailable, and the call ends (`resource_limit`).
     pub fn refuse_no_media(&mut self, now: Instant) -> Result<(), CallError> {
-        self.clock = now;
-        if self.state != CallState::Incoming {
+        if !matches!(self.state, State::Incoming) {
             return Err(self.wrong_state("refuse_no_media"));
         }
         self.respond_invite(503, None);
         self.reject_sent(now);
-        self.end(EndReason::ResourceLimit, Some(503));
+        self.end(now, EndReason::ResourceLimit, Some(503));
         Ok(())
     }
 
     /// `sipfleet.call.ringTimeout` over: a call still ringing gets 480
     /// Temporarily Unavailable (RFC 3261 21.4.18) and ends (`ring_timeout`).
     pub(super) fn ring_timeout(&mut self, now: Instant) {
-        if self.state != CallState::Incoming || self.ring_until.is_none_or(|t| now < t) {
+        if !matches!(self.state, State::Incoming) || !self.timers.is_due(Timer::Ring, now) {
             return;
         }
-        self.ring_until = None;
+        self.timers.stop(Timer::Ring);
         self.respond_invite(480, None);
         self.reject_sent(now);
-        self.end(EndReason::RingTimeout, Some(480));
+        self.end(now, EndReason::RingTimeout, Some(480));
     }
 
     pub(super) fn handle_request(&mut self, now: Instant, req: &Request) {
@@ -49,7 +49,7 @@ impl Call {
             .and_then(|v| v.branch().map(str::to_owned));
         let unconfirmed =
             self.direction == super::CallDirection::Outgoing && self.dialog.remote_tag.is_none();
-        let gone = self.state == CallState::Ended
+        let gone = self.state.is_ended()
             && !matches!(req.method(), Method::Ack | Method::Bye | Method::Invite);
         if *req.method() != Method::Ack && (unconfirmed || gone) {
             // No dialog yet (our INVITE is unanswered), or no more: 481.
@@ -65,7 +65,7 @@ impl Call {
             Method::Invite => self.on_invite(now, req, branch),
             Method::Ack => self.on_ack(now, req),
             Method::Cancel => self.on_cancel(now, req, branch),
-            Method::Bye => self.on_bye(req),
+            Method::Bye => self.on_bye(now, req),
             Method::Options | Method::Info => {
                 if self.in_dialog(req) {
                     self.reply(req, StatusCode::OK);
@@ -127,7 +127,7 @@ impl Call {
             }
             return;
         }
-        if self.state == CallState::Ended {
+        if self.state.is_ended() {
             if let Some(code) = StatusCode::new(481) {
                 self.reply(req, code);
             }
@@ -136,14 +136,14 @@ impl Call {
         if !self.in_dialog(req) {
             return;
         }
-        if self.invite.is_some() {
+        if self.state.invite().is_some() {
             // Glare with our own re-INVITE (RFC 3261 14.2).
             if let Some(code) = StatusCode::new(491) {
                 self.reply(req, code);
             }
             return;
         }
-        if self.state != CallState::Established || self.server.is_some() {
+        if !matches!(self.state, State::Established(_)) || self.server.is_some() {
             self.reply(req, StatusCode::SERVER_INTERNAL_ERROR);
             return;
         }
@@ -204,9 +204,7 @@ impl Call {
             // The ACK for our 300-699 (hop by hop, To may be untagged):
             // Timer G stops.
             if seq == Some(server.cseq) {
-                if let Some(s) = &mut self.server {
-                    s.retransmit = None;
-                }
+                self.stop_retransmit();
             }
             return;
         }
@@ -216,6 +214,7 @@ impl Call {
             return;
         }
         let initial = server.initial;
+        self.stop_retransmit();
         self.server = None;
         if !req.body().is_empty() {
             // The answer to the offer we put in our 2xx.
@@ -223,11 +222,12 @@ impl Call {
                 self.remote_media_changed(m);
             }
         }
-        if initial && self.state == CallState::Answering {
-            self.state = CallState::Established;
+        if let (true, State::Answering { bye_after_ack }) = (initial, &self.state) {
+            let bye_after_ack = *bye_after_ack;
+            self.state = State::established(None);
             let remote_rtp = self.remote_media.as_ref().map(|m| m.rtp);
             self.emit(CallEventKind::Established { remote_rtp });
-            if self.bye_after_ack {
+            if bye_after_ack {
                 self.send_bye(now, EndReason::LocalHangup);
             }
         }
@@ -249,21 +249,27 @@ impl Call {
         // RFC 3261 9.2: 200 to the CANCEL; 487 to the INVITE if it has no
         // final response yet.
         self.reply(req, StatusCode::OK);
-        if self.state == CallState::Incoming {
+        if matches!(self.state, State::Incoming) {
             self.respond_invite(487, None);
             self.reject_sent(now);
-            self.end(EndReason::RemoteCancelled, Some(487));
+            self.end(now, EndReason::RemoteCancelled, Some(487));
         }
     }
 
-    fn on_bye(&mut self, req: &Request) {
-        let remote_ended = matches!(self.ended, Some((EndReason::RemoteHangup, _)));
+    fn on_bye(&mut self, now: Instant, req: &Request) {
+        let remote_ended = matches!(
+            self.state,
+            State::Ended {
+                reason: EndReason::RemoteHangup,
+                ..
+            }
+        );
         if remote_ended {
             // A retransmitted BYE gets its 200 again.
             self.reply(req, StatusCode::OK);
             return;
         }
-        if matches!(self.state, CallState::Incoming | CallState::Ended) {
+        if matches!(self.state, State::Incoming | State::Ended { .. }) {
             let resp = Response::for_request(
                 req,
                 StatusCode::CALL_DOES_NOT_EXIST,
@@ -276,6 +282,6 @@ impl Call {
             return;
         }
         self.reply(req, StatusCode::OK);
-        self.end(EndReason::RemoteHangup, None);
+        self.end(now, EndReason::RemoteHangup, None);
     }
 }
