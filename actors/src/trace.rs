@@ -66,6 +66,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Trace {
     tx: mpsc::Sender<Job>,
+    /// Why an output stopped (a full disk, a closed pipe), one per output.
+    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Trace {
@@ -114,15 +116,23 @@ impl Trace {
             });
         }
         let (tx, rx) = mpsc::channel::<Job>();
+        let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = failures.clone();
         std::thread::Builder::new()
             .name("sipfleet-trace".into())
-            .spawn(move || write_loop(rx, sinks, start))?;
-        Ok(Trace { tx })
+            .spawn(move || write_loop(rx, sinks, start, &seen))?;
+        Ok(Trace { tx, failures })
     }
 
     /// Traces one message. Never blocks on I/O.
     pub fn record(&self, record: TraceRecord) {
         let _ = self.tx.send(Job::Record(record));
+    }
+
+    /// Why outputs stopped, if any did: a trace that could not be written
+    /// must not go unnoticed.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     /// Waits until everything recorded so far is written and flushed.
@@ -165,9 +175,21 @@ impl Sink {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Job>, mut sinks: Vec<Sink>, start: Instant) {
-    // A broken output (a closed pipe, a full disk) stops that output only.
+fn write_loop(
+    rx: mpsc::Receiver<Job>,
+    mut sinks: Vec<Sink>,
+    start: Instant,
+    failures: &std::sync::Mutex<Vec<String>>,
+) {
+    // A broken output (a closed pipe, a full disk) stops that output only,
+    // and says why.
     let mut ok = vec![true; sinks.len()];
+    let mut fail = |ok: &mut bool, e: std::io::Error| {
+        *ok = false;
+        if let Ok(mut f) = failures.lock() {
+            f.push(e.to_string());
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut job = Some(first);
         let mut waiters = Vec::new();
@@ -176,7 +198,9 @@ fn write_loop(rx: mpsc::Receiver<Job>, mut sinks: Vec<Sink>, start: Instant) {
                 Job::Record(r) => {
                     for (sink, ok) in sinks.iter_mut().zip(ok.iter_mut()) {
                         if *ok {
-                            *ok = sink.write(&r, start).is_ok();
+                            if let Err(e) = sink.write(&r, start) {
+                                fail(ok, e);
+                            }
                         }
                     }
                 }
@@ -186,7 +210,9 @@ fn write_loop(rx: mpsc::Receiver<Job>, mut sinks: Vec<Sink>, start: Instant) {
         }
         for (sink, ok) in sinks.iter_mut().zip(ok.iter_mut()) {
             if *ok {
-                *ok = sink.flush().is_ok();
+                if let Err(e) = sink.flush() {
+                    fail(ok, e);
+                }
             }
         }
         for done in waiters {
@@ -395,5 +421,20 @@ mod tests {
             n += 1;
         }
         assert_eq!((n, at), (2, bytes.len()));
+    }
+
+    #[test]
+    fn an_output_that_fails_says_why() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+        let Ok(full) = full else {
+            return; // no /dev/full here
+        };
+        let r = record(Direction::Sent);
+        let trace = Trace::spawn(vec![(Box::new(full), TraceFormat::Text)], r.at).unwrap();
+        trace.record(r);
+        trace.flush();
+        let failures = trace.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("No space"), "{failures:?}");
     }
 }

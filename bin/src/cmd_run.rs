@@ -138,6 +138,11 @@ pub fn run(args: RunArgs) -> ExitCode {
     });
     if let Some(trace) = &trace {
         trace.flush();
+        for failure in trace.failures() {
+            report(&format!(
+                "sipfleet run: the message trace stopped: {failure}"
+            ));
+        }
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
