@@ -184,7 +184,7 @@ fn write_loop(
     // A broken output (a closed pipe, a full disk) stops that output only,
     // and says why.
     let mut ok = vec![true; sinks.len()];
-    let mut fail = |ok: &mut bool, e: std::io::Error| {
+    let fail = |ok: &mut bool, e: std::io::Error| {
         *ok = false;
         if let Ok(mut f) = failures.lock() {
             f.push(e.to_string());
