@@ -318,16 +318,25 @@ fn render_failover(out: &mut String, f: &FailoverSettings) {
         flag(&f.fail_registration_on),
         &f.fail_registration_on.source,
     );
-    row(
-        out,
-        4,
-        "failBack.mode",
-        f.failback_mode.value,
-        &f.failback_mode.source,
-    );
+    // reRegisterOn=0 makes every RROFO parameter below idle (design.md
+    // decision 1): say so next to the values, or they read as in force.
+    let idle = if f.re_register_on.get() {
+        ""
+    } else {
+        " (ignored: reRegisterOn=0)"
+    };
+    let mode = if f.re_register_on.get() {
+        f.failback_mode.value.to_string()
+    } else {
+        format!(
+            "{} (ignored: reRegisterOn=0, a failed-over line tries the primary at each refresh, as newRequests)",
+            f.failback_mode.value
+        )
+    };
+    row(out, 4, "failBack.mode", mode, &f.failback_mode.source);
     let timeout = match f.failback_timeout_s.value {
-        0 => "0 (no failback)".to_string(),
-        s => format!("{s} s"),
+        0 => format!("0 (no failback){idle}"),
+        s => format!("{s} s{idle}"),
     };
     row(
         out,

@@ -488,3 +488,32 @@ fn servers_are_listed_with_their_use() {
     let use2 = row(&stdout, "  server 2:", "use");
     assert!(use2.contains("not walked"), "{use2}");
 }
+
+/// With `reRegisterOn=0` (the guide's default) the RROFO failback settings
+/// are idle: `config check` says so beside them instead of showing them as
+/// in force; with `reRegisterOn=1` they read plainly.
+#[test]
+fn failback_settings_say_when_re_register_on_makes_them_idle() {
+    let off = temp(
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"x.test\"\n",
+        ".cfg",
+    );
+    let out = text(&check(&[off.path().as_os_str()], &[]).stdout);
+    assert!(
+        row(&out, "line 1", "failBack.mode").contains("ignored: reRegisterOn=0"),
+        "{out}"
+    );
+    assert!(
+        row(&out, "line 1", "failBack.timeout").contains("ignored: reRegisterOn=0"),
+        "{out}"
+    );
+    let on = temp(
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"x.test\"\nvoIpProt.server.1.failOver.reRegisterOn=\"1\"\n",
+        ".cfg",
+    );
+    let out = text(&check(&[on.path().as_os_str()], &[]).stdout);
+    assert!(
+        !row(&out, "line 1", "failBack.mode").contains("ignored"),
+        "{out}"
+    );
+}
