@@ -59,7 +59,14 @@ pub fn run(cmd: ConfigCommand) -> ExitCode {
                     ExitCode::from(2)
                 }
                 Ok(fleet) => {
-                    output::finish(output::stdout(&render(&fleet, &lines)), ExitCode::SUCCESS)
+                    // Asking for a line that is not there is a usage error:
+                    // the report says which, and the exit code says so too.
+                    let code = if lines.iter().all(|&n| fleet.line(n).is_some()) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(2)
+                    };
+                    output::finish(output::stdout(&render(&fleet, &lines)), code)
                 }
                 Err(e) => {
                     for error in &e.errors {
@@ -239,8 +246,20 @@ fn render_server(out: &mut String, server: &ServerConfig) {
         &server.address.value,
         &server.address.source,
     );
+    let literal = server
+        .address
+        .value
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
     let port = match server.port.value {
         Some(p) => p.to_string(),
+        // An IP address has no SRV records: the transport's default port.
+        None if literal => {
+            "0 (an IP address: the transport's default, 5060 or 5061 for TLS)".to_string()
+        }
         None => "0 (SRV lookup)".to_string(),
     };
     row(out, 4, "port", port, &server.port.source);

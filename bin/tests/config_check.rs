@@ -397,7 +397,8 @@ fn line_filter_prints_only_the_chosen_lines() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(0));
+    // Line 9 is not there: reported, and a usage error (exit 2).
+    assert_eq!(out.status.code(), Some(2));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("configuration OK: 2 line(s)\n"));
     assert!(!stdout.contains("line 1:"), "{stdout}");
@@ -516,4 +517,18 @@ fn failback_settings_say_when_re_register_on_makes_them_idle() {
         !row(&out, "line 1", "failBack.mode").contains("ignored"),
         "{out}"
     );
+}
+
+/// An IP-literal server has no SRV records: port 0 means the transport's
+/// default port, not an SRV lookup.
+#[test]
+fn an_ip_literal_server_does_not_claim_an_srv_lookup() {
+    let cfg = temp(
+        "reg.1.address=\"1001\"\nreg.1.server.1.address=\"127.0.0.12\"\n",
+        ".cfg",
+    );
+    let out = text(&check(&[cfg.path().as_os_str()], &[]).stdout);
+    let port = row(&out, "line 1", "port");
+    assert!(port.contains("an IP address"), "{port}");
+    assert!(!port.contains("SRV"), "{port}");
 }
