@@ -12,7 +12,6 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use sipfleet_protocol::config::{DnsSettings, FleetConfig};
 use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
-use sipfleet_protocol::line_setup;
 use sipfleet_protocol::resources::{socket_max, SocketBudget};
 use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
 use sipfleet_transport::flow::FlowConfig;
@@ -23,7 +22,7 @@ use slog::Logger;
 use crate::connection::FlowManager;
 use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
-use crate::line::{GetStatus, Line, LineFeatures, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
 use crate::resolver::{Resolver, ResolverConfig};
 
 /// How a fleet runs, beyond the Poly configuration.
@@ -64,16 +63,7 @@ pub enum FleetError {
     SipPort { port: u16, source: std::io::Error },
 }
 
-/// What a line's configuration lacks for the fleet to start it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum LineConfigError {
-    /// No registrar to build the line's identity from.
-    #[error("no registrar configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
-    NoRegistrar { line: u32 },
-    /// No server to register with.
-    #[error("no server configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
-    NoServer { line: u32 },
-}
+pub use sipfleet_protocol::line::LineConfigError;
 
 /// The running fleet.
 pub struct Fleet {
@@ -163,28 +153,16 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
         .lines
         .iter()
         .map(|line| {
-            let missing = |source| FleetError::Line {
+            LineSetup::from_config(
+                line,
+                &config.sip,
+                &options.user_agent,
+                &device,
+                options.seed,
+            )
+            .map_err(|source| FleetError::Line {
                 index: line.index,
                 source,
-            };
-            Ok(LineSetup {
-                index: line.index,
-                identity: line_setup::identity(line, &options.user_agent)
-                    .ok_or_else(|| missing(LineConfigError::NoRegistrar { line: line.index }))?,
-                digest: line.digest_client(),
-                settings: line_setup::registration_settings(line, &config.sip),
-                targets: Some(line_setup::registration_targets(line))
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| missing(LineConfigError::NoServer { line: line.index }))?,
-                seed: options
-                    .seed
-                    .map(|s| s ^ u64::from(line.index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                features: LineFeatures::from_config(line, &config.sip),
-                instance: Some(line_setup::instance_urn(
-                    &device,
-                    &line.address.value,
-                    line.index,
-                )),
             })
         })
         .collect()

@@ -64,7 +64,7 @@ pub fn keepalive_settings(k: &crate::config::KeepaliveSettings) -> KeepaliveSett
 /// A configuration in which nothing is set: every value is the schema's
 /// default. The `Default` of each settings struct is read from it, so the
 /// guide's defaults are written once, in the schema table.
-fn schema_defaults() -> &'static FleetConfig {
+pub(crate) fn schema_defaults() -> &'static FleetConfig {
     static DEFAULTS: OnceLock<FleetConfig> = OnceLock::new();
     DEFAULTS.get_or_init(|| {
         let mut b = ConfigBuilder::new();

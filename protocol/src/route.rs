@@ -115,3 +115,26 @@ impl fmt::Display for Route {
         write!(f, "{}:{} ({})", self.transport, self.addr, self.host)
     }
 }
+
+/// Identity of a flow: what lines share (one transport connection or one
+/// UDP destination). Lines name flows by it; the transport owns them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub transport: Transport,
+    pub remote: SocketAddr,
+}
+
+impl FlowKey {
+    pub fn of(route: &Route) -> Self {
+        FlowKey {
+            transport: route.transport,
+            remote: route.addr,
+        }
+    }
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.remote)
+    }
+}

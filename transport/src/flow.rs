@@ -35,27 +35,7 @@ use sipfleet_protocol::keepalive::KeepaliveSettings;
 /// handshake over a slow link, far shorter than the 32 s Timer B/F.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Identity of a flow: what lines share.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlowKey {
-    pub transport: Transport,
-    pub remote: SocketAddr,
-}
-
-impl FlowKey {
-    pub fn of(route: &Route) -> Self {
-        FlowKey {
-            transport: route.transport,
-            remote: route.addr,
-        }
-    }
-}
-
-impl fmt::Display for FlowKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.transport, self.remote)
-    }
-}
+pub use sipfleet_protocol::route::FlowKey;
 
 /// How flows are opened and kept alive.
 #[derive(Clone)]

@@ -1,0 +1,65 @@
+//! The call commands of the library API: one actix message per
+//! [`Command`] of the protocol line, answered with the Call-ID concerned.
+
+use actix::prelude::*;
+use sipfleet_protocol::line::{CallCommandError, Command};
+
+use super::Line;
+use crate::now;
+
+/// Places a call to `target` (a SIP URI); answers its Call-ID.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct PlaceCall {
+    pub target: String,
+}
+
+/// Seizes the shared line, then calls `target` whatever the seize's
+/// outcome (within 32 s); answers the emergency INVITE's Call-ID.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct Emergency {
+    pub target: String,
+}
+
+/// Answers the oldest ringing incoming call.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct Answer;
+
+/// Holds the newest established call that is not on hold.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct Hold;
+
+/// Resumes the newest call on hold.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct Resume;
+
+/// Ends the newest call: CANCEL, 603 or BYE as its state requires.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct Hangup;
+
+/// Each call message is one [`Command`] of the protocol line.
+macro_rules! call_command {
+    ($name:ident, |$msg:ident| $command:expr) => {
+        impl Handler<$name> for Line {
+            type Result = Result<String, CallCommandError>;
+
+            fn handle(&mut self, $msg: $name, ctx: &mut Self::Context) -> Self::Result {
+                let result = self.line.command(now(), $command);
+                self.drain(ctx);
+                result
+            }
+        }
+    };
+}
+
+call_command!(PlaceCall, |msg| Command::Call { target: msg.target });
+call_command!(Emergency, |msg| Command::Emergency { target: msg.target });
+call_command!(Answer, |_msg| Command::Answer);
+call_command!(Hold, |_msg| Command::Hold);
+call_command!(Resume, |_msg| Command::Resume);
+call_command!(Hangup, |_msg| Command::Hangup);

@@ -1,0 +1,181 @@
+//! The line's inputs and outputs: everything a driver feeds a line and
+//! everything it must carry out, as plain data.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::dns::{DnsNote, ResolveTarget, RouteSet};
+use crate::flow_failure::{FlowLostKind, RouteFailureKind};
+use crate::group_failback::GroupCommand;
+use crate::message::Message;
+use crate::registration::FailReason;
+use crate::route::{FlowKey, Route};
+
+use super::events::LineEventBody;
+
+/// What the driver tells the line.
+#[derive(Debug)]
+pub enum Input {
+    /// A message the flow `flow` delivered to this line.
+    Received { flow: FlowKey, message: Message },
+    /// A flow the line asked for ([`Output::OpenFlow`]) is open; `local`
+    /// is our address on it (Via, Contact, SDP).
+    FlowOpened { flow: FlowKey, local: SocketAddr },
+    /// A flow the line asked for cannot be had. How it failed reaches the
+    /// line separately ([`Input::RouteFailed`]) from the flow itself.
+    FlowUnavailable { flow: FlowKey, reason: String },
+    /// The flow could not reach its destination (ICMP, refused, connect
+    /// timeout, TLS handshake).
+    RouteFailed {
+        flow: FlowKey,
+        kind: RouteFailureKind,
+    },
+    /// An open flow was lost (FIN, RST, keep-alive loss).
+    FlowLost { flow: FlowKey, kind: FlowLostKind },
+    /// The routes of target `index` ([`Output::Resolve`]).
+    Resolved { index: usize, set: RouteSet },
+    /// Target `index` gave no routes; asked again later.
+    ResolveFailed { index: usize, error: String },
+    /// A target's routes changed on a refresh (TTL, cache restore).
+    RouteSetChanged {
+        target: ResolveTarget,
+        set: RouteSet,
+    },
+    /// DNS trouble met resolving `target`: failed queries, a restored cache.
+    DnsReport {
+        target: ResolveTarget,
+        notes: Vec<DnsNote>,
+        failed: Option<String>,
+        current: Option<RouteSet>,
+    },
+    /// Whether a call the line does not run itself (an embedding
+    /// application's) is up on the line.
+    ExternalCalls(bool),
+    /// The fleet's failback coordinator (enhanced failover).
+    Group(GroupCommand),
+    /// End calls, withdraw subscriptions, remove every binding.
+    Shutdown,
+    /// The shutdown's un-REGISTERs were given their time: unanswered ones
+    /// are reported unconfirmed.
+    ShutdownTimedOut,
+    /// A deadline ([`Output::Timeout`]) may have passed. Spurious ones are
+    /// no-ops: drivers need no guards.
+    Timeout,
+}
+
+/// What the line asks of the driver, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Open (or join) the flow of `route`, then answer
+    /// [`Input::FlowOpened`] or [`Input::FlowUnavailable`].
+    OpenFlow { route: Route },
+    /// Send `message` on the open flow `flow`.
+    Transmit { flow: FlowKey, message: Message },
+    /// Tell `flow`'s router that the dialog (Call-ID, our tag) is this
+    /// line's; comes before the message that needs it.
+    AnnounceDialog {
+        flow: FlowKey,
+        call_id: String,
+        local_tag: String,
+    },
+    /// The dialog ended: `flow`'s router forgets it.
+    ForgetDialog {
+        flow: FlowKey,
+        call_id: String,
+        local_tag: String,
+    },
+    /// `flow`'s router forgets the INVITE/ACK transaction `branch`.
+    TransactionDone { flow: FlowKey, branch: String },
+    /// The line no longer uses `flow` (the flow closes when its last line
+    /// lets go).
+    ReleaseFlow { flow: FlowKey },
+    /// `flow` failed or was lost: forget it; the next send opens a new one.
+    DetachFlow { flow: FlowKey },
+    /// Resolve target `index`; answer [`Input::Resolved`] or
+    /// [`Input::ResolveFailed`].
+    Resolve { index: usize, target: ResolveTarget },
+    /// Send one RTP packet from the call's media port.
+    Media {
+        call_id: String,
+        to: SocketAddr,
+        packet: Vec<u8>,
+    },
+    /// Something happened on the line (the event stream).
+    Event(LineEventBody),
+    /// Something an operator may want in the log.
+    Diagnostic(Diagnostic),
+    /// Tell the fleet's failback coordinator whether the line's calls are
+    /// up (enhanced failover: no line of the group fails back in a call).
+    GroupCallsActive(bool),
+    /// Tell the coordinator the line failed back (the group follows).
+    GroupFailedBack,
+    /// The earliest deadline moved: wake the line then with
+    /// [`Input::Timeout`]. Only emitted when it changes.
+    Timeout(Instant),
+}
+
+/// A log-worthy happening with no place in the event stream; the driver
+/// picks the level ([`Diagnostic::is_operator_problem`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Diagnostic {
+    /// A target gave no routes; asked again in `retry_in`.
+    NoRoutes {
+        target: String,
+        error: String,
+        retry_in: Duration,
+    },
+    /// A flow asked for could not be had.
+    FlowUnusable { flow: FlowKey, reason: String },
+    /// A REGISTER could not be built: the attempt ends at once.
+    RegisterNotBuilt { error: String },
+    /// A response to our REGISTER that is not ours or cannot be read.
+    RegisterResponseDropped { error: String },
+    /// The registration failed (the event says so too); `reason` tells
+    /// whether the operator must act.
+    RegistrationFailed {
+        status: Option<u16>,
+        reason: FailReason,
+        route: Option<Route>,
+    },
+    /// A route failed; `tls_detail` when it was the TLS handshake (a
+    /// certificate problem needs an operator, not patience).
+    RouteFailed {
+        route: Route,
+        kind: String,
+        tls_detail: Option<String>,
+    },
+    /// An open flow was lost.
+    FlowLost { route: Route, kind: String },
+    /// A request from an SBC that does not hold our registration
+    /// (`onlySignalWithRegistered`), dropped.
+    IgnoredRequest { flow: FlowKey, method: String },
+    /// An INVITE above `callsPerLineKey`, answered 486.
+    CallsPerLineReached { limit: u32 },
+    /// An INVITE that could not start a call, answered 400.
+    MalformedInvite { error: String },
+    /// A call refused for want of a media port.
+    MediaRefused { call_id: String, error: String },
+    /// An emergency call that could not be placed.
+    EmergencyNotPlaced { error: String },
+    /// An INVITE that could not go on the next route.
+    InviteNotRetried { call_id: String, error: String },
+}
+
+impl Diagnostic {
+    /// Whether an operator must act (a WARN), rather than a line working
+    /// through trouble (INFO/DEBUG).
+    pub fn is_operator_problem(&self) -> bool {
+        match self {
+            Diagnostic::NoRoutes { .. }
+            | Diagnostic::RegisterNotBuilt { .. }
+            | Diagnostic::RegisterResponseDropped { .. }
+            | Diagnostic::MediaRefused { .. }
+            | Diagnostic::EmergencyNotPlaced { .. } => true,
+            Diagnostic::RegistrationFailed { reason, .. } => {
+                !matches!(reason, FailReason::RoutesExhausted | FailReason::Denied)
+            }
+            Diagnostic::RouteFailed { tls_detail, .. } => tls_detail.is_some(),
+            _ => false,
+        }
+    }
+}
