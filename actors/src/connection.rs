@@ -20,6 +20,22 @@
 //! its lines release it; the manager forgets it immediately, so the next
 //! `Acquire` for the same route opens a fresh flow.
 //!
+//! ```text
+//!  line: OpenFlow{route}                      Release (last line) / Close
+//!        |                                         ^
+//!        v                                         |
+//!   Acquire --> [Connecting] --connect/TLS ok--> [Open] --FIN/RST/keep-alive
+//!   (manager      |   (UDP: open at once,          |  ^        lost/garbage--> [Lost]
+//!    creates      |    one shared SIP port)        |  |                          |
+//!    or joins)    |                         Inbound/SendMessage               FlowLost
+//!                 |                         (router: Via branch,             to every
+//!                 +--ICMP/refused/timeout/   dialog, Contact user)           line; manager
+//!                    TLS handshake---------> [Failed] --RouteFailure to      forgets it
+//!                                                        every line; manager forgets it
+//!  A line that Detaches or Releases a Failed/Lost flow lets it end; the
+//!  next OpenFlow for the route opens a fresh one.
+//! ```
+//!
 //! Time stamps come from `tokio::time::Instant::now()`, so a paused tokio
 //! clock drives the tests.
 

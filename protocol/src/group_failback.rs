@@ -15,6 +15,16 @@
 //! ask each other N² times). A round lasts [`ROUND`], the 32 s transaction
 //! budget within which the asked lines have either failed back or failed over
 //! again.
+//!
+//! ```text
+//!   line k: LineCalls{active} ----> [coordinator] ----> every line:
+//!                                   any call up?        CallsActive{any_active}
+//!                                                       (holds failback fleet-wide)
+//!   line k: LineFailedBack -------> no round open? ---> every other line:
+//!                                   open one (32 s)     Failback  (they fail back;
+//!                                   round open?         their own LineFailedBack
+//!                                   -> nothing          reports start nothing)
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod dns;
 pub mod error;
 pub mod flow;
+pub mod media;
 mod stream;
 mod tcp;
 pub mod tls;

@@ -13,7 +13,7 @@
 //! * stamps events with the time and hands them to the fleet's
 //!   [`EventSink`]; logs diagnostics at the level they deserve;
 //! * carries the coordinator's messages (enhanced failover) both ways;
-//! * owns the media sockets ([`media`]) the line binds through
+//! * owns the media sockets ([`MediaSockets`]) the line binds through
 //!   [`MediaPorts`](sipfleet_protocol::line::MediaPorts).
 //!
 //! Time is read through `tokio::time::Instant::now()` so that a paused
@@ -25,6 +25,7 @@ use actix::prelude::*;
 use sipfleet_protocol::line::{self as proto, Input, Output};
 use sipfleet_protocol::resources::SocketBudget;
 use sipfleet_protocol::route::{FlowKey, Route};
+use sipfleet_transport::media::MediaSockets;
 use slog::Logger;
 use tokio::sync::oneshot;
 
@@ -39,7 +40,6 @@ use crate::resolver::{DnsReport, Resolve, Resolver, RouteSetChanged, Subscribe, 
 
 mod commands;
 mod log;
-mod media;
 
 pub use commands::{Answer, Emergency, Hangup, Hold, PlaceCall, Resume};
 
@@ -86,14 +86,14 @@ pub struct Line {
     services: LineServices,
     /// Connections of the flows the line holds.
     conns: HashMap<FlowKey, Addr<Connection>>,
-    sockets: media::Sockets,
+    sockets: MediaSockets,
     timer: Option<SpawnHandle>,
     stop_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Line {
     pub fn new(setup: LineSetup, services: LineServices) -> Self {
-        let sockets = media::Sockets::new(services.sockets.clone());
+        let sockets = MediaSockets::new(services.sockets.clone());
         let grouped = services.coordinator.is_some();
         Line {
             line: proto::Line::new(setup, grouped, Box::new(sockets.clone())),

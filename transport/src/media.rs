@@ -1,4 +1,4 @@
-//! The line's media sockets: one UDP port per call, bound when the line
+//! A line's media sockets: one UDP port per call, bound when the line
 //! asks ([`MediaPorts::bind`]) under the fleet's `sipfleet.sockets.max`
 //! ([`SocketBudget`]) and closed when it lets go. The packets come from the
 //! protocol line ([`sipfleet_protocol::line::Output::Media`]); whatever the
@@ -21,16 +21,17 @@ struct Port {
 }
 
 /// The ports of one line's calls, shared by the protocol line (which binds
-/// and releases) and the actor (which sends).
+/// and releases, through [`MediaPorts`]) and its driver (which sends).
+/// Not `Send`: a line and its driver live on one thread.
 #[derive(Clone)]
-pub(super) struct Sockets {
+pub struct MediaSockets {
     budget: SocketBudget,
     ports: Rc<RefCell<HashMap<String, Port>>>,
 }
 
-impl Sockets {
-    pub(super) fn new(budget: SocketBudget) -> Self {
-        Sockets {
+impl MediaSockets {
+    pub fn new(budget: SocketBudget) -> Self {
+        MediaSockets {
             budget,
             ports: Rc::default(),
         }
@@ -39,7 +40,7 @@ impl Sockets {
     /// Sends `packet` from the call's port. A send error (ICMP from a peer
     /// that does not listen) is not the call's business: signalling decides
     /// whether the call lives.
-    pub(super) fn send(&self, call_id: &str, to: SocketAddr, packet: &[u8]) {
+    pub fn send(&self, call_id: &str, to: SocketAddr, packet: &[u8]) {
         let mut ports = self.ports.borrow_mut();
         let Some(port) = ports.get_mut(call_id) else {
             return;
@@ -52,7 +53,7 @@ impl Sockets {
     }
 }
 
-impl MediaPorts for Sockets {
+impl MediaPorts for MediaSockets {
     fn bind(&mut self, call_id: &str, ip: IpAddr) -> Result<SocketAddr, BindError> {
         let permit = self.budget.try_acquire()?;
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
@@ -90,7 +91,7 @@ mod tests {
 
     #[test]
     fn ports_are_bound_under_the_ceiling_and_given_back() {
-        let mut sockets = Sockets::new(SocketBudget::new(1));
+        let mut sockets = MediaSockets::new(SocketBudget::new(1));
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let addr = sockets.bind("a", ip).unwrap();
         assert_ne!(addr.port(), 0);
