@@ -281,3 +281,38 @@ fn an_invite_for_a_new_call_is_answered_from_the_line_not_a_fixed_tag() {
         .to_owned();
     assert!(!tag.is_empty() && tag != "sf", "{tag}");
 }
+
+#[test]
+fn an_emergency_call_without_a_registration_still_goes_via_the_primary_route() {
+    let mut sim = LineSim::new(
+        setup(failover_settings(), LineFeatures::default()),
+        vec![udp(1), udp(2)],
+    );
+    sim.start();
+    // The registrar refuses the line: no binding anywhere.
+    let (flow, register) = sim.last("REGISTER");
+    sim.answer(flow, &register, 403, &[]);
+    assert!(sim.line.status().registered_route.is_none());
+    sim.command(Command::Emergency {
+        target: "sip:911@example.com".into(),
+    });
+    let (flow, _) = sim.last("SUBSCRIBE");
+    assert_eq!(flow, FlowKey::of(&udp(1)), "the line seize goes to the primary");
+    sim.run_until(33_000);
+    let (flow, _) = sim.last("INVITE");
+    assert_eq!(flow, FlowKey::of(&udp(1)), "and so does the INVITE");
+}
+
+#[test]
+fn the_line_claims_only_its_own_messages_on_a_shared_flow() {
+    let mut sim = registered(failover_settings(), LineFeatures::default());
+    let (_, register) = sim.last("REGISTER");
+    assert!(sim.line.accepts(&register), "its registration's Call-ID");
+    sim.command(Command::Call {
+        target: "sip:2000@example.com".into(),
+    });
+    let (_, invite) = sim.last("INVITE");
+    assert!(sim.line.accepts(&invite), "its call's Call-ID");
+    let stranger = invite_from(&sim, 1);
+    assert!(!sim.line.accepts(&stranger), "another dialog");
+}
