@@ -24,6 +24,8 @@ use serde_json::Value;
 pub use sipfleet_protocol::line::events::{DnsEvent, DnsEventKind, LineEventBody, ResourceEvent};
 use sipfleet_protocol::registration::{Event, EventKind, RouteFailReason};
 
+use crate::output_thread::{Output, OutputThread, Render};
+
 /// One event of one line, stamped with the time it happened.
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "()")]
@@ -44,13 +46,20 @@ struct JsonEvent<'a> {
     event: &'a LineEventBody,
 }
 
-/// The JSON object for `event`, with `t_ms` counted from `start`.
+impl<'a> JsonEvent<'a> {
+    fn of(event: &'a LineEvent, start: Instant) -> Self {
+        JsonEvent {
+            t_ms: event.at.saturating_duration_since(start).as_millis() as u64,
+            line: event.line,
+            event: &event.event,
+        }
+    }
+}
+
+/// The JSON object for `event`, with `t_ms` counted from `start`, as a
+/// value (the log form reads its fields; the stream serializes directly).
 pub fn event_json(event: &LineEvent, start: Instant) -> Value {
-    let json = JsonEvent {
-        t_ms: event.at.saturating_duration_since(start).as_millis() as u64,
-        line: event.line,
-        event: &event.event,
-    };
+    let json = JsonEvent::of(event, start);
     // Every field is a string, a number, a bool, null or an object with
     // string keys: nothing serde_json refuses.
     serde_json::to_value(json).unwrap_or(Value::Null)
@@ -102,55 +111,63 @@ fn details_text(v: &Value) -> String {
 /// Where line events go. Cheap to clone; shared by every line of a fleet.
 #[derive(Clone)]
 pub enum EventSink {
-    /// One JSON object per line on a writer (stdout for `--events json`).
-    Json {
-        start: Instant,
-        out: Arc<Mutex<Box<dyn Write + Send>>>,
-    },
-    /// One aligned human-readable line per event (the live demo).
-    Text {
-        start: Instant,
-        out: Arc<Mutex<Box<dyn Write + Send>>>,
-    },
+    /// One JSON object per line on a writer (stdout for `--events json`),
+    /// rendered and written by a thread of its own ([`OutputThread`]).
+    Json(OutputThread<LineEvent>),
+    /// One aligned human-readable line per event (the live demo), likewise.
+    Text(OutputThread<LineEvent>),
     /// Structured log records.
     Log(slog::Logger),
     /// Collected in memory (tests, embedding applications polling events).
     Memory(Arc<Mutex<Vec<LineEvent>>>),
+    /// Sent on a channel: an embedding application awaits its events
+    /// without sharing a lock with the fleet ([`EventSink::channel`]).
+    Channel(tokio::sync::mpsc::UnboundedSender<LineEvent>),
 }
 
 impl EventSink {
-    pub fn json_stdout(start: Instant) -> Self {
-        EventSink::Json {
-            start,
-            out: Arc::new(Mutex::new(Box::new(std::io::stdout()))),
-        }
+    /// `--events json` on `out`: one object per line, `t_ms` from `start`.
+    /// The objects are serialized straight into the writer's buffer.
+    pub fn json(out: Box<dyn Write + Send>, start: Instant) -> std::io::Result<Self> {
+        let render: Render<LineEvent> = Box::new(move |event, w| {
+            serde_json::to_writer(&mut *w, &JsonEvent::of(event, start))?;
+            w.write_all(b"\n")
+        });
+        Ok(EventSink::Json(OutputThread::spawn(
+            "sipfleet-events",
+            vec![Output::new(out, render)],
+        )?))
     }
 
-    pub fn text_stdout(start: Instant) -> Self {
-        EventSink::Text {
-            start,
-            out: Arc::new(Mutex::new(Box::new(std::io::stdout()))),
-        }
+    /// `--events text` on `out`.
+    pub fn text(out: Box<dyn Write + Send>, start: Instant) -> std::io::Result<Self> {
+        let render: Render<LineEvent> =
+            Box::new(move |event, w| writeln!(w, "{}", event_text(event, start)));
+        Ok(EventSink::Text(OutputThread::spawn(
+            "sipfleet-events",
+            vec![Output::new(out, render)],
+        )?))
+    }
+
+    pub fn json_stdout(start: Instant) -> std::io::Result<Self> {
+        Self::json(Box::new(std::io::stdout()), start)
+    }
+
+    pub fn text_stdout(start: Instant) -> std::io::Result<Self> {
+        Self::text(Box::new(std::io::stdout()), start)
+    }
+
+    /// A sink whose events arrive on the returned receiver, in order.
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<LineEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (EventSink::Channel(tx), rx)
     }
 
     pub fn emit(&self, event: LineEvent) {
         match self {
-            EventSink::Text { start, out } => {
-                let line = event_text(&event, *start);
-                if let Ok(mut w) = out.lock() {
-                    let _ = writeln!(w, "{line}");
-                    let _ = w.flush();
-                }
-            }
-            EventSink::Json { start, out } => {
-                let line = event_json(&event, *start).to_string();
-                if let Ok(mut w) = out.lock() {
-                    // A closed stdout (reader went away) must not stop the
-                    // fleet: events are observability, not control.
-                    let _ = writeln!(w, "{line}");
-                    let _ = w.flush();
-                }
-            }
+            // A closed stdout (reader went away) must not stop the fleet:
+            // events are observability, not control.
+            EventSink::Json(out) | EventSink::Text(out) => out.send(event),
             EventSink::Log(log) => {
                 let route = event
                     .event
@@ -176,6 +193,18 @@ impl EventSink {
                     v.push(event);
                 }
             }
+            EventSink::Channel(tx) => {
+                // A receiver that went away wants no more events.
+                let _ = tx.send(event);
+            }
+        }
+    }
+
+    /// Waits until every event emitted so far is written (the written
+    /// forms); at once for the others.
+    pub fn flush(&self) {
+        if let EventSink::Json(out) | EventSink::Text(out) = self {
+            out.flush();
         }
     }
 }

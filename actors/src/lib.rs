@@ -6,6 +6,7 @@ pub mod coordinator;
 pub mod events;
 pub mod fleet;
 pub mod line;
+pub mod output_thread;
 pub mod resolver;
 pub mod trace;
 

@@ -23,11 +23,12 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sipfleet_protocol::route::Transport;
+
+use crate::output_thread::{Output, OutputThread, Render};
 
 /// Which way a message went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,17 +58,10 @@ pub enum TraceFormat {
     Pcap,
 }
 
-enum Job {
-    Record(TraceRecord),
-    Flush(mpsc::Sender<()>),
-}
-
-/// Where connections put messages. Cheap to clone.
+/// Where connections put messages. Cheap to clone: a channel sender.
 #[derive(Clone)]
 pub struct Trace {
-    tx: mpsc::Sender<Job>,
-    /// Why an output stopped (a full disk, a closed pipe), one per output.
-    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    out: OutputThread<TraceRecord>,
 }
 
 impl std::fmt::Debug for Trace {
@@ -106,122 +100,52 @@ impl Trace {
     ) -> Result<Trace, TraceError> {
         let mut sinks = Vec::new();
         for (out, format) in outputs {
-            sinks.push(match format {
-                TraceFormat::Text => Sink::Text(std::io::BufWriter::new(out)),
-                TraceFormat::Pcap => {
-                    let mut w = std::io::BufWriter::new(out);
-                    w.write_all(&pcap_file_header())?;
-                    Sink::Pcap(w)
+            let render: Render<TraceRecord> = match format {
+                TraceFormat::Text => {
+                    Box::new(move |r, w| w.write_all(text_block(r, start).as_bytes()))
                 }
-            });
+                TraceFormat::Pcap => Box::new(write_pcap_packet),
+            };
+            let mut output = Output::new(out, render);
+            if format == TraceFormat::Pcap {
+                output.writer.write_all(&pcap_file_header())?;
+            }
+            sinks.push(output);
         }
-        let (tx, rx) = mpsc::channel::<Job>();
-        let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = failures.clone();
-        std::thread::Builder::new()
-            .name("sipfleet-trace".into())
-            .spawn(move || write_loop(rx, sinks, start, &seen))?;
-        Ok(Trace { tx, failures })
+        Ok(Trace {
+            out: OutputThread::spawn("sipfleet-trace", sinks)?,
+        })
     }
 
     /// Traces one message. Never blocks on I/O.
     pub fn record(&self, record: TraceRecord) {
-        let _ = self.tx.send(Job::Record(record));
+        self.out.send(record);
     }
 
     /// Why outputs stopped, if any did: a trace that could not be written
     /// must not go unnoticed.
     pub fn failures(&self) -> Vec<String> {
-        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+        self.out.failures()
     }
 
     /// Waits until everything recorded so far is written and flushed.
     pub fn flush(&self) {
-        let (tx, rx) = mpsc::channel();
-        if self.tx.send(Job::Flush(tx)).is_ok() {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-        }
+        self.out.flush();
     }
 }
 
-enum Sink {
-    Text(std::io::BufWriter<Box<dyn Write + Send>>),
-    Pcap(std::io::BufWriter<Box<dyn Write + Send>>),
-}
-
-impl Sink {
-    fn write(&mut self, r: &TraceRecord, start: Instant) -> std::io::Result<()> {
-        match self {
-            Sink::Text(w) => w.write_all(text_block(r, start).as_bytes()),
-            Sink::Pcap(w) => {
-                let ts = r.wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-                let packet = ip_udp_packet(r);
-                let len = packet.len() as u32;
-                let mut h = [0u8; 16];
-                h[0..4].copy_from_slice(&(ts.as_secs() as u32).to_le_bytes());
-                h[4..8].copy_from_slice(&ts.subsec_micros().to_le_bytes());
-                h[8..12].copy_from_slice(&len.to_le_bytes());
-                h[12..16].copy_from_slice(&len.to_le_bytes());
-                w.write_all(&h)?;
-                w.write_all(&packet)
-            }
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Text(w) | Sink::Pcap(w) => w.flush(),
-        }
-    }
-}
-
-fn write_loop(
-    rx: mpsc::Receiver<Job>,
-    mut sinks: Vec<Sink>,
-    start: Instant,
-    failures: &std::sync::Mutex<Vec<String>>,
-) {
-    // A broken output (a closed pipe, a full disk) stops that output only,
-    // and says why.
-    let mut ok = vec![true; sinks.len()];
-    let fail = |ok: &mut bool, e: std::io::Error| {
-        *ok = false;
-        if let Ok(mut f) = failures.lock() {
-            f.push(e.to_string());
-        }
-    };
-    while let Ok(first) = rx.recv() {
-        let mut job = Some(first);
-        let mut waiters = Vec::new();
-        while let Some(j) = job.take() {
-            match j {
-                Job::Record(r) => {
-                    for (sink, ok) in sinks.iter_mut().zip(ok.iter_mut()) {
-                        if *ok {
-                            if let Err(e) = sink.write(&r, start) {
-                                fail(ok, e);
-                            }
-                        }
-                    }
-                }
-                Job::Flush(done) => waiters.push(done),
-            }
-            job = rx.try_recv().ok();
-        }
-        for (sink, ok) in sinks.iter_mut().zip(ok.iter_mut()) {
-            if *ok {
-                if let Err(e) = sink.flush() {
-                    fail(ok, e);
-                }
-            }
-        }
-        for done in waiters {
-            let _ = done.send(());
-        }
-    }
-    for sink in &mut sinks {
-        let _ = sink.flush();
-    }
+/// One pcap record: its 16-byte header and the message as an IP/UDP packet.
+fn write_pcap_packet(r: &TraceRecord, w: &mut dyn Write) -> std::io::Result<()> {
+    let ts = r.wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let packet = ip_udp_packet(r);
+    let len = packet.len() as u32;
+    let mut h = [0u8; 16];
+    h[0..4].copy_from_slice(&(ts.as_secs() as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&ts.subsec_micros().to_le_bytes());
+    h[8..12].copy_from_slice(&len.to_le_bytes());
+    h[12..16].copy_from_slice(&len.to_le_bytes());
+    w.write_all(&h)?;
+    w.write_all(&packet)
 }
 
 /// The text form: a header line with the wall-clock time (UTC), the offset
@@ -334,6 +258,7 @@ fn checksum(header: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn record(direction: Direction) -> TraceRecord {
         TraceRecord {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sipfleet_actors::events::{
-    event_json, event_text, DnsEvent, DnsEventKind, LineEvent, LineEventBody, ResourceEvent,
+    event_json, event_text, DnsEvent, DnsEventKind, EventSink, LineEvent, LineEventBody,
+    ResourceEvent,
 };
 use sipfleet_protocol::call::{CallDirection, CallEvent, CallEventKind, EndReason};
 use sipfleet_protocol::line_seize::{LineSeizeEvent, LineSeizeOutcome};
@@ -414,6 +415,44 @@ fn every_event_kind_renders_the_golden_json() {
         assert_eq!(got, want, "{}", event.event.name());
         // Byte for byte: same keys, same order, same numbers.
         assert_eq!(got.to_string(), *golden, "{}", event.event.name());
+    }
+}
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The stream (`--events json`) serializes each event straight into its
+/// writer, without a `Value` in between: the same objects, one per line
+/// (keys in the types' field order rather than sorted).
+#[test]
+fn the_json_stream_writes_the_golden_objects_one_per_line() {
+    let start = Instant::now();
+    let events = events(start);
+    let captured = Captured::default();
+    let sink = EventSink::json(Box::new(captured.clone()), start).unwrap();
+    for event in &events {
+        sink.emit(event.clone());
+    }
+    sink.flush();
+    let bytes = captured.0.lock().unwrap().clone();
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), GOLDEN_JSON.len());
+    for ((line, golden), event) in lines.iter().zip(GOLDEN_JSON).zip(&events) {
+        let got: Value = serde_json::from_str(line).unwrap();
+        let want: Value = serde_json::from_str(golden).unwrap();
+        assert_eq!(got, want, "{}", event.event.name());
     }
 }
 

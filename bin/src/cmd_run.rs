@@ -99,8 +99,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     let events = match args.events {
         EventFormat::Json => EventSink::json_stdout(start),
         EventFormat::Text => EventSink::text_stdout(start),
-        EventFormat::Log => EventSink::Log(log.clone()),
+        EventFormat::Log => Ok(EventSink::Log(log.clone())),
     };
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => {
+            report(&format!("sipfleet run: cannot start the event writer: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let event_stream = events.clone();
     let mut options = FleetOptions {
         events,
         log: log.clone(),
@@ -136,6 +144,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         fleet.shutdown(shutdown_timeout).await;
         Ok::<_, sipfleet_actors::fleet::FleetError>(())
     });
+    // Every event is on stdout before the process exits.
+    event_stream.flush();
     if let Some(trace) = &trace {
         trace.flush();
         for failure in trace.failures() {
