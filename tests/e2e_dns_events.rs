@@ -25,6 +25,7 @@ fn outage(
     event: &'static str,
 ) -> (Started, Value, Vec<RouteSource>) {
     let mut h = scenario
+        .concurrent()
         .ttl(TTL_S)
         .line("1041")
         .config(format!(
@@ -99,6 +100,7 @@ fn a_dns_outage_with_restore_off_is_a_dns_failure() {
 fn a_name_that_does_not_resolve_is_a_dns_failure() {
     let name = format!("nosuch.{DEFAULT_DOMAIN}");
     let mut h = scenario!()
+        .concurrent()
         .ttl(TTL_S)
         .line("1042")
         .config(format!("voIpProt.server.1.address=\"{name}\"\n"))

@@ -53,7 +53,7 @@ async fn edit_udp_srv(h: &Harness, sbc: usize, priority: Option<u16>) {
 /// route, SBC 2, with the same Call-ID, within TTL + 1 s of the change.
 #[test]
 fn dns_removal_of_the_registered_route_moves_the_line() {
-    let mut h = scenario!().ttl(TTL_S).line("1003").start();
+    let mut h = scenario!().concurrent().ttl(TTL_S).line("1003").start();
     h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         let changed_at = h.now_ms();
@@ -106,7 +106,7 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
 /// still lists it. No REGISTER goes anywhere for two TTLs.
 #[test]
 fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
-    let mut h = scenario!().ttl(TTL_S).line("1004").start();
+    let mut h = scenario!().concurrent().ttl(TTL_S).line("1004").start();
     h.run(async |h, fleet| {
         h.first_registration_on(1).await;
         let before = h.events().len();
@@ -154,7 +154,7 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
 /// no other; afterwards no SBC lists any of them.
 #[test]
 fn shutdown_unregisters_every_line_where_it_is_registered() {
-    let mut a = scenario!().line("1011").line("1012").start();
+    let mut a = scenario!().concurrent().line("1011").line("1012").start();
     let cfg_b = config(
         &a.lab,
         &["1013"],
@@ -244,6 +244,7 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
 fn dns_outage_keeps_the_route_list_for_failover() {
     for dns_mode in [DnsMode::Silent, DnsMode::NxDomain] {
         let mut h = scenario!()
+            .concurrent()
             .ttl(TTL_S)
             .line("1031")
             .line("1032")
@@ -329,7 +330,7 @@ fn dns_outage_keeps_the_route_list_for_failover() {
 /// retransmissions: 0, 0.5, 1.5 s) with the line's Call-ID.
 #[test]
 fn shutdown_is_bounded_when_the_registrar_is_silent() {
-    let mut h = scenario!().line("1041").start();
+    let mut h = scenario!().concurrent().line("1041").start();
     h.run(async |h, fleet| {
         let reg = h.first_registration_on(1).await;
         h.set_mode(1, sipfleet_lab::Mode::Silent).await;

@@ -217,6 +217,7 @@ fn failback_unregisters_from_the_failover_sbc_first() {
 #[test]
 fn failback_after_the_failback_timeout_in_duration_mode() {
     let mut h = scenario!()
+        .concurrent()
         .mode(1, Mode::Dead)
         .line(USER)
         .config(rrofo(

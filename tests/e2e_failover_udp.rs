@@ -349,6 +349,7 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
 #[test]
 fn udp_503_without_failover_backs_off() {
     let mut h = scenario!()
+        .concurrent()
         .mode(1, Mode::Error503 { retry_after: None })
         .line(USER)
         .config(
@@ -516,6 +517,7 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
 #[test]
 fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
     let mut h = scenario!()
+        .concurrent()
         .line(USER)
         .config("voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n")
         .start();
@@ -675,6 +677,7 @@ fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
 #[test]
 fn udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0() {
     let mut h = scenario!()
+        .concurrent()
         .mode(
             1,
             Mode::Error503 {

@@ -40,6 +40,7 @@ fn call_holds_failback(scenario: Scenario, enhanced: bool) -> (Started, Vec<(u64
         ""
     };
     let mut h = scenario
+        .concurrent()
         .mode(1, Mode::Dead)
         .line("1001")
         .line("1002")

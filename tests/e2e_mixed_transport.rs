@@ -45,6 +45,7 @@ fn tried(h: &Harness, evs: &[Value]) -> Vec<(usize, String)> {
 #[test]
 fn the_guides_mixed_transport_example_end_to_end() {
     let mut h = scenario!()
+        .concurrent()
         .lab(LabConfig::mixed_transport())
         .line(USER)
         .transport("DNSnaptr")

@@ -81,6 +81,7 @@ pub struct Scenario {
     transport: String,
     extra: Vec<LabText>,
     options: Option<AdjustOptions>,
+    timed: bool,
 }
 
 /// Configuration text that may name something of the running lab.
@@ -101,6 +102,7 @@ impl Scenario {
             transport: "UDPOnly".into(),
             extra: Vec::new(),
             options: None,
+            timed: true,
         }
     }
 
@@ -152,11 +154,21 @@ impl Scenario {
         self
     }
 
-    /// Takes the timing lock (before the lab's servers start: they compete
-    /// for the cores too), starts the lab, sets the SBCs' modes and builds
+    /// Runs without the timing lock, beside the other scenarios of its
+    /// binary: for long, mostly idle runs, which then overlap the serialised
+    /// ones instead of adding their length to the binary's run.
+    pub fn concurrent(mut self) -> Scenario {
+        self.timed = false;
+        self
+    }
+
+    /// Takes the timing lock (unless [`Scenario::concurrent`]; before the
+    /// lab's servers start: they compete for the cores too), starts the lab, sets the SBCs' modes and builds
     /// the configuration. The fleet starts in [`Started::run`].
     pub fn start(self) -> Started {
-        let timing = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+        let timing = self
+            .timed
+            .then(|| TIMING.lock().unwrap_or_else(|e| e.into_inner()));
         let lab =
             Arc::new(Lab::start(self.lab).expect("lab starts (run scripts/lab-install once)"));
         for (i, mode) in self.modes {
@@ -177,12 +189,13 @@ impl Scenario {
 }
 
 /// A scenario whose lab runs: its harness (through `Deref`) and the
-/// configuration its fleet starts with. Holds the timing lock until dropped.
+/// configuration its fleet starts with. Holds the timing lock (if it took
+/// it) until dropped.
 pub struct Started {
     harness: Harness,
     cfg: FleetConfig,
     options: Option<AdjustOptions>,
-    _timing: MutexGuard<'static, ()>,
+    _timing: Option<MutexGuard<'static, ()>>,
 }
 
 impl std::ops::Deref for Started {
