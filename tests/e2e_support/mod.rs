@@ -9,6 +9,18 @@
 //!
 //! Everything runs in real time (the lab's servers do), so every wait is
 //! bounded and every timing assertion has an explicit tolerance.
+//!
+//! A test describes what differs from the standard set-up and runs its
+//! story against the fleet:
+//!
+//! ```ignore
+//! let mut h = scenario!().mode(1, Mode::Dead).line("1001").start();
+//! h.run(async |h, fleet| {
+//!     h.first_registration_on(2).await;
+//!     fleet.shutdown(Duration::from_secs(3)).await;
+//! });
+//! h.finish();
+//! ```
 
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
