@@ -7,11 +7,9 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{
-    assert_near, config, kind, lab, lab_mixed_transport, t_ms, timing_lock, Harness,
-};
+use e2e_support::{assert_near, kind, scenario, t_ms};
 use sipfleet_lab::tools::Sipp;
-use sipfleet_lab::{Mode, Transport as LabTransport};
+use sipfleet_lab::{LabConfig, Mode, Transport as LabTransport};
 
 const USER: &str = "1001";
 
@@ -25,10 +23,12 @@ const SEED_SBC1_FIRST: u64 = 1;
 /// the line took the first Contact with its user part and never refreshed.
 #[test]
 fn another_devices_long_binding_does_not_set_the_lines_refresh() {
-    let _t = timing_lock();
-    let lab = lab();
+    let mut h = scenario!()
+        .line(USER)
+        .config("voIpProt.server.1.expires=\"20\"\n")
+        .start();
     let mut other = Sipp::for_lab(
-        &lab,
+        &h.lab,
         "register_other_device.xml",
         1,
         LabTransport::Udp,
@@ -37,15 +37,7 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
     other.keys = vec![("contact".into(), "127.0.0.1:5999".into())];
     let run = other.run().expect("sipp runs");
     assert!(run.success(), "the other device registers: {}", run.errors);
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    h.run(async |h, fleet| {
         let refreshes = h
             .wait_event("two refreshes", Duration::from_secs(25), |_| {
                 h.events()
@@ -85,7 +77,7 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
         refresh_at[0] - first,
         refresh_at[1] - refresh_at[0]
     );
-    h.finish("another_devices_long_binding_does_not_set_the_lines_refresh");
+    h.finish();
 }
 
 /// The guide's mixed-transport zone: NAPTR order 50 is TCP to SBCs 1 and 2.
@@ -100,27 +92,24 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
 /// delay": one more Timer B, see `registration_failover.rs`).
 #[test]
 fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
-    let _t = timing_lock();
-    let lab = lab_mixed_transport();
-    lab.set_mode(1, Mode::Silent).unwrap();
-    let cfg = config(
-        &lab,
-        &["1005"],
-        "DNSnaptr",
-        "voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
+    let mut h = scenario!()
+        .lab(LabConfig::mixed_transport())
+        .mode(1, Mode::Silent)
+        .line("1005")
+        .transport("DNSnaptr")
+        .config("voIpProt.SIP.authOptimizedInFailover=\"1\"\n")
         // SBCs 1 and 2 share SRV priority 100: the seed fixes the weighted
         // draw so that SBC 1 (the silent one) comes first.
-        let fleet = h.start_with(&cfg, |o| o.seed = Some(SEED_SBC1_FIRST));
+        .options(|o| o.seed = Some(SEED_SBC1_FIRST))
+        .start();
+    h.run(async |h, fleet| {
         h.wait_event("registered", Duration::from_secs(40), |e| {
             kind(e) == "registered"
         })
         .await;
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    lab.set_mode(1, Mode::Ok).unwrap();
+    h.lab.set_mode(1, Mode::Ok).unwrap();
     let story = h.story();
     let evs = h.events();
     let first_send = evs
@@ -149,7 +138,7 @@ fn a_silent_tcp_primary_gives_way_at_its_timer_b() {
         t_ms(failed) as i64 - t_ms(first_send) as i64
     );
     assert_eq!(registered["call_id"], first_send["call_id"], "{story}");
-    h.finish("a_silent_tcp_primary_gives_way_at_its_timer_b");
+    h.finish();
 }
 
 /// Records every WARN message with its rendered key-values.
@@ -188,23 +177,14 @@ impl slog::Drain for Warnings {
 /// user, never the password. Before, the failure was only an event.
 #[test]
 fn a_wrong_password_is_a_warning_without_the_password() {
-    let _t = timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "reg.1.auth.password=\"not-the-password\"\n",
-    );
     let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = slog::Logger::root(Warnings(warnings.clone()), slog::o!());
-    let mut h = Harness::new(&lab);
-    let failed = h.run_until_first(
-        &cfg,
-        |o| o.log = log,
-        "registration_failed",
-        Duration::from_secs(5),
-    );
+    let mut h = scenario!()
+        .line(USER)
+        .config("reg.1.auth.password=\"not-the-password\"\n")
+        .options(|o| o.log = log)
+        .start();
+    let failed = h.run_until_first("registration_failed", Duration::from_secs(5));
     let story = h.story();
     assert_eq!(failed["status"], 401, "{story}");
     assert_eq!(failed["reason"], "credentials_rejected", "{story}");
@@ -219,5 +199,5 @@ fn a_wrong_password_is_a_warning_without_the_password() {
         warnings.iter().all(|w| !w.contains("not-the-password")),
         "{warnings:#?}"
     );
-    h.finish("a_wrong_password_is_a_warning_without_the_password");
+    h.finish();
 }

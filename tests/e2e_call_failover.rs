@@ -7,7 +7,7 @@ mod e2e_support;
 use std::time::Duration;
 
 use actix::Addr;
-use e2e_support::{assert_near, config, kind, lab, t_ms, Harness};
+use e2e_support::{assert_near, kind, scenario, t_ms, Harness, Scenario};
 use serde_json::Value;
 use sipfleet::actors::line::{Emergency, Hangup, Line, PlaceCall};
 use sipfleet_lab::tools::sip_request;
@@ -41,22 +41,18 @@ async fn call_through_sbc_1(h: &Harness, line: &Addr<Line>, target: String) -> S
 /// the call ends.
 #[test]
 fn a_call_holds_failback_past_the_timer_and_failback_follows_its_end() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let target = format!("sip:9001@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    let (call_id, hung_up) = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line("1001")
+        .config(
+            "voIpProt.server.1.expires=\"20\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    let target = format!("sip:9001@{}", h.lab.domain());
+    let (call_id, hung_up) = h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
         h.wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
             kind(e) == "registered" && h.sbc_of(e) == Some(2)
@@ -107,7 +103,7 @@ fn a_call_holds_failback_past_the_timer_and_failback_follows_its_end() {
         fleet.shutdown(Duration::from_secs(3)).await;
         (call_id, hung_up)
     });
-    h.finish_with_calls("call_holds_failback");
+    h.finish_with_calls();
     let evs = h.events();
     let story = h.story();
     let ended = evs
@@ -137,23 +133,20 @@ fn a_call_holds_failback_past_the_timer_and_failback_follows_its_end() {
 /// (through the fleet's coordinator); both fail back together when it ends.
 #[test]
 fn with_enhanced_failover_a_call_on_one_line_holds_both_until_it_ends() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(
-        &lab,
-        &["1001", "1002"],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n\
-         voIpProt.SIP.outboundProxy.failOver.enhanced.enable=\"1\"\n",
-    );
-    let target = format!("sip:9002@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    let hung_up = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line("1001")
+        .line("1002")
+        .config(
+            "voIpProt.server.1.expires=\"20\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"registration\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n\
+             voIpProt.SIP.outboundProxy.failOver.enhanced.enable=\"1\"\n",
+        )
+        .start();
+    let target = format!("sip:9002@{}", h.lab.domain());
+    let hung_up = h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(2)
@@ -188,7 +181,7 @@ fn with_enhanced_failover_a_call_on_one_line_holds_both_until_it_ends() {
         fleet.shutdown(Duration::from_secs(3)).await;
         hung_up
     });
-    h.finish_with_calls("enhanced_call_holds_group");
+    h.finish_with_calls();
     let story = h.story();
     for line in [1, 2] {
         let fb = h
@@ -211,23 +204,19 @@ fn with_enhanced_failover_a_call_on_one_line_holds_both_until_it_ends() {
 /// SBC without the registration, so the call ends without a BYE.
 #[test]
 fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.onlySignalWithRegistered=\"1\"\n\
-         voIpProt.server.1.failOver.failBack.mode=\"duration\"\n",
-    );
-    let target = format!("sip:9003@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    let call_id = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .config(
+            "voIpProt.server.1.expires=\"20\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.onlySignalWithRegistered=\"1\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"duration\"\n",
+        )
+        .start();
+    let target = format!("sip:9003@{}", h.lab.domain());
+    let call_id = h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
-        let call_id = call_through_sbc_1(&h, line, target).await;
+        let call_id = call_through_sbc_1(h, line, target).await;
         // SBC 1 reboots; the refresh at ≈10 s fails over to SBC 2.
         h.set_mode(1, Mode::Dead).await;
         h.wait_event("registered on SBC 2", Duration::from_secs(15), |e| {
@@ -246,7 +235,7 @@ fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
         fleet.shutdown(Duration::from_secs(3)).await;
         call_id
     });
-    h.finish_with_calls("only_signal_with_registered");
+    h.finish_with_calls();
     let story = h.story();
     for sbc in [1, 2] {
         assert!(
@@ -261,20 +250,16 @@ fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
 /// invalidated and re-created on SBC 2 at once.
 #[test]
 fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n\
-         reg.1.subscribe.mwi=\"1\"\n\
-         reg.1.subscribe.sca=\"1\"\n\
-         reg.1.subscribe.blf=\"1002\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .config(
+            "voIpProt.server.1.expires=\"20\"\n\
+             reg.1.subscribe.mwi=\"1\"\n\
+             reg.1.subscribe.sca=\"1\"\n\
+             reg.1.subscribe.blf=\"1002\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         for package in ["message-summary", "call-info", "dialog"] {
             h.wait_event("subscribed on SBC 1", Duration::from_secs(5), |e| {
                 kind(e) == "subscribed" && e["package"] == package && h.sbc_of(e) == Some(1)
@@ -315,7 +300,7 @@ fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
         }
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("subscriptions_failover");
+    h.finish_with_calls();
 }
 
 /// With SBC 1 silent, the emergency line seize (3 retries: 0, 0.5, 1.5,
@@ -323,18 +308,12 @@ fn subscriptions_are_recreated_on_the_new_sbc_after_failover() {
 /// fails over to SBC 2 with the same Call-ID and is answered there.
 #[test]
 fn the_emergency_invite_follows_a_failed_line_seize_within_32_s() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        "voIpProt.SIP.lineSeize.retries=\"3\"\n",
-    );
-    let target = format!("sip:9911@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    let (call_id, asked) = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .config("voIpProt.SIP.lineSeize.retries=\"3\"\n")
+        .start();
+    let target = format!("sip:9911@{}", h.lab.domain());
+    let (call_id, asked) = h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
         h.wait_event("registered", Duration::from_secs(5), |e| {
             kind(e) == "registered"
@@ -376,7 +355,7 @@ fn the_emergency_invite_follows_a_failed_line_seize_within_32_s() {
         fleet.shutdown(Duration::from_secs(3)).await;
         (call_id, asked)
     });
-    h.finish_with_calls("emergency");
+    h.finish_with_calls();
     let evs = h.events();
     let story = h.story();
     let failed = evs
@@ -424,14 +403,9 @@ fn the_emergency_invite_follows_a_failed_line_seize_within_32_s() {
 /// the lab), then the INVITE, answered.
 #[test]
 fn an_emergency_call_goes_out_even_when_the_registration_is_rejected() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    lab.set_mode(1, Mode::Reject).unwrap();
-    let cfg = config(&lab, &["1001"], "UDPOnly", "");
-    let target = format!("sip:9911@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().mode(1, Mode::Reject).line("1001").start();
+    let target = format!("sip:9911@{}", h.lab.domain());
+    h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
         h.wait_event("registration rejected", Duration::from_secs(5), |e| {
             kind(e) == "registration_failed" && e["status"] == 403
@@ -473,7 +447,7 @@ fn an_emergency_call_goes_out_even_when_the_registration_is_rejected() {
         .await;
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("emergency_unregistered");
+    h.finish_with_calls();
 }
 
 /// What line 1 made of an INVITE that SBC 1 delivered after the line's
@@ -485,32 +459,29 @@ fn an_emergency_call_goes_out_even_when_the_registration_is_rejected() {
 /// back, its binding of the line still valid, and a caller on the lab's
 /// client address sends it an INVITE for the line, which SBC 1 relays on
 /// that flow.
-fn invite_via_the_old_sbc(only_signal_with_registered: bool) -> (Vec<Value>, String) {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        &format!(
+fn invite_via_the_old_sbc(
+    scenario: Scenario,
+    only_signal_with_registered: bool,
+) -> (Vec<Value>, String) {
+    let mut h = scenario
+        .line("1001")
+        .config(format!(
             "voIpProt.server.1.expires=\"20\"\n\
              voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
              voIpProt.server.1.failOver.onlySignalWithRegistered=\"{}\"\n\
              voIpProt.server.1.failOver.failBack.mode=\"duration\"\n\
              voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
             u8::from(only_signal_with_registered)
-        ),
-    );
-    let target = format!("sip:9003@{}", lab.domain());
-    let domain = lab.domain().to_string();
-    let sbc1 = lab.sbc(1).addr(Transport::Udp);
-    let client_ip = lab.client_ip();
+        ))
+        .start();
+    let target = format!("sip:9003@{}", h.lab.domain());
+    let domain = h.lab.domain().to_string();
+    let sbc1 = h.lab.sbc(1).addr(Transport::Udp);
+    let client_ip = h.lab.client_ip();
     let call_id = format!("old-sbc-{}@lab-caller", std::process::id());
-    let mut h = Harness::new(&lab);
-    let events = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let events = h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
-        call_through_sbc_1(&h, line, target).await;
+        call_through_sbc_1(h, line, target).await;
         h.set_mode(1, Mode::Silent).await;
         h.wait_event("registered on SBC 2", Duration::from_secs(16), |e| {
             kind(e) == "registered" && h.sbc_of(e) == Some(2)
@@ -575,7 +546,7 @@ fn invite_for_1001(local: std::net::SocketAddr, domain: &str, call_id: &str) -> 
 /// line ignores it: no call starts, nothing is answered.
 #[test]
 fn only_signal_with_registered_ignores_an_invite_from_the_sbc_without_the_registration() {
-    let (events, story) = invite_via_the_old_sbc(true);
+    let (events, story) = invite_via_the_old_sbc(scenario!(), true);
     assert!(
         events.is_empty(),
         "the INVITE was ignored: {events:?}\n{story}"
@@ -587,7 +558,7 @@ fn only_signal_with_registered_ignores_an_invite_from_the_sbc_without_the_regist
 /// delivery being refused, not an INVITE that never arrived.
 #[test]
 fn without_only_signal_with_registered_the_old_sbc_s_invite_rings() {
-    let (events, story) = invite_via_the_old_sbc(false);
+    let (events, story) = invite_via_the_old_sbc(scenario!(), false);
     let started = events.iter().find(|e| kind(e) == "call_started");
     let started = started.unwrap_or_else(|| panic!("an incoming call\n{story}"));
     assert_eq!(started["direction"], "incoming", "{story}");

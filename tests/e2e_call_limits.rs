@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab, Harness};
+use e2e_support::{kind, scenario};
 use sipfleet::actors::line::{CallCommandError, PlaceCall};
 use sipfleet_lab::{Lab, Transport as LabTransport};
 
@@ -122,24 +122,18 @@ impl Caller {
 
 #[test]
 fn an_invite_flood_gets_486_above_the_line_limit_holds_no_sockets_and_rings_out_with_480() {
+    let mut h = scenario!()
+        .line("1001")
+        .config("sipfleet.call.ringTimeout=\"4\"\n")
+        .start();
     const FLOOD: usize = 60;
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001"],
-        "UDPOnly",
-        "sipfleet.call.ringTimeout=\"4\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    let (before, after, ringing_fds) = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let (before, after, ringing_fds) = h.run(async |h, fleet| {
         h.wait_event("registered", Duration::from_secs(5), |e| {
             kind(e) == "registered"
         })
         .await;
         let before = open_fds();
-        let mut caller = Caller::new(&lab);
+        let mut caller = Caller::new(&h.lab);
         let with_caller = open_fds();
         for n in 0..FLOOD {
             caller.invite("1001", n);
@@ -196,30 +190,25 @@ fn an_invite_flood_gets_486_above_the_line_limit_holds_no_sockets_and_rings_out_
         "ringing calls bind no socket: +{ringing_fds} fds"
     );
     assert!(after <= before + 4, "fds {before} -> {after}");
-    h.finish_with_calls("invite_flood");
+    h.finish_with_calls();
 }
 
 #[test]
 fn the_fleet_socket_ceiling_refuses_calls_with_503_and_an_event_and_other_lines_stay_up() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001", "1002"],
-        "UDPOnly",
-        "reg.1.autoAnswer=\"1\"\nsipfleet.sockets.max=\"2\"\n",
-    );
-    let target = format!("sip:9001@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .line("1002")
+        .config("reg.1.autoAnswer=\"1\"\nsipfleet.sockets.max=\"2\"\n")
+        .start();
+    let target = format!("sip:9001@{}", h.lab.domain());
+    h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line
             })
             .await;
         }
-        let mut caller = Caller::new(&lab);
+        let mut caller = Caller::new(&h.lab);
         for n in 0..4 {
             caller.invite("1001", n);
         }
@@ -270,5 +259,5 @@ fn the_fleet_socket_ceiling_refuses_calls_with_503_and_an_event_and_other_lines_
         assert!(status.iter().all(|s| s.registered_route.is_some()));
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("socket_ceiling");
+    h.finish_with_calls();
 }

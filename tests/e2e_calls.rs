@@ -9,7 +9,7 @@ mod e2e_support;
 use std::time::Duration;
 
 use actix::Addr;
-use e2e_support::{config, kind, lab, Harness};
+use e2e_support::{kind, scenario, Harness};
 use serde_json::Value;
 use sipfleet::actors::line::{Answer, CallCommandError, Hangup, Hold, Line, PlaceCall, Resume};
 use sipfleet_lab::tools::Sipp;
@@ -50,13 +50,9 @@ async fn place(line: &Addr<Line>, target: impl Into<String>) -> String {
 
 #[test]
 fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(&lab, &["1001"], "UDPOnly", "");
-    let target = format!("sip:9001@{}", lab.domain());
-    let mut h = Harness::new(&lab);
-    let call_id = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().line("1001").start();
+    let target = format!("sip:9001@{}", h.lab.domain());
+    let call_id = h.run(async |h, fleet| {
         let line = &fleet.lines()[0];
         // Before the line registers there is no route to call through.
         h.wait_event("registered", Duration::from_secs(5), |e| {
@@ -77,22 +73,22 @@ fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
         assert_eq!(started["direction"], "outgoing");
         assert_eq!(started["remote"], target.as_str());
         assert_eq!(h.sbc_of(&started), Some(1), "via the registered SBC");
-        let up = wait_call(&h, 1, "call_established", &call_id).await;
+        let up = wait_call(h, 1, "call_established", &call_id).await;
         // The SBC's SDP answer names its own address and port 40000.
-        let sbc1 = lab.sbcs()[0].ip();
+        let sbc1 = h.lab.sbcs()[0].ip();
         assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
         let status = fleet.status().await;
         assert_eq!(status[0].calls.len(), 1);
         // Hold and resume: re-INVITEs in the dialog, answered by the SBC
         // (recvonly to our sendonly, then sendrecv again).
         line.send(Hold).await.unwrap().expect("hold");
-        let held = wait_call(&h, 1, "call_held", &call_id).await;
+        let held = wait_call(h, 1, "call_held", &call_id).await;
         assert_eq!(held["by_remote"], false);
         line.send(Resume).await.unwrap().expect("resume");
-        wait_call(&h, 1, "call_resumed", &call_id).await;
+        wait_call(h, 1, "call_resumed", &call_id).await;
 
         line.send(Hangup).await.unwrap().expect("hang up");
-        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
+        let ended = wait_call(h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "local_hangup");
         let hung_up = line.send(Hangup).await.unwrap();
         assert!(
@@ -106,7 +102,7 @@ fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
         fleet.shutdown(Duration::from_secs(3)).await;
         call_id
     });
-    h.finish_with_calls("outgoing_call");
+    h.finish_with_calls();
     let methods = sorted_methods(&h, &call_id);
     assert_eq!(
         methods,
@@ -118,12 +114,8 @@ fn an_outgoing_call_to_the_sbc_is_established_held_resumed_and_hung_up() {
 
 #[test]
 fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(&lab, &["1001", "1002"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().line("1001").line("1002").start();
+    h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line
@@ -131,10 +123,10 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
             .await;
         }
         let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
-        let call_id = place(caller, format!("sip:1002@{}", lab.domain())).await;
-        let incoming = wait_call(&h, 2, "call_started", &call_id).await;
+        let call_id = place(caller, format!("sip:1002@{}", h.lab.domain())).await;
+        let incoming = wait_call(h, 2, "call_started", &call_id).await;
         assert_eq!(incoming["direction"], "incoming");
-        wait_call(&h, 1, "call_ringing", &call_id).await;
+        wait_call(h, 1, "call_ringing", &call_id).await;
         // It rings: nothing answers by itself.
         h.sleep_ms(1_000).await;
         assert!(
@@ -146,7 +138,7 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
         );
         callee.send(Answer).await.unwrap().expect("answer");
         for line in [1, 2] {
-            wait_call(&h, line, "call_established", &call_id).await;
+            wait_call(h, line, "call_established", &call_id).await;
         }
         // Both sides send 20 ms packets of silence to the port the other's
         // SDP named, and receive the other's.
@@ -172,39 +164,34 @@ fn an_incoming_call_rings_until_answered_is_held_resumed_and_hung_up() {
             on_line(e, 2, "call_resumed", &call_id) && e["by_remote"] == true
         })
         .await;
-        wait_call(&h, 1, "call_resumed", &call_id).await;
+        wait_call(h, 1, "call_resumed", &call_id).await;
         // The callee hangs up: the caller sees the BYE.
         callee.send(Hangup).await.unwrap().expect("hang up");
-        let caller_end = wait_call(&h, 1, "call_ended", &call_id).await;
+        let caller_end = wait_call(h, 1, "call_ended", &call_id).await;
         assert_eq!(caller_end["reason"], "remote_hangup");
-        let callee_end = wait_call(&h, 2, "call_ended", &call_id).await;
+        let callee_end = wait_call(h, 2, "call_ended", &call_id).await;
         assert_eq!(callee_end["reason"], "local_hangup");
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("incoming_call");
+    h.finish_with_calls();
 }
 
 #[test]
 fn auto_answer_answers_an_incoming_call_at_once() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001", "1002"],
-        "UDPOnly",
-        "reg.2.autoAnswer=\"1\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .line("1002")
+        .config("reg.2.autoAnswer=\"1\"\n")
+        .start();
+    h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line
             })
             .await;
         }
-        let call_id = place(&fleet.lines()[0], format!("sip:1002@{}", lab.domain())).await;
-        wait_call(&h, 2, "call_established", &call_id).await;
+        let call_id = place(&fleet.lines()[0], format!("sip:1002@{}", h.lab.domain())).await;
+        wait_call(h, 2, "call_established", &call_id).await;
         fleet.lines()[0]
             .send(Hangup)
             .await
@@ -216,17 +203,13 @@ fn auto_answer_answers_an_incoming_call_at_once() {
         .await;
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("auto_answer");
+    h.finish_with_calls();
 }
 
 #[test]
 fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(&lab, &["1001", "1002"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().line("1001").line("1002").start();
+    h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line
@@ -234,28 +217,28 @@ fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
             .await;
         }
         let (caller, callee) = (&fleet.lines()[0], &fleet.lines()[1]);
-        let target = format!("sip:1002@{}", lab.domain());
+        let target = format!("sip:1002@{}", h.lab.domain());
         // The caller gives up while it rings: CANCEL through the SBC.
         let cancelled = place(caller, target.clone()).await;
-        wait_call(&h, 1, "call_ringing", &cancelled).await;
+        wait_call(h, 1, "call_ringing", &cancelled).await;
         caller.send(Hangup).await.unwrap().expect("cancel");
-        let mine = wait_call(&h, 1, "call_ended", &cancelled).await;
+        let mine = wait_call(h, 1, "call_ended", &cancelled).await;
         assert_eq!(mine["reason"], "cancelled");
         assert_eq!(mine["status"], 487);
-        let theirs = wait_call(&h, 2, "call_ended", &cancelled).await;
+        let theirs = wait_call(h, 2, "call_ended", &cancelled).await;
         assert_eq!(theirs["reason"], "remote_cancelled");
         // The callee declines: 603 reaches the caller.
         let declined = place(caller, target).await;
-        wait_call(&h, 2, "call_ringing", &declined).await;
+        wait_call(h, 2, "call_ringing", &declined).await;
         callee.send(Hangup).await.unwrap().expect("decline");
-        let theirs = wait_call(&h, 2, "call_ended", &declined).await;
+        let theirs = wait_call(h, 2, "call_ended", &declined).await;
         assert_eq!(theirs["reason"], "declined");
-        let mine = wait_call(&h, 1, "call_ended", &declined).await;
+        let mine = wait_call(h, 1, "call_ended", &declined).await;
         assert_eq!(mine["reason"], "rejected");
         assert_eq!(mine["status"], 603);
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("cancel_and_decline");
+    h.finish_with_calls();
 }
 
 /// A call the SBC challenges (`sip:8xxx@`: 407 with a Proxy-Authenticate
@@ -264,23 +247,19 @@ fn a_ringing_call_can_be_cancelled_by_the_caller_or_declined_by_the_callee() {
 /// Kamailio, which checks the digest itself, answers it.
 #[test]
 fn an_invite_challenged_by_the_sbc_is_resent_with_credentials() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(&lab, &["1001"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    let call_id = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().line("1001").start();
+    let call_id = h.run(async |h, fleet| {
         h.wait_event("registered", Duration::from_secs(5), |e| {
             kind(e) == "registered"
         })
         .await;
         let line = &fleet.lines()[0];
-        let call_id = place(line, format!("sip:8001@{}", lab.domain())).await;
-        let up = wait_call(&h, 1, "call_established", &call_id).await;
-        let sbc1 = lab.sbcs()[0].ip();
+        let call_id = place(line, format!("sip:8001@{}", h.lab.domain())).await;
+        let up = wait_call(h, 1, "call_established", &call_id).await;
+        let sbc1 = h.lab.sbcs()[0].ip();
         assert_eq!(up["remote_rtp"], format!("{sbc1}:40000").as_str());
         line.send(Hangup).await.unwrap().expect("hang up");
-        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
+        let ended = wait_call(h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "local_hangup");
         h.wait_methods(1, &call_id, Duration::from_secs(3), |m| {
             m.iter().any(|x| x == "BYE")
@@ -298,7 +277,7 @@ fn an_invite_challenged_by_the_sbc_is_resent_with_credentials() {
         "INVITE, INVITE with credentials, the 200's ACK, BYE\n{}",
         h.story()
     );
-    h.finish_with_calls("invite_challenged");
+    h.finish_with_calls();
 }
 
 /// RFC 3261 13.2.2.4 and 15: a 2xx that reaches the caller after its call
@@ -308,29 +287,25 @@ fn an_invite_challenged_by_the_sbc_is_resent_with_credentials() {
 /// only if both arrive and its BYE is answered.
 #[test]
 fn a_2xx_after_the_cancelled_call_ended_is_acked_and_byed() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(&lab, &["1001"], "UDPOnly", "");
-    let mut uas = Sipp::for_lab(&lab, "late_2xx_uas.xml", 1, LabTransport::Udp, "1002");
+    let mut h = scenario!().line("1001").start();
+    let mut uas = Sipp::for_lab(&h.lab, "late_2xx_uas.xml", 1, LabTransport::Udp, "1002");
     uas.auth = None;
     uas.timeout = Duration::from_secs(15);
-    let mut reg = Sipp::for_lab(&lab, "register_as.xml", 1, LabTransport::Udp, "1002");
+    let mut reg = Sipp::for_lab(&h.lab, "register_as.xml", 1, LabTransport::Udp, "1002");
     reg.keys = vec![("contact".into(), uas.local.to_string())];
     let callee = std::thread::spawn(move || uas.run());
     let run = reg.run().expect("sipp runs");
     assert!(run.success(), "the callee registers: {}", run.errors);
-    let mut h = Harness::new(&lab);
-    let call_id = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let call_id = h.run(async |h, fleet| {
         h.wait_event("registered", Duration::from_secs(5), |e| {
             kind(e) == "registered"
         })
         .await;
         let line = &fleet.lines()[0];
-        let call_id = place(line, format!("sip:1002@{}", lab.domain())).await;
-        wait_call(&h, 1, "call_ringing", &call_id).await;
+        let call_id = place(line, format!("sip:1002@{}", h.lab.domain())).await;
+        wait_call(h, 1, "call_ringing", &call_id).await;
         line.send(Hangup).await.unwrap().expect("cancel");
-        let ended = wait_call(&h, 1, "call_ended", &call_id).await;
+        let ended = wait_call(h, 1, "call_ended", &call_id).await;
         assert_eq!(ended["reason"], "cancelled");
         assert_eq!(ended["status"], 487);
         let methods = h
@@ -364,24 +339,20 @@ fn a_2xx_after_the_cancelled_call_ended_is_acked_and_byed() {
         "the 487's ACK, the late 200's ACK and its BYE\n{}",
         h.story()
     );
-    h.finish_with_calls("late_2xx_after_cancel");
+    h.finish_with_calls();
 }
 
 /// Over TCP the SBC delivers the INVITE on the connection the callee
 /// registered on; both lines share that connection's flow.
 #[test]
 fn calls_work_over_tcp_on_the_shared_connection() {
-    let _t = e2e_support::timing_lock();
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &["1001", "1002"],
-        "TCPOnly",
-        "reg.2.autoAnswer=\"1\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1001")
+        .line("1002")
+        .transport("TCPOnly")
+        .config("reg.2.autoAnswer=\"1\"\n")
+        .start();
+    h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line
@@ -390,11 +361,11 @@ fn calls_work_over_tcp_on_the_shared_connection() {
         }
         let caller = &fleet.lines()[0];
         for target in [
-            format!("sip:9001@{}", lab.domain()),
-            format!("sip:1002@{}", lab.domain()),
+            format!("sip:9001@{}", h.lab.domain()),
+            format!("sip:1002@{}", h.lab.domain()),
         ] {
             let call_id = place(caller, target).await;
-            let up = wait_call(&h, 1, "call_established", &call_id).await;
+            let up = wait_call(h, 1, "call_established", &call_id).await;
             assert_eq!(up["route"]["transport"], "tcp");
             caller.send(Hangup).await.unwrap().expect("hang up");
             h.wait_event("ended", Duration::from_secs(3), |e| {
@@ -408,5 +379,5 @@ fn calls_work_over_tcp_on_the_shared_connection() {
         .await;
         fleet.shutdown(Duration::from_secs(3)).await;
     });
-    h.finish_with_calls("calls_over_tcp");
+    h.finish_with_calls();
 }

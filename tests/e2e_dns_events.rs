@@ -10,25 +10,30 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab_with_ttl, Harness};
+use e2e_support::{kind, scenario, Scenario, Started};
 use serde_json::Value;
-use sipfleet_lab::DnsMode;
+use sipfleet_lab::{DnsMode, DEFAULT_DOMAIN};
 use sipfleet_protocol::route::RouteSource;
 
 const TTL_S: u32 = 3;
 
 /// Registers one line, makes the DNS server silent and waits for `event`;
 /// returns the harness, that event and the sources of the line's routes.
-fn outage(restore: bool, event: &'static str) -> (Harness, Value, Vec<RouteSource>) {
-    let lab = lab_with_ttl(TTL_S);
-    let extra = format!(
-        "dns.cache.dynamicRestore.enable=\"{}\"\n",
-        u8::from(restore)
-    );
-    let cfg = config(&lab, &["1041"], "UDPOnly", &extra);
-    let mut h = Harness::new(&lab);
-    let sources = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+fn outage(
+    scenario: Scenario,
+    restore: bool,
+    event: &'static str,
+) -> (Started, Value, Vec<RouteSource>) {
+    let mut h = scenario
+        .concurrent()
+        .ttl(TTL_S)
+        .line("1041")
+        .config(format!(
+            "dns.cache.dynamicRestore.enable=\"{}\"\n",
+            u8::from(restore)
+        ))
+        .start();
+    let sources = h.run(async |h, fleet| {
         h.wait_event("registered", Duration::from_secs(5), |e| {
             kind(e) == "registered"
         })
@@ -52,7 +57,7 @@ fn outage(restore: bool, event: &'static str) -> (Harness, Value, Vec<RouteSourc
 
 #[test]
 fn a_dns_outage_with_restore_on_serves_restored_routes() {
-    let (h, restored, sources) = outage(true, "dns_restored");
+    let (h, restored, sources) = outage(scenario!(), true, "dns_restored");
     let story = h.story();
     assert_eq!(restored["error"], "no response (timeout)", "{story}");
     assert!(restored["name"].as_str().is_some(), "{story}");
@@ -72,12 +77,12 @@ fn a_dns_outage_with_restore_on_serves_restored_routes() {
         !h.events().iter().any(|e| kind(e) == "dns_failed"),
         "{story}"
     );
-    h.finish("a_dns_outage_with_restore_on_serves_restored_routes");
+    h.finish();
 }
 
 #[test]
 fn a_dns_outage_with_restore_off_is_a_dns_failure() {
-    let (h, failed, sources) = outage(false, "dns_failed");
+    let (h, failed, sources) = outage(scenario!(), false, "dns_failed");
     let story = h.story();
     assert_eq!(failed["error"], "no response (timeout)", "{story}");
     assert!(
@@ -88,17 +93,19 @@ fn a_dns_outage_with_restore_off_is_a_dns_failure() {
         sources.iter().all(|s| *s == RouteSource::Network),
         "the registered line keeps the routes it had: {sources:?}\n{story}"
     );
-    h.finish("a_dns_outage_with_restore_off_is_a_dns_failure");
+    h.finish();
 }
 
 #[test]
 fn a_name_that_does_not_resolve_is_a_dns_failure() {
-    let lab = lab_with_ttl(TTL_S);
-    let name = format!("nosuch.{}", lab.domain());
-    let extra = format!("voIpProt.server.1.address=\"{name}\"\n");
-    let cfg = config(&lab, &["1042"], "UDPOnly", &extra);
-    let mut h = Harness::new(&lab);
-    let failed = h.run_until_first(&cfg, |_| {}, "dns_failed", Duration::from_secs(10));
+    let name = format!("nosuch.{DEFAULT_DOMAIN}");
+    let mut h = scenario!()
+        .concurrent()
+        .ttl(TTL_S)
+        .line("1042")
+        .config(format!("voIpProt.server.1.address=\"{name}\"\n"))
+        .start();
+    let failed = h.run_until_first("dns_failed", Duration::from_secs(10));
     let story = h.story();
     assert_eq!(failed["name"], name.as_str(), "{story}");
     assert_eq!(failed["query_type"], "routes", "{story}");
@@ -106,5 +113,5 @@ fn a_name_that_does_not_resolve_is_a_dns_failure() {
         failed["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{story}"
     );
-    h.finish("a_name_that_does_not_resolve_is_a_dns_failure");
+    h.finish();
 }

@@ -6,7 +6,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab, lab_with_ttl, t_ms, Harness};
+use e2e_support::{config, kind, scenario, t_ms, Harness};
 use serde_json::Value;
 use sipfleet_lab::{srv_name, DnsMode, Record, Transport};
 
@@ -53,14 +53,11 @@ async fn edit_udp_srv(h: &Harness, sbc: usize, priority: Option<u16>) {
 /// route, SBC 2, with the same Call-ID, within TTL + 1 s of the change.
 #[test]
 fn dns_removal_of_the_registered_route_moves_the_line() {
-    let lab = lab_with_ttl(TTL_S);
-    let cfg = config(&lab, &["1003"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().concurrent().ttl(TTL_S).line("1003").start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         let changed_at = h.now_ms();
-        edit_udp_srv(&h, 1, None).await;
+        edit_udp_srv(h, 1, None).await;
         let removed = h
             .wait_event(
                 "route_failed dns_removed",
@@ -99,7 +96,7 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
             t_ms(&on2) - t_ms(&removed)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("dns_removal_of_the_registered_route_moves_the_line");
+        h.finish();
     });
 }
 
@@ -109,15 +106,12 @@ fn dns_removal_of_the_registered_route_moves_the_line() {
 /// still lists it. No REGISTER goes anywhere for two TTLs.
 #[test]
 fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
-    let lab = lab_with_ttl(TTL_S);
-    let cfg = config(&lab, &["1004"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().concurrent().ttl(TTL_S).line("1004").start();
+    h.run(async |h, fleet| {
         h.first_registration_on(1).await;
         let before = h.events().len();
         let registers_before = h.registers(1, "1004").len();
-        edit_udp_srv(&h, 1, Some(40)).await;
+        edit_udp_srv(h, 1, Some(40)).await;
         // Wait until the fleet's route list shows the new order (bounded by
         // a TTL and a second), then two more TTLs for any move to show.
         let deadline = h.now_ms() + u64::from(TTL_S) * 1000 + 1000;
@@ -149,7 +143,7 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
         assert!(h.registers(2, "1004").is_empty(), "{story}");
         assert!(h.registers(3, "1004").is_empty(), "{story}");
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("dns_reorder_keeping_the_registered_route_does_not_move_the_line");
+        h.finish();
     });
 }
 
@@ -160,18 +154,15 @@ fn dns_reorder_keeping_the_registered_route_does_not_move_the_line() {
 /// no other; afterwards no SBC lists any of them.
 #[test]
 fn shutdown_unregisters_every_line_where_it_is_registered() {
-    let lab = lab();
-    let cfg_a = config(&lab, &["1011", "1012"], "UDPOnly", "");
+    let mut a = scenario!().concurrent().line("1011").line("1012").start();
     let cfg_b = config(
-        &lab,
+        &a.lab,
         &["1013"],
         "UDPOnly",
         "voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
     );
-    let mut a = Harness::new(&lab);
-    let mut b = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet_a = a.start(&cfg_a);
+    let mut b = Harness::new(&a.lab, format!("{} (fleet B)", a.name));
+    a.run(async |a, fleet_a| {
         for line in [1, 2] {
             let reg = a
                 .wait_event("registered", Duration::from_secs(5), |e| {
@@ -191,7 +182,7 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
         assert_eq!(b.sbc_of(&reg), Some(2), "{}", b.story());
         b.set_mode(1, sipfleet_lab::Mode::Ok).await;
         for (sbc, user) in [(1, "1011"), (1, "1012"), (2, "1013")] {
-            assert!(!lab.sbc(sbc).contacts(user).unwrap().is_empty(), "{user}");
+            assert!(!a.lab.sbc(sbc).contacts(user).unwrap().is_empty(), "{user}");
         }
         let began = a.now_ms();
         tokio::join!(
@@ -201,8 +192,8 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
         let took = a.now_ms() - began;
         assert!(took < 1500, "shutdown took {took} ms");
         for (h, line, user, sbc, other) in [
-            (&a, 1, "1011", 1, 2),
-            (&a, 2, "1012", 1, 2),
+            (a, 1, "1011", 1, 2),
+            (a, 2, "1012", 1, 2),
             (&b, 1, "1013", 2, 1),
         ] {
             let story = h.story();
@@ -233,14 +224,14 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
             );
             for s in 1..=3 {
                 assert!(
-                    lab.sbc(s).contacts(user).unwrap().is_empty(),
+                    a.lab.sbc(s).contacts(user).unwrap().is_empty(),
                     "SBC {s} still lists {user}\n{story}"
                 );
             }
         }
         eprintln!("measured: shutdown of both fleets (3 lines on 2 SBCs) took {took} ms");
-        a.finish("shutdown_unregisters_every_line_where_it_is_registered (fleet A)");
-        b.finish("shutdown_unregisters_every_line_where_it_is_registered (fleet B)");
+        a.finish();
+        b.finish();
     });
 }
 
@@ -252,17 +243,15 @@ fn shutdown_unregisters_every_line_where_it_is_registered() {
 #[test]
 fn dns_outage_keeps_the_route_list_for_failover() {
     for dns_mode in [DnsMode::Silent, DnsMode::NxDomain] {
-        let lab = lab_with_ttl(TTL_S);
-        let users = ["1031", "1032", "1033"];
-        let cfg = config(
-            &lab,
-            &users,
-            "UDPOnly",
-            "voIpProt.server.1.expires=\"10\"\n",
-        );
-        let mut h = Harness::new(&lab);
-        actix::System::new().block_on(async {
-            let fleet = h.start(&cfg);
+        let mut h = scenario!()
+            .concurrent()
+            .ttl(TTL_S)
+            .line("1031")
+            .line("1032")
+            .line("1033")
+            .config("voIpProt.server.1.expires=\"10\"\n")
+            .start();
+        h.run(async |h, fleet| {
             for line in 1..=3 {
                 let reg = h
                     .wait_event("registered", Duration::from_secs(5), |e| {
@@ -330,7 +319,7 @@ fn dns_outage_keeps_the_route_list_for_failover() {
                 moved - registered_at
             );
             fleet.shutdown(Duration::from_secs(3)).await;
-            h.finish("dns_outage_keeps_the_route_list_for_failover");
+            h.finish();
         });
     }
 }
@@ -341,11 +330,8 @@ fn dns_outage_keeps_the_route_list_for_failover() {
 /// retransmissions: 0, 0.5, 1.5 s) with the line's Call-ID.
 #[test]
 fn shutdown_is_bounded_when_the_registrar_is_silent() {
-    let lab = lab();
-    let cfg = config(&lab, &["1041"], "UDPOnly", "");
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().concurrent().line("1041").start();
+    h.run(async |h, fleet| {
         let reg = h.first_registration_on(1).await;
         h.set_mode(1, sipfleet_lab::Mode::Silent).await;
         let began = h.now_ms();
@@ -368,6 +354,6 @@ fn shutdown_is_bounded_when_the_registrar_is_silent() {
             .iter()
             .all(|r| r.call_id == reg["call_id"].as_str().unwrap()));
         eprintln!("measured: shutdown with a silent registrar took {took} ms (timeout 2 s)");
-        h.finish("shutdown_is_bounded_when_the_registrar_is_silent");
+        h.finish();
     });
 }

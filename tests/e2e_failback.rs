@@ -9,7 +9,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{assert_near, config, kind, lab, t_ms, timing_lock, Harness};
+use e2e_support::{assert_near, kind, scenario, t_ms, Harness};
 use serde_json::Value;
 use sipfleet_lab::Mode;
 
@@ -106,14 +106,13 @@ fn one_call_id_everywhere(h: &Harness) {
 /// SBC 2 never gets an `Expires: 0` and still lists the contact.
 #[test]
 fn failback_at_the_next_refresh_in_registration_mode() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let f = fail_over_then_back(&h, Duration::from_secs(8)).await;
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(rrofo("registration", false, ""))
+        .start();
+    h.run(async |h, fleet| {
+        let f = fail_over_then_back(h, Duration::from_secs(8)).await;
         let story = h.story();
         assert_near(
             "failback at the refresh",
@@ -134,10 +133,10 @@ fn failback_at_the_next_refresh_in_registration_mode() {
             "silent termination sends no Expires: 0\n{story}"
         );
         assert!(
-            !lab.sbc(2).contacts(USER).unwrap().is_empty(),
+            !h.lab.sbc(2).contacts(USER).unwrap().is_empty(),
             "{story}"
         );
-        one_call_id_everywhere(&h);
+        one_call_id_everywhere(h);
         eprintln!(
             "measured: registered on SBC 2 at {} ms, failback {} ms later, on SBC 1 {} ms after that",
             t_ms(&f.on_sbc2),
@@ -151,8 +150,8 @@ fn failback_at_the_next_refresh_in_registration_mode() {
                 s.last().is_some_and(|r| r.expires == Some(0))
             })
             .await;
-        assert!(lab.sbc(1).contacts(USER).unwrap().is_empty(), "{at1:#?}");
-        h.finish("failback_at_the_next_refresh_in_registration_mode");
+        assert!(h.lab.sbc(1).contacts(USER).unwrap().is_empty(), "{at1:#?}");
+        h.finish();
     });
 }
 
@@ -160,14 +159,13 @@ fn failback_at_the_next_refresh_in_registration_mode() {
 /// SBC 2 (`Expires: 0`, same Call-ID), and only then registers on SBC 1.
 #[test]
 fn failback_unregisters_from_the_failover_sbc_first() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", true, ""));
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let f = fail_over_then_back(&h, Duration::from_secs(8)).await;
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(rrofo("registration", true, ""))
+        .start();
+    h.run(async |h, fleet| {
+        let f = fail_over_then_back(h, Duration::from_secs(8)).await;
         let evs = h.events();
         let story = h.story();
         let unregister = evs
@@ -197,9 +195,9 @@ fn failback_unregisters_from_the_failover_sbc_first() {
             zero.t_ms,
             back.t_ms
         );
-        assert!(lab.sbc(2).contacts(USER).unwrap().is_empty(), "{story}");
-        assert!(!lab.sbc(1).contacts(USER).unwrap().is_empty(), "{story}");
-        one_call_id_everywhere(&h);
+        assert!(h.lab.sbc(2).contacts(USER).unwrap().is_empty(), "{story}");
+        assert!(!h.lab.sbc(1).contacts(USER).unwrap().is_empty(), "{story}");
+        one_call_id_everywhere(h);
         eprintln!(
             "measured: failback {} ms after registering on SBC 2; Expires: 0 at SBC 2 at {} ms, \
              failback REGISTER at SBC 1 at {} ms, registered on SBC 1 at {} ms",
@@ -209,7 +207,7 @@ fn failback_unregisters_from_the_failover_sbc_first() {
             t_ms(&f.on_sbc1)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("failback_unregisters_from_the_failover_sbc_first");
+        h.finish();
     });
 }
 
@@ -218,22 +216,18 @@ fn failback_unregisters_from_the_failover_sbc_first() {
 /// (SBC 1 is back long before). About 65 s.
 #[test]
 fn failback_after_the_failback_timeout_in_duration_mode() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        &rrofo(
+    let mut h = scenario!()
+        .concurrent()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(rrofo(
             "duration",
             false,
             "voIpProt.server.1.failOver.failBack.timeout=\"60\"\n",
-        ),
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let f = fail_over_then_back(&h, Duration::from_secs(63)).await;
+        ))
+        .start();
+    h.run(async |h, fleet| {
+        let f = fail_over_then_back(h, Duration::from_secs(63)).await;
         let story = h.story();
         assert_near(
             "failback after failBack.timeout",
@@ -257,13 +251,13 @@ fn failback_after_the_failback_timeout_in_duration_mode() {
                 .all(|e| h.sbc_of(e) == Some(2)),
             "{story}"
         );
-        one_call_id_everywhere(&h);
+        one_call_id_everywhere(h);
         eprintln!(
             "measured: failback {} ms after registering on SBC 2 (failBack.timeout 60 s)",
             t_ms(&f.failback) - t_ms(&f.on_sbc2)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("failback_after_the_failback_timeout_in_duration_mode");
+        h.finish();
     });
 }
 
@@ -273,12 +267,11 @@ fn failback_after_the_failback_timeout_in_duration_mode() {
 /// binding is dropped as failover begins. One Call-ID throughout.
 #[test]
 fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
-    let lab = lab();
-    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line(USER)
+        .config(rrofo("registration", false, ""))
+        .start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["expires"], 10, "{}", h.story());
         h.set_mode(1, Mode::Dead).await;
@@ -316,7 +309,7 @@ fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
         assert_eq!(h.sbc_of(dropped), Some(1), "{story}");
         assert!(t_ms(&on2) - t_ms(&failed) <= 500, "{story}");
         assert_eq!(on2["primary"], false, "{story}");
-        one_call_id_everywhere(&h);
+        one_call_id_everywhere(h);
         eprintln!(
             "measured: refresh {} ms after registering, ICMP failover {} ms later, on SBC 2 {} ms after that",
             t_ms(refresh) - t_ms(&on1),
@@ -324,7 +317,7 @@ fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
             t_ms(&on2) - t_ms(&failed)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("registered_line_fails_over_at_the_refresh_when_the_primary_dies");
+        h.finish();
     });
 }
 
@@ -335,13 +328,12 @@ fn registered_line_fails_over_at_the_refresh_when_the_primary_dies() {
 /// SBC 2 for longer than one failover.
 #[test]
 fn failback_to_a_silent_primary_fails_over_again() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "UDPOnly", &rrofo("registration", false, ""));
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(rrofo("registration", false, ""))
+        .start();
+    h.run(async |h, fleet| {
         let on2 = h
             .wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && h.sbc_of(e) == Some(2)
@@ -415,7 +407,7 @@ fn failback_to_a_silent_primary_fails_over_again() {
         );
         fleet.shutdown(Duration::from_secs(3)).await;
         h.set_mode(1, Mode::Ok).await;
-        h.finish("failback_to_a_silent_primary_fails_over_again");
+        h.finish();
     });
 }
 
@@ -424,19 +416,18 @@ fn failback_to_a_silent_primary_fails_over_again() {
 /// (expires 3600).
 #[test]
 fn failback_after_the_dns_ttl_in_dnsttl_mode() {
-    let lab = e2e_support::lab_with_ttl(3);
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        &rrofo("DNSTTL", false, "voIpProt.server.1.expires=\"3600\"\n"),
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let f = fail_over_then_back(&h, Duration::from_secs(5)).await;
+    let mut h = scenario!()
+        .ttl(3)
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(rrofo(
+            "DNSTTL",
+            false,
+            "voIpProt.server.1.expires=\"3600\"\n",
+        ))
+        .start();
+    h.run(async |h, fleet| {
+        let f = fail_over_then_back(h, Duration::from_secs(5)).await;
         let story = h.story();
         let delay = t_ms(&f.failback) as i64 - t_ms(&f.on_sbc2) as i64;
         // The TTL counts from the DNS answer, which came a moment before
@@ -451,10 +442,10 @@ fn failback_after_the_dns_ttl_in_dnsttl_mode() {
                 .any(|e| kind(e) == "registering" && e["purpose"] == "refresh"),
             "{story}"
         );
-        one_call_id_everywhere(&h);
+        one_call_id_everywhere(h);
         eprintln!("measured: DNSTTL failback {delay} ms after registering on SBC 2 (TTL 3 s)");
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("failback_after_the_dns_ttl_in_dnsttl_mode");
+        h.finish();
     });
 }
 
@@ -466,19 +457,15 @@ fn failback_after_the_dns_ttl_in_dnsttl_mode() {
 /// no `failover_started`.
 #[test]
 fn fail_registration_off_keeps_the_binding_until_it_lapses() {
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"12\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.failRegistrationOn=\"0\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line(USER)
+        .config(
+            "voIpProt.server.1.expires=\"12\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.failRegistrationOn=\"0\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         for i in 1..=3 {
             h.set_mode(i, Mode::Silent).await;
@@ -532,6 +519,6 @@ fn fail_registration_off_keeps_the_binding_until_it_lapses() {
         for i in 1..=3 {
             h.set_mode(i, Mode::Ok).await;
         }
-        h.finish("fail_registration_off_keeps_the_binding_until_it_lapses");
+        h.finish();
     });
 }

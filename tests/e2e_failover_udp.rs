@@ -10,7 +10,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{assert_near, config, kind, lab, t_ms, timing_lock, BlackHole, Harness};
+use e2e_support::{assert_near, kind, scenario, t_ms, BlackHole, Harness};
 use serde_json::Value;
 use sipfleet_lab::{Mode, Transport};
 
@@ -29,13 +29,8 @@ fn first<'a>(h: &Harness, evs: &'a [Value], name: &str, sbc: usize) -> Option<&'
 /// request to the primary again (ICMP again, no delay), then to SBC 2.
 #[test]
 fn udp_dead_primary_fails_over_on_icmp_at_once() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "UDPOnly", "");
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().mode(1, Mode::Dead).line(USER).start();
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered"
@@ -43,11 +38,11 @@ fn udp_dead_primary_fails_over_on_icmp_at_once() {
             .await;
         let evs = h.events();
         let story = h.story();
-        let start = first(&h, &evs, "registering", 1).expect("first REGISTER to SBC 1");
+        let start = first(h, &evs, "registering", 1).expect("first REGISTER to SBC 1");
         assert_eq!(start["purpose"], "initial", "{story}");
-        let failed = first(&h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
+        let failed = first(h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "icmp", "{story}");
-        let failover = first(&h, &evs, "failover", 2).expect("failover to SBC 2");
+        let failover = first(h, &evs, "failover", 2).expect("failover to SBC 2");
         assert_eq!(h.sbc_of_route(&failover["from"]), Some(1), "{story}");
         let dt = t_ms(failover) as i64 - t_ms(start) as i64;
         assert!(
@@ -93,7 +88,7 @@ fn udp_dead_primary_fails_over_on_icmp_at_once() {
             "{at2:#?}"
         );
         assert!(h.registers(3, USER).is_empty(), "{}", h.story());
-        h.finish("udp_dead_primary_fails_over_on_icmp_at_once");
+        h.finish();
     });
 }
 
@@ -103,19 +98,13 @@ fn udp_dead_primary_fails_over_on_icmp_at_once() {
 /// arrivals); SBC 2 registers the line.
 #[test]
 fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let hole = BlackHole::bind(lab.sbc(1).addr(Transport::Udp));
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config("voIpProt.SIP.authOptimizedInFailover=\"1\"\n")
+        .start();
+    let hole = BlackHole::bind(h.lab.sbc(1).addr(Transport::Udp));
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(8), |e| {
                 kind(e) == "registered"
@@ -124,11 +113,11 @@ fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
         let evs = h.events();
         let story = h.story();
         // Time 0 of the guide's timeline: the first REGISTER (after DNS).
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
-        let failed = first(&h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let failed = first(h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "timeout", "{story}");
         assert_near("route_failed", t_ms(failed) as i64 - t0, 3500, 300, &story);
-        let failover = first(&h, &evs, "failover", 2).expect("failover to SBC 2");
+        let failover = first(h, &evs, "failover", 2).expect("failover to SBC 2");
         assert!(t_ms(failover) - t_ms(failed) <= 50, "{story}");
         assert_eq!(h.sbc_of(&reg), Some(2), "{story}");
         // authOptimizedInFailover=1: SBC 2's challenge is answered at SBC 2.
@@ -174,7 +163,7 @@ fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms");
+        h.finish();
     });
 }
 
@@ -182,21 +171,17 @@ fn udp_silent_primary_rfc3261_timers_fail_over_at_3500_ms() {
 /// `retryMaxCount=2` sends at 0 and 1 s and fails over at 2 s.
 #[test]
 fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let hole = BlackHole::bind(lab.sbc(1).addr(Transport::Udp));
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.retryTimeOut=\"1000\"\n\
-         voIpProt.server.1.retryMaxCount=\"2\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config(
+            "voIpProt.server.1.retryTimeOut=\"1000\"\n\
+             voIpProt.server.1.retryMaxCount=\"2\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    let hole = BlackHole::bind(h.lab.sbc(1).addr(Transport::Udp));
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(6), |e| {
                 kind(e) == "registered"
@@ -204,8 +189,8 @@ fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
             .await;
         let evs = h.events();
         let story = h.story();
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
-        let failed = first(&h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let failed = first(h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "timeout", "{story}");
         assert_near("route_failed", t_ms(failed) as i64 - t0, 2000, 300, &story);
         assert_eq!(h.sbc_of(&reg), Some(2), "{story}");
@@ -227,7 +212,7 @@ fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("udp_silent_primary_static_retry_timer_fails_over_at_2000_ms");
+        h.finish();
     });
 }
 
@@ -239,13 +224,8 @@ fn udp_silent_primary_static_retry_timer_fails_over_at_2000_ms() {
 /// it read 3 + 3 REGISTERs, all with the line's one Call-ID.
 #[test]
 fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Silent).unwrap();
-    let cfg = config(&lab, &[USER], "UDPOnly", "");
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!().mode(1, Mode::Silent).line(USER).start();
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(12), |e| {
                 kind(e) == "registered"
@@ -259,7 +239,7 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
             .collect();
         assert_eq!(fails.len(), 2, "{story}");
         assert!(fails.iter().all(|e| e["reason"] == "timeout"), "{story}");
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
         assert_near(
             "first route_failed",
             t_ms(fails[0]) as i64 - t0,
@@ -310,7 +290,7 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary");
+        h.finish();
     });
 }
 
@@ -320,25 +300,20 @@ fn udp_silent_kamailio_primary_and_the_challenge_back_to_the_primary() {
 /// nothing.
 #[test]
 fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
-    let lab = lab();
-    lab.set_mode(
-        1,
-        Mode::Error503 {
-            retry_after: Some(30),
-        },
-    )
-    .unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.failoverOn503Response=\"1\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(
+            1,
+            Mode::Error503 {
+                retry_after: Some(30),
+            },
+        )
+        .line(USER)
+        .config(
+            "voIpProt.SIP.failoverOn503Response=\"1\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered"
@@ -346,10 +321,10 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
             .await;
         let evs = h.events();
         let story = h.story();
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
-        let failed = first(&h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let failed = first(h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "503", "{story}");
-        let failover = first(&h, &evs, "failover", 2).expect("failover to SBC 2");
+        let failover = first(h, &evs, "failover", 2).expect("failover to SBC 2");
         assert!(t_ms(failover) as i64 - t0 <= 100, "{story}");
         assert_eq!(h.sbc_of(&reg), Some(2), "{story}");
         assert!(t_ms(&reg) as i64 - t0 <= 500, "{story}");
@@ -363,7 +338,7 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
             t_ms(&reg) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("udp_503_on_primary_fails_over_at_once_ignoring_retry_after");
+        h.finish();
     });
 }
 
@@ -373,19 +348,16 @@ fn udp_503_on_primary_fails_over_at_once_ignoring_retry_after() {
 /// W = `registerRetry.baseTimeOut` = 10 s, and SBC 2 hears nothing.
 #[test]
 fn udp_503_without_failover_backs_off() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Error503 { retry_after: None })
-        .unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.failoverOn503Response=\"0\"\n\
-         voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .concurrent()
+        .mode(1, Mode::Error503 { retry_after: None })
+        .line(USER)
+        .config(
+            "voIpProt.SIP.failoverOn503Response=\"0\"\n\
+             voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
             .await;
@@ -410,7 +382,7 @@ fn udp_503_without_failover_backs_off() {
         assert!(h.registers(2, USER).is_empty(), "{story}");
         assert_eq!(h.registers(1, USER).len(), 1, "{story}");
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_503_without_failover_backs_off");
+        h.finish();
     });
 }
 
@@ -420,24 +392,17 @@ fn udp_503_without_failover_backs_off() {
 /// `newCallOnUnRegister=1` by default) starts at the primary again.
 #[test]
 fn udp_503_without_failover_honours_retry_after() {
-    let lab = lab();
-    lab.set_mode(
-        1,
-        Mode::Error503 {
-            retry_after: Some(3),
-        },
-    )
-    .unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.failoverOn503Response=\"0\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(
+            1,
+            Mode::Error503 {
+                retry_after: Some(3),
+            },
+        )
+        .line(USER)
+        .config("voIpProt.SIP.failoverOn503Response=\"0\"\n")
+        .start();
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
             .await;
@@ -470,7 +435,7 @@ fn udp_503_without_failover_honours_retry_after() {
             at1[1].t_ms - at1[0].t_ms
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_503_without_failover_honours_retry_after");
+        h.finish();
     });
 }
 
@@ -481,19 +446,15 @@ fn udp_503_without_failover_honours_retry_after() {
 /// hears nothing.
 #[test]
 fn udp_403_backs_off_randomized_and_never_fails_over() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Reject).unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
-         voIpProt.server.1.registerRetry.maxTimeOut=\"120\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Reject)
+        .line(USER)
+        .config(
+            "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
+             voIpProt.server.1.registerRetry.maxTimeOut=\"120\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
             .await;
@@ -542,7 +503,7 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
             t_ms(retry) - t_ms(&backoff)
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_403_backs_off_randomized_and_never_fails_over");
+        h.finish();
     });
 }
 
@@ -555,27 +516,23 @@ fn udp_403_backs_off_randomized_and_never_fails_over() {
 /// (design.md decision 5). About 33 s.
 #[test]
 fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
-    let lab = lab();
+    let mut h = scenario!()
+        .concurrent()
+        .line(USER)
+        .config("voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n")
+        .start();
     let mut holes = Vec::new();
     for i in 1..=3 {
-        lab.set_mode(i, Mode::Dead).unwrap();
-        holes.push(BlackHole::bind(lab.sbc(i).addr(Transport::Udp)));
+        h.lab.set_mode(i, Mode::Dead).unwrap();
+        holes.push(BlackHole::bind(h.lab.sbc(i).addr(Transport::Udp)));
     }
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(36), |e| kind(e) == "backoff")
             .await;
         let evs = h.events();
         let story = h.story();
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
         let fails: Vec<(usize, i64)> = evs
             .iter()
             .filter(|e| kind(e) == "route_failed")
@@ -642,7 +599,7 @@ fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
             t_ms(&backoff) as i64 - t0
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_all_routes_silent_the_last_is_retried_until_32_s");
+        h.finish();
     });
 }
 
@@ -653,26 +610,21 @@ fn udp_all_routes_silent_the_last_is_retried_until_32_s() {
 /// not a randomized wait); then the walk starts again at SBC 1.
 #[test]
 fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
-    let lab = lab();
+    let mut h = scenario!()
+        .line(USER)
+        .config("voIpProt.SIP.failoverOn503Response=\"1\"\n")
+        .start();
     for i in 1..=3 {
-        lab.set_mode(
-            i,
-            Mode::Error503 {
-                retry_after: Some(4),
-            },
-        )
-        .unwrap();
+        h.lab
+            .set_mode(
+                i,
+                Mode::Error503 {
+                    retry_after: Some(4),
+                },
+            )
+            .unwrap();
     }
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.failoverOn503Response=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
             .await;
@@ -713,7 +665,7 @@ fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
             t_ms(&retry) - t_ms(&backoff)
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off");
+        h.finish();
     });
 }
 
@@ -724,24 +676,21 @@ fn udp_503_everywhere_retry_after_of_the_last_route_sets_the_back_off() {
 /// registers it.
 #[test]
 fn udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0() {
-    let lab = lab();
-    lab.set_mode(
-        1,
-        Mode::Error503 {
-            retry_after: Some(2),
-        },
-    )
-    .unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.SIP.failoverOn503Response=\"0\"\n\
-         voIpProt.SIP.newCallOnUnRegister=\"0\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .concurrent()
+        .mode(
+            1,
+            Mode::Error503 {
+                retry_after: Some(2),
+            },
+        )
+        .line(USER)
+        .config(
+            "voIpProt.SIP.failoverOn503Response=\"0\"\n\
+             voIpProt.SIP.newCallOnUnRegister=\"0\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let backoff = h
             .wait_event("backoff", Duration::from_secs(5), |e| kind(e) == "backoff")
             .await;
@@ -758,6 +707,6 @@ fn udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0() {
         assert!(at1.len() >= 3, "{at1:#?}");
         assert!(at1.iter().all(|r| r.call_id == at1[0].call_id), "{at1:#?}");
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("udp_back_off_keeps_the_call_id_with_new_call_on_unregister_0");
+        h.finish();
     });
 }

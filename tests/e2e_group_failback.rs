@@ -14,7 +14,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab, t_ms, Harness};
+use e2e_support::{kind, scenario, t_ms, Harness, Scenario, Started};
 use serde_json::Value;
 use sipfleet::actors::line::CallsActive;
 use sipfleet_lab::Mode;
@@ -31,20 +31,22 @@ fn failbacks(h: &Harness, evs: &[Value]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Runs the scenario; returns the failbacks (line, t_ms) and when the call
-/// ended.
-fn scenario(enhanced: bool) -> (Harness, Vec<(u64, u64)>, u64) {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let extra = if enhanced {
-        format!("{SETTINGS}voIpProt.SIP.outboundProxy.failOver.enhanced.enable=\"1\"\n")
+/// Runs the story above; returns the failbacks (line, t_ms) and when the
+/// call ended.
+fn call_holds_failback(scenario: Scenario, enhanced: bool) -> (Started, Vec<(u64, u64)>, u64) {
+    let enhanced_line = if enhanced {
+        "voIpProt.SIP.outboundProxy.failOver.enhanced.enable=\"1\"\n"
     } else {
-        SETTINGS.to_string()
+        ""
     };
-    let cfg = config(&lab, &["1001", "1002"], "UDPOnly", &extra);
-    let mut h = Harness::new(&lab);
-    let (fb, call_end) = actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario
+        .concurrent()
+        .mode(1, Mode::Dead)
+        .line("1001")
+        .line("1002")
+        .config(format!("{SETTINGS}{enhanced_line}"))
+        .start();
+    let (fb, call_end) = h.run(async |h, fleet| {
         for line in [1, 2] {
             h.wait_event("registered on SBC 2", Duration::from_secs(5), |e| {
                 kind(e) == "registered" && e["line"] == line && h.sbc_of(e) == Some(2)
@@ -55,14 +57,14 @@ fn scenario(enhanced: bool) -> (Harness, Vec<(u64, u64)>, u64) {
         h.set_mode(1, Mode::Ok).await;
         // Both refreshes (≈10 s) pass while the call is up.
         h.sleep_until_ms(13_000).await;
-        let held = failbacks(&h, &h.events());
+        let held = failbacks(h, &h.events());
         let call_end = h.now_ms();
         fleet.lines()[1].send(CallsActive(false)).await.unwrap();
         h.sleep_ms(2_000).await;
         fleet.shutdown(Duration::from_secs(3)).await;
         (held, call_end)
     });
-    h.finish(if enhanced { "enhanced" } else { "per_line" });
+    h.finish();
     if enhanced {
         assert_eq!(fb, [], "no failback while a call is up\n{}", h.story());
     }
@@ -72,7 +74,7 @@ fn scenario(enhanced: bool) -> (Harness, Vec<(u64, u64)>, u64) {
 
 #[test]
 fn a_call_holds_failback_of_its_own_line_only() {
-    let (h, fb, call_end) = scenario(false);
+    let (h, fb, call_end) = call_holds_failback(scenario!(), false);
     let story = h.story();
     let line1 = fb.iter().find(|(l, _)| *l == 1).expect("line 1 fails back");
     let line2 = fb.iter().find(|(l, _)| *l == 2).expect("line 2 fails back");
@@ -99,7 +101,7 @@ fn a_call_holds_failback_of_its_own_line_only() {
 
 #[test]
 fn enhanced_failover_holds_every_line_then_fails_back_as_a_group() {
-    let (h, fb, call_end) = scenario(true);
+    let (h, fb, call_end) = call_holds_failback(scenario!(), true);
     let story = h.story();
     let line1 = fb.iter().find(|(l, _)| *l == 1).expect("line 1 fails back");
     let line2 = fb.iter().find(|(l, _)| *l == 2).expect("line 2 fails back");

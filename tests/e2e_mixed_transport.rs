@@ -22,9 +22,9 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab_mixed_transport, t_ms, Harness};
+use e2e_support::{kind, scenario, t_ms, Harness};
 use serde_json::Value;
-use sipfleet_lab::Mode;
+use sipfleet_lab::{LabConfig, Mode};
 
 const USER: &str = "1005";
 
@@ -44,23 +44,23 @@ fn tried(h: &Harness, evs: &[Value]) -> Vec<(usize, String)> {
 
 #[test]
 fn the_guides_mixed_transport_example_end_to_end() {
-    let lab = lab_mixed_transport();
+    let mut h = scenario!()
+        .concurrent()
+        .lab(LabConfig::mixed_transport())
+        .line(USER)
+        .transport("DNSnaptr")
+        .config(
+            "voIpProt.server.1.expires=\"10\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"duration\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
     // Guide selection orders 1-4 (our SBCs 1-6) are unreachable.
     for i in 1..=6 {
-        lab.set_mode(i, Mode::Dead).unwrap();
+        h.lab.set_mode(i, Mode::Dead).unwrap();
     }
-    let cfg = config(
-        &lab,
-        &[USER],
-        "DNSnaptr",
-        "voIpProt.server.1.expires=\"10\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.failBack.mode=\"duration\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    h.run(async |h, fleet| {
         // 1. The first SBC that can register the line is SBC 7 (selection
         //    order 5), over TLS, and it is not the primary.
         let on7 = h
@@ -73,7 +73,7 @@ fn the_guides_mixed_transport_example_end_to_end() {
         assert_eq!(h.sbc_of(&on7), Some(7), "{story}");
         assert_eq!(on7["route"]["transport"], "tls", "{story}");
         assert_eq!(on7["primary"], false, "primary is SBC 5\n{story}");
-        let walk: Vec<usize> = tried(&h, &evs).iter().map(|(s, _)| *s).collect();
+        let walk: Vec<usize> = tried(h, &evs).iter().map(|(s, _)| *s).collect();
         // SBCs 1 and 2 (equal priority, weighted random order), then 3 and
         // 4, then 5, 6, 7 (7 twice: challenge answered there).
         assert_eq!(walk.len(), 8, "{walk:?}\n{story}");
@@ -86,7 +86,7 @@ fn the_guides_mixed_transport_example_end_to_end() {
             (vec![1, 2], vec![3, 4], &[5, 6, 7, 7][..]),
             "{story}"
         );
-        let transports: Vec<String> = tried(&h, &evs).into_iter().map(|(_, t)| t).collect();
+        let transports: Vec<String> = tried(h, &evs).into_iter().map(|(_, t)| t).collect();
         assert_eq!(
             transports,
             ["tcp", "tcp", "tcp", "tcp", "tls", "tls", "tls", "tls"],
@@ -121,7 +121,7 @@ fn the_guides_mixed_transport_example_end_to_end() {
             on9["primary"], true,
             "a new record's top is the new primary\n{story}"
         );
-        let walk: Vec<usize> = tried(&h, &evs).iter().map(|(s, _)| *s).collect();
+        let walk: Vec<usize> = tried(h, &evs).iter().map(|(s, _)| *s).collect();
         assert_eq!(walk, [7, 5, 6, 8, 9, 9], "{story}");
         let reasons: Vec<(usize, String)> = evs
             .iter()
@@ -158,6 +158,6 @@ fn the_guides_mixed_transport_example_end_to_end() {
             t_ms(&on9) - t_ms(&evs[0])
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("the_guides_mixed_transport_example_end_to_end");
+        h.finish();
     });
 }

@@ -7,51 +7,36 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{kind, lab, t_ms, timing_lock, Harness};
-use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
-use sipfleet_lab::{password_for, Lab, Mode};
+use e2e_support::{kind, scenario, t_ms};
+use sipfleet_lab::Mode;
 
 const USER: &str = "1001";
 
-/// Server 1 is SBC 1, server 2 is SBC 2, both `UDPOnly` on port 5060 (an A
-/// query each, no SRV).
-fn two_servers(lab: &Lab) -> FleetConfig {
-    let text = format!(
-        "reg.1.address=\"{USER}\"\n\
-         reg.1.auth.password=\"{}\"\n\
-         reg.1.server.1.address=\"{}\"\n\
-         reg.1.server.1.port=\"5060\"\n\
-         reg.1.server.1.transport=\"UDPOnly\"\n\
-         reg.1.server.2.address=\"{}\"\n\
-         reg.1.server.2.port=\"5060\"\n\
-         reg.1.server.2.transport=\"UDPOnly\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n\
-         tcpIpApp.dns.server=\"{}\"\n",
-        password_for(USER),
-        lab.sbc(1).host_name(),
-        lab.sbc(2).host_name(),
-        lab.dns_addr()
-    );
-    let mut b = ConfigBuilder::new();
-    b.add_source(parse_lines(&text, "e2e-servers.cfg"));
-    match b.build() {
-        Ok(cfg) => cfg,
-        Err(e) => panic!("bad test configuration:\n{text}\n{e}"),
-    }
-}
-
 /// SBC 1 (server 1's only route) is dead: its ICMP error fails the route
 /// at once and the line registers on SBC 2 (server 2), failed over: its
-/// primary stays server 1.
+/// primary stays server 1. Server 1 is SBC 1, server 2 is SBC 2, both
+/// `UDPOnly` on port 5060 (an A query each, no SRV); they override the
+/// scenario's `voIpProt.server.1`.
 #[test]
 fn server_2_takes_over_when_every_route_of_server_1_is_dead() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = two_servers(&lab);
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .config_with(|lab| {
+            format!(
+                "reg.1.server.1.address=\"{}\"\n\
+                 reg.1.server.1.port=\"5060\"\n\
+                 reg.1.server.1.transport=\"UDPOnly\"\n\
+                 reg.1.server.2.address=\"{}\"\n\
+                 reg.1.server.2.port=\"5060\"\n\
+                 reg.1.server.2.transport=\"UDPOnly\"\n\
+                 voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+                lab.sbc(1).host_name(),
+                lab.sbc(2).host_name(),
+            )
+        })
+        .start();
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(5), |e| {
                 kind(e) == "registered"
@@ -92,6 +77,6 @@ fn server_2_takes_over_when_every_route_of_server_1_is_dead() {
         fleet.shutdown(Duration::from_secs(3)).await;
         assert!(h.registers(1, USER).is_empty(), "{story}");
         assert!(!h.registers(2, USER).is_empty(), "{story}");
-        h.finish("server_2_takes_over_when_every_route_of_server_1_is_dead");
+        h.finish();
     });
 }

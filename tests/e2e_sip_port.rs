@@ -10,7 +10,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, t_ms, timing_lock, Harness};
+use e2e_support::{kind, scenario, t_ms};
 use sipfleet_lab::{Mode, Transport};
 
 const USER: &str = "1001";
@@ -31,25 +31,22 @@ fn contact_port(contact: &str) -> Option<u16> {
 /// same source port, and SBC 1 holds exactly one binding for the AOR.
 #[test]
 fn failover_and_failback_keep_one_contact_and_one_binding() {
-    let lab = e2e_support::lab_with_ttl(3);
-    let cfg = config(
-        &lab,
-        &[USER],
-        "UDPOnly",
-        "voIpProt.server.1.expires=\"20\"\n\
-         voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
-         voIpProt.server.1.failOver.failRegistrationOn=\"1\"\n\
-         voIpProt.server.1.failOver.failBack.mode=\"DNSTTL\"\n\
-         voIpProt.server.1.failOver.unRegisterOnFailBack=\"0\"\n\
-         voIpProt.SIP.failoverOn503Response=\"1\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .ttl(3)
+        .line(USER)
+        .config(
+            "voIpProt.server.1.expires=\"20\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.failRegistrationOn=\"1\"\n\
+             voIpProt.server.1.failOver.failBack.mode=\"DNSTTL\"\n\
+             voIpProt.server.1.failOver.unRegisterOnFailBack=\"0\"\n\
+             voIpProt.SIP.failoverOn503Response=\"1\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
-        let first = lab.sbc(1).contacts(USER).unwrap();
+        let first = h.lab.sbc(1).contacts(USER).unwrap();
         assert_eq!(first.len(), 1, "{first:?}\n{}", h.story());
         let port = contact_port(&first[0]).expect("a Contact port");
 
@@ -89,10 +86,10 @@ fn failover_and_failback_keep_one_contact_and_one_binding() {
 
         // SBC 1 holds exactly one binding for the AOR: the one Contact,
         // refreshed by the failback, not a second one beside it.
-        let at1 = lab.sbc(1).contacts(USER).unwrap();
+        let at1 = h.lab.sbc(1).contacts(USER).unwrap();
         assert_eq!(at1.len(), 1, "SBC 1 bindings: {at1:?}\n{story}");
         assert_eq!(contact_port(&at1[0]), Some(port), "{at1:?}");
-        let at2 = lab.sbc(2).contacts(USER).unwrap();
+        let at2 = h.lab.sbc(2).contacts(USER).unwrap();
         assert!(
             at2.iter().all(|c| contact_port(c) == Some(port)),
             "SBC 2 bindings: {at2:?}"
@@ -100,7 +97,7 @@ fn failover_and_failback_keep_one_contact_and_one_binding() {
         // Every REGISTER each SBC received: one Contact port, one source port.
         let mut registers = 0;
         for sbc in [1, 2] {
-            for r in lab.received(sbc).unwrap() {
+            for r in h.lab.received(sbc).unwrap() {
                 if r.method != "REGISTER" || r.from_user.as_deref() != Some(USER) {
                     continue;
                 }
@@ -127,7 +124,7 @@ fn failover_and_failback_keep_one_contact_and_one_binding() {
             t_ms(&back)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("failover_and_failback_keep_one_contact_and_one_binding");
+        h.finish();
     });
 }
 

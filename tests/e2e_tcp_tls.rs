@@ -9,7 +9,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{assert_near, config, kind, lab, t_ms, timing_lock, Harness};
+use e2e_support::{assert_near, kind, scenario, t_ms, Harness};
 use serde_json::Value;
 use sipfleet_lab::{Mode, Transport};
 
@@ -62,14 +62,13 @@ async fn loss_then_backoff(h: &Harness, reason: &str, within: Duration) -> (Valu
 }
 #[test]
 fn tcp_dead_primary_is_refused_and_fails_over_at_once() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "TCPOnly", "");
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let (t0, failover, reg) = refused_then_failover(&h, "tcp").await;
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .transport("TCPOnly")
+        .start();
+    h.run(async |h, fleet| {
+        let (t0, failover, reg) = refused_then_failover(h, "tcp").await;
         let at2 = h.registers(2, USER);
         assert!(!at2.is_empty(), "{}", h.story());
         assert!(at2.iter().all(|r| r.transport == Transport::Tcp), "{at2:#?}");
@@ -80,7 +79,7 @@ fn tcp_dead_primary_is_refused_and_fails_over_at_once() {
             t_ms(&reg) - t0
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("tcp_dead_primary_is_refused_and_fails_over_at_once");
+        h.finish();
     });
 }
 
@@ -89,21 +88,18 @@ fn tcp_dead_primary_is_refused_and_fails_over_at_once() {
 /// never answers is failed 2 s after the request, instead of Timer F's 32 s.
 #[test]
 fn tcp_fast_failover_leaves_a_silent_primary_after_2_s() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Silent).unwrap();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "TCPOnly",
-        "voIpProt.SIP.tcpFastFailover=\"1\"\n\
-         voIpProt.SIP.tcpFastFailover.timeout=\"2000\"\n\
-         voIpProt.server.1.retryTimeOut=\"0\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .mode(1, Mode::Silent)
+        .line(USER)
+        .transport("TCPOnly")
+        .config(
+            "voIpProt.SIP.tcpFastFailover=\"1\"\n\
+             voIpProt.SIP.tcpFastFailover.timeout=\"2000\"\n\
+             voIpProt.server.1.retryTimeOut=\"0\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let reg = h
             .wait_event("registered", Duration::from_secs(6), |e| {
                 kind(e) == "registered"
@@ -111,8 +107,8 @@ fn tcp_fast_failover_leaves_a_silent_primary_after_2_s() {
             .await;
         let evs = h.events();
         let story = h.story();
-        let t0 = t_ms(first(&h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
-        let failed = first(&h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
+        let t0 = t_ms(first(h, &evs, "registering", 1).expect("REGISTER to SBC 1")) as i64;
+        let failed = first(h, &evs, "route_failed", 1).expect("route_failed on SBC 1");
         assert_eq!(failed["reason"], "timeout", "{story}");
         assert_eq!(failed["route"]["transport"], "tcp", "{story}");
         assert_near("route_failed", t_ms(failed) as i64 - t0, 2000, 300, &story);
@@ -126,7 +122,7 @@ fn tcp_fast_failover_leaves_a_silent_primary_after_2_s() {
         );
         fleet.shutdown(Duration::from_secs(3)).await;
         h.set_mode(1, Mode::Ok).await;
-        h.finish("tcp_fast_failover_leaves_a_silent_primary_after_2_s");
+        h.finish();
     });
 }
 
@@ -134,15 +130,14 @@ fn tcp_fast_failover_leaves_a_silent_primary_after_2_s() {
 /// the line registers on SBC 2 over TLS (the SBC saw TLS).
 #[test]
 fn tls_dead_primary_fails_over_and_registers_over_tls() {
-    let lab = lab();
-    lab.set_mode(1, Mode::Dead).unwrap();
-    let cfg = config(&lab, &[USER], "TLS", "");
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
-        let (t0, failover, reg) = refused_then_failover(&h, "tls").await;
-        assert_eq!(reg["route"]["address"], lab.sbc(2).addr(Transport::Tls).to_string());
+    let mut h = scenario!()
+        .mode(1, Mode::Dead)
+        .line(USER)
+        .transport("TLS")
+        .start();
+    h.run(async |h, fleet| {
+        let (t0, failover, reg) = refused_then_failover(h, "tls").await;
+        assert_eq!(reg["route"]["address"], h.lab.sbc(2).addr(Transport::Tls).to_string());
         let at2 = h.registers(2, USER);
         assert!(!at2.is_empty(), "{}", h.story());
         assert!(at2.iter().all(|r| r.transport == Transport::Tls), "{at2:#?}");
@@ -157,8 +152,8 @@ fn tls_dead_primary_fails_over_and_registers_over_tls() {
                 s.iter().any(|r| r.expires == Some(0))
             })
             .await;
-        assert!(lab.sbc(2).contacts(USER).unwrap().is_empty(), "{at2:#?}");
-        h.finish("tls_dead_primary_fails_over_and_registers_over_tls");
+        assert!(h.lab.sbc(2).contacts(USER).unwrap().is_empty(), "{at2:#?}");
+        h.finish();
     });
 }
 
@@ -169,18 +164,15 @@ fn tls_dead_primary_fails_over_and_registers_over_tls() {
 /// again at the top (SBC 1 refuses: failover) and registers on SBC 2.
 #[test]
 fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "TLS",
-        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line(USER)
+        .transport("TLS")
+        .config(
+            "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["route"]["transport"], "tls");
         assert_eq!(on1["primary"], true);
@@ -188,7 +180,7 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
         assert!(at1.iter().all(|r| r.transport == Transport::Tls), "{at1:#?}");
         let killed_at = h.now_ms();
         h.set_mode(1, Mode::Dead).await;
-        let (lost, backoff) = loss_then_backoff(&h, "flow_lost", Duration::from_secs(3)).await;
+        let (lost, backoff) = loss_then_backoff(h, "flow_lost", Duration::from_secs(3)).await;
         let story = h.story();
         assert!(t_ms(&lost) - killed_at < 1500, "{story}");
         let wait = backoff["wait_ms"].as_u64().unwrap();
@@ -226,7 +218,7 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
             t_ms(&on2) - t_ms(&retry)
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("tls_stream_drop_is_a_registration_loss_then_a_new_walk");
+        h.finish();
     });
 }
 
@@ -239,25 +231,22 @@ fn tls_stream_drop_is_a_registration_loss_then_a_new_walk() {
 /// OK, as a registration loss (back-off in [W/2, W]), not a failover.
 #[test]
 fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
-    let lab = lab();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "TLS",
-        "tcpIpApp.keepalive.tcp.sip.tls.enable=\"1\"\n\
-         tcpIpApp.keepalive.tcp.idleTransmitInterval=\"10\"\n\
-         tcpIpApp.keepalive.tcp.noResponseTransmitInterval=\"5\"\n\
-         voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line(USER)
+        .transport("TLS")
+        .config(
+            "tcpIpApp.keepalive.tcp.sip.tls.enable=\"1\"\n\
+             tcpIpApp.keepalive.tcp.idleTransmitInterval=\"10\"\n\
+             tcpIpApp.keepalive.tcp.noResponseTransmitInterval=\"5\"\n\
+             voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         let on1 = h.first_registration_on(1).await;
         assert_eq!(on1["route"]["transport"], "tls");
         h.set_mode(1, Mode::Silent).await;
         let (lost, backoff) =
-            loss_then_backoff(&h, "keepalive_lost", Duration::from_secs(40)).await;
+            loss_then_backoff(h, "keepalive_lost", Duration::from_secs(40)).await;
         let story = h.story();
         assert_near(
             "keep-alive loss after the 200 OK",
@@ -280,7 +269,7 @@ fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
         );
         h.set_mode(1, Mode::Ok).await;
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("unanswered_tls_keepalives_lose_the_registration_after_four_pings");
+        h.finish();
     });
 }
 
@@ -290,19 +279,17 @@ fn unanswered_tls_keepalives_lose_the_registration_after_four_pings() {
 /// (W = 10 s), then registers on SBC 2 at the end of its own wait.
 #[test]
 fn tcp_stream_drop_reaches_every_line_of_the_shared_connection() {
-    let lab = lab();
-    let users = ["1051", "1052", "1053"];
-    let cfg = config(
-        &lab,
-        &users,
-        "TCPOnly",
-        "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
-         voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line("1051")
+        .line("1052")
+        .line("1053")
+        .transport("TCPOnly")
+        .config(
+            "voIpProt.server.1.registerRetry.baseTimeOut=\"10\"\n\
+             voIpProt.SIP.authOptimizedInFailover=\"1\"\n",
+        )
+        .start();
+    h.run(async |h, fleet| {
         for line in 1..=3 {
             let reg = h
                 .wait_event("registered", Duration::from_secs(5), |e| {
@@ -312,7 +299,8 @@ fn tcp_stream_drop_reaches_every_line_of_the_shared_connection() {
             assert_eq!(h.sbc_of(&reg), Some(1), "{}", h.story());
         }
         // One connection: every REGISTER reached SBC 1 from one source.
-        let sources: std::collections::BTreeSet<_> = lab
+        let sources: std::collections::BTreeSet<_> = h
+            .lab
             .received(1)
             .unwrap()
             .into_iter()
@@ -368,6 +356,6 @@ fn tcp_stream_drop_reaches_every_line_of_the_shared_connection() {
                 .collect::<Vec<_>>()
         );
         fleet.shutdown(Duration::from_secs(3)).await;
-        h.finish("tcp_stream_drop_reaches_every_line_of_the_shared_connection");
+        h.finish();
     });
 }

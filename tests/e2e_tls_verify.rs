@@ -8,7 +8,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{config, kind, lab, t_ms, timing_lock, Harness};
+use e2e_support::{kind, scenario, t_ms, Harness};
 use serde_json::Value;
 
 const USER: &str = "1001";
@@ -27,18 +27,18 @@ fn route_failures(h: &Harness) -> Vec<Value> {
 /// no SBC ever receives a REGISTER.
 #[test]
 fn an_untrusted_certificate_is_reason_tls_with_the_verification_error() {
-    let lab = lab();
-    let cfg = config(&lab, &[USER], "TLS", "");
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start_with(&cfg, |o| o.ca_file = None);
+    let mut h = scenario!()
+        .line(USER)
+        .transport("TLS")
+        .options(|o| o.ca_file = None)
+        .start();
+    h.run(async |h, fleet| {
         h.wait_event("the third route_failed", Duration::from_secs(8), |e| {
             kind(e) == "route_failed" && h.sbc_of(e) == Some(3)
         })
         .await;
         let story = h.story();
-        let failed = route_failures(&h);
+        let failed = route_failures(h);
         let sbcs: Vec<_> = failed.iter().map(|e| h.sbc_of(e)).collect();
         assert_eq!(&sbcs[..3], &[Some(1), Some(2), Some(3)], "{story}");
         for e in &failed[..3] {
@@ -75,7 +75,7 @@ fn an_untrusted_certificate_is_reason_tls_with_the_verification_error() {
             failed[0]["detail"]
         );
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("an_untrusted_certificate_is_reason_tls_with_the_verification_error");
+        h.finish();
     });
 }
 
@@ -84,24 +84,21 @@ fn an_untrusted_certificate_is_reason_tls_with_the_verification_error() {
 /// verification error names the host name mismatch.
 #[test]
 fn a_wrong_host_name_is_reason_tls_naming_the_mismatch() {
-    let lab = lab();
-    let sbc1 = lab.sbc(1).ip();
-    let cfg = config(
-        &lab,
-        &[USER],
-        "TLS",
-        &format!(
-            "voIpProt.server.1.address=\"wrong-name.sipfleet.test\"\n\
-             voIpProt.server.1.port=\"5061\"\n\
-             dns.cache.A.networkOverride=\"1\"\n\
-             dns.cache.A.1.name=\"wrong-name.sipfleet.test\"\n\
-             dns.cache.A.1.address=\"{sbc1}\"\n"
-        ),
-    );
-    let _timing = timing_lock();
-    let mut h = Harness::new(&lab);
-    actix::System::new().block_on(async {
-        let fleet = h.start(&cfg);
+    let mut h = scenario!()
+        .line(USER)
+        .transport("TLS")
+        .config_with(|lab| {
+            format!(
+                "voIpProt.server.1.address=\"wrong-name.sipfleet.test\"\n\
+                 voIpProt.server.1.port=\"5061\"\n\
+                 dns.cache.A.networkOverride=\"1\"\n\
+                 dns.cache.A.1.name=\"wrong-name.sipfleet.test\"\n\
+                 dns.cache.A.1.address=\"{}\"\n",
+                lab.sbc(1).ip()
+            )
+        })
+        .start();
+    h.run(async |h, fleet| {
         let failed = h
             .wait_event("route_failed", Duration::from_secs(5), |e| {
                 kind(e) == "route_failed"
@@ -120,6 +117,6 @@ fn a_wrong_host_name_is_reason_tls_naming_the_mismatch() {
         );
         eprintln!("measured: wrong host name detail: {detail}");
         fleet.shutdown(Duration::from_secs(1)).await;
-        h.finish("a_wrong_host_name_is_reason_tls_naming_the_mismatch");
+        h.finish();
     });
 }

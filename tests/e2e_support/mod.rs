@@ -9,6 +9,18 @@
 //!
 //! Everything runs in real time (the lab's servers do), so every wait is
 //! bounded and every timing assertion has an explicit tolerance.
+//!
+//! A test describes what differs from the standard set-up and runs its
+//! story against the fleet:
+//!
+//! ```ignore
+//! let mut h = scenario!().mode(1, Mode::Dead).line("1001").start();
+//! h.run(async |h, fleet| {
+//!     h.first_registration_on(2).await;
+//!     fleet.shutdown(Duration::from_secs(3)).await;
+//! });
+//! h.finish();
+//! ```
 
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
@@ -41,41 +53,192 @@ fn test_logger() -> slog::Logger {
     slog::Logger::root(drain.filter_level(level).fuse(), slog::o!())
 }
 
-/// Serialises the timing-critical tests of one test binary: the machine has
-/// two cores, and three Kamailio instances per lab plus a fleet per test make
-/// parallel labs compete for them.
+/// Serialises the scenarios of one test binary: the machine has two cores,
+/// and three Kamailio instances per lab plus a fleet per test make parallel
+/// labs compete for them (and with them the timing assertions).
 static TIMING: Mutex<()> = Mutex::new(());
 
-/// Takes the timing lock (a test that panicked while holding it does not
-/// poison the others).
-pub fn timing_lock() -> MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|e| e.into_inner())
+/// The name of the enclosing function, from the type name of a function
+/// item declared inside it (`e2e_calls::auto_answer::f` -> `auto_answer`),
+/// so that a test never spells its own name.
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        let path = std::any::type_name_of_val(&f);
+        let path = path.strip_suffix("::f").unwrap_or(path);
+        path.rsplit("::").next().unwrap_or(path)
+    }};
 }
 
-/// A lab with the standard three SBCs (SRV priorities 10/20/30) and `ttl`
-/// seconds on every DNS answer.
-pub fn lab_with_ttl(ttl: u32) -> Arc<Lab> {
-    Arc::new(
-        Lab::start(LabConfig {
-            ttl,
-            ..LabConfig::default()
+/// A [`Scenario`] named after the enclosing test function.
+macro_rules! scenario {
+    () => {
+        $crate::e2e_support::Scenario::new($crate::e2e_support::test_name!())
+    };
+}
+
+pub(crate) use {scenario, test_name};
+
+/// What one end-to-end test sets up before its fleet starts: a lab, the
+/// modes of its SBCs, and the fleet's configuration ([`config_text`]: one
+/// line per [`Scenario::line`], the lab's domain over `UDPOnly` unless
+/// [`Scenario::transport`] says otherwise, then [`Scenario::config`]).
+/// Written with [`scenario!`], which names it after the test.
+#[must_use]
+pub struct Scenario {
+    name: String,
+    lab: LabConfig,
+    modes: Vec<(usize, Mode)>,
+    users: Vec<String>,
+    transport: String,
+    extra: Vec<LabText>,
+    options: Option<AdjustOptions>,
+    timed: bool,
+}
+
+/// Configuration text that may name something of the running lab.
+type LabText = Box<dyn FnOnce(&Lab) -> String>;
+
+/// A change to the fleet's options.
+type AdjustOptions = Box<dyn FnOnce(&mut FleetOptions)>;
+
+impl Scenario {
+    /// The standard lab (three SBCs, SRV priorities 10/20/30, TTL 5 s),
+    /// every SBC answering, no line yet.
+    pub fn new(name: &str) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            lab: LabConfig::default(),
+            modes: Vec::new(),
+            users: Vec::new(),
+            transport: "UDPOnly".into(),
+            extra: Vec::new(),
+            options: None,
+            timed: true,
+        }
+    }
+
+    /// Another lab (`LabConfig::mixed_transport()`, ...).
+    pub fn lab(mut self, lab: LabConfig) -> Scenario {
+        self.lab = lab;
+        self
+    }
+
+    /// The TTL of every DNS answer, seconds.
+    pub fn ttl(mut self, seconds: u32) -> Scenario {
+        self.lab.ttl = seconds;
+        self
+    }
+
+    /// SBC `i` is in `mode` when the fleet starts.
+    pub fn mode(mut self, i: usize, mode: Mode) -> Scenario {
+        self.modes.push((i, mode));
+        self
+    }
+
+    /// One more line (`reg.N`), for lab user `user`.
+    pub fn line(mut self, user: &str) -> Scenario {
+        self.users.push(user.to_string());
+        self
+    }
+
+    /// The transport of server 1 (`UDPOnly`, `TCPOnly`, `TLS`, `DNSnaptr`).
+    pub fn transport(mut self, transport: &str) -> Scenario {
+        self.transport = transport.to_string();
+        self
+    }
+
+    /// Configuration lines after the generated ones (which they override).
+    pub fn config(self, text: impl Into<String>) -> Scenario {
+        let text = text.into();
+        self.config_with(move |_| text)
+    }
+
+    /// Configuration lines that name something of the running lab.
+    pub fn config_with(mut self, text: impl FnOnce(&Lab) -> String + 'static) -> Scenario {
+        self.extra.push(Box::new(text));
+        self
+    }
+
+    /// Adjusts the fleet's options (a seed, no CA, a logger of the test).
+    pub fn options(mut self, adjust: impl FnOnce(&mut FleetOptions) + 'static) -> Scenario {
+        self.options = Some(Box::new(adjust));
+        self
+    }
+
+    /// Runs without the timing lock, beside the other scenarios of its
+    /// binary: for long, mostly idle runs, which then overlap the serialised
+    /// ones instead of adding their length to the binary's run.
+    pub fn concurrent(mut self) -> Scenario {
+        self.timed = false;
+        self
+    }
+
+    /// Takes the timing lock (unless [`Scenario::concurrent`]; before the
+    /// lab's servers start: they compete for the cores too), starts the lab, sets the SBCs' modes and builds
+    /// the configuration. The fleet starts in [`Started::run`].
+    pub fn start(self) -> Started {
+        let timing = self
+            .timed
+            .then(|| TIMING.lock().unwrap_or_else(|e| e.into_inner()));
+        let lab =
+            Arc::new(Lab::start(self.lab).expect("lab starts (run scripts/lab-install once)"));
+        for (i, mode) in self.modes {
+            if let Err(e) = lab.set_mode(i, mode) {
+                panic!("SBC {i} -> {mode}: {e}");
+            }
+        }
+        let extra: String = self.extra.into_iter().map(|text| text(&lab)).collect();
+        let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
+        let cfg = config(&lab, &users, &self.transport, &extra);
+        Started {
+            harness: Harness::new(&lab, self.name),
+            cfg,
+            options: self.options,
+            _timing: timing,
+        }
+    }
+}
+
+/// A scenario whose lab runs: its harness (through `Deref`) and the
+/// configuration its fleet starts with. Holds the timing lock (if it took
+/// it) until dropped.
+pub struct Started {
+    harness: Harness,
+    cfg: FleetConfig,
+    options: Option<AdjustOptions>,
+    _timing: Option<MutexGuard<'static, ()>>,
+}
+
+impl std::ops::Deref for Started {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
+}
+
+impl Started {
+    /// Starts the fleet in an actix system of its own (time 0 of the
+    /// harness) and runs `body` with it until `body` returns; the body
+    /// shuts the fleet down, with the timeout its story needs.
+    pub fn run<T>(&mut self, body: impl AsyncFnOnce(&Harness, Fleet) -> T) -> T {
+        let adjust = self.options.take().unwrap_or_else(|| Box::new(|_| {}));
+        let (h, cfg) = (&mut self.harness, &self.cfg);
+        actix::System::new().block_on(async move {
+            let fleet = h.start_with(cfg, adjust);
+            body(h, fleet).await
         })
-        .expect("lab starts (run scripts/lab-install once)"),
-    )
-}
+    }
 
-/// A lab with the standard three SBCs and the default 5 s TTL.
-pub fn lab() -> Arc<Lab> {
-    lab_with_ttl(5)
-}
-
-/// A lab of ten SBCs serving the guide's mixed-transport NAPTR example
-/// (`sipfleet_lab::mixed_transport_zone`).
-pub fn lab_mixed_transport() -> Arc<Lab> {
-    Arc::new(
-        Lab::start(LabConfig::mixed_transport())
-            .expect("lab starts (run scripts/lab-install once)"),
-    )
+    /// Runs the fleet until the first event of kind `name` (panics after
+    /// `timeout`), shuts it down and returns that event.
+    pub fn run_until_first(&mut self, name: &'static str, timeout: Duration) -> Value {
+        self.run(async |h, fleet| {
+            let event = h.wait_event(name, timeout, |e| kind(e) == name).await;
+            fleet.shutdown(Duration::from_secs(1)).await;
+            event
+        })
+    }
 }
 
 /// The configuration text for `users` (lab users, one `reg.N` each) against
@@ -129,15 +292,18 @@ pub struct Seen {
 /// The event store and the time origin of one fleet run.
 pub struct Harness {
     pub lab: Arc<Lab>,
+    /// The test's name, for [`Harness::finish`].
+    pub name: String,
     start: Instant,
     start_wall: SystemTime,
     store: Arc<Mutex<Vec<LineEvent>>>,
 }
 
 impl Harness {
-    pub fn new(lab: &Arc<Lab>) -> Self {
+    pub fn new(lab: &Arc<Lab>, name: impl Into<String>) -> Self {
         Harness {
             lab: lab.clone(),
+            name: name.into(),
             start: Instant::now(),
             start_wall: SystemTime::now(),
             store: Arc::new(Mutex::new(Vec::new())),
@@ -161,40 +327,16 @@ impl Harness {
     /// Starts the fleet; time 0 of the harness is now. Must run inside an
     /// actix system.
     pub fn start(&mut self, cfg: &FleetConfig) -> Fleet {
-        self.start = Instant::now();
-        self.start_wall = SystemTime::now();
-        Fleet::start(cfg, self.options()).expect("fleet starts")
+        self.start_with(cfg, |_| {})
     }
 
     /// Starts the fleet with options adjusted by `adjust` (a seed, ...).
-    pub fn start_with(
-        &mut self,
-        cfg: &FleetConfig,
-        adjust: impl FnOnce(&mut FleetOptions),
-    ) -> Fleet {
+    fn start_with(&mut self, cfg: &FleetConfig, adjust: impl FnOnce(&mut FleetOptions)) -> Fleet {
         self.start = Instant::now();
         self.start_wall = SystemTime::now();
         let mut options = self.options();
         adjust(&mut options);
         Fleet::start(cfg, options).expect("fleet starts")
-    }
-
-    /// Runs a fleet (options adjusted by `adjust`) in an actix system of its
-    /// own until the first event of kind `name` (panics after `timeout`),
-    /// shuts it down and returns that event.
-    pub fn run_until_first(
-        &mut self,
-        cfg: &FleetConfig,
-        adjust: impl FnOnce(&mut FleetOptions),
-        name: &'static str,
-        timeout: Duration,
-    ) -> Value {
-        actix::System::new().block_on(async {
-            let fleet = self.start_with(cfg, adjust);
-            let event = self.wait_event(name, timeout, |e| kind(e) == name).await;
-            fleet.shutdown(Duration::from_secs(1)).await;
-            event
-        })
     }
 
     /// Milliseconds since the fleet started.
@@ -382,7 +524,8 @@ impl Harness {
     /// schema of `sipfleet run --events json` and that time never goes
     /// backwards, then prints the run (events and SBC logs) when
     /// `SIPFLEET_E2E_STORY=1`, for reading the whole timeline.
-    pub fn finish(&self, test: &str) {
+    pub fn finish(&self) {
+        let test = &self.name;
         let evs = self.events();
         let mut last = 0;
         for ev in &evs {
@@ -792,7 +935,8 @@ pub fn check_schema_with_calls(ev: &Value) -> Result<(), String> {
 
 impl Harness {
     /// [`Harness::finish`] for runs with calls and subscriptions.
-    pub fn finish_with_calls(&self, test: &str) {
+    pub fn finish_with_calls(&self) {
+        let test = &self.name;
         let evs = self.events();
         let mut last = 0;
         for ev in &evs {
