@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
+use rand::{RngCore, SeedableRng};
 use sipfleet_protocol::config::{DnsSettings, FleetConfig};
 use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
 use sipfleet_protocol::resources::{socket_max, SocketBudget};
@@ -149,21 +150,20 @@ impl Fleet {
 
 fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineSetup>, FleetError> {
     let device = device_id();
+    // One draw from the OS for the whole fleet (not one per line); each
+    // line mixes in its index.
+    let seed = options
+        .seed
+        .unwrap_or_else(|| rand::rngs::StdRng::from_os_rng().next_u64());
     config
         .lines
         .iter()
         .map(|line| {
-            LineSetup::from_config(
-                line,
-                &config.sip,
-                &options.user_agent,
-                &device,
-                options.seed,
-            )
-            .map_err(|source| FleetError::Line {
-                index: line.index,
-                source,
-            })
+            LineSetup::from_config(line, &config.sip, &options.user_agent, &device, Some(seed))
+                .map_err(|source| FleetError::Line {
+                    index: line.index,
+                    source,
+                })
         })
         .collect()
 }

@@ -136,6 +136,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         slog::info!(log, "fleet started"; "lines" => fleet.lines().len(),
             "sip_port" => fleet.sip_port());
         let lines = run_commands::LineMap::new(&config, &fleet);
+        // The lines hold what they need: the parsed configuration (about
+        // 2 KB a line, with every key's source) goes.
+        drop(config);
         let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
         stop.await;
         commands.abort();

@@ -241,7 +241,8 @@ impl RegisterRequests {
             };
             req.headers_mut().push(name, auth.to_string());
         }
-        self.last = Some((send.transaction, req.clone()));
+        // Only an unreliable transport retransmits; TCP and TLS keep no copy.
+        self.last = (!transport.is_reliable()).then(|| (send.transaction, req.clone()));
         Ok(req)
     }
 
@@ -259,6 +260,16 @@ impl RegisterRequests {
             return Err(ReadError::NotOurs("From tag"));
         }
         let status = response.status().as_u16();
+        // A final answer to the request kept for retransmission ends its
+        // transaction: an idle line holds no copy of its last REGISTER.
+        if status >= 200
+            && self
+                .last
+                .as_ref()
+                .is_some_and(|(_, r)| r.headers().cseq().is_ok_and(|c| c.seq == cseq.seq))
+        {
+            self.last = None;
+        }
         let branch = headers
             .top_via()
             .ok()
@@ -308,6 +319,12 @@ impl RegisterRequests {
             response: read,
             branch,
         })
+    }
+
+    /// Whether a copy of the last request is kept for retransmission (only
+    /// while an unreliable transaction waits for its final answer).
+    pub fn holds_request(&self) -> bool {
+        self.last.is_some()
     }
 
     /// Whether a challenge is held, i.e. a credentialed retry can be built.
@@ -492,6 +509,36 @@ mod tests {
             .as_response()
             .unwrap()
             .clone()
+    }
+
+    /// A UDP REGISTER is kept for its retransmissions until its final
+    /// answer, then let go (an idle line holds no copy); TCP keeps none.
+    #[test]
+    fn the_last_request_is_kept_only_while_udp_may_retransmit_it() {
+        let mut r = requests();
+        let local = "127.0.0.1:40000".parse().unwrap();
+        let udp = SendRegister {
+            route: route(Transport::Udp),
+            ..send(1, 1, false, false)
+        };
+        let first = r.build(&udp, local).unwrap();
+        assert!(r.holds_request());
+        let again = r
+            .build(
+                &SendRegister {
+                    retransmission: true,
+                    ..udp.clone()
+                },
+                local,
+            )
+            .unwrap();
+        assert_eq!(first, again);
+        r.read_response(&response_to(&first, 100, &[])).unwrap();
+        assert!(r.holds_request(), "a provisional answer ends nothing");
+        r.read_response(&response_to(&first, 401, &[])).unwrap();
+        assert!(!r.holds_request());
+        r.build(&send(2, 2, false, false), local).unwrap();
+        assert!(!r.holds_request(), "TCP retransmits nothing");
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! and subscriptions, driven by [`Input`]s and answering [`Output`]s. See
 //! the module docs of [`crate::line`] for the picture.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use crate::dns::{DnsNote, ResolveTarget, RouteSet};
@@ -78,9 +78,9 @@ pub struct Line {
     /// and when that is.
     resolve_retry: Vec<Duration>,
     resolve_at: Vec<Option<Instant>>,
-    flows: HashMap<FlowKey, FlowState>,
+    flows: FlowTable,
     /// Call-IDs, SSRCs and seeds of calls and subscriptions.
-    pub(super) ids: StdRng,
+    pub(super) ids: SmallRng,
     pub(super) calls: CallTable,
     subs: Vec<Subscription>,
     dialogs: DialogBook,
@@ -102,17 +102,19 @@ impl Line {
     /// coordinator (it is used when the line's settings enable enhanced
     /// failover). Nothing happens until [`Line::start`].
     pub fn new(setup: LineSetup, grouped: bool, media: Box<dyn MediaPorts>) -> Self {
+        // Small generators (32 bytes each, not ChaCha's 300): back-off
+        // jitter, Call-IDs and tags need uniqueness, not secrecy.
         let mut rng = match setup.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
         };
-        let mut call_id_rng = StdRng::seed_from_u64(rng.next_u64());
+        let mut call_id_rng = SmallRng::seed_from_u64(rng.next_u64());
         let index = setup.index;
         let call_ids =
             move || format!("{:016x}{:04x}@sipfleet", call_id_rng.random::<u64>(), index);
         let machine = Registration::new(
             setup.settings.clone(),
-            Box::new(StdRng::seed_from_u64(rng.next_u64())),
+            Box::new(SmallRng::seed_from_u64(rng.next_u64())),
             Box::new(call_ids),
         );
         let mut requests =
@@ -120,7 +122,7 @@ impl Line {
         if let Some(urn) = &setup.instance {
             requests = requests.with_instance(urn.clone());
         }
-        let mut ids = StdRng::seed_from_u64(rng.next_u64());
+        let mut ids = SmallRng::seed_from_u64(rng.next_u64());
         let subs = setup::subscriptions(&setup, &mut ids);
         let servers = ServerRoutes::new(setup.targets.clone());
         let n = setup.targets.len();
@@ -132,7 +134,7 @@ impl Line {
             servers,
             resolve_retry: vec![RESOLVE_RETRY_MIN; n],
             resolve_at: vec![None; n],
-            flows: HashMap::new(),
+            flows: FlowTable::default(),
             ids,
             calls: CallTable::default(),
             subs,
@@ -571,7 +573,9 @@ impl Line {
         let in_use = self.calls.flows_in_use();
         let drop_keys: Vec<FlowKey> = self
             .flows
+            .0
             .iter()
+            .map(|(k, state)| (k, state))
             .filter(|(k, state)| {
                 Some(**k) != keep && !in_use.contains(k) && matches!(state, FlowState::Open { .. })
             })
@@ -586,7 +590,7 @@ impl Line {
     /// Every flow the line holds or is opening (the driver lets go of them
     /// when the line stops).
     pub fn flows(&self) -> impl Iterator<Item = FlowKey> + '_ {
-        self.flows.keys().copied()
+        self.flows.0.iter().map(|(k, _)| *k)
     }
 
     /// A flow that failed or was lost is forgotten, so the next send opens
@@ -773,5 +777,37 @@ impl Line {
         let mut out = Vec::new();
         self.dialogs.forget_dead(&live, &mut out);
         self.out.extend(out);
+    }
+}
+
+/// The flows of one line: one, sometimes two or three (during a failover
+/// or a call on another SBC), so a short list, searched in place, costs
+/// less than a hash table at 10,000 lines.
+#[derive(Debug, Default)]
+struct FlowTable(Vec<(FlowKey, FlowState)>);
+
+impl FlowTable {
+    fn get(&self, key: &FlowKey) -> Option<&FlowState> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, s)| s)
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut FlowState> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, s)| s)
+    }
+
+    /// Sets `key`'s state; answers the one it replaces.
+    fn insert(&mut self, key: FlowKey, state: FlowState) -> Option<FlowState> {
+        match self.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, state)),
+            None => {
+                self.0.push((key, state));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<FlowState> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
     }
 }
