@@ -255,9 +255,68 @@ pub(crate) fn now() -> std::time::Instant {
 }
 
 /// Sleeps until a sans-IO deadline (forever when there is none).
-pub(crate) async fn sleep_until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-        None => std::future::pending().await,
+/// A flow task's timer: one `Sleep`, reset only when its deadline moves,
+/// instead of a new timer entry on every pass of the loop (every datagram).
+pub(crate) struct FlowTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: Option<std::time::Instant>,
+}
+
+impl FlowTimer {
+    pub fn new() -> Self {
+        FlowTimer {
+            sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            armed: None,
+        }
+    }
+
+    /// Arms the timer for `deadline` (`None`: never fires).
+    pub fn set(&mut self, deadline: Option<std::time::Instant>) {
+        if deadline != self.armed {
+            self.armed = deadline;
+            if let Some(at) = deadline {
+                self.sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(at));
+            }
+        }
+    }
+
+    /// Resolves when the armed deadline passes; pending while unarmed.
+    pub async fn wait(&mut self) {
+        if self.armed.is_none() {
+            return std::future::pending().await;
+        }
+        self.sleep.as_mut().await;
+        // Fired: the next `set` re-arms even for the same instant.
+        self.armed = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlowTimer;
+    use std::time::Duration;
+
+    /// The timer fires at its deadline, stays quiet while unarmed, and is
+    /// re-armed by the next `set` after firing, even for the same instant.
+    #[tokio::test(start_paused = true)]
+    async fn a_flow_timer_fires_at_its_deadline_and_only_when_armed() {
+        let start = tokio::time::Instant::now().into_std();
+        let mut timer = FlowTimer::new();
+        let unarmed = tokio::time::timeout(Duration::from_secs(60), timer.wait()).await;
+        assert!(unarmed.is_err(), "an unarmed timer never fires");
+        let at = start + Duration::from_secs(61);
+        timer.set(Some(at + Duration::from_secs(10)));
+        timer.set(Some(at));
+        timer.wait().await;
+        assert_eq!(tokio::time::Instant::now().into_std(), at);
+        timer.set(Some(at));
+        tokio::time::timeout(Duration::from_millis(1), timer.wait())
+            .await
+            .expect("re-armed for a passed instant: fires at once");
+        timer.set(None);
+        let quiet = tokio::time::timeout(Duration::from_secs(60), timer.wait()).await;
+        assert!(quiet.is_err());
     }
 }

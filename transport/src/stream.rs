@@ -20,7 +20,7 @@ use tokio_util::codec::Decoder;
 
 use crate::codec::SipCodec;
 use crate::error::FlowLostKind;
-use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
+use crate::flow::{now, Command, FlowEvent, FlowTimer, TaskIo};
 use sipfleet_protocol::keepalive::{Keepalive, KeepaliveAction, PONG};
 
 /// Bytes buffered without completing a frame before the stream is declared
@@ -37,6 +37,7 @@ where
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut partial = PartialMessageGuard::default();
     let partial_timeout = decoder.config().partial_message_timeout;
+    let (mut keepalive_timer, mut stall_timer) = (FlowTimer::new(), FlowTimer::new());
     loop {
         while let Some(action) = keepalive.poll_action() {
             let bytes = match action {
@@ -53,8 +54,8 @@ where
                 return;
             }
         }
-        let deadline = keepalive.poll_timeout();
-        let stall = partial.poll_timeout(partial_timeout);
+        keepalive_timer.set(keepalive.poll_timeout());
+        stall_timer.set(partial.poll_timeout(partial_timeout));
         tokio::select! {
             command = io.commands.recv() => match command {
                 Some(Command::Send(bytes)) => match write(&mut writer, &bytes).await {
@@ -81,8 +82,8 @@ where
                 }
                 partial.observe(now(), &buf);
             },
-            () = sleep_until(deadline) => keepalive.handle_timeout(now()),
-            () = sleep_until(stall) => {
+            () = keepalive_timer.wait() => keepalive.handle_timeout(now()),
+            () = stall_timer.wait() => {
                 if partial.expired(now(), partial_timeout) {
                     let _ = writer.shutdown().await;
                     io.emit(FlowEvent::Lost(FlowLostKind::Malformed {

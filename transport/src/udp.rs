@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 
 use crate::error::{FlowLostKind, IcmpKind, RouteFailureKind};
-use crate::flow::{now, sleep_until, Command, FlowEvent, TaskIo};
+use crate::flow::{now, Command, FlowEvent, FlowTimer, TaskIo};
 use crate::udp_port::UdpLocalPort;
 use sipfleet_protocol::keepalive::{Keepalive, KeepaliveAction, PONG};
 
@@ -42,9 +42,12 @@ pub(crate) async fn connect(
 }
 
 /// The flow task: datagrams in and out, ICMP errors, NAT keep-alives.
+/// Each wake-up drains what is ready (queued sends, received datagrams)
+/// before sleeping again.
 pub(crate) async fn run(socket: UdpSocket, mut io: TaskIo) {
     let mut keepalive = Keepalive::new(io.key.transport, &io.keepalive, now());
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut timer = FlowTimer::new();
     loop {
         while let Some(action) = keepalive.poll_action() {
             let bytes = match action {
@@ -61,38 +64,60 @@ pub(crate) async fn run(socket: UdpSocket, mut io: TaskIo) {
                 }
             }
         }
-        let deadline = keepalive.poll_timeout();
+        timer.set(keepalive.poll_timeout());
         tokio::select! {
-            command = io.commands.recv() => match command {
-                Some(Command::Send(bytes)) => match socket.send(&bytes).await {
-                    Ok(_) => keepalive.handle_sent_message(now()),
-                    Err(e) => {
-                        if !report(&io, &e) {
-                            return;
+            command = io.commands.recv() => {
+                let mut next = command;
+                loop {
+                    match next {
+                        Some(Command::Send(bytes)) => match socket.send(&bytes).await {
+                            Ok(_) => keepalive.handle_sent_message(now()),
+                            Err(e) => {
+                                if !report(&io, &e) {
+                                    return;
+                                }
+                            }
+                        },
+                        Some(Command::Close) | None => return,
+                    }
+                    match io.commands.try_recv() {
+                        Ok(command) => next = Some(command),
+                        Err(_) => break,
+                    }
+                }
+            }
+            received = socket.recv(&mut buf) => {
+                let mut next = received;
+                loop {
+                    match next {
+                        Ok(n) => deliver(&buf[..n], &mut keepalive, &io),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            if !report(&io, &e) {
+                                return;
+                            }
+                            break;
                         }
                     }
-                },
-                Some(Command::Close) | None => return,
-            },
-            received = socket.recv(&mut buf) => match received {
-                Ok(n) => {
-                    let datagram = &buf[..n];
-                    if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')) {
-                        // A keep-alive (CRLF CRLF, CRLF or empty): nothing to deliver.
-                        keepalive.handle_pong(now());
-                    } else {
-                        keepalive.handle_received_message(now());
-                        io.emit(FlowEvent::Message(Bytes::copy_from_slice(datagram)));
-                    }
+                    next = socket.try_recv(&mut buf);
                 }
-                Err(e) => {
-                    if !report(&io, &e) {
-                        return;
-                    }
-                }
-            },
-            () = sleep_until(deadline) => keepalive.handle_timeout(now()),
+            }
+            () = timer.wait() => keepalive.handle_timeout(now()),
         }
+    }
+}
+
+/// One datagram: a keep-alive (CRLF CRLF, CRLF or empty) answers the
+/// keep-alive schedule; anything else goes to the flow's users.
+fn deliver(datagram: &[u8], keepalive: &mut Keepalive, io: &TaskIo) {
+    if datagram
+        .iter()
+        .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+    {
+        keepalive.handle_pong(now());
+    } else {
+        keepalive.handle_received_message(now());
+        io.emit(FlowEvent::Message(Bytes::copy_from_slice(datagram)));
     }
 }
 
