@@ -85,28 +85,39 @@ pub struct FlowLost {
     pub at: Instant,
 }
 
-/// Where a line receives what its flows report.
-#[derive(Clone, Debug)]
-pub struct LineEndpoints {
-    pub inbound: Recipient<Inbound>,
-    pub route_failure: Recipient<RouteFailure>,
-    pub flow_lost: Recipient<FlowLost>,
+/// What a flow tells one of its lines, as one message: a connection keeps
+/// one recipient per line (not three), which counts at 10,000 lines a flow.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum FlowNotice {
+    Inbound(Inbound),
+    RouteFailure(RouteFailure),
+    FlowLost(FlowLost),
 }
 
+/// Where a line receives what its flows report.
+#[derive(Clone, Debug)]
+pub struct LineEndpoints(Recipient<FlowNotice>);
+
 impl LineEndpoints {
-    /// All three endpoints on one actor.
     pub fn of<A>(addr: &Addr<A>) -> Self
     where
-        A: Actor + Handler<Inbound> + Handler<RouteFailure> + Handler<FlowLost>,
-        A::Context: actix::dev::ToEnvelope<A, Inbound>
-            + actix::dev::ToEnvelope<A, RouteFailure>
-            + actix::dev::ToEnvelope<A, FlowLost>,
+        A: Actor + Handler<FlowNotice>,
+        A::Context: actix::dev::ToEnvelope<A, FlowNotice>,
     {
-        LineEndpoints {
-            inbound: addr.clone().recipient(),
-            route_failure: addr.clone().recipient(),
-            flow_lost: addr.clone().recipient(),
-        }
+        LineEndpoints(addr.clone().recipient())
+    }
+
+    fn inbound(&self, msg: Inbound) {
+        self.0.do_send(FlowNotice::Inbound(msg));
+    }
+
+    fn route_failure(&self, msg: RouteFailure) {
+        self.0.do_send(FlowNotice::RouteFailure(msg));
+    }
+
+    fn flow_lost(&self, msg: FlowLost) {
+        self.0.do_send(FlowNotice::FlowLost(msg));
     }
 }
 
@@ -297,7 +308,7 @@ impl Connection {
             at: Instant::now(),
         };
         for user in self.users.values() {
-            user.route_failure.do_send(msg.clone());
+            user.route_failure(msg.clone());
         }
         // Opening failed: the flow is unusable. (A UDP ICMP error on an open
         // flow keeps the flow: the far end may come back.)
@@ -314,7 +325,7 @@ impl Connection {
             at: Instant::now(),
         };
         for user in self.users.values() {
-            user.flow_lost.do_send(msg.clone());
+            user.flow_lost(msg.clone());
         }
         self.state = State::Lost(kind);
         self.ended();
@@ -350,7 +361,7 @@ impl Connection {
                     }
                 }
                 if let Some(user) = self.users.get(&line) {
-                    user.inbound.do_send(Inbound {
+                    user.inbound(Inbound {
                         flow: self.key(),
                         message,
                         at: Instant::now(),
@@ -426,12 +437,12 @@ impl Handler<Attach> for Connection {
     fn handle(&mut self, msg: Attach, _: &mut Self::Context) {
         let now = Instant::now();
         match &self.state {
-            State::Failed(kind) => msg.endpoints.route_failure.do_send(RouteFailure {
+            State::Failed(kind) => msg.endpoints.route_failure(RouteFailure {
                 flow: self.key(),
                 kind: kind.clone(),
                 at: now,
             }),
-            State::Lost(kind) => msg.endpoints.flow_lost.do_send(FlowLost {
+            State::Lost(kind) => msg.endpoints.flow_lost(FlowLost {
                 flow: self.key(),
                 kind: kind.clone(),
                 at: now,

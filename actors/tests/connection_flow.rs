@@ -33,24 +33,14 @@ impl Actor for Recorder {
     type Context = Context<Self>;
 }
 
-impl Handler<Inbound> for Recorder {
+impl Handler<FlowNotice> for Recorder {
     type Result = ();
-    fn handle(&mut self, msg: Inbound, _: &mut Context<Self>) {
-        let _ = self.0.send(Note::In(msg));
-    }
-}
-
-impl Handler<RouteFailure> for Recorder {
-    type Result = ();
-    fn handle(&mut self, msg: RouteFailure, _: &mut Context<Self>) {
-        let _ = self.0.send(Note::Fail(msg));
-    }
-}
-
-impl Handler<FlowLost> for Recorder {
-    type Result = ();
-    fn handle(&mut self, msg: FlowLost, _: &mut Context<Self>) {
-        let _ = self.0.send(Note::Lost(msg));
+    fn handle(&mut self, msg: FlowNotice, _: &mut Context<Self>) {
+        let _ = self.0.send(match msg {
+            FlowNotice::Inbound(m) => Note::In(m),
+            FlowNotice::RouteFailure(m) => Note::Fail(m),
+            FlowNotice::FlowLost(m) => Note::Lost(m),
+        });
     }
 }
 

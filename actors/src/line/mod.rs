@@ -30,8 +30,8 @@ use slog::Logger;
 use tokio::sync::oneshot;
 
 use crate::connection::{
-    Acquire, Connection, Detach, FlowLost, FlowManager, Inbound, LineEndpoints, LocalAddr,
-    RegisterDialog, Release, RouteFailure, SendMessage, TransactionDone, UnregisterDialog,
+    Acquire, Connection, Detach, FlowManager, FlowNotice, LineEndpoints, LocalAddr, RegisterDialog,
+    Release, SendMessage, TransactionDone, UnregisterDialog,
 };
 use crate::coordinator::{FailbackCoordinator, Group, Join, Leave, LineCalls, LineFailedBack};
 use crate::events::{EventSink, LineEvent, LineEventBody};
@@ -338,45 +338,25 @@ impl Actor for Line {
     }
 }
 
-impl Handler<Inbound> for Line {
+impl Handler<FlowNotice> for Line {
     type Result = ();
 
-    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) {
-        self.input(
-            Input::Received {
-                flow: msg.flow,
-                message: msg.message,
+    fn handle(&mut self, msg: FlowNotice, ctx: &mut Self::Context) {
+        let input = match msg {
+            FlowNotice::Inbound(m) => Input::Received {
+                flow: m.flow,
+                message: m.message,
             },
-            ctx,
-        );
-    }
-}
-
-impl Handler<RouteFailure> for Line {
-    type Result = ();
-
-    fn handle(&mut self, msg: RouteFailure, ctx: &mut Self::Context) {
-        self.input(
-            Input::RouteFailed {
-                flow: msg.flow,
-                kind: msg.kind,
+            FlowNotice::RouteFailure(m) => Input::RouteFailed {
+                flow: m.flow,
+                kind: m.kind,
             },
-            ctx,
-        );
-    }
-}
-
-impl Handler<FlowLost> for Line {
-    type Result = ();
-
-    fn handle(&mut self, msg: FlowLost, ctx: &mut Self::Context) {
-        self.input(
-            Input::FlowLost {
-                flow: msg.flow,
-                kind: msg.kind,
+            FlowNotice::FlowLost(m) => Input::FlowLost {
+                flow: m.flow,
+                kind: m.kind,
             },
-            ctx,
-        );
+        };
+        self.input(input, ctx);
     }
 }
 

@@ -196,7 +196,13 @@ impl Line {
     /// The next output; `None` when the line has nothing to do until an
     /// input or its deadline.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > 0 {
+            // An idle line of a large fleet keeps no empty queue (224 bytes
+            // a slot).
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// The earliest deadline of any of the line's machines.

@@ -336,7 +336,12 @@ impl Registration {
 
     /// The next send or event, in the order they happened.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let next = self.outputs.pop_front();
+        if next.is_none() && self.outputs.capacity() > 0 {
+            // An idle line of a large fleet keeps no empty queue.
+            self.outputs = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Self::handle_timeout`] must be called next.
