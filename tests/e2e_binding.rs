@@ -38,16 +38,14 @@ fn another_devices_long_binding_does_not_set_the_lines_refresh() {
     let run = other.run().expect("sipp runs");
     assert!(run.success(), "the other device registers: {}", run.errors);
     h.run(async |h, fleet| {
-        let refreshes = h
-            .wait_event("two refreshes", Duration::from_secs(25), |_| {
-                h.events()
-                    .iter()
-                    .filter(|e| kind(e) == "registering" && e["purpose"] == "refresh")
-                    .count()
-                    >= 2
-            })
-            .await;
-        let _ = refreshes;
+        h.wait_event("two refreshes", Duration::from_secs(25), |_| {
+            h.events()
+                .iter()
+                .filter(|e| kind(e) == "registering" && e["purpose"] == "refresh")
+                .count()
+                >= 2
+        })
+        .await;
         fleet.shutdown(Duration::from_secs(3)).await;
     });
     let story = h.story();
