@@ -47,6 +47,25 @@ pub struct Router<K> {
     dialogs: HashMap<(String, String), K>,
     /// Lines: user part of the Contact they registered.
     lines: HashMap<String, K>,
+    /// What each owner registered, so that an owner leaving the flow costs
+    /// its own entries, not a scan of every table (10,000 lines leaving a
+    /// failed SBC's flow would otherwise cost 10,000 scans of 10,000).
+    owned: HashMap<K, Owned>,
+}
+
+/// The keys one owner registered (a few: one Contact user, its open
+/// transactions and dialogs).
+#[derive(Clone, Debug, Default)]
+struct Owned {
+    branches: Vec<String>,
+    dialogs: Vec<(String, String)>,
+    users: Vec<String>,
+}
+
+fn note<T: PartialEq>(list: &mut Vec<T>, key: T) {
+    if !list.contains(&key) {
+        list.push(key);
+    }
 }
 
 impl<K> Default for Router<K> {
@@ -55,11 +74,12 @@ impl<K> Default for Router<K> {
             transactions: HashMap::new(),
             dialogs: HashMap::new(),
             lines: HashMap::new(),
+            owned: HashMap::new(),
         }
     }
 }
 
-impl<K: Copy + Eq> Router<K> {
+impl<K: Copy + Eq + Hash> Router<K> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -67,34 +87,67 @@ impl<K: Copy + Eq> Router<K> {
     /// Out-of-dialog requests for `contact_user` go to `owner`.
     pub fn add_line(&mut self, contact_user: &str, owner: K) {
         self.lines.insert(contact_user.to_owned(), owner);
+        note(
+            &mut self.owned.entry(owner).or_default().users,
+            contact_user.to_owned(),
+        );
     }
 
     /// Responses with this top Via branch go to `owner`.
     pub fn add_transaction(&mut self, branch: &str, owner: K) {
         self.transactions.insert(branch.to_owned(), owner);
+        note(
+            &mut self.owned.entry(owner).or_default().branches,
+            branch.to_owned(),
+        );
     }
 
     pub fn remove_transaction(&mut self, branch: &str) {
-        self.transactions.remove(branch);
+        if let Some(owner) = self.transactions.remove(branch) {
+            if let Some(owned) = self.owned.get_mut(&owner) {
+                owned.branches.retain(|b| b != branch);
+            }
+        }
     }
 
     /// In-dialog requests (and late responses) with this Call-ID and our tag
     /// go to `owner`.
     pub fn add_dialog(&mut self, call_id: &str, local_tag: &str, owner: K) {
-        self.dialogs
-            .insert((call_id.to_owned(), local_tag.to_owned()), owner);
+        let key = (call_id.to_owned(), local_tag.to_owned());
+        self.dialogs.insert(key.clone(), owner);
+        note(&mut self.owned.entry(owner).or_default().dialogs, key);
     }
 
     pub fn remove_dialog(&mut self, call_id: &str, local_tag: &str) {
-        self.dialogs
-            .remove(&(call_id.to_owned(), local_tag.to_owned()));
+        let key = (call_id.to_owned(), local_tag.to_owned());
+        if let Some(owner) = self.dialogs.remove(&key) {
+            if let Some(owned) = self.owned.get_mut(&owner) {
+                owned.dialogs.retain(|d| *d != key);
+            }
+        }
     }
 
-    /// Forgets everything `owner` registered (the line left the flow).
+    /// Forgets everything `owner` registered (the line left the flow); an
+    /// entry another owner took over since stays.
     pub fn remove_owner(&mut self, owner: K) {
-        self.transactions.retain(|_, o| *o != owner);
-        self.dialogs.retain(|_, o| *o != owner);
-        self.lines.retain(|_, o| *o != owner);
+        let Some(owned) = self.owned.remove(&owner) else {
+            return;
+        };
+        for branch in owned.branches {
+            if self.transactions.get(&branch) == Some(&owner) {
+                self.transactions.remove(&branch);
+            }
+        }
+        for dialog in owned.dialogs {
+            if self.dialogs.get(&dialog) == Some(&owner) {
+                self.dialogs.remove(&dialog);
+            }
+        }
+        for user in owned.users {
+            if self.lines.get(&user) == Some(&owner) {
+                self.lines.remove(&user);
+            }
+        }
     }
 
     /// Number of table entries (transactions, dialogs, lines).

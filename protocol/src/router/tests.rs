@@ -174,3 +174,25 @@ fn request_without_call_id_is_a_400() {
     );
     assert_eq!(status(r.route(&msg)), 400);
 }
+
+/// An entry another owner took over stays when the first owner leaves; an
+/// owner that leaves twice, or never registered, changes nothing.
+#[test]
+fn removing_an_owner_spares_entries_another_owner_took_over() {
+    let mut r: Router<u64> = Router::new();
+    r.add_line("1001", 1);
+    r.add_line("1001", 2);
+    r.add_transaction("z9hG4bKa", 1);
+    r.add_transaction("z9hG4bKa", 1);
+    r.add_transaction("z9hG4bKb", 1);
+    r.remove_transaction("z9hG4bKb");
+    r.add_dialog("c", "t", 1);
+    r.remove_owner(1);
+    r.remove_owner(1);
+    r.remove_owner(9);
+    assert_eq!(r.sizes(), (0, 0, 1));
+    assert_eq!(
+        r.route(&request("OPTIONS", "1001", "c", None)),
+        Routed::Deliver(2)
+    );
+}
