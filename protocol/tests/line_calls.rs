@@ -297,7 +297,11 @@ fn an_emergency_call_without_a_registration_still_goes_via_the_primary_route() {
         target: "sip:911@example.com".into(),
     });
     let (flow, _) = sim.last("SUBSCRIBE");
-    assert_eq!(flow, FlowKey::of(&udp(1)), "the line seize goes to the primary");
+    assert_eq!(
+        flow,
+        FlowKey::of(&udp(1)),
+        "the line seize goes to the primary"
+    );
     sim.run_until(33_000);
     let (flow, _) = sim.last("INVITE");
     assert_eq!(flow, FlowKey::of(&udp(1)), "and so does the INVITE");
