@@ -47,6 +47,41 @@ pub struct LabConfig {
     /// Keep the lab directory (logs, configs) after teardown. Also set by
     /// the environment variable `SIPFLEET_LAB_KEEP=1`.
     pub keep_dir: bool,
+    /// Each SBC's Kamailio memory: shared memory (`-m`, MB), which holds the
+    /// location table and grows with the registered lines, and private
+    /// memory per process (`-M`, MB). The defaults fit the tests; a bench
+    /// with tens of thousands of lines needs more shared memory.
+    pub sbc_memory: SbcMemory,
+}
+
+/// Kamailio's memory pools of one SBC, MB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SbcMemory {
+    /// `-m`: shared memory (location table, transactions).
+    pub shm_mb: u32,
+    /// `-M`: private memory of each process.
+    pub pkg_mb: u32,
+}
+
+impl Default for SbcMemory {
+    fn default() -> Self {
+        SbcMemory {
+            shm_mb: 32,
+            pkg_mb: 4,
+        }
+    }
+}
+
+impl SbcMemory {
+    /// Enough shared memory for `lines` registered lines: the default 32 MB
+    /// plus 2 KiB a line (Kamailio 5.6 uses about 1 KiB of shared memory
+    /// per contact in the location table, plus transactions in flight).
+    pub fn for_lines(lines: u32) -> Self {
+        SbcMemory {
+            shm_mb: 32 + lines.div_ceil(512),
+            ..SbcMemory::default()
+        }
+    }
 }
 
 impl Default for LabConfig {
@@ -58,6 +93,7 @@ impl Default for LabConfig {
             ttl: 5,
             zone: ZonePreset::Standard,
             keep_dir: false,
+            sbc_memory: SbcMemory::default(),
         }
     }
 }
@@ -236,7 +272,15 @@ impl Lab {
             let ip = instance::addr(k, 10 + i as u8);
             let host = format!("sbc{i}.{}", config.domain);
             let cert = make_server_cert(&dir, &ca, &format!("sbc{i}"), &host, ip)?;
-            sbcs.push(Sbc::prepare(&dir, i, ip, &config.domain, &cert, &ca.cert)?);
+            sbcs.push(Sbc::prepare(
+                &dir,
+                i,
+                ip,
+                &config.domain,
+                &cert,
+                &ca.cert,
+                config.sbc_memory,
+            )?);
             hosts.push((host, ip));
         }
         let zone = match config.zone {

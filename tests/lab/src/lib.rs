@@ -39,7 +39,7 @@ pub use dns::{Dns, DnsMode, DnsQuery};
 pub use error::{LabError, Result};
 pub use lab::{
     is_lab_user, mixed_transport_zone, password_for, sipp_scenario, standard_zone, Lab, LabConfig,
-    ZonePreset, DEFAULT_DOMAIN,
+    SbcMemory, ZonePreset, DEFAULT_DOMAIN,
 };
 pub use mode::{Mode, Transport};
 pub use observe::ObservedRequest;

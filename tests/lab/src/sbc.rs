@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::certs::CertFiles;
 use crate::error::{LabError, Result};
+use crate::lab::SbcMemory;
 use crate::mode::{Mode, Transport};
 use crate::observe::{parse_log, ObservedRequest};
 use crate::process::{kill_group, log_tail, run_tool, signal_group, spawn_group};
@@ -62,6 +63,7 @@ pub struct Sbc {
     host: String,
     domain: String,
     dir: PathBuf,
+    memory: SbcMemory,
     state: Mutex<State>,
 }
 
@@ -74,6 +76,7 @@ impl Sbc {
         domain: &str,
         cert: &CertFiles,
         ca: &Path,
+        memory: SbcMemory,
     ) -> Result<Sbc> {
         let dir = lab_dir.join(format!("sbc{index}"));
         std::fs::create_dir_all(&dir)
@@ -95,6 +98,7 @@ impl Sbc {
             host: format!("sbc{index}.{domain}"),
             domain: domain.to_string(),
             dir,
+            memory,
             state: Mutex::new(State {
                 mode: Mode::Dead,
                 pgid: None,
@@ -103,7 +107,8 @@ impl Sbc {
         })
     }
 
-    /// Re-creates the handle of a running SBC of a persistent lab.
+    /// Re-creates the handle of a running SBC of a persistent lab (whose
+    /// SBCs run with the default memory: `scripts/lab` never changes it).
     pub(crate) fn attach(
         lab_dir: &Path,
         index: usize,
@@ -118,6 +123,7 @@ impl Sbc {
             host: format!("sbc{index}.{domain}"),
             domain: domain.to_string(),
             dir: lab_dir.join(format!("sbc{index}")),
+            memory: SbcMemory::default(),
             state: Mutex::new(State {
                 mode,
                 pgid,
@@ -216,7 +222,9 @@ impl Sbc {
             .arg(self.dir.join("kamailio.pid"))
             .arg("-Y")
             .arg(&self.dir)
-            .args(["-DD", "-E", "-m", "32", "-M", "4"]);
+            .args(["-DD", "-E"])
+            .args(["-m", &self.memory.shm_mb.to_string()])
+            .args(["-M", &self.memory.pkg_mb.to_string()]);
         let child = spawn_group(cmd, "kamailio", &self.log_path())?;
         let pgid = child.id();
         std::fs::write(self.pgid_file(), pgid.to_string())
@@ -306,6 +314,38 @@ impl Sbc {
                 detail: format!("pv.shvSet {name} on SBC {}: {}", self.index, out.trim()),
             })
         }
+    }
+
+    /// One of Kamailio's statistics now (`kamcmd stats.get_statistics`,
+    /// module `kex`), e.g. `usrloc:registered_users` (AORs in the location
+    /// table) or `registrar:accepted_regs` (REGISTERs answered 2xx). They
+    /// count from the start of this Kamailio process: a restart (`Dead`
+    /// then `Ok`) zeroes them.
+    pub fn statistic(&self, name: &str) -> Result<u64> {
+        // Kamailio 5.6 answers a `group:name` query with nothing; it
+        // answers `group:` with every statistic of the group, one
+        // `group:name = value` a line.
+        let query = name
+            .split_once(':')
+            .map_or(name, |(g, _)| &name[..=g.len()]);
+        let mut cmd = Command::new("kamcmd");
+        cmd.arg("-s")
+            .arg(format!("unix:{}", self.ctl_socket().display()))
+            .args(["stats.get_statistics", query]);
+        let out = run_tool(cmd, "kamcmd")?;
+        out.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once('=')?;
+                (n.trim() == name).then(|| v.trim().parse().ok())?
+            })
+            .ok_or_else(|| LabError::Tool {
+                tool: "kamcmd".into(),
+                detail: format!(
+                    "stats.get_statistics {name} on SBC {}: {}",
+                    self.index,
+                    out.trim()
+                ),
+            })
     }
 
     /// The contacts registered for `user` on this SBC now (empty when the
