@@ -34,15 +34,18 @@ pub enum TlsSetupError {
     },
     #[error("CA file {path} holds no usable PEM certificate: {reason}")]
     BadCaFile { path: PathBuf, reason: String },
-    #[error("cannot build the TLS client: {0}")]
-    Build(#[from] native_tls::Error),
 }
 
 /// A configured TLS client, built once and shared by every TLS flow (cheap to
 /// clone).
 #[derive(Clone)]
 pub struct TlsClient {
-    connector: TlsConnector,
+    /// The CA file's certificates, read at start.
+    roots: std::sync::Arc<Vec<native_tls::Certificate>>,
+    only_ca_file: bool,
+    /// Built at the first handshake: loading the system's CA bundle costs
+    /// about 80 ms of CPU, which a fleet without TLS routes never pays.
+    connector: std::sync::Arc<std::sync::OnceLock<Result<TlsConnector, String>>>,
 }
 
 impl std::fmt::Debug for TlsClient {
@@ -55,7 +58,7 @@ impl TlsClient {
     /// Builds the client: loads the CA file (if any) now, so a bad file is a
     /// configuration error rather than a failure of every connection.
     pub fn new(settings: &TlsSettings) -> Result<Self, TlsSetupError> {
-        let mut builder = native_tls::TlsConnector::builder();
+        let mut roots = Vec::new();
         if let Some(path) = &settings.ca_file {
             let pem = std::fs::read(path).map_err(|source| TlsSetupError::ReadCaFile {
                 path: path.clone(),
@@ -73,15 +76,33 @@ impl TlsClient {
                     reason: "no certificate found".into(),
                 });
             }
-            for cert in certs {
-                builder.add_root_certificate(cert);
-            }
+            roots = certs;
         }
-        builder.disable_built_in_roots(settings.only_ca_file);
-        let connector = builder.build()?;
         Ok(TlsClient {
-            connector: TlsConnector::from(connector),
+            roots: std::sync::Arc::new(roots),
+            only_ca_file: settings.only_ca_file,
+            connector: std::sync::Arc::default(),
         })
+    }
+
+    /// The connector, built on first use.
+    fn connector(&self) -> Result<&TlsConnector, RouteFailureKind> {
+        let built = self.connector.get_or_init(|| {
+            let mut builder = native_tls::TlsConnector::builder();
+            for cert in self.roots.iter() {
+                builder.add_root_certificate(cert.clone());
+            }
+            builder.disable_built_in_roots(self.only_ca_file);
+            builder
+                .build()
+                .map(TlsConnector::from)
+                .map_err(|e| e.to_string())
+        });
+        built
+            .as_ref()
+            .map_err(|reason| RouteFailureKind::TlsHandshake {
+                reason: format!("TLS setup: {reason}"),
+            })
     }
 
     /// Runs the handshake over a connected TCP stream, verifying the server
@@ -91,7 +112,7 @@ impl TlsClient {
         host: &str,
         tcp: TcpStream,
     ) -> Result<TlsStream<TcpStream>, RouteFailureKind> {
-        self.connector
+        self.connector()?
             .connect(host, tcp)
             .await
             .map_err(|e| RouteFailureKind::TlsHandshake {

@@ -17,7 +17,7 @@ pub(super) fn diagnostic(log: &Logger, line: u32, user: &str, d: &Diagnostic) {
             "line" => line, "target" => target, "error" => error,
             "retry_in_ms" => retry_in.as_millis() as u64),
         Diagnostic::FlowUnusable { flow, reason } => slog::debug!(log, "flow not usable";
-            "line" => line, "flow" => flow.to_string(), "reason" => reason),
+            "line" => line, "flow" => %flow, "reason" => reason),
         Diagnostic::RegisterNotBuilt { error } => slog::warn!(log, "cannot build REGISTER";
             "line" => line, "error" => error),
         Diagnostic::RegisterResponseDropped { error } => {
@@ -50,14 +50,14 @@ pub(super) fn diagnostic(log: &Logger, line: u32, user: &str, d: &Diagnostic) {
             kind,
             tls_detail: Some(detail),
         } => slog::warn!(log, "route failed: TLS handshake";
-            "line" => line, "route" => route.to_string(), "kind" => kind, "detail" => detail),
+            "line" => line, "route" => %route, "kind" => kind, "detail" => detail),
         Diagnostic::RouteFailed { route, kind, .. } => slog::info!(log, "route failed";
-            "line" => line, "route" => route.to_string(), "kind" => kind),
+            "line" => line, "route" => %route, "kind" => kind),
         Diagnostic::FlowLost { route, kind } => slog::info!(log, "flow lost";
-            "line" => line, "route" => route.to_string(), "kind" => kind),
+            "line" => line, "route" => %route, "kind" => kind),
         Diagnostic::IgnoredRequest { flow, method } => slog::info!(log,
             "ignored request from an SBC without our registration";
-            "line" => line, "flow" => flow.to_string(), "method" => method),
+            "line" => line, "flow" => %flow, "method" => method),
         Diagnostic::CallsPerLineReached { limit } => slog::debug!(log,
             "INVITE refused: callsPerLineKey reached"; "line" => line, "limit" => limit),
         Diagnostic::MalformedInvite { error } => slog::info!(log, "malformed INVITE";
