@@ -307,8 +307,21 @@ impl Connection {
             kind: kind.clone(),
             at: Instant::now(),
         };
-        for user in self.users.values() {
-            user.route_failure(msg.clone());
+        if matches!(self.state, State::Connecting) {
+            // Opening failed: every user waits for this flow.
+            for user in self.users.values() {
+                user.route_failure(msg.clone());
+            }
+        } else {
+            // An ICMP error on an open UDP flow concerns the lines with a
+            // request out on it; the others meet their own when they next
+            // send. (Telling every line of a 10,000-line flow about every
+            // ICMP error is 10,000² messages in a failover wave.)
+            for line in self.router.owners_awaiting_answers() {
+                if let Some(user) = self.users.get(&line) {
+                    user.route_failure(msg.clone());
+                }
+            }
         }
         // Opening failed: the flow is unusable. (A UDP ICMP error on an open
         // flow keeps the flow: the far end may come back.)

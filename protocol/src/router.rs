@@ -11,7 +11,7 @@
 //! | request without To tag (INVITE, NOTIFY, OPTIONS, MESSAGE, CANCEL, ...) | user part of the Request-URI (the line's Contact) | 404 (ACK: dropped) |
 //! | unparseable identity headers              | —                            | 400 (responses, ACK: dropped) |
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use crate::message::{Message, Method, Request, Response, StatusCode};
@@ -51,6 +51,8 @@ pub struct Router<K> {
     /// its own entries, not a scan of every table (10,000 lines leaving a
     /// failed SBC's flow would otherwise cost 10,000 scans of 10,000).
     owned: HashMap<K, Owned>,
+    /// Owners with at least one branch in `transactions`.
+    awaiting: HashSet<K>,
 }
 
 /// The keys one owner registered (a few: one Contact user, its open
@@ -75,6 +77,7 @@ impl<K> Default for Router<K> {
             dialogs: HashMap::new(),
             lines: HashMap::new(),
             owned: HashMap::new(),
+            awaiting: HashSet::new(),
         }
     }
 }
@@ -100,12 +103,16 @@ impl<K: Copy + Eq + Hash> Router<K> {
             &mut self.owned.entry(owner).or_default().branches,
             branch.to_owned(),
         );
+        self.awaiting.insert(owner);
     }
 
     pub fn remove_transaction(&mut self, branch: &str) {
         if let Some(owner) = self.transactions.remove(branch) {
             if let Some(owned) = self.owned.get_mut(&owner) {
                 owned.branches.retain(|b| b != branch);
+                if owned.branches.is_empty() {
+                    self.awaiting.remove(&owner);
+                }
             }
         }
     }
@@ -130,6 +137,7 @@ impl<K: Copy + Eq + Hash> Router<K> {
     /// Forgets everything `owner` registered (the line left the flow); an
     /// entry another owner took over since stays.
     pub fn remove_owner(&mut self, owner: K) {
+        self.awaiting.remove(&owner);
         let Some(owned) = self.owned.remove(&owner) else {
             return;
         };
@@ -148,6 +156,12 @@ impl<K: Copy + Eq + Hash> Router<K> {
                 self.lines.remove(&user);
             }
         }
+    }
+
+    /// Owners with a client transaction still waiting for its answer on
+    /// this flow (the ones an ICMP error on the flow concerns).
+    pub fn owners_awaiting_answers(&self) -> impl Iterator<Item = K> + '_ {
+        self.awaiting.iter().copied()
     }
 
     /// Number of table entries (transactions, dialogs, lines).

@@ -196,3 +196,22 @@ fn removing_an_owner_spares_entries_another_owner_took_over() {
         Routed::Deliver(2)
     );
 }
+
+/// Only owners with a transaction out are awaiting answers; a final answer
+/// (remove_transaction) or leaving the flow ends that.
+#[test]
+fn owners_awaiting_answers_are_those_with_a_transaction_out() {
+    let mut r: Router<u64> = Router::new();
+    r.add_line("1001", 1);
+    r.add_line("1002", 2);
+    r.add_line("1003", 3);
+    r.add_transaction("z9hG4bKa", 1);
+    r.add_transaction("z9hG4bKb", 2);
+    r.add_dialog("c", "t", 3);
+    let mut waiting: Vec<u64> = r.owners_awaiting_answers().collect();
+    waiting.sort();
+    assert_eq!(waiting, vec![1, 2]);
+    r.remove_transaction("z9hG4bKa");
+    r.remove_owner(2);
+    assert_eq!(r.owners_awaiting_answers().count(), 0);
+}
