@@ -123,6 +123,11 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         expires_s: timers.expires_s.get(),
         expires_overlap_s: timers.expires_overlap_s.get(),
         per_server: Vec::new(),
+        // A line on its own behaves as one phone: nothing to pace, Poly's
+        // refresh point exactly. The fleet's keys come in through
+        // `fleet_registration_settings`.
+        paced: false,
+        refresh_spread_pct: 0,
     };
     if line.outbound_proxy.is_some() || line.servers.len() < 2 {
         return settings;

@@ -510,7 +510,10 @@ mod tests {
             // credit of an idle spell).
             for w in 0..2000u64 {
                 let n = grants.iter().filter(|g| g.0 >= w && g.0 < w + 1000).count();
-                assert!(n <= rate as usize + burst, "rate {rate}: {n} in [{w}, +1 s)");
+                assert!(
+                    n <= rate as usize + burst,
+                    "rate {rate}: {n} in [{w}, +1 s)"
+                );
             }
             let last_s = grants.iter().filter(|g| g.0 >= 1000 && g.0 < 2000).count();
             assert!(

@@ -66,6 +66,8 @@ impl Line {
                     self.log.push(format!("{ms} REGISTER {}", s.route.host));
                     self.last_register = Some(s);
                 }
+                // Not paced: a line alone never asks for a slot.
+                Output::RequestSlot(_) | Output::SlotDone => {}
                 Output::Event(e) => {
                     let host = e.route.as_ref().map(|r| r.host.clone()).unwrap_or_default();
                     match &e.kind {

@@ -40,6 +40,9 @@ pub enum Phase {
     WaitingForRoutes,
     /// A REGISTER (or un-REGISTER) transaction is running.
     Registering,
+    /// A paced line's new REGISTER (or un-REGISTER) exchange waits for a
+    /// grant from the fleet's pacer; nothing is on the wire yet.
+    AwaitingSlot,
     /// Bound; waiting for the refresh or failback time.
     Registered,
     /// Waiting after a registration loss.
@@ -53,6 +56,8 @@ enum State {
     WaitingForRoutes,
     /// Boxed: most lines sit idle in `Registered`, so the idle state stays small.
     Registering(Box<Attempt>),
+    /// A new exchange waits for the pacer's grant (paced lines only).
+    Admitting(Box<Pending>),
     Registered,
     BackingOff {
         starts: Instant,
@@ -73,6 +78,28 @@ struct Attempt {
     expires: u32,
     with_credentials: bool,
     goal: Goal,
+}
+
+/// A new exchange a paced line will start when the pacer grants it: what
+/// `send_attempt` would have sent at once.
+struct Pending {
+    route: Route,
+    goal: Goal,
+    purpose: Purpose,
+    ticket: u64,
+    /// When the line asked: the wait is not counted in a walk's budget.
+    asked: Instant,
+}
+
+/// The line's place at the fleet's pacer (paced lines only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// Neither asked for nor held.
+    Free,
+    /// Asked for: the line is `Admitting`.
+    Waiting,
+    /// Granted: the exchange runs (`Registering`) until it ends.
+    Held,
 }
 
 enum Goal {
@@ -214,6 +241,10 @@ pub struct Registration {
     abandoned: Option<Binding>,
     /// Routes still to un-REGISTER at shutdown, after the one in flight.
     shutdown_queue: VecDeque<Route>,
+    /// Paced lines: the slot asked for or held at the fleet's pacer.
+    slot: Slot,
+    /// The ticket of the last slot request.
+    slot_ticket: u64,
     rng: Box<dyn RngCore + Send>,
     call_ids: Box<dyn CallIdGenerator + Send>,
     outputs: VecDeque<Output>,
@@ -260,6 +291,8 @@ impl Registration {
             failback_pending: false,
             abandoned: None,
             shutdown_queue: VecDeque::new(),
+            slot: Slot::Free,
+            slot_ticket: 0,
             rng,
             call_ids,
             outputs: VecDeque::new(),
@@ -273,6 +306,7 @@ impl Registration {
             State::NotStarted => Phase::NotStarted,
             State::WaitingForRoutes => Phase::WaitingForRoutes,
             State::Registering(_) => Phase::Registering,
+            State::Admitting(_) => Phase::AwaitingSlot,
             State::Registered => Phase::Registered,
             State::BackingOff { .. } => Phase::BackingOff,
             State::Stopped => Phase::Stopped,
@@ -361,6 +395,36 @@ impl Registration {
         if matches!(self.state, State::NotStarted) {
             self.begin_initial(now);
         }
+        self.settle_slot();
+    }
+
+    /// The fleet's pacer granted the slot asked for with `ticket`
+    /// ([`Output::RequestSlot`]): the exchange starts now, and with it every
+    /// timer of its transaction. The walk's 32 s budget does not count the
+    /// wait: a new walk's budget starts now, and a failover's is moved on by
+    /// the time it waited, so a failover wave queued at the pacer still
+    /// gets the guide's 32 s of trying, not what the queue left of it. A
+    /// grant for an older request, or one that arrives when nothing waits,
+    /// is ignored.
+    pub fn handle_slot_granted(&mut self, now: Instant, ticket: u64) {
+        if matches!(&self.state, State::Admitting(p) if p.ticket == ticket) {
+            if let State::Admitting(pending) = std::mem::replace(&mut self.state, State::NotStarted)
+            {
+                let Pending {
+                    route,
+                    mut goal,
+                    purpose,
+                    asked,
+                    ..
+                } = *pending;
+                if let Goal::Register(walk) = &mut goal {
+                    walk.started += now.saturating_duration_since(asked);
+                }
+                self.slot = Slot::Held;
+                self.start_attempt(now, route, goal, purpose);
+            }
+        }
+        self.settle_slot();
     }
 
     /// A new route list (first resolution or a DNS refresh) and the TTL of
@@ -373,6 +437,7 @@ impl Registration {
             State::Registered => self.sticky_route(now),
             _ => {}
         }
+        self.settle_slot();
     }
 
     /// Runs every timer due at `now`. Call again while `poll_timeout() <= now`.
@@ -420,10 +485,16 @@ impl Registration {
                 Timer::Refresh => self.refresh_due(now),
             }
         }
+        self.settle_slot();
     }
 
     /// A response the line matched to one of our REGISTER transactions.
     pub fn handle_response(&mut self, now: Instant, response: RegisterResponse) {
+        self.response(now, response);
+        self.settle_slot();
+    }
+
+    fn response(&mut self, now: Instant, response: RegisterResponse) {
         let State::Registering(attempt) = &mut self.state else {
             return;
         };
@@ -499,6 +570,11 @@ impl Registration {
     /// waiting for an answer would only turn into a timeout 32 s later. A
     /// registration ends as a denial at once; an un-REGISTER is given up.
     pub fn handle_send_failed(&mut self, now: Instant, transaction: u64) {
+        self.send_failed(now, transaction);
+        self.settle_slot();
+    }
+
+    fn send_failed(&mut self, now: Instant, transaction: u64) {
         let State::Registering(attempt) = &self.state else {
             return;
         };
@@ -521,6 +597,11 @@ impl Registration {
 
     /// Transport trouble on `route`.
     pub fn handle_transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
+        self.transport_error(now, route, error);
+        self.settle_slot();
+    }
+
+    fn transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
         let (reason, detail) = match error {
             TransportError::Icmp => (RouteFailReason::Icmp, None),
             TransportError::Refused => (RouteFailReason::Refused, None),
@@ -552,6 +633,23 @@ impl Registration {
                     Goal::Register(_) => self.attempt_failed(now, attempt, failure),
                 }
             }
+            // An exchange waiting for its slot on that route fails as if it
+            // had been sent: the line learns nothing better by waiting.
+            State::Admitting(p) if p.route.same_destination(route) => {
+                let State::Admitting(pending) =
+                    std::mem::replace(&mut self.state, State::NotStarted)
+                else {
+                    return;
+                };
+                let Pending { route, goal, .. } = *pending;
+                match goal {
+                    Goal::Unregister { after, .. } => {
+                        self.unregister_done(now, after, false, Some(route))
+                    }
+                    Goal::Register(_) if !failover => self.lost(now, route, reason),
+                    Goal::Register(walk) => self.route_failed(now, route, walk, failure),
+                }
+            }
             State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
@@ -578,6 +676,7 @@ impl Registration {
         if !active && self.failback_pending && matches!(self.state, State::Registered) {
             self.failback(now);
         }
+        self.settle_slot();
     }
 
     /// Fails back now if the line is failed over, as if its failback time had
@@ -588,12 +687,24 @@ impl Registration {
         if self.is_failed_over() {
             self.failback_due(now);
         }
+        self.settle_slot();
     }
 
     /// Removes the binding (`Expires: 0` on the registered route) and stops.
     /// A REGISTER still unanswered may yet create a binding at its route, so
     /// without a binding that route gets the `Expires: 0` instead.
+    ///
+    /// A paced line's un-REGISTERs wait for the pacer like any new exchange:
+    /// a hundred thousand lines stopping at once must not flood their SBCs
+    /// either, and a caller's shutdown timeout bounds the wait
+    /// ([`Self::shutdown_timed_out`] reports the ones still waiting as
+    /// unconfirmed: their bindings lapse at the SBC).
     pub fn shutdown(&mut self, now: Instant) {
+        self.begin_shutdown(now);
+        self.settle_slot();
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
         if matches!(self.state, State::Stopped) {
             return;
         }
@@ -630,7 +741,30 @@ impl Registration {
     /// The caller stopped waiting for the shutdown's un-REGISTER (its
     /// shutdown timeout, shorter than a TCP Timer B): one still unanswered
     /// ends now as `unregister_unconfirmed`. A no-op otherwise.
-    pub fn shutdown_timed_out(&mut self, _now: Instant) {
+    pub fn shutdown_timed_out(&mut self, now: Instant) {
+        self.shutdown_over(now);
+        self.settle_slot();
+    }
+
+    fn shutdown_over(&mut self, _now: Instant) {
+        if let State::Admitting(p) = &self.state {
+            if matches!(
+                p.goal,
+                Goal::Unregister {
+                    after: AfterUnregister::Stop,
+                    ..
+                }
+            ) {
+                // Never sent: the binding stays at the SBC until it lapses.
+                let mut routes = vec![p.route.clone()];
+                routes.extend(self.shutdown_queue.drain(..));
+                for route in routes {
+                    self.shutdown_unregistered(&route, false);
+                }
+                self.stop();
+            }
+            return;
+        }
         let State::Registering(a) = &self.state else {
             return;
         };

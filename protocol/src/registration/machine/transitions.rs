@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    AfterUnregister, Attempt, Binding, Failure, Goal, Registration, State, Timer, TimerTable,
+    AfterUnregister, Attempt, Binding, Failure, Goal, Pending, Registration, Slot, State, Timer,
+    TimerTable,
 };
 use crate::registration::events::{
     Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
-    RegisterResponse, RouteFailReason, UnregisterReason,
+    RegisterResponse, RouteFailReason, SlotRequest, UnregisterReason,
 };
-use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
+use crate::registration::failback::{failback_delay, refresh_spread, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
 use crate::route::Route;
 use crate::servers::server_of;
@@ -36,8 +37,63 @@ impl Registration {
         }
     }
 
-    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    /// Sends a new request on `route`: at once, or, when the line is paced
+    /// and the request starts a new exchange, once the fleet's pacer grants
+    /// it (the line asks with [`Output::RequestSlot`] and waits in
+    /// `Admitting`; [`Registration::handle_slot_granted`] sends it).
     pub(super) fn send_attempt(
+        &mut self,
+        now: Instant,
+        route: Route,
+        goal: Goal,
+        purpose: Purpose,
+    ) {
+        if !(self.settings.paced && purpose.starts_exchange()) {
+            self.start_attempt(now, route, goal, purpose);
+            return;
+        }
+        self.release_slot();
+        self.slot_ticket += 1;
+        self.slot = Slot::Waiting;
+        self.outputs.push_back(Output::RequestSlot(SlotRequest {
+            route: route.clone(),
+            ticket: self.slot_ticket,
+            purpose,
+        }));
+        self.state = State::Admitting(Box::new(Pending {
+            route,
+            goal,
+            purpose,
+            ticket: self.slot_ticket,
+            asked: now,
+        }));
+    }
+
+    /// Gives the slot asked for or held back to the pacer, if any.
+    pub(super) fn release_slot(&mut self) {
+        if self.slot != Slot::Free {
+            self.slot = Slot::Free;
+            self.outputs.push_back(Output::SlotDone);
+        }
+    }
+
+    /// After every input: a slot is kept while its exchange waits
+    /// (`Admitting`) or runs (`Registering`, follow-ups included), and given
+    /// back as soon as the exchange ended, whichever way it ended.
+    pub(super) fn settle_slot(&mut self) {
+        let keep = matches!(
+            (self.slot, &self.state),
+            (Slot::Free, _)
+                | (Slot::Waiting, State::Admitting(_))
+                | (Slot::Held, State::Registering(_))
+        );
+        if !keep {
+            self.release_slot();
+        }
+    }
+
+    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    pub(super) fn start_attempt(
         &mut self,
         now: Instant,
         route: Route,
@@ -311,8 +367,9 @@ impl Registration {
         self.primary = Some(primary);
         self.backoff.reset();
         let overlap = Duration::from_secs(self.settings.expires_overlap_s.into());
-        self.timers
-            .set(Timer::Refresh, now + refresh_after(granted, overlap));
+        let spread = self.settings.refresh_spread_pct;
+        let refresh = refresh_spread(granted, overlap, spread, &mut *self.rng);
+        self.timers.set(Timer::Refresh, now + refresh);
         self.timers.set(Timer::Expiry, now + granted);
         self.state = State::Registered;
         self.emit(
@@ -505,7 +562,9 @@ impl Registration {
     pub(super) fn failback_due(&mut self, now: Instant) {
         match self.state {
             State::Registered if !self.calls_active => self.failback(now),
-            State::Registered | State::Registering(_) if self.binding.is_some() => {
+            State::Registered | State::Registering(_) | State::Admitting(_)
+                if self.binding.is_some() =>
+            {
                 let reason = if self.calls_active {
                     FailbackHeldReason::CallActive
                 } else {
