@@ -1,5 +1,5 @@
 //! A fleet: every configured line with the process-wide services they share
-//! (one resolver, one flow manager), started from a [`FleetConfig`] in one
+//! (one resolver, one flow manager, one REGISTER pacer), started from a [`FleetConfig`] in one
 //! call and shut down in one call. This is the library entry point for an
 //! embedding application (a softphone backend, a PBX gateway) and what
 //! `sipfleet run` uses.
@@ -24,6 +24,7 @@ use crate::connection::FlowManager;
 use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
 use crate::line::{GetStatus, Line, LineFeatures, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::pacer::FleetPacer;
 use crate::resolver::{Resolver, ResolverConfig};
 
 /// How a fleet runs, beyond the Poly configuration.
@@ -118,6 +119,9 @@ impl Fleet {
                 config.resources.sockets_max.get(),
                 open_file_limit(),
             )),
+            // One pacer for every line, so the rate is the fleet's.
+            pacer: line_setup::pacing_settings(&config.pacing)
+                .map(|settings| FleetPacer::new(settings).start()),
         };
         let lines = setups
             .into_iter()
@@ -172,7 +176,7 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
                 identity: line_setup::identity(line, &options.user_agent)
                     .ok_or_else(|| missing(LineConfigError::NoRegistrar { line: line.index }))?,
                 digest: line.digest_client(),
-                settings: line_setup::registration_settings(line, &config.sip),
+                settings: line_setup::fleet_registration_settings(line, config),
                 targets: Some(line_setup::registration_targets(line))
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| missing(LineConfigError::NoServer { line: line.index }))?,

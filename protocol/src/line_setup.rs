@@ -39,9 +39,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::{parse_lines, ConfigBuilder, FleetConfig, LineConfig, SipSettings};
+use crate::config::{
+    parse_lines, ConfigBuilder, FleetConfig, LineConfig, RegisterPacing, SipSettings,
+};
 use crate::dns::ResolveTarget;
 use crate::keepalive::KeepaliveSettings;
+use crate::pacing::PacingSettings;
 use crate::register_request::LineIdentity;
 use crate::registration::{RegistrationSettings, ServerTimers};
 
@@ -151,6 +154,26 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         per_server,
         ..settings
     }
+}
+
+/// The registration settings of `line` as a line of the fleet `config`:
+/// [`registration_settings`] plus the fleet's `sipfleet.register.*` keys
+/// (paced when the fleet runs a pacer, refreshes spread as configured).
+pub fn fleet_registration_settings(
+    line: &LineConfig,
+    config: &FleetConfig,
+) -> RegistrationSettings {
+    RegistrationSettings {
+        paced: pacing_settings(&config.pacing).is_some(),
+        refresh_spread_pct: config.pacing.refresh_spread_pct.get(),
+        ..registration_settings(line, &config.sip)
+    }
+}
+
+/// The fleet's pacer from `sipfleet.register.rate` and `.window`; `None`
+/// when both are 0 (no pacer: every exchange starts at once).
+pub fn pacing_settings(pacing: &RegisterPacing) -> Option<PacingSettings> {
+    Some(PacingSettings::new(pacing.rate.get(), pacing.window.get())).filter(|p| !p.is_unlimited())
 }
 
 /// Where the line's requests go, in walk order: the outbound proxy alone

@@ -63,6 +63,7 @@ use crate::resolver::{DnsReport, Resolve, Resolver, RouteSetChanged, Subscribe, 
 
 mod calls;
 mod media;
+mod pacing;
 mod send;
 mod subscriptions;
 
@@ -107,6 +108,8 @@ pub struct LineServices {
     /// The fleet's media sockets (`sipfleet.sockets.max`): every RTP bind
     /// takes a permit here.
     pub sockets: SocketBudget,
+    /// The fleet's REGISTER pacer (`sipfleet.register.*`), when it paces.
+    pub pacer: Option<Addr<crate::pacer::FleetPacer>>,
 }
 
 /// Un-REGISTER and stop. Resolves when the un-REGISTER got its answer or
@@ -392,6 +395,7 @@ impl Line {
             progressed = true;
             match output {
                 Output::Send(send) => self.send_register(send, ctx),
+                slot @ (Output::RequestSlot(_) | Output::SlotDone) => self.pace(slot, ctx),
                 Output::Event(event) => {
                     match &event.kind {
                         EventKind::Registered { .. } => {
@@ -653,6 +657,7 @@ impl Actor for Line {
             });
         }
         self.release_flows_except(None);
+        self.leave_pacer();
     }
 }
 

@@ -170,6 +170,33 @@ const FAILBACK_TIMEOUT: &[(u32, u32)] = &[(0, 0), (60, 65535)];
 /// Poly's `call.callsPerLineKey` range.
 const CALLS_PER_LINE: &[(u32, u32)] = &[(1, 24)];
 
+/// `sipfleet.register.rate`: new REGISTER exchanges started per second,
+/// fleet-wide (initial registrations, refreshes, failovers, failbacks and
+/// the un-REGISTERs of a shutdown alike; a credentials follow-up is part of
+/// its exchange, retransmissions are never paced); 0: no rate limit.
+/// Default 2000/s: 10,000 lines register in 5 s over UDP against one lab
+/// Kamailio without a receive-buffer error, where the unpaced burst lost
+/// requests (2.2-2.4 REGISTERs per line, 3.7-5.3 s; see the README's scale
+/// figures); a phone's single line is never slowed (the first 20 go at
+/// once, `crate::pacing::BURST_SPAN`).
+const REGISTER_RATE: &[(u32, u32)] = &[(0, 1_000_000)];
+/// `sipfleet.register.window`: REGISTER exchanges in flight at once per
+/// flow (one transport and SBC address); 0: no window. Default 200: at
+/// 2000/s and the lab's round trip (well under 10 ms) about 20 are in
+/// flight, so the window only bites when an SBC slows down or goes silent.
+/// Then it caps what the fleet has outstanding there (200 REGISTERs of
+/// ~650 bytes, ~130 KB, inside a Linux UDP receive buffer of 208 KB), so a
+/// struggling SBC is not buried further while another SBC's lines go on.
+const REGISTER_WINDOW: &[(u32, u32)] = &[(0, 100_000)];
+/// `sipfleet.register.refreshSpread`: percent of the granted expiry by
+/// which each refresh may come earlier than Poly's `expires.overlap` point,
+/// drawn anew per refresh and never before half the expiry
+/// (`crate::registration` has the rule). Default 10: with 3600 s granted,
+/// refreshes of lines registered together spread over 6 minutes
+/// (3180-3540 s), at the cost of refreshing 5 % more often on average; 0:
+/// Poly's point exactly. At most 50: the refresh never comes before half.
+const REFRESH_SPREAD: &[(u32, u32)] = &[(0, 50)];
+
 #[rustfmt::skip]
 macro_rules! server_family {
     ($p:literal) => {
@@ -226,6 +253,9 @@ const OTHER: &[Spec] = &[
     Spec { template: "call.callsPerLineKey", kind: Kind::Int(CALLS_PER_LINE), default: "24" },
     Spec { template: "sipfleet.call.ringTimeout", kind: Kind::Int(&[(0, 3600)]), default: "60" },
     Spec { template: "sipfleet.sockets.max", kind: Kind::Int(&[(0, 1_000_000)]), default: "0" },
+    Spec { template: "sipfleet.register.rate", kind: Kind::Int(REGISTER_RATE), default: "2000" },
+    Spec { template: "sipfleet.register.window", kind: Kind::Int(REGISTER_WINDOW), default: "200" },
+    Spec { template: "sipfleet.register.refreshSpread", kind: Kind::Int(REFRESH_SPREAD), default: "10" },
     Spec { template: "voIpProt.SIP.failoverOn503Response", kind: Kind::Bool, default: "1" },
     Spec { template: "voIpProt.SIP.authOptimizedInFailover", kind: Kind::Bool, default: "0" },
     Spec { template: "voIpProt.SIP.newCallOnUnRegister", kind: Kind::Bool, default: "1" },
