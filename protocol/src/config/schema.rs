@@ -174,19 +174,23 @@ const CALLS_PER_LINE: &[(u32, u32)] = &[(1, 24)];
 /// fleet-wide (initial registrations, refreshes, failovers, failbacks and
 /// the un-REGISTERs of a shutdown alike; a credentials follow-up is part of
 /// its exchange, retransmissions are never paced); 0: no rate limit.
-/// Default 2000/s: 10,000 lines register in 5 s over UDP against one lab
-/// Kamailio without a receive-buffer error, where the unpaced burst lost
-/// requests (2.2-2.4 REGISTERs per line, 3.7-5.3 s; see the README's scale
-/// figures); a phone's single line is never slowed (the first 20 go at
-/// once, `crate::pacing::BURST_SPAN`).
+/// Default 2000/s, measured with `examples/fleet_scale.rs` (10,000 lines
+/// over UDP, one lab Kamailio per phase, this 2-core machine): unpaced, the
+/// start burst cost 2.64 REGISTERs per line and 18,291 UDP receive-buffer
+/// errors (5.0 s to the last line); at 2000/s (window 200) exactly 2.00 and
+/// no error in any phase (5.4 s); at 4000/s and 8000/s the start took
+/// 2.9 and 2.6 s but the later waves overflowed buffers again (27-111
+/// errors a phase). The first 20 go at once (`crate::pacing::BURST_SPAN`),
+/// so a phone-sized fleet never waits.
 const REGISTER_RATE: &[(u32, u32)] = &[(0, 1_000_000)];
 /// `sipfleet.register.window`: REGISTER exchanges in flight at once per
-/// flow (one transport and SBC address); 0: no window. Default 200: at
-/// 2000/s and the lab's round trip (well under 10 ms) about 20 are in
-/// flight, so the window only bites when an SBC slows down or goes silent.
-/// Then it caps what the fleet has outstanding there (200 REGISTERs of
-/// ~650 bytes, ~130 KB, inside a Linux UDP receive buffer of 208 KB), so a
-/// struggling SBC is not buried further while another SBC's lines go on.
+/// flow (one transport and SBC address); 0: no window. Default 200: about
+/// 130 KB of REGISTERs outstanding at one SBC, inside a Linux UDP receive
+/// buffer (208 KB by default). On its own (no rate) it already took the
+/// 10,000-line start above to 2.00 REGISTERs per line (29 buffer errors,
+/// 4.0 s): an SBC that answers slowly gets fewer new requests, whatever the
+/// rate says, and one slow or silent SBC holds its own lines, not the
+/// others' (each flow has its own window).
 const REGISTER_WINDOW: &[(u32, u32)] = &[(0, 100_000)];
 /// `sipfleet.register.refreshSpread`: percent of the granted expiry by
 /// which each refresh may come earlier than Poly's `expires.overlap` point,
