@@ -18,7 +18,10 @@ use super::walk::Walk;
 use crate::route::Route;
 use crate::transaction::{ClientTransaction, RetryPolicy, TimedOut, TimeoutAction};
 
+mod pacing;
 mod transitions;
+
+use pacing::{Pending, Slot};
 
 /// Source of new Call-IDs, injected so tests can predict them.
 pub trait CallIdGenerator {
@@ -78,28 +81,6 @@ struct Attempt {
     expires: u32,
     with_credentials: bool,
     goal: Goal,
-}
-
-/// A new exchange a paced line will start when the pacer grants it: what
-/// `send_attempt` would have sent at once.
-struct Pending {
-    route: Route,
-    goal: Goal,
-    purpose: Purpose,
-    ticket: u64,
-    /// When the line asked: the wait is not counted in a walk's budget.
-    asked: Instant,
-}
-
-/// The line's place at the fleet's pacer (paced lines only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    /// Neither asked for nor held.
-    Free,
-    /// Asked for: the line is `Admitting`.
-    Waiting,
-    /// Granted: the exchange runs (`Registering`) until it ends.
-    Held,
 }
 
 enum Goal {
@@ -394,35 +375,6 @@ impl Registration {
     pub fn start(&mut self, now: Instant) {
         if matches!(self.state, State::NotStarted) {
             self.begin_initial(now);
-        }
-        self.settle_slot();
-    }
-
-    /// The fleet's pacer granted the slot asked for with `ticket`
-    /// ([`Output::RequestSlot`]): the exchange starts now, and with it every
-    /// timer of its transaction. The walk's 32 s budget does not count the
-    /// wait: a new walk's budget starts now, and a failover's is moved on by
-    /// the time it waited, so a failover wave queued at the pacer still
-    /// gets the guide's 32 s of trying, not what the queue left of it. A
-    /// grant for an older request, or one that arrives when nothing waits,
-    /// is ignored.
-    pub fn handle_slot_granted(&mut self, now: Instant, ticket: u64) {
-        if matches!(&self.state, State::Admitting(p) if p.ticket == ticket) {
-            if let State::Admitting(pending) = std::mem::replace(&mut self.state, State::NotStarted)
-            {
-                let Pending {
-                    route,
-                    mut goal,
-                    purpose,
-                    asked,
-                    ..
-                } = *pending;
-                if let Goal::Register(walk) = &mut goal {
-                    walk.started += now.saturating_duration_since(asked);
-                }
-                self.slot = Slot::Held;
-                self.start_attempt(now, route, goal, purpose);
-            }
         }
         self.settle_slot();
     }

@@ -5,12 +5,11 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    AfterUnregister, Attempt, Binding, Failure, Goal, Pending, Registration, Slot, State, Timer,
-    TimerTable,
+    AfterUnregister, Attempt, Binding, Failure, Goal, Registration, State, Timer, TimerTable,
 };
 use crate::registration::events::{
     Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
-    RegisterResponse, RouteFailReason, SlotRequest, UnregisterReason,
+    RegisterResponse, RouteFailReason, UnregisterReason,
 };
 use crate::registration::failback::{failback_delay, refresh_spread, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
@@ -39,8 +38,7 @@ impl Registration {
 
     /// Sends a new request on `route`: at once, or, when the line is paced
     /// and the request starts a new exchange, once the fleet's pacer grants
-    /// it (the line asks with [`Output::RequestSlot`] and waits in
-    /// `Admitting`; [`Registration::handle_slot_granted`] sends it).
+    /// it (see `pacing.rs`).
     pub(super) fn send_attempt(
         &mut self,
         now: Instant,
@@ -48,47 +46,10 @@ impl Registration {
         goal: Goal,
         purpose: Purpose,
     ) {
-        if !(self.settings.paced && purpose.starts_exchange()) {
+        if self.settings.paced && purpose.starts_exchange() {
+            self.request_slot(now, route, goal, purpose);
+        } else {
             self.start_attempt(now, route, goal, purpose);
-            return;
-        }
-        self.release_slot();
-        self.slot_ticket += 1;
-        self.slot = Slot::Waiting;
-        self.outputs.push_back(Output::RequestSlot(SlotRequest {
-            route: route.clone(),
-            ticket: self.slot_ticket,
-            purpose,
-        }));
-        self.state = State::Admitting(Box::new(Pending {
-            route,
-            goal,
-            purpose,
-            ticket: self.slot_ticket,
-            asked: now,
-        }));
-    }
-
-    /// Gives the slot asked for or held back to the pacer, if any.
-    pub(super) fn release_slot(&mut self) {
-        if self.slot != Slot::Free {
-            self.slot = Slot::Free;
-            self.outputs.push_back(Output::SlotDone);
-        }
-    }
-
-    /// After every input: a slot is kept while its exchange waits
-    /// (`Admitting`) or runs (`Registering`, follow-ups included), and given
-    /// back as soon as the exchange ended, whichever way it ended.
-    pub(super) fn settle_slot(&mut self) {
-        let keep = matches!(
-            (self.slot, &self.state),
-            (Slot::Free, _)
-                | (Slot::Waiting, State::Admitting(_))
-                | (Slot::Held, State::Registering(_))
-        );
-        if !keep {
-            self.release_slot();
         }
     }
 
