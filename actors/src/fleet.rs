@@ -82,6 +82,10 @@ pub struct Fleet {
     sip_port: u16,
     pub resolver: Addr<Resolver>,
     pub flows: Addr<FlowManager>,
+    /// The REGISTER pacer, when `sipfleet.register.rate` or `.window` is
+    /// set (`GetPacerStatus` says how many lines wait and how many
+    /// exchanges are in flight).
+    pub pacer: Option<Addr<FleetPacer>>,
 }
 
 impl Fleet {
@@ -109,6 +113,8 @@ impl Fleet {
             .iter()
             .any(|s| s.settings.enhanced_failover)
             .then(|| FailbackCoordinator::new().start());
+        let pacer = line_setup::pacing_settings(&config.pacing)
+            .map(|settings| FleetPacer::new(settings).start());
         let services = LineServices {
             resolver: resolver.clone(),
             flows: flows.clone(),
@@ -120,8 +126,7 @@ impl Fleet {
                 open_file_limit(),
             )),
             // One pacer for every line, so the rate is the fleet's.
-            pacer: line_setup::pacing_settings(&config.pacing)
-                .map(|settings| FleetPacer::new(settings).start()),
+            pacer: pacer.clone(),
         };
         let lines = setups
             .into_iter()
@@ -132,6 +137,7 @@ impl Fleet {
             sip_port,
             resolver,
             flows,
+            pacer,
         })
     }
 
