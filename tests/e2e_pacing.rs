@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use e2e_support::{config, kind, t_ms, timing_lock, Harness};
+use sipfleet::actors::pacer::{GetPacerStatus, PacerStatus};
 
 const LINES: usize = 200;
 const RATE: i64 = 100;
@@ -130,6 +131,17 @@ fn two_hundred_lines_at_100_per_second_reach_the_sbc_paced() {
             "median follow-up after {median} ms\n{gaps:?}"
         );
 
+        // Every exchange gave its slot back: nothing held, nothing waits.
+        let pacer = fleet.pacer.clone().expect("the fleet paces");
+        let status = pacer.send(GetPacerStatus).await.expect("pacer status");
+        assert_eq!(
+            status,
+            PacerStatus {
+                waiting: 0,
+                held: 0
+            }
+        );
+
         // The shutdown's un-REGISTERs go through the pacer too.
         let stop = h.now_ms() as i64;
         fleet.shutdown(Duration::from_secs(10)).await;
@@ -153,6 +165,16 @@ fn two_hundred_lines_at_100_per_second_reach_the_sbc_paced() {
             densest(&zeros, 100)
         );
         assert!(span >= 1800, "un-REGISTERs within {span} ms: not paced");
+        h.sleep_ms(100).await;
+        let status = pacer.send(GetPacerStatus).await.expect("pacer status");
+        assert_eq!(
+            status,
+            PacerStatus {
+                waiting: 0,
+                held: 0
+            },
+            "stopped lines hold nothing"
+        );
     });
     h.finish("two_hundred_lines_at_100_per_second_reach_the_sbc_paced");
 }
