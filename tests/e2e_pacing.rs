@@ -62,9 +62,10 @@ fn two_hundred_lines_at_100_per_second_reach_the_sbc_paced() {
         let story = h.story();
         assert_eq!(registered.len(), LINES, "{story}");
         let last = registered.values().copied().max().unwrap_or(0);
-        // 200 grants at 100/s: the last one 1.99 s after the first.
+        // 200 grants at 100/s (2 at once): the last one 1.98 s after the
+        // first.
         assert!(
-            last >= 1950,
+            last >= 1900,
             "all registered after {last} ms: not paced\n{story}"
         );
 
@@ -91,7 +92,7 @@ fn two_hundred_lines_at_100_per_second_reach_the_sbc_paced() {
             seen.len()
         );
         assert!(
-            span >= (LINES as i64 - 1) * 1000 / RATE - 50,
+            span >= (LINES as i64 - 2) * 1000 / RATE - 80,
             "first REGISTERs within {span} ms"
         );
         // 10 per 100 ms at 100/s; a little slack for a late timer.
