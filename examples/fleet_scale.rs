@@ -24,7 +24,13 @@
 //! ```sh
 //! cargo run --release --example fleet_scale -- 5000        # UDP
 //! cargo run --release --example fleet_scale -- 5000 tcp    # or tls
+//! cargo run --release --example fleet_scale -- 5000 udp sipfleet.register.rate=0 sipfleet.register.window=0
 //! ```
+//!
+//! Arguments after the transport are configuration lines (`key=value`)
+//! added to the fleet's, e.g. the pacing keys. Each phase also prints the
+//! UDP receive-buffer errors of the host (`RcvbufErrors` in
+//! `/proc/net/snmp`: the SBCs' and the fleet's sockets together) during it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("tls") => (Transport::Tls, "TLS"),
         Some(other) => return Err(format!("transport {other:?}: udp, tcp or tls").into()),
     };
+    let extra: Vec<String> = args.collect();
     if !(1..=MAX_LINES).contains(&lines) {
         return Err(format!("LINES must be 1..={MAX_LINES} (lab users 20000-29999)").into());
     }
@@ -61,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ttl: TTL_S,
         ..LabConfig::default()
     })?;
-    let config = fleet_config(&lab, lines, setting)?;
+    let config = fleet_config(&lab, lines, setting, &extra)?;
     let store: Store = Arc::new(Mutex::new(Vec::new()));
     let options = FleetOptions {
         events: EventSink::Memory(store.clone()),
@@ -73,7 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sip_port: 0,
         trace: None,
     };
-    println!("{lines} lines, {setting}, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s");
+    println!(
+        "{lines} lines, {setting}, lab of 3 Kamailio SBCs, DNS TTL {TTL_S} s; \
+         sipfleet.register.rate={} window={} refreshSpread={}",
+        config.pacing.rate.get(),
+        config.pacing.window.get(),
+        config.pacing.refresh_spread_pct.get()
+    );
     let rss_before = rss_kib();
     actix::System::new().block_on(async {
         let start = Instant::now();
@@ -97,12 +110,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         phase.run("SBC 2 dies: registered on SBC 3", died_at, limit, on(3)).await;
 
         let stop_at = Instant::now();
+        let errors = rcvbuf_errors();
         fleet.shutdown(Duration::from_secs(60)).await;
-        let gone = wait_all(&store, lines, stop_at, Duration::from_secs(5), |e| {
+        // The un-REGISTERs are paced too: a big fleet takes lines / rate
+        // seconds, so wait past the shutdown itself.
+        let gone = wait_all(&store, lines, stop_at, stop_at.elapsed() + Duration::from_secs(5), |e| {
             e.event.name() == "unregistered"
         })
         .await;
         report("shutdown: un-registered", &gone, lines);
+        print_rcvbuf_errors(errors);
 
         for (i, name) in [(1, "SBC 1"), (2, "SBC 2"), (3, "SBC 3")] {
             let registers = lab
@@ -145,9 +162,11 @@ impl Phase<'_> {
         limit: Duration,
         pred: impl Fn(&LineEvent) -> bool,
     ) {
+        let errors = rcvbuf_errors();
         let done = wait_all(self.store, self.lines, since, limit, pred).await;
         report(name, &done, self.lines);
         println!("  where the lines are: {}", whereabouts(self.fleet).await);
+        print_rcvbuf_errors(errors);
     }
 }
 
@@ -157,6 +176,7 @@ fn fleet_config(
     lab: &Lab,
     lines: u32,
     transport: &str,
+    extra: &[String],
 ) -> Result<FleetConfig, Box<dyn std::error::Error>> {
     let mut text = String::new();
     for n in 1..=lines {
@@ -173,6 +193,10 @@ fn fleet_config(
         lab.domain(),
         lab.dns_addr()
     ));
+    for line in extra {
+        text.push_str(line);
+        text.push('\n');
+    }
     let mut builder = ConfigBuilder::new();
     builder.add_source(parse_lines(&text, "fleet_scale.cfg"));
     builder.build().map_err(|e| e.to_string().into())
@@ -295,4 +319,26 @@ fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The host's UDP `RcvbufErrors` (`/proc/net/snmp`): datagrams dropped
+/// because a socket's receive buffer was full.
+fn rcvbuf_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let names = udp.next()?.split_whitespace();
+    let values = udp.next()?.split_whitespace();
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn print_rcvbuf_errors(before: Option<u64>) {
+    if let (Some(before), Some(after)) = (before, rcvbuf_errors()) {
+        println!(
+            "  UDP receive-buffer errors: {}",
+            after.saturating_sub(before)
+        );
+    }
 }

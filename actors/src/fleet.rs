@@ -1,5 +1,5 @@
 //! A fleet: every configured line with the process-wide services they share
-//! (one resolver, one flow manager), started from a [`FleetConfig`] in one
+//! (one resolver, one flow manager, one REGISTER pacer), started from a [`FleetConfig`] in one
 //! call and shut down in one call. This is the library entry point for an
 //! embedding application (a softphone backend, a PBX gateway) and what
 //! `sipfleet run` uses.
@@ -24,6 +24,7 @@ use crate::connection::FlowManager;
 use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
 use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::pacer::FleetPacer;
 use crate::resolver::{Resolver, ResolverConfig};
 
 /// How a fleet runs, beyond the Poly configuration.
@@ -72,6 +73,10 @@ pub struct Fleet {
     sip_port: u16,
     pub resolver: Addr<Resolver>,
     pub flows: Addr<FlowManager>,
+    /// The REGISTER pacer, when `sipfleet.register.rate` or `.window` is
+    /// set (`GetPacerStatus` says how many lines wait and how many
+    /// exchanges are in flight).
+    pub pacer: Option<Addr<FleetPacer>>,
 }
 
 impl Fleet {
@@ -99,6 +104,8 @@ impl Fleet {
             .iter()
             .any(|s| s.settings.enhanced_failover)
             .then(|| FailbackCoordinator::new().start());
+        let pacer = sipfleet_protocol::line_setup::pacing_settings(&config.pacing)
+            .map(|settings| FleetPacer::new(settings).start());
         let services = LineServices {
             resolver: resolver.clone(),
             flows: flows.clone(),
@@ -109,6 +116,8 @@ impl Fleet {
                 config.resources.sockets_max.get(),
                 open_file_limit(),
             )),
+            // One pacer for every line, so the rate is the fleet's.
+            pacer: pacer.clone(),
         };
         let lines = setups
             .into_iter()
@@ -119,6 +128,7 @@ impl Fleet {
             sip_port,
             resolver,
             flows,
+            pacer,
         })
     }
 
@@ -159,11 +169,12 @@ fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineS
         .lines
         .iter()
         .map(|line| {
-            LineSetup::from_config(line, &config.sip, &options.user_agent, &device, Some(seed))
-                .map_err(|source| FleetError::Line {
+            LineSetup::from_config(line, config, &options.user_agent, &device, Some(seed)).map_err(
+                |source| FleetError::Line {
                     index: line.index,
                     source,
-                })
+                },
+            )
         })
         .collect()
 }

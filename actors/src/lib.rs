@@ -1,12 +1,13 @@
 //! The actix actors that wire the sans-IO core to the transports: one resolver
-//! per process, one connection actor per flow, one line actor per `reg.x`, and one
-//! failback coordinator per fleet. They exchange plain typed messages.
+//! per process, one connection actor per flow, one line actor per `reg.x`, one
+//! failback coordinator and one REGISTER pacer per fleet. They exchange plain typed messages.
 pub mod connection;
 pub mod coordinator;
 pub mod events;
 pub mod fleet;
 pub mod line;
 pub mod output_thread;
+pub mod pacer;
 pub mod resolver;
 pub mod trace;
 

@@ -425,6 +425,37 @@ fn render_fleet(out: &mut String, fleet: &FleetConfig) {
         s.line_seize_retries.value,
         &s.line_seize_retries.source,
     );
+    let p = &fleet.pacing;
+    let _ = writeln!(out, "register pacing (all lines):");
+    let limit = |n: u32, unit: &str| match n {
+        0 => "0 (no limit)".to_string(),
+        n => format!("{n}{unit}"),
+    };
+    row(
+        out,
+        2,
+        "sipfleet.register.rate",
+        limit(p.rate.value, "/s"),
+        &p.rate.source,
+    );
+    row(
+        out,
+        2,
+        "sipfleet.register.window",
+        limit(p.window.value, " per flow"),
+        &p.window.source,
+    );
+    let spread = match p.refresh_spread_pct.value {
+        0 => "0 (Poly's refresh point exactly)".to_string(),
+        n => format!("{n} %"),
+    };
+    row(
+        out,
+        2,
+        "sipfleet.register.refreshSpread",
+        spread,
+        &p.refresh_spread_pct.source,
+    );
     let k = &fleet.keepalive;
     let _ = writeln!(out, "keep-alive:");
     row(

@@ -532,3 +532,65 @@ fn an_ip_literal_server_does_not_claim_an_srv_lookup() {
     assert!(port.contains("an IP address"), "{port}");
     assert!(!port.contains("SRV"), "{port}");
 }
+
+/// sipfleet's pacing keys are printed fleet-wide with their effective
+/// values and sources; 0 says "no limit".
+#[test]
+fn register_pacing_is_listed_with_values_and_sources() {
+    let defaults = check(&[example("udp-sbc-failover.cfg").as_os_str()], &[]);
+    let stdout = text(&defaults.stdout);
+    assert_eq!(defaults.status.code(), Some(0), "{stdout}");
+    let section = "register pacing (all lines):";
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.rate",
+        "2000/s",
+        "default",
+    );
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.window",
+        "200 per flow",
+        "default",
+    );
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.refreshSpread",
+        "10 %",
+        "default",
+    );
+
+    let f = temp(
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"sbc.example.com\"\n\
+         sipfleet.register.rate=\"0\"\nsipfleet.register.window=\"0\"\n\
+         sipfleet.register.refreshSpread=\"0\"\n",
+        ".cfg",
+    );
+    let out = check(&[f.path().as_os_str()], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.rate",
+        "0 (no limit)",
+        ":3",
+    );
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.window",
+        "0 (no limit)",
+        ":4",
+    );
+    assert_row(
+        &stdout,
+        section,
+        "sipfleet.register.refreshSpread",
+        "0 (Poly's refresh point exactly)",
+        ":5",
+    );
+}

@@ -19,6 +19,7 @@ pub mod line;
 pub mod line_seize;
 pub mod line_setup;
 pub mod message;
+pub mod pacing;
 pub mod register_request;
 pub mod registration;
 pub mod resources;

@@ -39,9 +39,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::{parse_lines, ConfigBuilder, FleetConfig, LineConfig, SipSettings};
+use crate::config::{
+    parse_lines, ConfigBuilder, FleetConfig, LineConfig, RegisterPacing, SipSettings,
+};
 use crate::dns::ResolveTarget;
 use crate::keepalive::KeepaliveSettings;
+use crate::pacing::PacingSettings;
 use crate::register_request::LineIdentity;
 use crate::registration::{RegistrationSettings, ServerTimers};
 
@@ -123,6 +126,11 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         expires_s: timers.expires_s.get(),
         expires_overlap_s: timers.expires_overlap_s.get(),
         per_server: Vec::new(),
+        // A line on its own behaves as one phone: nothing to pace, Poly's
+        // refresh point exactly. The fleet's keys come in through
+        // `fleet_registration_settings`.
+        paced: false,
+        refresh_spread_pct: 0,
     };
     if line.outbound_proxy.is_some() || line.servers.len() < 2 {
         return settings;
@@ -146,6 +154,26 @@ pub fn registration_settings(line: &LineConfig, sip: &SipSettings) -> Registrati
         per_server,
         ..settings
     }
+}
+
+/// The registration settings of `line` as a line of the fleet `config`:
+/// [`registration_settings`] plus the fleet's `sipfleet.register.*` keys
+/// (paced when the fleet runs a pacer, refreshes spread as configured).
+pub fn fleet_registration_settings(
+    line: &LineConfig,
+    config: &FleetConfig,
+) -> RegistrationSettings {
+    RegistrationSettings {
+        paced: pacing_settings(&config.pacing).is_some(),
+        refresh_spread_pct: config.pacing.refresh_spread_pct.get(),
+        ..registration_settings(line, &config.sip)
+    }
+}
+
+/// The fleet's pacer from `sipfleet.register.rate` and `.window`; `None`
+/// when both are 0 (no pacer: every exchange starts at once).
+pub fn pacing_settings(pacing: &RegisterPacing) -> Option<PacingSettings> {
+    Some(PacingSettings::new(pacing.rate.get(), pacing.window.get())).filter(|p| !p.is_unlimited())
 }
 
 /// Where the line's requests go, in walk order: the outbound proxy alone

@@ -835,3 +835,56 @@ fn call_limits_and_the_socket_ceiling_have_defaults_scopes_and_ranges() {
     let e = errors(&format!("{MINIMAL}sipfleet.call.ringTimeout=\"3601\"\n"));
     assert!(e[0].contains("0 to 3600"), "{e:?}");
 }
+
+/// sipfleet's pacing keys: fleet-wide, with defaults from the schema, 0
+/// meaning "no limit", ranges checked; the registration settings of a fleet
+/// line carry them (a line alone does not: it is one phone).
+#[test]
+fn register_pacing_keys_have_defaults_ranges_and_reach_a_fleet_lines_settings() {
+    use sipfleet_protocol::line_setup::{fleet_registration_settings, pacing_settings};
+    use sipfleet_protocol::registration::RegistrationSettings;
+
+    let c = ok(MINIMAL);
+    let p = &c.pacing;
+    assert_eq!(p.rate.get(), 2000);
+    assert_eq!(p.window.get(), 200);
+    assert_eq!(p.refresh_spread_pct.get(), 10);
+    assert_eq!(p.rate.source, ValueSource::Default);
+    let s = fleet_registration_settings(&c.lines[0], &c);
+    assert!(s.paced);
+    assert_eq!(s.refresh_spread_pct, 10);
+    let pacer = pacing_settings(p).expect("the default paces");
+    assert_eq!((pacer.rate, pacer.window, pacer.burst), (2000, 200, 20));
+    // A line alone (a phone, the guide's timelines) is neither paced nor
+    // spread.
+    let alone = RegistrationSettings::default();
+    assert!(!alone.paced);
+    assert_eq!(alone.refresh_spread_pct, 0);
+
+    let c = ok(&format!(
+        "{MINIMAL}sipfleet.register.rate=\"100\"\nSIPFLEET.register.WINDOW=\"5\"\n\
+         sipfleet.register.refreshSpread=\"0\"\n"
+    ));
+    assert_eq!(c.pacing.rate.get(), 100);
+    assert_eq!(c.pacing.window.get(), 5);
+    assert!(matches!(c.pacing.window.source, ValueSource::Global(_)));
+    let s = fleet_registration_settings(&c.lines[0], &c);
+    assert_eq!(s.refresh_spread_pct, 0);
+
+    // Both limits off: no pacer at all, lines start at once.
+    let c = ok(&format!(
+        "{MINIMAL}sipfleet.register.rate=\"0\"\nsipfleet.register.window=\"0\"\n"
+    ));
+    assert_eq!(pacing_settings(&c.pacing), None);
+    assert!(!fleet_registration_settings(&c.lines[0], &c).paced);
+
+    let e = errors(&format!(
+        "{MINIMAL}sipfleet.register.refreshSpread=\"51\"\n"
+    ));
+    assert!(
+        e[0].contains("sipfleet.register.refreshSpread") && e[0].contains("0 to 50"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{MINIMAL}sipfleet.register.rate=\"-1\"\n"));
+    assert!(e[0].contains("sipfleet.register.rate"), "{e:?}");
+}

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sipfleet_protocol::registration::{
-    EventKind, Output, RegisterResponse, Registration, RegistrationSettings, TransportError,
+    EventKind, Output, Phase, RegisterResponse, Registration, RegistrationSettings, TransportError,
 };
 use sipfleet_protocol::route::{Route, RouteSource, Transport};
 
@@ -31,6 +31,10 @@ enum Op {
     Calls(bool),
     RequestFailback,
     Shutdown,
+    ShutdownTimedOut,
+    /// The pacer grants the slot asked for (`true`: the grant of an older
+    /// request, which must change nothing).
+    Grant(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,6 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => any::<bool>().prop_map(Op::Calls),
         3 => Just(Op::RequestFailback),
         1 => Just(Op::Shutdown),
+        1 => Just(Op::ShutdownTimedOut),
+        20 => prop::bool::weighted(0.2).prop_map(Op::Grant),
     ]
 }
 
@@ -78,26 +84,32 @@ fn settings() -> impl Strategy<Value = RegistrationSettings> {
         prop::sample::select(vec![0u32, 500, 5000]),
         0u32..5,
         prop::sample::select(vec![0u32, 60, 600]),
+        any::<bool>(),
+        prop::sample::select(vec![0u32, 10, 50]),
     )
-        .prop_map(|(flags, retry_timeout_ms, retry_max_count, failback)| {
-            RegistrationSettings {
-                retry_timeout_ms,
-                retry_max_count,
-                tcp_fast_failover: flags[0],
-                tcp_fast_failover_timeout_ms: 2000,
-                failover_on_503: flags[1],
-                register_retry_base_s: 10,
-                register_retry_max_s: 120,
-                re_register_on: flags[2],
-                fail_registration_on: flags[3],
-                unregister_on_failback: flags[4],
-                auth_optimized_in_failover: flags[5],
-                new_call_on_unregister: flags[6],
-                enhanced_failover: flags[7],
-                failback_timeout_s: failback,
-                ..RegistrationSettings::default()
-            }
-        })
+        .prop_map(
+            |(flags, retry_timeout_ms, retry_max_count, failback, paced, spread)| {
+                RegistrationSettings {
+                    retry_timeout_ms,
+                    retry_max_count,
+                    tcp_fast_failover: flags[0],
+                    tcp_fast_failover_timeout_ms: 2000,
+                    failover_on_503: flags[1],
+                    register_retry_base_s: 10,
+                    register_retry_max_s: 120,
+                    re_register_on: flags[2],
+                    fail_registration_on: flags[3],
+                    unregister_on_failback: flags[4],
+                    auth_optimized_in_failover: flags[5],
+                    new_call_on_unregister: flags[6],
+                    enhanced_failover: flags[7],
+                    failback_timeout_s: failback,
+                    paced,
+                    refresh_spread_pct: spread,
+                    ..RegistrationSettings::default()
+                }
+            },
+        )
 }
 
 fn all_routes() -> Vec<Route> {
@@ -127,6 +139,8 @@ struct Seen {
     last_new: Option<(u32, u64)>,
     call_id: Option<String>,
     backoff_since_last_send: bool,
+    /// The slot asked for (ticket) and whether it was granted.
+    slot: Option<(u64, bool)>,
 }
 
 fn check_outputs(
@@ -136,7 +150,23 @@ fn check_outputs(
 ) -> Result<(), TestCaseError> {
     while let Some(output) = reg.poll_output() {
         match output {
+            Output::RequestSlot(request) => {
+                prop_assert!(reg.settings().paced, "an unpaced line asked for a slot");
+                prop_assert!(seen.slot.is_none(), "asked again without SlotDone");
+                prop_assert!(request.purpose.starts_exchange());
+                seen.slot = Some((request.ticket, false));
+            }
+            Output::SlotDone => {
+                prop_assert!(seen.slot.is_some(), "SlotDone without a slot");
+                seen.slot = None;
+            }
             Output::Send(send) => {
+                if reg.settings().paced && !send.retransmission {
+                    prop_assert!(
+                        matches!(seen.slot, Some((_, true))),
+                        "a paced line sent a new request without a grant"
+                    );
+                }
                 if send.retransmission {
                     prop_assert_eq!(seen.last_new, Some((send.cseq, send.transaction)));
                 } else {
@@ -246,8 +276,29 @@ proptest! {
                 Op::Calls(active) => reg.handle_calls_active(now, active),
                 Op::RequestFailback => reg.request_failback(now),
                 Op::Shutdown => reg.shutdown(now),
+                Op::ShutdownTimedOut => reg.shutdown_timed_out(now),
+                Op::Grant(stale) => match seen.slot {
+                    Some((ticket, false)) if !stale => {
+                        seen.slot = Some((ticket, true));
+                        reg.handle_slot_granted(now, ticket);
+                    }
+                    Some((ticket, _)) if stale => {
+                        let before = reg.phase();
+                        reg.handle_slot_granted(now, ticket.wrapping_sub(1));
+                        prop_assert_eq!(reg.phase(), before);
+                    }
+                    _ => {}
+                },
             }
             check_outputs(&mut reg, &mut seen, new_call)?;
+            prop_assert_eq!(
+                seen.slot.is_some_and(|(_, granted)| !granted),
+                reg.phase() == Phase::AwaitingSlot,
+                "waiting for a slot exactly while awaiting it"
+            );
+            if reg.phase() == Phase::Stopped {
+                prop_assert!(seen.slot.is_none(), "a stopped line keeps no slot");
+            }
             if let Some(deadline) = reg.poll_timeout() {
                 prop_assert!(deadline >= now, "an input scheduled a deadline in the past");
             }

@@ -36,6 +36,7 @@ use crate::connection::{
 use crate::coordinator::{FailbackCoordinator, Group, Join, Leave, LineCalls, LineFailedBack};
 use crate::events::{EventSink, LineEvent, LineEventBody};
 use crate::now;
+use crate::pacer::{AskSlot, FleetPacer, ReleaseSlot, SlotGranted};
 use crate::resolver::{DnsReport, Resolve, Resolver, RouteSetChanged, Subscribe, SubscribeReports};
 
 mod commands;
@@ -57,6 +58,8 @@ pub struct LineServices {
     /// The fleet's media sockets (`sipfleet.sockets.max`): every RTP bind
     /// takes a permit here.
     pub sockets: SocketBudget,
+    /// The fleet's REGISTER pacer (`sipfleet.register.*`), when it paces.
+    pub pacer: Option<Addr<FleetPacer>>,
 }
 
 /// Un-REGISTER and stop. Resolves when the un-REGISTER got its answer or
@@ -218,6 +221,22 @@ impl Line {
                         });
                     }
                 }
+                Output::RequestSlot { flow, ticket } => match &self.services.pacer {
+                    Some(pacer) => pacer.do_send(AskSlot {
+                        line: self.index(),
+                        flow,
+                        ticket,
+                        recipient: ctx.address().recipient(),
+                    }),
+                    // A paced line without a pacer (built by hand): nothing
+                    // to pace it against.
+                    None => self.line.handle_input(now(), Input::SlotGranted { ticket }),
+                },
+                Output::SlotDone => {
+                    if let Some(pacer) = &self.services.pacer {
+                        pacer.do_send(ReleaseSlot { line: self.index() });
+                    }
+                }
                 Output::GroupFailedBack => {
                     if let Some(group) = self.group() {
                         group.do_send(LineFailedBack { line: self.index() });
@@ -329,6 +348,10 @@ impl Actor for Line {
         if let Some(group) = self.group() {
             group.do_send(Leave { line: self.index() });
         }
+        // Whatever the line held or asked for at the pacer goes back.
+        if let Some(pacer) = &self.services.pacer {
+            pacer.do_send(ReleaseSlot { line: self.index() });
+        }
         for flow in self.line.flows().collect::<Vec<_>>() {
             self.services.flows.do_send(Release {
                 key: flow,
@@ -388,6 +411,14 @@ impl Handler<DnsReport> for Line {
             },
             ctx,
         );
+    }
+}
+
+impl Handler<SlotGranted> for Line {
+    type Result = ();
+
+    fn handle(&mut self, msg: SlotGranted, ctx: &mut Self::Context) {
+        self.input(Input::SlotGranted { ticket: msg.ticket }, ctx);
     }
 }
 

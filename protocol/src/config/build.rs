@@ -354,6 +354,11 @@ impl ConfigBuilder {
             resources: ResourceSettings {
                 sockets_max: self.int(&[("sipfleet.sockets.max", 0, 0)]),
             },
+            pacing: RegisterPacing {
+                rate: self.int(&[("sipfleet.register.rate", 0, 0)]),
+                window: self.int(&[("sipfleet.register.window", 0, 0)]),
+                refresh_spread_pct: self.int(&[("sipfleet.register.refreshSpread", 0, 0)]),
+            },
             warnings: self.warnings,
         })
     }

@@ -185,6 +185,8 @@ pub struct FleetConfig {
     pub dns: DnsSettings,
     /// Process resources (`sipfleet.sockets.max`).
     pub resources: ResourceSettings,
+    /// How the fleet paces its REGISTERs (`sipfleet.register.*`).
+    pub pacing: RegisterPacing,
     /// Unknown keys and other non-fatal findings, in source order.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -246,6 +248,23 @@ pub struct ResourceSettings {
     /// [`crate::resources::default_socket_max`]): media sockets open at
     /// once across the fleet.
     pub sockets_max: Sourced<u32>,
+}
+
+/// How the fleet starts REGISTER exchanges (sipfleet's own keys, fleet-wide;
+/// ranges, defaults and why in the schema table). A Poly phone has a handful
+/// of lines and nothing to pace; a fleet of thousands must not register,
+/// fail over or refresh in one burst.
+#[derive(Clone, Debug)]
+pub struct RegisterPacing {
+    /// `sipfleet.register.rate`: exchanges started per second, fleet-wide;
+    /// 0: no limit.
+    pub rate: Sourced<u32>,
+    /// `sipfleet.register.window`: exchanges in flight per flow; 0: no
+    /// limit.
+    pub window: Sourced<u32>,
+    /// `sipfleet.register.refreshSpread`: percent of the granted expiry a
+    /// refresh may come early, drawn per refresh; 0: Poly's point.
+    pub refresh_spread_pct: Sourced<u32>,
 }
 
 impl LineFeatures {

@@ -170,6 +170,37 @@ const FAILBACK_TIMEOUT: &[(u32, u32)] = &[(0, 0), (60, 65535)];
 /// Poly's `call.callsPerLineKey` range.
 const CALLS_PER_LINE: &[(u32, u32)] = &[(1, 24)];
 
+/// `sipfleet.register.rate`: new REGISTER exchanges started per second,
+/// fleet-wide (initial registrations, refreshes, failovers, failbacks and
+/// the un-REGISTERs of a shutdown alike; a credentials follow-up is part of
+/// its exchange, retransmissions are never paced); 0: no rate limit.
+/// Default 2000/s, measured with `examples/fleet_scale.rs` (10,000 lines
+/// over UDP, one lab Kamailio per phase, this 2-core machine): unpaced, the
+/// start burst cost 2.64 REGISTERs per line and 18,291 UDP receive-buffer
+/// errors (5.0 s to the last line); at 2000/s (window 200) exactly 2.00 and
+/// no error in any phase (5.4 s); at 4000/s and 8000/s the start took
+/// 2.9 and 2.6 s but the later waves overflowed buffers again (27-111
+/// errors a phase). The first 20 go at once (`crate::pacing::BURST_SPAN`),
+/// so a phone-sized fleet never waits.
+const REGISTER_RATE: &[(u32, u32)] = &[(0, 1_000_000)];
+/// `sipfleet.register.window`: REGISTER exchanges in flight at once per
+/// flow (one transport and SBC address); 0: no window. Default 200: about
+/// 130 KB of REGISTERs outstanding at one SBC, inside a Linux UDP receive
+/// buffer (208 KB by default). On its own (no rate) it already took the
+/// 10,000-line start above to 2.00 REGISTERs per line (29 buffer errors,
+/// 4.0 s): an SBC that answers slowly gets fewer new requests, whatever the
+/// rate says, and one slow or silent SBC holds its own lines, not the
+/// others' (each flow has its own window).
+const REGISTER_WINDOW: &[(u32, u32)] = &[(0, 100_000)];
+/// `sipfleet.register.refreshSpread`: percent of the granted expiry by
+/// which each refresh may come earlier than Poly's `expires.overlap` point,
+/// drawn anew per refresh and never before half the expiry
+/// (`crate::registration` has the rule). Default 10: with 3600 s granted,
+/// refreshes of lines registered together spread over 6 minutes
+/// (3180-3540 s), at the cost of refreshing 5 % more often on average; 0:
+/// Poly's point exactly. At most 50: the refresh never comes before half.
+const REFRESH_SPREAD: &[(u32, u32)] = &[(0, 50)];
+
 #[rustfmt::skip]
 macro_rules! server_family {
     ($p:literal) => {
@@ -226,6 +257,9 @@ const OTHER: &[Spec] = &[
     Spec { template: "call.callsPerLineKey", kind: Kind::Int(CALLS_PER_LINE), default: "24" },
     Spec { template: "sipfleet.call.ringTimeout", kind: Kind::Int(&[(0, 3600)]), default: "60" },
     Spec { template: "sipfleet.sockets.max", kind: Kind::Int(&[(0, 1_000_000)]), default: "0" },
+    Spec { template: "sipfleet.register.rate", kind: Kind::Int(REGISTER_RATE), default: "2000" },
+    Spec { template: "sipfleet.register.window", kind: Kind::Int(REGISTER_WINDOW), default: "200" },
+    Spec { template: "sipfleet.register.refreshSpread", kind: Kind::Int(REFRESH_SPREAD), default: "10" },
     Spec { template: "voIpProt.SIP.failoverOn503Response", kind: Kind::Bool, default: "1" },
     Spec { template: "voIpProt.SIP.authOptimizedInFailover", kind: Kind::Bool, default: "0" },
     Spec { template: "voIpProt.SIP.newCallOnUnRegister", kind: Kind::Bool, default: "1" },

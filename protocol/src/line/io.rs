@@ -48,6 +48,9 @@ pub enum Input {
         failed: Option<String>,
         current: Option<RouteSet>,
     },
+    /// The fleet's pacer lets the REGISTER exchange asked for with `ticket`
+    /// ([`Output::RequestSlot`]) start.
+    SlotGranted { ticket: u64 },
     /// Whether a call the line does not run itself (an embedding
     /// application's) is up on the line.
     ExternalCalls(bool),
@@ -104,6 +107,12 @@ pub enum Output {
     Event(LineEventBody),
     /// Something an operator may want in the log.
     Diagnostic(Diagnostic),
+    /// Ask the fleet's pacer (`sipfleet.register.rate`, `.window`) for a
+    /// slot to start a REGISTER exchange on `flow`; answer
+    /// [`Input::SlotGranted`] with `ticket` (at once when nothing paces).
+    RequestSlot { flow: FlowKey, ticket: u64 },
+    /// The exchange that held (or asked for) the line's slot is over.
+    SlotDone,
     /// Tell the fleet's failback coordinator whether the line's calls are
     /// up (enhanced failover: no line of the group fails back in a call).
     GroupCallsActive(bool),

@@ -246,6 +246,7 @@ impl Line {
                 failed,
                 current,
             } => self.dns_report(now, &target, &notes, failed, current),
+            Input::SlotGranted { ticket } => self.machine.handle_slot_granted(now, ticket),
             Input::ExternalCalls(active) => self.external_calls = active,
             Input::Group(GroupCommand::CallsActive { any_active, .. }) => {
                 self.machine.handle_calls_active(now, any_active)
@@ -358,6 +359,11 @@ impl Line {
             progressed = true;
             match output {
                 RegOutput::Send(send) => self.send_register(now, send),
+                RegOutput::RequestSlot(request) => self.out.push_back(Output::RequestSlot {
+                    flow: FlowKey::of(&request.route),
+                    ticket: request.ticket,
+                }),
+                RegOutput::SlotDone => self.out.push_back(Output::SlotDone),
                 RegOutput::Event(event) => {
                     match &event.kind {
                         EventKind::Registered { .. } => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::auth::DigestClient;
-use crate::config::{LineConfig, SipSettings};
+use crate::config::{FleetConfig, LineConfig, SipSettings};
 use crate::dns::ResolveTarget;
 use crate::line_setup;
 use crate::register_request::LineIdentity;
@@ -48,12 +48,13 @@ pub enum LineConfigError {
 }
 
 impl LineSetup {
-    /// The setup of the configured `line`. `device` tells this device from
+    /// The setup of the configured `line` of `fleet` (the fleet's pacing
+    /// keys apply to it). `device` tells this device from
     /// others in the line's `+sip.instance`; `seed` (the fleet's) is mixed
     /// with the line index so that lines draw different numbers.
     pub fn from_config(
         line: &LineConfig,
-        sip: &SipSettings,
+        fleet: &FleetConfig,
         user_agent: &str,
         device: &str,
         seed: Option<u64>,
@@ -64,12 +65,12 @@ impl LineSetup {
             identity: line_setup::identity(line, user_agent)
                 .ok_or(LineConfigError::NoRegistrar { line: index })?,
             digest: line.digest_client(),
-            settings: line_setup::registration_settings(line, sip),
+            settings: line_setup::fleet_registration_settings(line, fleet),
             targets: Some(line_setup::registration_targets(line))
                 .filter(|t| !t.is_empty())
                 .ok_or(LineConfigError::NoServer { line: index })?,
             seed: seed.map(|s| s ^ u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            features: LineFeatures::from_config(line, sip),
+            features: LineFeatures::from_config(line, &fleet.sip),
             instance: Some(line_setup::instance_urn(device, &line.address.value, index)),
         })
     }

@@ -34,6 +34,32 @@ pub struct SendRegister {
 pub enum Output {
     Send(SendRegister),
     Event(Event),
+    /// Paced lines only ([`RegistrationSettings::paced`]): a new REGISTER
+    /// exchange waits for the fleet's pacer. Answer with
+    /// [`Registration::handle_slot_granted`] and the request's ticket; the
+    /// REGISTER (and every timer of its transaction) starts then.
+    ///
+    /// [`RegistrationSettings::paced`]: super::RegistrationSettings::paced
+    /// [`Registration::handle_slot_granted`]: super::Registration::handle_slot_granted
+    RequestSlot(SlotRequest),
+    /// The exchange that asked for (or held) the last slot is over: the
+    /// pacer may give its place in the flow's window to another line. Each
+    /// [`Output::RequestSlot`] is followed by exactly one `SlotDone`, before
+    /// the next `RequestSlot`.
+    SlotDone,
+}
+
+/// A paced line asks to start a new REGISTER exchange on `route`'s flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotRequest {
+    pub route: Route,
+    /// Echoed in the grant: a grant for an older request (the line moved on
+    /// while the grant was on its way) is ignored.
+    pub ticket: u64,
+    /// What the exchange is for (never [`Purpose::Authenticate`] or
+    /// [`Purpose::MinExpires`]: those follow-ups belong to the exchange that
+    /// holds the slot).
+    pub purpose: Purpose,
 }
 
 /// A final or provisional response matched to one of our REGISTER
@@ -151,6 +177,14 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Whether a request of this purpose starts a new exchange, which a paced
+    /// line starts only with a grant from the fleet's pacer. A follow-up to
+    /// a 401/407 or a 423 belongs to the exchange it answers: pacing it
+    /// would double the latency of every authenticated registration.
+    pub fn starts_exchange(self) -> bool {
+        !matches!(self, Purpose::Authenticate | Purpose::MinExpires)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Initial => "initial",

@@ -18,7 +18,10 @@ use super::walk::Walk;
 use crate::route::Route;
 use crate::transaction::{ClientTransaction, RetryPolicy, TimedOut, TimeoutAction};
 
+mod pacing;
 mod transitions;
+
+use pacing::{Pending, Slot};
 
 /// Source of new Call-IDs, injected so tests can predict them.
 pub trait CallIdGenerator {
@@ -40,6 +43,9 @@ pub enum Phase {
     WaitingForRoutes,
     /// A REGISTER (or un-REGISTER) transaction is running.
     Registering,
+    /// A paced line's new REGISTER (or un-REGISTER) exchange waits for a
+    /// grant from the fleet's pacer; nothing is on the wire yet.
+    AwaitingSlot,
     /// Bound; waiting for the refresh or failback time.
     Registered,
     /// Waiting after a registration loss.
@@ -53,6 +59,8 @@ enum State {
     WaitingForRoutes,
     /// Boxed: most lines sit idle in `Registered`, so the idle state stays small.
     Registering(Box<Attempt>),
+    /// A new exchange waits for the pacer's grant (paced lines only).
+    Admitting(Box<Pending>),
     Registered,
     BackingOff {
         starts: Instant,
@@ -214,6 +222,10 @@ pub struct Registration {
     abandoned: Option<Binding>,
     /// Routes still to un-REGISTER at shutdown, after the one in flight.
     shutdown_queue: VecDeque<Route>,
+    /// Paced lines: the slot asked for or held at the fleet's pacer.
+    slot: Slot,
+    /// The ticket of the last slot request.
+    slot_ticket: u64,
     rng: Box<dyn RngCore + Send>,
     call_ids: Box<dyn CallIdGenerator + Send>,
     outputs: VecDeque<Output>,
@@ -260,6 +272,8 @@ impl Registration {
             failback_pending: false,
             abandoned: None,
             shutdown_queue: VecDeque::new(),
+            slot: Slot::Free,
+            slot_ticket: 0,
             rng,
             call_ids,
             outputs: VecDeque::new(),
@@ -273,6 +287,7 @@ impl Registration {
             State::NotStarted => Phase::NotStarted,
             State::WaitingForRoutes => Phase::WaitingForRoutes,
             State::Registering(_) => Phase::Registering,
+            State::Admitting(_) => Phase::AwaitingSlot,
             State::Registered => Phase::Registered,
             State::BackingOff { .. } => Phase::BackingOff,
             State::Stopped => Phase::Stopped,
@@ -366,6 +381,7 @@ impl Registration {
         if matches!(self.state, State::NotStarted) {
             self.begin_initial(now);
         }
+        self.settle_slot();
     }
 
     /// A new route list (first resolution or a DNS refresh) and the TTL of
@@ -378,6 +394,7 @@ impl Registration {
             State::Registered => self.sticky_route(now),
             _ => {}
         }
+        self.settle_slot();
     }
 
     /// Runs every timer due at `now`. Call again while `poll_timeout() <= now`.
@@ -425,10 +442,16 @@ impl Registration {
                 Timer::Refresh => self.refresh_due(now),
             }
         }
+        self.settle_slot();
     }
 
     /// A response the line matched to one of our REGISTER transactions.
     pub fn handle_response(&mut self, now: Instant, response: RegisterResponse) {
+        self.response(now, response);
+        self.settle_slot();
+    }
+
+    fn response(&mut self, now: Instant, response: RegisterResponse) {
         let State::Registering(attempt) = &mut self.state else {
             return;
         };
@@ -504,6 +527,11 @@ impl Registration {
     /// waiting for an answer would only turn into a timeout 32 s later. A
     /// registration ends as a denial at once; an un-REGISTER is given up.
     pub fn handle_send_failed(&mut self, now: Instant, transaction: u64) {
+        self.send_failed(now, transaction);
+        self.settle_slot();
+    }
+
+    fn send_failed(&mut self, now: Instant, transaction: u64) {
         let State::Registering(attempt) = &self.state else {
             return;
         };
@@ -526,6 +554,11 @@ impl Registration {
 
     /// Transport trouble on `route`.
     pub fn handle_transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
+        self.transport_error(now, route, error);
+        self.settle_slot();
+    }
+
+    fn transport_error(&mut self, now: Instant, route: &Route, error: TransportError) {
         let (reason, detail) = match error {
             TransportError::Icmp => (RouteFailReason::Icmp, None),
             TransportError::Refused => (RouteFailReason::Refused, None),
@@ -557,6 +590,23 @@ impl Registration {
                     Goal::Register(_) => self.attempt_failed(now, attempt, failure),
                 }
             }
+            // An exchange waiting for its slot on that route fails as if it
+            // had been sent: the line learns nothing better by waiting.
+            State::Admitting(p) if p.route.same_destination(route) => {
+                let State::Admitting(pending) =
+                    std::mem::replace(&mut self.state, State::NotStarted)
+                else {
+                    return;
+                };
+                let Pending { route, goal, .. } = *pending;
+                match goal {
+                    Goal::Unregister { after, .. } => {
+                        self.unregister_done(now, after, false, Some(route))
+                    }
+                    Goal::Register(_) if !failover => self.lost(now, route, reason),
+                    Goal::Register(walk) => self.route_failed(now, route, walk, failure),
+                }
+            }
             State::Registered if on_binding => {
                 let current = route.clone();
                 if failover {
@@ -583,6 +633,7 @@ impl Registration {
         if !active && self.failback_pending && matches!(self.state, State::Registered) {
             self.failback(now);
         }
+        self.settle_slot();
     }
 
     /// Fails back now if the line is failed over, as if its failback time had
@@ -593,12 +644,24 @@ impl Registration {
         if self.is_failed_over() {
             self.failback_due(now);
         }
+        self.settle_slot();
     }
 
     /// Removes the binding (`Expires: 0` on the registered route) and stops.
     /// A REGISTER still unanswered may yet create a binding at its route, so
     /// without a binding that route gets the `Expires: 0` instead.
+    ///
+    /// A paced line's un-REGISTERs wait for the pacer like any new exchange:
+    /// a hundred thousand lines stopping at once must not flood their SBCs
+    /// either, and a caller's shutdown timeout bounds the wait
+    /// ([`Self::shutdown_timed_out`] reports the ones still waiting as
+    /// unconfirmed: their bindings lapse at the SBC).
     pub fn shutdown(&mut self, now: Instant) {
+        self.begin_shutdown(now);
+        self.settle_slot();
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
         if matches!(self.state, State::Stopped) {
             return;
         }
@@ -635,7 +698,30 @@ impl Registration {
     /// The caller stopped waiting for the shutdown's un-REGISTER (its
     /// shutdown timeout, shorter than a TCP Timer B): one still unanswered
     /// ends now as `unregister_unconfirmed`. A no-op otherwise.
-    pub fn shutdown_timed_out(&mut self, _now: Instant) {
+    pub fn shutdown_timed_out(&mut self, now: Instant) {
+        self.shutdown_over(now);
+        self.settle_slot();
+    }
+
+    fn shutdown_over(&mut self, _now: Instant) {
+        if let State::Admitting(p) = &self.state {
+            if matches!(
+                p.goal,
+                Goal::Unregister {
+                    after: AfterUnregister::Stop,
+                    ..
+                }
+            ) {
+                // Never sent: the binding stays at the SBC until it lapses.
+                let mut routes = vec![p.route.clone()];
+                routes.extend(self.shutdown_queue.drain(..));
+                for route in routes {
+                    self.shutdown_unregistered(&route, false);
+                }
+                self.stop();
+            }
+            return;
+        }
         let State::Registering(a) = &self.state else {
             return;
         };

@@ -45,6 +45,8 @@
 //!         Output::Send(send) => cseq = Some(send.cseq),
 //!         // Log it, print it as JSON, feed metrics.
 //!         Output::Event(event) => println!("{} {:?}", event.kind.name(), event.route),
+//!         // Only lines of a fleet that paces (`settings.paced`) ask for slots.
+//!         Output::RequestSlot(_) | Output::SlotDone => unreachable!(),
 //!     }
 //! }
 //! // The registrar answers 200 OK, granting 600 s.
@@ -105,6 +107,27 @@
 //! failover the walk ends 32 s after its first request (Timer B/F); the last
 //! route is retried with RFC 3261 intervals until then.
 //!
+//! # Pacing and refresh spread (a fleet's, not the guide's)
+//!
+//! A line of a fleet that paces ([`RegistrationSettings::paced`]) does not
+//! start a new REGISTER exchange (initial, refresh, failover, failback,
+//! un-REGISTER) at once: it asks the fleet's pacer
+//! ([`crate::pacing`]) with [`Output::RequestSlot`], waits in
+//! [`Phase::AwaitingSlot`], and sends when
+//! [`Registration::handle_slot_granted`] says so. The guide's timers stay
+//! exact: retransmissions and Timer E/F/B run from the moment the request
+//! actually leaves, and a walk's 32 s budget counts the time its requests
+//! were on the wire, not the time they waited for a slot. A
+//! credentials follow-up to a 401/407 (and a 423 retry) is part of the
+//! exchange and goes at once. The slot is given back ([`Output::SlotDone`])
+//! when the exchange ends, whichever way, so the pacer's per-flow window
+//! counts exchanges really in flight. A transport error on the route of an
+//! exchange still waiting fails it as if it had been sent.
+//!
+//! [`RegistrationSettings::refresh_spread_pct`] moves each refresh earlier
+//! than Poly's point by a fresh random amount (never later, never before half
+//! the grant), so lines registered together drift apart.
+//!
 //! # Decisions taken here (beyond design.md)
 //!
 //! * Every route attempt is a new transaction: new branch and new CSeq;
@@ -159,7 +182,7 @@ mod walk;
 pub use backoff::Backoff;
 pub use events::{
     Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
-    RegisterResponse, RouteFailReason, SendRegister, TransportError, UnregisterReason,
+    RegisterResponse, RouteFailReason, SendRegister, SlotRequest, TransportError, UnregisterReason,
 };
 pub use machine::{CallIdGenerator, Phase, Registration};
 pub use settings::{FailbackMode, RegistrationSettings, ServerTimers};

@@ -61,6 +61,22 @@ pub struct RegistrationSettings {
     /// `reg.x.server.y.expires.overlap`: refresh this many seconds before the
     /// granted expiry (at half of it when half is less than this).
     pub expires_overlap_s: u32,
+    /// Not a Poly parameter: whether a new REGISTER exchange waits for a
+    /// grant from the fleet's pacer ([`Output::RequestSlot`]) instead of
+    /// starting at once. A phone (and a line alone) has nothing to pace:
+    /// `false` unless the fleet runs a pacer (`sipfleet.register.rate` or
+    /// `sipfleet.register.window` set), see [`crate::line_setup`].
+    ///
+    /// [`Output::RequestSlot`]: super::Output::RequestSlot
+    pub paced: bool,
+    /// Not a Poly parameter: `sipfleet.register.refreshSpread`, percent of
+    /// the granted expiry by which each refresh may come *earlier* than
+    /// Poly's point (never later, never before half the expiry), drawn anew
+    /// for every refresh from the line's random source, so lines registered
+    /// in one burst do not refresh in one burst forever. 0: Poly's point
+    /// exactly, as a phone does. The fleet sets it from its configuration
+    /// ([`crate::line_setup`]); a line alone keeps 0.
+    pub refresh_spread_pct: u32,
 }
 
 /// One server's own `reg.x.server.y.*` (over `voIpProt.server.y.*`) timers,

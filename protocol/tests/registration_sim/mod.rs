@@ -59,6 +59,11 @@ pub struct Sim {
     peers: HashMap<String, Peer>,
     log: Vec<String>,
     pub sends: Vec<(u64, SendRegister)>,
+    /// The pacing slot the machine asked for (ticket) and whether it was
+    /// granted; `None` when it holds or waits for none.
+    pub slot: Option<(u64, bool)>,
+    /// Grant every slot request at once (a pacer with no limit).
+    pub auto_grant: bool,
 }
 
 pub fn route(host: &str, transport: Transport, group: usize, last_octet: u8) -> Route {
@@ -114,6 +119,8 @@ impl Sim {
             peers,
             log: Vec::new(),
             sends: Vec::new(),
+            slot: None,
+            auto_grant: false,
         }
     }
 
@@ -160,6 +167,15 @@ impl Sim {
         self.input(|reg, now| reg.handle_routes(now, routes, None));
     }
 
+    /// The fleet's pacer grants the slot the machine waits for, now.
+    pub fn grant_slot(&mut self) {
+        let Some((ticket, false)) = self.slot else {
+            panic!("no slot request waits at {} ms: {:?}", self.ms(), self.slot);
+        };
+        self.slot = Some((ticket, true));
+        self.input(|reg, now| reg.handle_slot_granted(now, ticket));
+    }
+
     /// Steps the clock from deadline to deadline up to `ms` after start.
     pub fn run_until(&mut self, ms: u64) {
         let end = self.t0 + Duration::from_millis(ms);
@@ -196,6 +212,29 @@ impl Sim {
                     self.log.push(format!("{t} {}", describe_send(&send)));
                     self.sends.push((t, send.clone()));
                     self.answer(&send);
+                }
+                Output::RequestSlot(request) => {
+                    assert!(
+                        self.slot.is_none(),
+                        "slot requested at {t} ms while one is held or asked for: {:?}",
+                        self.slot
+                    );
+                    self.log.push(format!(
+                        "{t} slot_request {} {}",
+                        request.route.host,
+                        request.purpose.as_str()
+                    ));
+                    self.slot = Some((request.ticket, false));
+                    if self.auto_grant {
+                        self.slot = Some((request.ticket, true));
+                        let now = self.now;
+                        self.reg.handle_slot_granted(now, request.ticket);
+                    }
+                }
+                Output::SlotDone => {
+                    assert!(self.slot.is_some(), "slot done at {t} ms without a slot");
+                    self.log.push(format!("{t} slot_done"));
+                    self.slot = None;
                 }
                 Output::Event(event) => {
                     let host = event.route.as_ref().map_or("-", |r| r.host.as_str());

@@ -11,7 +11,7 @@ use crate::registration::events::{
     Event, EventKind, FailReason, FailbackHeldReason, InvalidationReason, Output, Purpose,
     RegisterResponse, RouteFailReason, UnregisterReason,
 };
-use crate::registration::failback::{failback_delay, refresh_after, refresh_tries_primary};
+use crate::registration::failback::{failback_delay, refresh_spread, refresh_tries_primary};
 use crate::registration::walk::{find, primary_of, Walk};
 use crate::route::Route;
 use crate::servers::server_of;
@@ -36,8 +36,25 @@ impl Registration {
         }
     }
 
-    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    /// Sends a new request on `route`: at once, or, when the line is paced
+    /// and the request starts a new exchange, once the fleet's pacer grants
+    /// it (see `pacing.rs`).
     pub(super) fn send_attempt(
+        &mut self,
+        now: Instant,
+        route: Route,
+        goal: Goal,
+        purpose: Purpose,
+    ) {
+        if self.settings.paced && purpose.starts_exchange() {
+            self.request_slot(now, route, goal, purpose);
+        } else {
+            self.start_attempt(now, route, goal, purpose);
+        }
+    }
+
+    /// Starts a new transaction (new CSeq, new branch) on `route`.
+    pub(super) fn start_attempt(
         &mut self,
         now: Instant,
         route: Route,
@@ -311,8 +328,9 @@ impl Registration {
         self.primary = Some(primary);
         self.backoff.reset();
         let overlap = Duration::from_secs(self.settings.expires_overlap_s.into());
-        self.timers
-            .set(Timer::Refresh, now + refresh_after(granted, overlap));
+        let spread = self.settings.refresh_spread_pct;
+        let refresh = refresh_spread(granted, overlap, spread, &mut *self.rng);
+        self.timers.set(Timer::Refresh, now + refresh);
         self.timers.set(Timer::Expiry, now + granted);
         self.state = State::Registered;
         self.emit(
@@ -505,7 +523,9 @@ impl Registration {
     pub(super) fn failback_due(&mut self, now: Instant) {
         match self.state {
             State::Registered if !self.calls_active => self.failback(now),
-            State::Registered | State::Registering(_) if self.binding.is_some() => {
+            State::Registered | State::Registering(_) | State::Admitting(_)
+                if self.binding.is_some() =>
+            {
                 let reason = if self.calls_active {
                     FailbackHeldReason::CallActive
                 } else {
