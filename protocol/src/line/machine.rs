@@ -814,6 +814,8 @@ impl FlowTable {
         match self.get_mut(&key) {
             Some(slot) => Some(std::mem::replace(slot, state)),
             None => {
+                // Usually the line's only flow: no spare slots.
+                self.0.reserve_exact(1);
                 self.0.push((key, state));
                 None
             }
