@@ -191,7 +191,7 @@ impl RegisterRequests {
                 Self::branch(&send.call_id, send.transaction)
             ),
         );
-        h.push(HeaderName::MaxForwards, "70");
+        h.push_static(HeaderName::MaxForwards, "70");
         let aor = self.identity.aor();
         let display = match &self.identity.display_name {
             Some(name) => format!("\"{}\" ", name.replace('"', "")),

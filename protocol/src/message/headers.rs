@@ -268,12 +268,33 @@ impl Headers {
     // ---- building -------------------------------------------------------
 
     fn entry(name: HeaderName, value: String) -> Entry {
+        // A value that needs no trimming keeps its allocation (the usual
+        // case: values built with `format!`), instead of being copied.
+        let value: Box<str> = if trim(&value).len() == value.len() {
+            value.into_boxed_str()
+        } else {
+            trim(&value).into()
+        };
         Entry {
             name,
             raw_name: Text::Static(name.as_str()),
-            value: Text::Owned(trim(&value).into()),
+            value: Text::Owned(value),
             checked: false,
         }
+    }
+
+    /// Appends a known header whose value is a constant: nothing allocated.
+    pub fn push_static(&mut self, name: HeaderName, value: &'static str) {
+        self.summary = Summary::default();
+        if name == HeaderName::Other {
+            return;
+        }
+        self.entries.push(Entry {
+            name,
+            raw_name: Text::Static(name.as_str()),
+            value: Text::Static(trim(value)),
+            checked: false,
+        });
     }
     /// Appends a known header. `name` must not be [`HeaderName::Other`]
     /// (use [`Headers::push_other`]).
