@@ -72,9 +72,22 @@ pub struct RunArgs {
     /// (IP/UDP packets between the flows' addresses) that Wireshark opens.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Longest wait for the un-REGISTERs at shutdown, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
-    pub shutdown_timeout_ms: u64,
+    /// Longest wait for the un-REGISTERs at shutdown, in milliseconds
+    /// (default: 5000, plus the time the fleet's pacing needs to send one
+    /// un-REGISTER per line).
+    #[arg(long)]
+    pub shutdown_timeout_ms: Option<u64>,
+}
+
+/// The shutdown wait when none is given: 5 s, plus the lines' un-REGISTERs
+/// at the fleet's `sipfleet.register.rate` (10,000 lines at 2,000/s need
+/// 5 s just to leave), so a large fleet is not cut off half way.
+fn default_shutdown_timeout(lines: usize, rate: u32) -> Duration {
+    let base = Duration::from_secs(5);
+    if rate == 0 {
+        return base;
+    }
+    base + Duration::from_secs_f64(lines as f64 / f64::from(rate))
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
@@ -128,7 +141,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
     let trace = options.trace.clone();
     let duration = args.duration;
-    let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
+    let shutdown_timeout = match args.shutdown_timeout_ms {
+        Some(ms) => Duration::from_millis(ms),
+        None => default_shutdown_timeout(config.lines.len(), config.pacing.rate.get()),
+    };
     let system = actix::System::new();
     let result = system.block_on(async move {
         let stop = wait_for_stop(duration);
@@ -267,4 +283,27 @@ async fn any_signal(mut listeners: Vec<tokio::signal::unix::Signal>) {
         std::task::Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_shutdown_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn the_default_shutdown_wait_covers_the_paced_unregisters() {
+        assert_eq!(
+            default_shutdown_timeout(2, 2000),
+            Duration::from_millis(5001)
+        );
+        assert_eq!(
+            default_shutdown_timeout(10_000, 2000),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            default_shutdown_timeout(100_000, 2000),
+            Duration::from_secs(55)
+        );
+        assert_eq!(default_shutdown_timeout(100_000, 0), Duration::from_secs(5));
+    }
 }
