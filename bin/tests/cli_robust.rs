@@ -41,13 +41,23 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 
 /// The next `sipfleet run:` line on stderr (log records skipped).
 fn next_error(rx: &mpsc::Receiver<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    next_line(rx, "sipfleet run: ", Duration::from_secs(30))
+}
+
+/// The next stderr line that contains `needle`, within `limit`; a failure
+/// shows every line skipped, so a slow start says what it was doing.
+fn next_line(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    let mut skipped = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with("sipfleet run: ") => return line,
-            Ok(_) => {}
-            Err(_) => panic!("no `sipfleet run:` line on stderr"),
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => skipped.push(line),
+            Err(e) => panic!(
+                "no stderr line with {needle:?} within {limit:?} ({e}); stderr so far:\n{}",
+                skipped.join("\n")
+            ),
         }
     }
 }
@@ -104,6 +114,9 @@ fn bad_stdin_lines_are_skipped_and_reading_goes_on() {
     let child = &mut running.0;
     let err = lines_of(child.stderr.take().unwrap());
     let mut stdin = child.stdin.take().unwrap();
+    // Commands are read once the fleet runs; on a loaded machine a debug
+    // build can take a while to get there.
+    next_line(&err, "fleet started", Duration::from_secs(60));
 
     // One byte that is not UTF-8.
     stdin.write_all(b"answer \xff1\n").unwrap();
