@@ -229,6 +229,8 @@ pub use machine::{Call, CallState, IncomingCall, OutgoingCall};
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::message::{Request, Response, StatusCode};
 use crate::route::Route;
 use crate::transaction::RetryPolicy;
@@ -302,7 +304,8 @@ impl Default for CallSettings {
 }
 
 /// Who placed the call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallDirection {
     Outgoing,
     Incoming,
@@ -318,7 +321,8 @@ impl CallDirection {
 }
 
 /// Why a call ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// We hung up an established call (BYE).
     LocalHangup,
@@ -375,38 +379,42 @@ impl EndReason {
 
 /// A state change of a call; `name()` is the `event` field of the JSON
 /// event stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event")]
 pub enum CallEventKind {
+    #[serde(rename = "call_started")]
     Started {
         direction: CallDirection,
         /// The other party's URI.
         remote: String,
     },
+    #[serde(rename = "call_ringing")]
     /// 180/183 received (outgoing) or sent (incoming).
     Ringing,
+    #[serde(rename = "call_answered")]
     /// 2xx received (outgoing) or sent (incoming).
     Answered,
+    #[serde(rename = "call_established")]
     /// ACK sent (outgoing) or received (incoming): media flows.
     Established {
         /// Where to send RTP, from the peer's SDP.
         remote_rtp: Option<std::net::SocketAddr>,
     },
-    Held {
-        by_remote: bool,
-    },
-    Resumed {
-        by_remote: bool,
-    },
+    #[serde(rename = "call_held")]
+    Held { by_remote: bool },
+    #[serde(rename = "call_resumed")]
+    Resumed { by_remote: bool },
+    #[serde(rename = "call_reinvite_failed")]
     /// A hold or resume re-INVITE was refused; the call goes on as before.
-    ReinviteFailed {
-        status: u16,
-    },
+    ReinviteFailed { status: u16 },
+    #[serde(rename = "call_route_failed")]
     /// The INVITE got no answer on its route: the line should call
     /// [`Call::retry_on_route`] with the next route, or [`Call::give_up`].
     RouteFailed {
         /// Timer B/F budget over: no more routes may be tried.
         budget_over: bool,
     },
+    #[serde(rename = "call_ended")]
     Ended {
         reason: EndReason,
         /// The final response that ended it, if any.
@@ -431,8 +439,9 @@ impl CallEventKind {
 }
 
 /// An event with the call's Call-ID and the route its dialog uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallEvent {
+    #[serde(flatten)]
     pub kind: CallEventKind,
     pub call_id: String,
     pub route: Route,

@@ -3,15 +3,12 @@
 //! resources, as one [`LineEventBody`].
 //!
 //! The JSON form is the derived `Serialize`, written once as attributes on
-//! the types (call events through a remote derive below, so the call
-//! machine's types stay free of serde); the actors' event sink stamps each
-//! body with its time and line and writes it.
-
-use std::net::SocketAddr;
+//! the event types where they are defined; the actors' event sink stamps
+//! each body with its time and line and writes it.
 
 use serde::{Serialize, Serializer};
 
-use crate::call::{CallDirection, CallEvent, CallEventKind, EndReason};
+use crate::call::CallEvent;
 use crate::json_fields::duration_ms;
 use crate::line_seize::LineSeizeEvent;
 use crate::registration::Event;
@@ -24,7 +21,7 @@ use crate::subscription::SubscriptionEvent;
 #[serde(untagged)]
 pub enum LineEventBody {
     Registration(Event),
-    Call(#[serde(serialize_with = "CallEventJson::serialize")] CallEvent),
+    Call(CallEvent),
     Subscription(SubscriptionEvent),
     LineSeize(LineSeizeEvent),
     Dns(#[serde(serialize_with = "dns_json")] DnsEvent),
@@ -172,73 +169,4 @@ fn dns_json<S: Serializer>(event: &DnsEvent, s: S) -> Result<S::Ok, S::Error> {
         route: Option<&'a Route>,
     }
     WithRoute { event, route: None }.serialize(s)
-}
-
-/// `Serialize` of the call events, whose types (in `protocol::call`) do not
-/// derive it: serde's remote derive, field for field, so a new kind or
-/// reason there fails to compile here until it has its JSON form.
-#[derive(Serialize)]
-#[serde(remote = "CallEvent")]
-struct CallEventJson {
-    #[serde(flatten, serialize_with = "CallEventKindJson::serialize")]
-    kind: CallEventKind,
-    call_id: String,
-    route: Route,
-}
-
-#[derive(Serialize)]
-#[serde(remote = "CallEventKind", tag = "event")]
-enum CallEventKindJson {
-    #[serde(rename = "call_started")]
-    Started {
-        #[serde(serialize_with = "CallDirectionJson::serialize")]
-        direction: CallDirection,
-        remote: String,
-    },
-    #[serde(rename = "call_ringing")]
-    Ringing,
-    #[serde(rename = "call_answered")]
-    Answered,
-    #[serde(rename = "call_established")]
-    Established { remote_rtp: Option<SocketAddr> },
-    #[serde(rename = "call_held")]
-    Held { by_remote: bool },
-    #[serde(rename = "call_resumed")]
-    Resumed { by_remote: bool },
-    #[serde(rename = "call_reinvite_failed")]
-    ReinviteFailed { status: u16 },
-    #[serde(rename = "call_route_failed")]
-    RouteFailed { budget_over: bool },
-    #[serde(rename = "call_ended")]
-    Ended {
-        #[serde(serialize_with = "EndReasonJson::serialize")]
-        reason: EndReason,
-        status: Option<u16>,
-    },
-}
-
-#[derive(Serialize)]
-#[serde(remote = "CallDirection", rename_all = "snake_case")]
-enum CallDirectionJson {
-    Outgoing,
-    Incoming,
-}
-
-#[derive(Serialize)]
-#[serde(remote = "EndReason", rename_all = "snake_case")]
-enum EndReasonJson {
-    LocalHangup,
-    RemoteHangup,
-    Cancelled,
-    RemoteCancelled,
-    Declined,
-    Rejected,
-    Timeout,
-    NoAck,
-    AuthFailed,
-    RegistrarChanged,
-    DialogGone,
-    TransportError,
-    RingTimeout,
-    ResourceLimit,
 }
