@@ -173,6 +173,12 @@ impl CallTable {
         calls.chain(seizes).collect()
     }
 
+    /// Whether a call or seize of the table has this Call-ID.
+    pub(super) fn has_call_id(&self, call_id: &str) -> bool {
+        self.calls.iter().any(|s| s.call.call_id() == call_id)
+            || self.seizes.iter().any(|s| s.seize.call_id() == call_id)
+    }
+
     /// Calls that count against `callsPerLineKey`: every one not ended.
     fn active(&self) -> usize {
         self.calls.iter().filter(|s| s.call.is_active()).count()

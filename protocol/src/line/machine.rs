@@ -179,7 +179,7 @@ impl Line {
             return false;
         };
         call_id == self.machine.call_id()
-            || self.calls.call_ids().contains(call_id)
+            || self.calls.has_call_id(call_id)
             || self.subs.iter().any(|s| s.call_id() == Some(call_id))
     }
 
