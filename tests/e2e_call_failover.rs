@@ -245,6 +245,64 @@ fn only_signal_with_registered_ends_a_call_whose_sbc_lost_the_registration() {
     }
 }
 
+/// The guide's `reRegisterOn=1`: a call placed while its SBC is dead (it
+/// answers with ICMP) waits for the line to register on SBC 2, then goes
+/// there with the same Call-ID and is answered, instead of ending.
+#[test]
+fn a_call_placed_as_its_sbc_dies_goes_on_via_the_sbc_the_line_registers_on() {
+    let mut h = scenario!()
+        .line("1001")
+        .config(
+            "voIpProt.server.1.expires=\"300\"\n\
+             voIpProt.server.1.failOver.reRegisterOn=\"1\"\n\
+             voIpProt.server.1.failOver.onlySignalWithRegistered=\"1\"\n",
+        )
+        .start();
+    let target = format!("sip:9001@{}", h.lab.domain());
+    let call_id = h.run(async |h, fleet| {
+        let line = &fleet.lines()[0];
+        h.wait_event("registered on SBC 1", Duration::from_secs(5), |e| {
+            kind(e) == "registered" && h.sbc_of(e) == Some(1)
+        })
+        .await;
+        h.set_mode(1, Mode::Dead).await;
+        let call_id = line
+            .send(PlaceCall { target })
+            .await
+            .expect("line answers")
+            .expect("call placed");
+        let up = h
+            .wait_event("call established", Duration::from_secs(5), |e| {
+                of_call(e, "call_established", &call_id)
+            })
+            .await;
+        assert_eq!(h.sbc_of(&up), Some(2), "{}", h.story());
+        let evs = h.events();
+        assert!(
+            !evs.iter().any(|e| of_call(e, "call_ended", &call_id)),
+            "{}",
+            h.story()
+        );
+        line.send(Hangup).await.unwrap().expect("hang up");
+        h.wait_event("call ended", Duration::from_secs(3), |e| {
+            of_call(e, "call_ended", &call_id)
+        })
+        .await;
+        fleet.shutdown(Duration::from_secs(3)).await;
+        call_id
+    });
+    h.finish_with_calls();
+    let story = h.story();
+    assert!(
+        h.methods_for(2, &call_id).iter().any(|m| m == "INVITE"),
+        "the INVITE reached SBC 2 with the first Call-ID\n{story}"
+    );
+    assert!(
+        h.methods_for(2, &call_id).iter().any(|m| m == "BYE"),
+        "and the call was hung up there\n{story}"
+    );
+}
+
 /// MWI, SCA and BLF subscriptions live on the SBC that holds the
 /// registration: when SBC 1 dies and the REGISTER is accepted by SBC 2, all are
 /// invalidated and re-created on SBC 2 at once.

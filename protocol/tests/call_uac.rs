@@ -107,7 +107,12 @@ fn udp_invite_retransmits_with_timer_a_and_the_route_fails_at_3_5_s() {
         events(&sim.seen),
         vec!["0 call_started", "3500 call_route_failed budget_over=false"]
     );
-    assert_eq!(sim.call.poll_timeout(), None);
+    assert!(sim.call.awaits_route());
+    assert_eq!(
+        sim.call.poll_timeout(),
+        Some(sim.clock.at(32_000)),
+        "waiting for the line's next route, at most until Timer B"
+    );
     assert!(sim.call.is_active());
 }
 
@@ -402,21 +407,29 @@ fn a_401_to_bye_is_answered_with_credentials_once() {
 }
 
 #[test]
-fn a_retry_after_timer_b_ran_out_ends_the_call_instead() {
+fn a_call_left_waiting_for_a_route_ends_when_timer_b_runs_out() {
     let mut sim = CallSim::outgoing(settings(), Transport::Udp, false);
-    sim.run_until(32_001);
+    sim.run_until(31_999);
     sim.take();
-    sim.input(|c, now| {
-        c.retry_on_route(now, route(2, Transport::Udp), local(), true)
-            .unwrap()
-    });
+    sim.run_until(32_001);
     assert!(sent(&sim.seen).is_empty());
     assert_eq!(
         events(&sim.seen),
         vec![
-            "32001 call_route_failed budget_over=true",
-            "32001 call_ended timeout None"
+            "32000 call_route_failed budget_over=true",
+            "32000 call_ended timeout None"
         ]
+    );
+    assert!(
+        sim.call
+            .retry_on_route(
+                sim.clock.at(32_001),
+                route(2, Transport::Udp),
+                local(),
+                true
+            )
+            .is_err(),
+        "too late to try another route"
     );
 }
 

@@ -320,3 +320,89 @@ fn the_line_claims_only_its_own_messages_on_a_shared_flow() {
     let stranger = invite_from(&sim, 1);
     assert!(!sim.line.accepts(&stranger), "another dialog");
 }
+
+fn pinned_settings() -> RegistrationSettings {
+    RegistrationSettings {
+        re_register_on: true,
+        only_signal_with_registered: true,
+        ..RegistrationSettings::default()
+    }
+}
+
+/// The guide's `reRegisterOn=1`: "the phone attempts to register to any
+/// server before continuing with any other pending SIP request. If the
+/// registration succeeds, signaling will proceed with that server". An
+/// INVITE whose SBC answers with ICMP waits for the line's new registration
+/// and then goes to the SBC that holds it, with its Call-ID.
+#[test]
+fn an_invite_whose_sbc_dies_goes_to_the_sbc_the_line_registers_on_next() {
+    let mut sim = registered(pinned_settings(), LineFeatures::default());
+    sim.run_until(10_000);
+    let call_id = sim.command(Command::Call {
+        target: "sip:2000@example.com".into(),
+    });
+    sim.run_until(10_100);
+    sim.input(Input::RouteFailed {
+        flow: FlowKey::of(&udp(1)),
+        kind: RouteFailureKind::Icmp(IcmpKind::PortUnreachable),
+    });
+    // SBC 1 answers another request of the line with ICMP (with
+    // authOptimizedInFailover=0 the authenticated REGISTER goes to the
+    // primary): nothing of the call is there any more.
+    sim.run_until(10_150);
+    sim.input(Input::RouteFailed {
+        flow: FlowKey::of(&udp(1)),
+        kind: RouteFailureKind::Icmp(IcmpKind::PortUnreachable),
+    });
+    sim.run_until(10_200);
+    sim.register_ok(3600);
+    sim.run_until(10_300);
+    let log = sim.log_since(10_000);
+    assert!(
+        !log.iter().any(|l| l.contains("call_ended")),
+        "the call waits for the registration instead of ending: {log:#?}"
+    );
+    assert_eq!(
+        sim.last("INVITE").0,
+        FlowKey::of(&udp(2)),
+        "the INVITE follows the registration to SBC 2: {log:#?}"
+    );
+    assert!(sim.call_ids("INVITE").iter().all(|id| *id == call_id));
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.ends_with("INVITE sbc2.example.com"))
+            .collect::<Vec<_>>(),
+        vec!["10200 INVITE sbc2.example.com"],
+        "one INVITE to SBC 2, right after its 200 OK to the REGISTER: {log:#?}"
+    );
+}
+
+/// A pinned INVITE waiting for the registration does not wait past its
+/// Timer B budget: with no SBC answering, it ends 32 s after the first
+/// INVITE, not when the registration's own walk ends.
+#[test]
+fn an_invite_waiting_for_a_registration_ends_at_its_timer_b() {
+    let mut sim = registered(pinned_settings(), LineFeatures::default());
+    sim.run_until(10_000);
+    sim.command(Command::Call {
+        target: "sip:2000@example.com".into(),
+    });
+    sim.run_until(10_100);
+    sim.input(Input::RouteFailed {
+        flow: FlowKey::of(&udp(1)),
+        kind: RouteFailureKind::Icmp(IcmpKind::PortUnreachable),
+    });
+    sim.run_until(60_000);
+    let log = sim.log_since(10_000);
+    let ended: Vec<&String> = log.iter().filter(|l| l.contains("call_ended")).collect();
+    assert_eq!(ended.len(), 1, "{log:#?}");
+    assert!(
+        ended[0].starts_with("42000 "),
+        "Timer B: 32 s after the INVITE at 10 s: {log:#?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("INVITE sbc2") || l.contains("INVITE sbc3")),
+        "no INVITE where no registration is: {log:#?}"
+    );
+}

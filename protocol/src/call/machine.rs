@@ -341,6 +341,28 @@ impl Call {
         !self.state.is_ended()
     }
 
+    /// Whether the INVITE failed on its route and waits for the line to
+    /// give it another ([`Self::retry_on_route`]) or end it.
+    pub fn awaits_route(&self) -> bool {
+        matches!(&self.state, State::Calling(early) if early.invite.is_none())
+    }
+
+    /// An INVITE waiting for its next route (the line's next route, or the
+    /// SBC the line registers on next) waits no longer than the Timer B
+    /// budget of its first INVITE; enhanced failover has no such budget,
+    /// and the line ends the wait when the registration gives up.
+    /// Timer B of the first INVITE is over: no route may be tried any more
+    /// (enhanced failover has no such end).
+    pub(super) fn walk_budget_over(&self, now: Instant) -> bool {
+        !self.settings.policy.enhanced_failover
+            && now >= self.walk_started + self.settings.policy.timers.timer_b()
+    }
+
+    fn route_wait_deadline(&self) -> Option<Instant> {
+        (self.awaits_route() && !self.settings.policy.enhanced_failover)
+            .then(|| self.walk_started + self.settings.policy.timers.timer_b())
+    }
+
     pub fn is_held(&self) -> bool {
         self.local_hold
     }
@@ -382,6 +404,7 @@ impl Call {
             self.timers.next(),
             self.state.poll_timeout(),
             self.fork_bye_timeout(),
+            self.route_wait_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -482,8 +505,7 @@ impl Call {
             self.end(now, EndReason::Cancelled, None);
             return Ok(());
         }
-        let budget_end = self.walk_started + self.settings.policy.timers.timer_b();
-        if !self.settings.policy.enhanced_failover && now >= budget_end {
+        if self.walk_budget_over(now) {
             // Timer B ended the walk: no route may be tried any more.
             self.state.take_invite();
             self.emit(CallEventKind::RouteFailed { budget_over: true });
@@ -522,6 +544,8 @@ impl Call {
                 early.invite = None;
                 self.emit(CallEventKind::RouteFailed { budget_over: false });
             }
+            // Waiting for another route: nothing of the call is on this one.
+            State::Calling(early) if early.invite.is_none() => {}
             State::Ended { .. } | State::Established(_) | State::Incoming => {}
             _ => self.end(now, EndReason::TransportError, None),
         }
@@ -539,6 +563,11 @@ impl Call {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.route_wait_deadline().is_some_and(|t| t <= now) {
+            // Timer B ended the walk while no route was there to take it.
+            self.emit(CallEventKind::RouteFailed { budget_over: true });
+            self.end(now, EndReason::Timeout, None);
+        }
         if self.timers.is_due(Timer::LateAnswers, now) {
             self.timers.stop(Timer::LateAnswers);
             self.ended_forks.clear();

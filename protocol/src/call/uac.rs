@@ -292,7 +292,9 @@ impl Call {
             Purpose::Initial if self.state.cancel_pending() => {
                 self.end(now, EndReason::Cancelled, None);
             }
-            Purpose::Initial if why == TimedOut::Route && calling => {
+            Purpose::Initial
+                if why == TimedOut::Route && calling && !self.walk_budget_over(now) =>
+            {
                 self.emit(CallEventKind::RouteFailed { budget_over: false });
             }
             Purpose::Initial => {

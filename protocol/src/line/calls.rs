@@ -109,6 +109,10 @@ pub(super) struct CallTable {
     seizes: Vec<Seizing>,
     /// Calls whose INVITE must go to the next route.
     retries: Vec<String>,
+    /// Calls whose INVITE failed on its route while only the registered
+    /// SBC may carry it (`reRegisterOn=1` with `onlySignalWithRegistered`):
+    /// they go on where the line registers next ([`Line::registration_moved_on`]).
+    awaiting_registration: Vec<String>,
 }
 
 impl CallTable {
@@ -606,7 +610,11 @@ impl Line {
                     CallOutput::Send(t) => steps.push(Step::Send(t)),
                     CallOutput::Event(e) => {
                         if e.kind == (CallEventKind::RouteFailed { budget_over: false }) {
-                            self.calls.retries.push(e.call_id.clone());
+                            if self.setup.settings.effective_only_signal_with_registered() {
+                                self.calls.awaiting_registration.push(e.call_id.clone());
+                            } else {
+                                self.calls.retries.push(e.call_id.clone());
+                            }
                         }
                         steps.push(Step::Event(e.into()));
                     }
@@ -663,6 +671,10 @@ impl Line {
     fn give_up_hopeless_retries(&mut self, now: Instant) -> bool {
         let mut gave_up = false;
         let settings = &self.setup.settings;
+        if settings.effective_only_signal_with_registered() {
+            // Pinned retries go to the route the line just registered on.
+            return false;
+        }
         let routes = self.machine.routes();
         let calls = &mut self.calls;
         calls.retries.retain(|id| {
@@ -679,18 +691,44 @@ impl Line {
         gave_up
     }
 
-    /// Sends each failed INVITE again on the next route, with its Call-ID,
-    /// once that route's flow is open.
-    pub(super) fn run_retries(&mut self, now: Instant) {
+    /// The line registered again (`Some(route)`), or its registration gave
+    /// up (`None`: back-off or a final failure): the INVITEs waiting for
+    /// it go to the new registrar with their Call-ID (the guide's
+    /// `reRegisterOn=1`: "if the registration succeeds, signaling will
+    /// proceed with that server"), or end.
+    pub(super) fn registration_moved_on(&mut self, now: Instant, registered: Option<&Route>) {
+        let waiting: Vec<String> = self.calls.awaiting_registration.drain(..).collect();
+        for id in waiting {
+            let Some(slot) = self.calls.calls.iter_mut().find(|s| s.call.call_id() == id) else {
+                continue;
+            };
+            if !slot.call.awaits_route() {
+                continue;
+            }
+            match registered {
+                Some(_) => self.calls.retries.push(id),
+                None => slot.call.give_up(now),
+            }
+        }
+    }
+
+    /// Sends each failed INVITE again on the next route (pinned to the
+    /// registration: the registered route), with its Call-ID, once that
+    /// route's flow is open. Returns whether any retry started.
+    pub(super) fn run_retries(&mut self, now: Instant) -> bool {
         let ids: Vec<String> = self.calls.retries.drain(..).collect();
+        let started = !ids.is_empty();
         for id in ids {
             let Some(slot) = self.calls.calls.iter().find(|s| s.call.call_id() == id) else {
                 continue;
             };
-            let routes = self.machine.routes();
-            let Some(next) =
+            let next = if self.setup.settings.effective_only_signal_with_registered() {
+                self.machine.registered_route().cloned()
+            } else {
+                let routes = self.machine.routes();
                 routes::next_invite_route(&self.setup.settings, routes, slot.call.route()).cloned()
-            else {
+            };
+            let Some(next) = next else {
                 continue;
             };
             let last = self.is_last_route(&next);
@@ -704,6 +742,7 @@ impl Line {
                 },
             );
         }
+        started
     }
 
     /// A request from the far end, delivered to this line by its flow.

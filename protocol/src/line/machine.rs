@@ -333,13 +333,15 @@ impl Line {
             progressed |= self.drain_calls(now);
             progressed |= self.drain_subscriptions(now);
             progressed |= self.report_calls_active(now);
+            // A retry on an open flow sends at once: its INVITE is drained
+            // on the next turn.
+            progressed |= self.run_retries(now);
             if !progressed {
                 break;
             }
         }
         self.calls.reap(self.media.as_mut());
         self.forget_dead_dialogs();
-        self.run_retries(now);
         self.media_next = match (self.calls.wants_media(), self.media_next) {
             (true, None) => Some(now + super::media::PTIME),
             (true, next) => next,
@@ -372,14 +374,17 @@ impl Line {
                             if let Some(route) = &event.route {
                                 self.release_flows_except(Some(FlowKey::of(route)));
                                 self.registered_on(now, route);
+                                self.registration_moved_on(now, Some(route));
                             }
                         }
+                        EventKind::Backoff { .. } => self.registration_moved_on(now, None),
                         EventKind::SubscriptionsInvalidated { reason } => {
                             for sub in &mut self.subs {
                                 sub.invalidate(*reason);
                             }
                         }
                         EventKind::RegistrationFailed { status, reason } => {
+                            self.registration_moved_on(now, None);
                             self.out
                                 .push_back(Output::Diagnostic(Diagnostic::RegistrationFailed {
                                     status: *status,
