@@ -74,7 +74,11 @@ type BoxError = Box<dyn std::error::Error>;
 
 const FIRST_USER: u32 = 20_000;
 /// Lab users 20000-29999.
-const MAX_LINES: u32 = 10_000;
+/// Lab users 100000-199999, for runs past 10,000 lines.
+const FIRST_USER_LARGE: u32 = 100_000;
+const MAX_LINES: u32 = 100_000;
+/// Rounds when `BENCH_ROUNDS` does not say (a 100,000-line round takes
+/// minutes).
 const ROUNDS: usize = 3;
 const DEFAULT_RATE: u32 = 8_000;
 /// The rate key another change brings; set when this build's schema has it.
@@ -110,7 +114,7 @@ fn main() -> Result<(), BoxError> {
         args.transport,
         bench.sbc,
         SbcMemory::for_lines(args.lines).shm_mb,
-        ROUNDS
+        args.rounds
     );
     println!(
         "SIPp: -m {} -r {} -rp 1000 (one registration every {:.0} µs)",
@@ -137,7 +141,7 @@ fn main() -> Result<(), BoxError> {
     );
 
     let mut runs: Vec<(Client, Figures)> = Vec::new();
-    for round in 1..=ROUNDS {
+    for round in 1..=args.rounds {
         let order = if round % 2 == 1 {
             [Client::Sipp, Client::Sipfleet]
         } else {
@@ -166,6 +170,18 @@ struct Args {
     lines: u32,
     transport: Transport,
     rate: u32,
+    rounds: usize,
+}
+
+impl Args {
+    /// The first lab user: 20000 up to 10,000 lines, 100000 above.
+    fn first_user(&self) -> u32 {
+        if self.lines <= 10_000 {
+            FIRST_USER
+        } else {
+            FIRST_USER_LARGE
+        }
+    }
 }
 
 impl Args {
@@ -176,7 +192,10 @@ impl Args {
             None => 1000,
         };
         if !(1..=MAX_LINES).contains(&lines) {
-            return Err(format!("N must be 1..={MAX_LINES} (lab users 20000-29999)").into());
+            return Err(format!(
+                "N must be 1..={MAX_LINES} (lab users 20000-29999, 100000-199999)"
+            )
+            .into());
         }
         let transport = match args.next().as_deref() {
             None | Some("udp") => Transport::Udp,
@@ -190,10 +209,19 @@ impl Args {
         if rate == 0 {
             return Err("RATE must be at least 1 registration per second".into());
         }
+        let rounds = match std::env::var("BENCH_ROUNDS") {
+            Ok(r) => r
+                .parse()
+                .ok()
+                .filter(|r| *r >= 1)
+                .ok_or_else(|| format!("BENCH_ROUNDS {r:?}: a number of rounds, 1 or more"))?,
+            Err(_) => ROUNDS,
+        };
         Ok(Args {
             lines,
             transport,
             rate,
+            rounds,
         })
     }
 }
@@ -292,7 +320,7 @@ impl Bench<'_> {
     /// sipfleet configurations (N lines and 1 line).
     fn write_inputs(&self, paced: bool) -> Result<(), BoxError> {
         let mut csv = String::from("SEQUENTIAL\n");
-        for user in (FIRST_USER..).take(self.args.lines as usize) {
+        for user in (self.args.first_user()..).take(self.args.lines as usize) {
             let user = user.to_string();
             csv.push_str(&format!(
                 "{user};[authentication username={user} password={}]\n",
@@ -315,7 +343,7 @@ impl Bench<'_> {
     fn fleet_text(&self, lines: u32, paced: bool) -> String {
         let mut text = String::new();
         for n in 1..=lines {
-            let user = (FIRST_USER + n - 1).to_string();
+            let user = (self.args.first_user() + n - 1).to_string();
             text.push_str(&format!(
                 "reg.{n}.address=\"{user}\"\nreg.{n}.auth.password=\"{}\"\n",
                 password_for(&user)

@@ -1,6 +1,7 @@
 //! The fleet at scale against the real lab (a bench binary: it prints
 //! figures and asserts nothing; a phase that does not complete within its
-//! limit shows as fewer than N lines). N lines, lab users 20000 and up, go
+//! limit shows as fewer than N lines). N lines, lab users 20000 and up
+//! (100000 and up past 10,000 lines), go
 //! through three phases on UDP, TCP or TLS (all lines share one flow per
 //! SBC):
 //!
@@ -40,11 +41,13 @@ use sipfleet::actors::events::{EventSink, LineEvent, LineEventBody};
 use sipfleet::actors::fleet::{Fleet, FleetOptions};
 use sipfleet::protocol::config::{parse_lines, ConfigBuilder, FleetConfig};
 use sipfleet::protocol::registration::EventKind;
-use sipfleet_lab::{password_for, srv_name, Lab, LabConfig, Mode, Record, Transport};
+use sipfleet_lab::{password_for, srv_name, Lab, LabConfig, Mode, Record, SbcMemory, Transport};
 
 const TTL_S: u32 = 3;
+/// Lab users 20000-29999 for up to 10,000 lines, 100000-199999 above.
 const FIRST_USER: u32 = 20_000;
-const MAX_LINES: u32 = 10_000;
+const FIRST_USER_LARGE: u32 = 100_000;
+const MAX_LINES: u32 = 100_000;
 
 type Store = Arc<Mutex<Vec<LineEvent>>>;
 
@@ -62,10 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let extra: Vec<String> = args.collect();
     if !(1..=MAX_LINES).contains(&lines) {
-        return Err(format!("LINES must be 1..={MAX_LINES} (lab users 20000-29999)").into());
+        return Err(format!(
+            "LINES must be 1..={MAX_LINES} (lab users 20000-29999, 100000-199999)"
+        )
+        .into());
     }
     let lab = Lab::start(LabConfig {
         ttl: TTL_S,
+        sbc_memory: SbcMemory::for_lines(lines),
         ..LabConfig::default()
     })?;
     let config = fleet_config(&lab, lines, setting, &extra)?;
@@ -179,8 +186,13 @@ fn fleet_config(
     extra: &[String],
 ) -> Result<FleetConfig, Box<dyn std::error::Error>> {
     let mut text = String::new();
+    let first = if lines <= 10_000 {
+        FIRST_USER
+    } else {
+        FIRST_USER_LARGE
+    };
     for n in 1..=lines {
-        let user = (FIRST_USER + n - 1).to_string();
+        let user = (first + n - 1).to_string();
         text.push_str(&format!(
             "reg.{n}.address=\"{user}\"\nreg.{n}.auth.password=\"{}\"\n",
             password_for(&user)

@@ -552,11 +552,14 @@ pub fn password_for(user: &str) -> String {
     format!("pw{user}")
 }
 
-/// True for the users the SBCs accept: 1000-1999 and 20000-29999.
+/// True for the users the SBCs accept: 1000-1999, 20000-29999 (fleets
+/// up to 10,000 lines) and 100000-199999 (up to 100,000).
 pub fn is_lab_user(user: &str) -> bool {
-    user.parse::<u32>()
-        .is_ok_and(|n| (1000..=1999).contains(&n) || (20000..=29999).contains(&n))
-        && !user.starts_with('0')
+    user.parse::<u32>().is_ok_and(|n| {
+        (1000..=1999).contains(&n)
+            || (20000..=29999).contains(&n)
+            || (100_000..=199_999).contains(&n)
+    }) && !user.starts_with('0')
 }
 
 /// Path of a SIPp scenario shipped in `lab/sipp/`.
@@ -579,7 +582,7 @@ mod tests {
     #[test]
     fn lab_users_and_passwords() {
         assert_eq!(password_for("1001"), "pw1001");
-        for u in ["1000", "1999", "20000", "29999"] {
+        for u in ["1000", "1999", "20000", "29999", "100000", "199999"] {
             assert!(is_lab_user(u), "{u}");
         }
         for u in ["999", "2000", "19999", "30000", "01000", "x"] {

@@ -18,7 +18,7 @@
 //!
 //! Every lab takes an instance number and its own address block (see
 //! [`instance`]), so labs in parallel test threads and the demo lab never
-//! collide. Users 1000-1999 and 20000-29999 register with password
+//! collide. Users 1000-1999, 20000-29999 and 100000-199999 register with password
 //! [`password_for`]`(user)`; `sip:9xxx@DOMAIN` is answered by the SBC itself.
 //! The tools come from `scripts/lab-install`; a missing tool is an error
 //! ([`LabError::MissingBinary`]), never a skipped test.

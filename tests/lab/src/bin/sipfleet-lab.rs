@@ -153,7 +153,7 @@ fn serde_json_zone(z: &sipfleet_lab::Zone) -> String {
 fn print_status(lab: &Lab) -> Result<(), Failure> {
     out!("lab {} in {}", lab.instance(), lab.dir().display());
     out!(
-        "domain {} (users 1000-1999, 20000-29999; password pw<user>)",
+        "domain {} (users 1000-1999, 20000-29999, 100000-199999; password pw<user>)",
         lab.domain()
     );
     out!("CA {}", lab.ca_cert_path().display());
