@@ -67,6 +67,24 @@ pub enum FleetError {
 
 pub use sipfleet_protocol::line::LineConfigError;
 
+/// Says so, once at start, when the lines' refreshes alone need more
+/// exchanges per second than the pacer grants: they would queue past their
+/// bindings' expiry and lines would drop out of registration in turn.
+fn warn_if_refreshes_outrun(log: &Logger, setups: &[LineSetup], rate: u32) {
+    let demand = sipfleet_protocol::pacing::refresh_demand_per_s(
+        setups
+            .iter()
+            .map(|s| (s.settings.expires_s, s.settings.expires_overlap_s)),
+    );
+    if demand > f64::from(rate) {
+        slog::warn!(log, "refreshes need more than sipfleet.register.rate: lines will lapse";
+            "refreshes_per_s" => format!("{demand:.0}"),
+            "rate" => rate,
+            "lines" => setups.len(),
+            "hint" => "raise sipfleet.register.rate or the lines' expires");
+    }
+}
+
 /// The running fleet.
 pub struct Fleet {
     lines: Vec<Addr<Line>>,
@@ -104,8 +122,11 @@ impl Fleet {
             .iter()
             .any(|s| s.settings.enhanced_failover)
             .then(|| FailbackCoordinator::new().start());
-        let pacer = sipfleet_protocol::line_setup::pacing_settings(&config.pacing)
-            .map(|settings| FleetPacer::new(settings).start());
+        let pacing = sipfleet_protocol::line_setup::pacing_settings(&config.pacing);
+        if let Some(rate) = pacing.map(|p| p.rate).filter(|r| *r > 0) {
+            warn_if_refreshes_outrun(&options.log, &setups, rate);
+        }
+        let pacer = pacing.map(|settings| FleetPacer::new(settings).start());
         let services = LineServices {
             resolver: resolver.clone(),
             flows: flows.clone(),

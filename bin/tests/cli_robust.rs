@@ -322,3 +322,49 @@ fn trace_outputs_that_would_share_a_stream_are_refused() {
         assert!(err.contains("sipfleet run:"), "{extra:?}: {err}");
     }
 }
+
+/// A fleet whose refreshes alone need more than `sipfleet.register.rate`
+/// is told so at start (the lines would lapse in turn), and one within
+/// the rate is not. Nothing listens on the address: the warning comes
+/// before any answer, and the run stops after 0 s.
+#[test]
+fn refreshes_that_outrun_the_pacer_are_warned_about_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = |expires: u32| {
+        let mut text = format!(
+            "voIpProt.server.1.address=\"127.0.0.1\"\nvoIpProt.server.1.port=\"9\"\n\
+             voIpProt.server.1.expires=\"{expires}\"\nsipfleet.register.rate=\"50\"\n"
+        );
+        for n in 1..=1000 {
+            text.push_str(&format!("reg.{n}.address=\"{}\"\n", 20_000 + n));
+        }
+        text
+    };
+    for (expires, warned) in [(20, true), (3600, false)] {
+        let cfg = write_config(&dir, &format!("fleet-{expires}.cfg"), &fleet(expires));
+        let out = sipfleet()
+            .args([
+                "run",
+                "--duration",
+                "0",
+                "--shutdown-timeout-ms",
+                "100",
+                "--config",
+            ])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            stderr.contains("refreshes need more than sipfleet.register.rate"),
+            warned,
+            "expires {expires}: {stderr}"
+        );
+        if warned {
+            // 1,000 lines refreshing every 10 s: 100/s against 50/s.
+            assert!(stderr.contains("refreshes_per_s: 100"), "{stderr}");
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub(super) fn refresh_tries_primary(settings: &RegistrationSettings) -> bool {
 /// half of it is less than the overlap. Read this way the rule is continuous
 /// (it never jumps from "half" to "almost at once" as the grant crosses the
 /// overlap): the refresh comes at `max(granted - overlap, granted / 2)`.
-pub(super) fn refresh_after(granted: Duration, overlap: Duration) -> Duration {
+pub fn refresh_after(granted: Duration, overlap: Duration) -> Duration {
     let half = granted / 2;
     if half < overlap {
         half

@@ -175,6 +175,7 @@
 mod backoff;
 mod events;
 mod failback;
+pub use failback::refresh_after;
 mod machine;
 mod settings;
 mod walk;
