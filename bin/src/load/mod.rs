@@ -1,0 +1,4 @@
+pub mod histogram;
+pub mod merge;
+pub mod summary;
+pub mod thresholds;
