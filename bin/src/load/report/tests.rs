@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
+use super::super::histogram;
 use super::*;
-use crate::load::histogram;
 
 fn sample() -> Summary {
     let text = include_str!("../../../tests/data/load-summary-sample.json");
