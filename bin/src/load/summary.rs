@@ -81,6 +81,7 @@ pub struct RegistrationStats {
     /// `registered` events.
     pub registered: u64,
     /// REGISTER transactions started / `registered` events.
+    #[serde(deserialize_with = "f64_or_null")]
     pub registers_per_registration: f64,
     /// REGISTER retransmissions (UDP Timer E), when the fleet counts them.
     pub retransmissions: u64,
@@ -139,6 +140,7 @@ pub struct TimelinePoint {
     /// REGISTER transactions started during the interval.
     pub registers: u64,
     /// REGISTER transactions per second over the interval.
+    #[serde(deserialize_with = "f64_or_null")]
     pub register_rate: f64,
     /// Registration latency of the attempts that ended in the interval
     /// (0 when none ended).
@@ -153,6 +155,12 @@ pub struct TimelinePoint {
 pub struct FaultEntry {
     /// When the first line of the wave moved.
     pub t_ms: u64,
+    /// When the last line of the wave moved (added within version 1:
+    /// absent in older summaries, read as 0, i.e. "same as `t_ms`").
+    /// `last_t_ms - t_ms` is how long the wave took, what the
+    /// `failover_ms_max` threshold reads.
+    #[serde(default)]
+    pub last_t_ms: u64,
     /// `failover` or `failback`.
     pub kind: String,
     /// The failover reason (`failback` for a failback).
@@ -166,7 +174,20 @@ pub struct FaultEntry {
 pub struct ThresholdResult {
     /// As given: `registered_ratio>=0.999`.
     pub expr: String,
-    /// The metric's value at the end of the run.
+    /// The metric's value at the end of the run; NaN (written `null`)
+    /// when it has none, e.g. a ratio of calls without any call.
+    #[serde(deserialize_with = "f64_or_null")]
     pub value: f64,
     pub passed: bool,
+    /// Why it failed when the comparison itself could not be made (added
+    /// within version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// serde_json writes a NaN or infinite `f64` as `null`; read it back as
+/// NaN so a summary with a 0/0 ratio is still readable by `merge` and the
+/// report.
+fn f64_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
