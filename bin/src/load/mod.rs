@@ -17,6 +17,7 @@ pub mod lines;
 pub mod merge;
 pub mod progress;
 pub mod recorder;
+pub mod report;
 mod run;
 pub mod stats_file;
 pub mod summary;
@@ -193,10 +194,8 @@ fn write_outputs(
             .map_err(|e| format!("cannot write the summary to {}: {e}", path.display()))?;
     }
     if let Some(path) = report_path {
-        return Err(format!(
-            "cannot write the report to {}: this build has no HTML report yet",
-            path.display()
-        ));
+        std::fs::write(path, report::render_report(summary))
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))?;
     }
     Ok(())
 }

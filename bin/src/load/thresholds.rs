@@ -8,10 +8,11 @@
 //! NaN fails every comparison, `!=` included, with a note saying so: a
 //! criterion that could not be checked must not pass.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use super::summary::{Summary, ThresholdResult};
+use super::summary::{FaultEntry, Summary, ThresholdResult};
 
 /// Every metric a threshold can name, with what it measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,40 +127,70 @@ pub fn interval_ms(s: &Summary) -> u64 {
         .unwrap_or(1000)
 }
 
-/// The longest failover wave, in milliseconds: from the first line of a
-/// wave leaving an SBC to the last one.
-///
-/// A wave is what one fault of one SBC causes: the `failover` entries of
-/// `faults` that leave the same SBC (whatever the reason or the SBC they
-/// went to, since one dead SBC sends lines away by ICMP, by timeout and by
-/// 503 at once), chained while each entry starts no later than one stats
-/// interval after the wave so far ended (`last_t_ms`; an entry without it
-/// ended when it started). So a wave that the recorder split across
-/// intervals is measured whole, and an SBC failing twice, minutes apart,
-/// makes two waves. 0 without any failover.
-pub fn failover_ms_max(s: &Summary) -> u64 {
+/// One fault of one SBC as the summary shows it: the `faults` entries of
+/// one kind (`failover` or `failback`) that leave the same SBC, whatever
+/// the reason or the SBC they went to (one dead SBC sends lines away by
+/// ICMP, by timeout and by 503 at once), chained while each entry starts
+/// no later than one stats interval after the wave so far ended
+/// (`last_t_ms`; an entry without it ended when it started). So a wave
+/// that the recorder split across intervals is one wave, and an SBC
+/// failing twice, minutes apart, makes two.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wave {
+    pub kind: String,
+    pub from: String,
+    /// Where its lines went.
+    pub to: BTreeSet<String>,
+    /// Lines moved, by reason.
+    pub reasons: BTreeMap<String, u64>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub lines: u64,
+}
+
+/// The waves of `s`, by start time.
+pub fn waves(s: &Summary) -> Vec<Wave> {
     let gap = interval_ms(s);
-    let mut entries: Vec<(&str, u64, u64)> = s
-        .faults
-        .iter()
-        .filter(|f| f.kind == "failover")
-        .map(|f| (f.from.as_str(), f.t_ms, f.last_t_ms.max(f.t_ms)))
-        .collect();
-    entries.sort();
-    let mut longest = 0;
-    let mut wave: Option<(&str, u64, u64)> = None;
-    for (from, start, end) in entries {
-        wave = match wave {
-            Some((wf, ws, we)) if wf == from && start <= we.saturating_add(gap) => {
-                Some((wf, ws, we.max(end)))
+    let mut entries: Vec<&FaultEntry> = s.faults.iter().collect();
+    entries.sort_by(|a, b| (&a.kind, &a.from, a.t_ms).cmp(&(&b.kind, &b.from, b.t_ms)));
+    let mut out: Vec<Wave> = Vec::new();
+    for f in entries {
+        let end = f.last_t_ms.max(f.t_ms);
+        match out.last_mut() {
+            Some(w)
+                if w.kind == f.kind
+                    && w.from == f.from
+                    && f.t_ms <= w.end_ms.saturating_add(gap) =>
+            {
+                w.end_ms = w.end_ms.max(end);
+                w.lines += f.lines;
+                w.to.insert(f.to.clone());
+                *w.reasons.entry(f.reason.clone()).or_default() += f.lines;
             }
-            _ => Some((from, start, end)),
-        };
-        if let Some((_, ws, we)) = wave {
-            longest = longest.max(we - ws);
+            _ => out.push(Wave {
+                kind: f.kind.clone(),
+                from: f.from.clone(),
+                to: BTreeSet::from([f.to.clone()]),
+                reasons: BTreeMap::from([(f.reason.clone(), f.lines)]),
+                start_ms: f.t_ms,
+                end_ms: end,
+                lines: f.lines,
+            }),
         }
     }
-    longest
+    out.sort_by_key(|w| w.start_ms);
+    out
+}
+
+/// The longest failover [`Wave`], in milliseconds: from the first line
+/// of a wave leaving an SBC to the last one. 0 without any failover.
+pub fn failover_ms_max(s: &Summary) -> u64 {
+    waves(s)
+        .iter()
+        .filter(|w| w.kind == "failover")
+        .map(|w| w.end_ms - w.start_ms)
+        .max()
+        .unwrap_or(0)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -503,6 +534,36 @@ mod tests {
             f.last_t_ms = 0;
         }
         assert_eq!(failover_ms_max(&s), 3600);
+    }
+
+    #[test]
+    fn waves_group_one_sbc_fault_across_reasons() {
+        let w = waves(&summary());
+        let got: Vec<(&str, &str, u64, u64, u64)> = w
+            .iter()
+            .map(|w| {
+                (
+                    w.kind.as_str(),
+                    w.from.as_str(),
+                    w.start_ms,
+                    w.end_ms,
+                    w.lines,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("failover", "a", 60_000, 63_000, 20),
+                ("failover", "c", 62_000, 64_000, 10),
+                ("failback", "b", 180_000, 189_000, 10),
+                ("failover", "a", 250_000, 250_500, 10),
+            ]
+        );
+        assert_eq!(
+            w[0].reasons,
+            BTreeMap::from([("icmp".into(), 10), ("timeout".into(), 10)])
+        );
     }
 
     #[test]

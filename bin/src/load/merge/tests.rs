@@ -54,9 +54,13 @@ enum Ev {
     },
 }
 
+/// The end of a registration that lasts past the end of the run.
+const OPEN: u64 = u64::MAX;
+
 struct LinePlan {
     events: Vec<(u64, Ev)>,
-    /// (from, to, sbc): registered on `sbc` over [from, to).
+    /// (from, to, sbc): registered on `sbc` over [from, to); `to` is
+    /// [`OPEN`] when still registered at the end.
     bound: Vec<(u64, u64, &'static str)>,
     backing_off_from: Option<u64>,
     retransmissions: u64,
@@ -100,7 +104,7 @@ impl Scenario {
             ("icmp", self.fail_ms + rank * self.move_step_ms)
         };
         if moved >= end {
-            p.bound.push((up, end, self.a));
+            p.bound.push((up, OPEN, self.a));
         } else {
             if by_timeout {
                 p.events
@@ -125,7 +129,7 @@ impl Scenario {
             let back = (self.back_ms + self.failback_delay_ms + rank * self.move_step_ms * 2)
                 .max(moved + l1 + 1);
             if back >= end {
-                p.bound.push((moved + l1, end, self.b));
+                p.bound.push((moved + l1, OPEN, self.b));
             } else {
                 p.bound.push((moved + l1, back, self.b));
                 let kind = "failback";
@@ -143,7 +147,7 @@ impl Scenario {
                 p.events.push((back + 2, Ev::Register("authenticate")));
                 let l2 = latency(u, 4, 15, 300);
                 p.events.push((back + l2, Ev::Registered(l2)));
-                p.bound.push((back + l2, end, self.a));
+                p.bound.push((back + l2, OPEN, self.a));
             }
         }
         if u.is_multiple_of(20) {
@@ -246,7 +250,7 @@ impl Scenario {
                 }
             }
             if let Some(&(_, stop, sbc)) = p.bound.last() {
-                if stop == end {
+                if stop == OPEN {
                     s.lines.registered_at_end += 1;
                     *s.lines
                         .registered_by_sbc_at_end
@@ -615,16 +619,10 @@ fn merged_latency_of_a_bucket_weights_p50_by_registers() {
     assert_eq!(bucket_latency(&[&p(0, 10, 20), &p(0, 20, 30)]), (15, 30));
 }
 
-/// Writes the report's sample summary: `SIPFLEET_WRITE_SAMPLE=1 cargo test
-/// -p sipfleet-cli write_report_sample -- --ignored`.
-#[test]
-#[ignore = "writes bin/tests/data/load-summary-sample.json"]
-fn write_report_sample() {
-    if std::env::var_os("SIPFLEET_WRITE_SAMPLE").is_none() {
-        return;
-    }
-    let sc = sample();
-    let mut s = sc.whole(1);
+/// The report's sample: the `sample()` run with a few thresholds, one
+/// failing.
+fn sample_summary() -> Summary {
+    let mut s = sample().whole(1);
     let ts: Vec<crate::load::thresholds::Threshold> = [
         "registered_ratio >= 0.98",
         "p99_register_ms < 500",
@@ -635,10 +633,33 @@ fn write_report_sample() {
     .map(|t| t.parse().unwrap())
     .collect();
     s.thresholds = crate::load::thresholds::evaluate(&ts, &s);
-    let json = serde_json::to_string_pretty(&s).unwrap();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/load-summary-sample.json"
-    );
-    std::fs::write(path, json + "\n").unwrap();
+    s
+}
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/load-summary-sample.json"
+);
+
+/// The checked-in sample is what the generator makes (so the report's
+/// tests and screenshot show a run whose figures are consistent).
+#[test]
+fn report_sample_is_the_generated_run() {
+    let text = std::fs::read_to_string(SAMPLE).unwrap();
+    let file: Summary = serde_json::from_str(&text).unwrap();
+    assert_eq!(file, sample_summary(), "regenerate: write_report_sample");
+    assert_eq!(file.lines.configured, 10_000);
+    assert_eq!(file.timeline.len(), 300);
+}
+
+/// Writes the report's sample summary: `SIPFLEET_WRITE_SAMPLE=1 cargo test
+/// -p sipfleet-cli write_report_sample -- --ignored`.
+#[test]
+#[ignore = "writes bin/tests/data/load-summary-sample.json"]
+fn write_report_sample() {
+    if std::env::var_os("SIPFLEET_WRITE_SAMPLE").is_none() {
+        return;
+    }
+    let json = serde_json::to_string_pretty(&sample_summary()).unwrap();
+    std::fs::write(SAMPLE, json + "\n").unwrap();
 }
