@@ -72,10 +72,10 @@ pub struct RunLoadArgs {
     #[arg(long, value_parser = parse_span)]
     pub duration: Option<Duration>,
     /// Calls each line places per hour (a Poisson process).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_calls)]
+    #[arg(long, value_name = "C", default_value_t = 0.0, value_parser = parse_calls)]
     pub calls_per_line_per_hour: f64,
     /// How long each call lasts from being placed.
-    #[arg(long, value_parser = parse_span, default_value = "30s")]
+    #[arg(long, value_name = "S", value_parser = parse_span, default_value = "30s")]
     pub hold: Duration,
     /// Where the calls go: sip:9001@DOMAIN.
     #[arg(long, value_name = "URI")]

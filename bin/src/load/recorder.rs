@@ -482,7 +482,7 @@ impl Recorder {
                 registers_by_purpose: self.registers_by_purpose.clone(),
                 registered: self.registered_events,
                 registers_per_registration: if self.registered_events == 0 {
-                    0.0
+                    f64::NAN
                 } else {
                     started as f64 / self.registered_events as f64
                 },
