@@ -465,6 +465,7 @@ fn bad_input_is_one_line_and_exit_2() {
     )
     .unwrap();
     let users = ["--users", "20000..", "--lines", "5"];
+    let long_pattern = format!("{}{{user}}", "p".repeat(300));
     let csv_arg = csv.to_str().unwrap();
     let cfg_arg = cfg.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -513,6 +514,21 @@ fn bad_input_is_one_line_and_exit_2() {
             ],
             "needs --call-to",
         ),
+        // A generated value out of range: the first error names the flag
+        // and the line, the others are counted, not repeated.
+        (
+            vec![
+                "--users",
+                "20000..",
+                "--lines",
+                "5",
+                "--domain",
+                "lab.test",
+                "--password-pattern",
+                &long_pattern,
+            ],
+            "--password-pattern:1: reg.1.auth.password=\"***\" is not allowed; allowed: text of at most 255 characters (and 4 more configuration errors)",
+        ),
     ];
     for (args, expected) in cases {
         let started = Instant::now();
@@ -529,6 +545,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--transport", "sctp"], "unknown transport \"sctp\""),
         (vec!["--rate", "fast"], "--rate"),
         (vec!["--duration", "soon"], "--duration"),
+        (vec!["--interval", "1ms"], "at least 10ms"),
     ] {
         let out = sipfleet()
             .arg("load")

@@ -229,16 +229,18 @@ pub fn plan(
                 return Err(LinesError::BadRange(range.text.clone()));
             }
             let slice = checked_slice(shard, total)?;
-            let location = Location::Env {
-                var: format!("--users {}", range.text),
-            };
+            let slice_start = slice.start;
+            let path: Arc<str> = format!("--users {}", range.text).into();
             let specs = slice
                 .map(|pos| LineSpec {
                     user: (range.start + pos).to_string(),
                     password: None,
                     domain: None,
                     position: pos + 1,
-                    location: location.clone(),
+                    location: Location::File {
+                        path: path.clone(),
+                        line: u32::try_from(pos - slice_start + 1).unwrap_or(u32::MAX),
+                    },
                 })
                 .collect();
             Ok((specs, total))
@@ -635,8 +637,11 @@ pub fn fleet_config(
     specs: &[LineSpec],
     overrides: &LineOverrides,
 ) -> Result<Result<FleetConfig, ConfigErrors>, LinesError> {
-    let cli = |what: &str| Location::Env {
-        var: what.to_string(),
+    // Read as `--password-pattern:12: reg.12.auth.password=...`: the flag
+    // and the line it was applied to, like a file and its line.
+    let cli = |what: &str, x: usize| Location::File {
+        path: what.into(),
+        line: u32::try_from(x).unwrap_or(u32::MAX),
     };
     let password = overrides
         .password_pattern
@@ -653,7 +658,7 @@ pub fn fleet_config(
         builder.add_params([RawParam {
             key: "sipfleet.register.rate".into(),
             value: rate.to_string(),
-            location: cli("--rate"),
+            location: cli("--rate", 0),
         }]);
     }
     let user_pattern = Pattern(vec![Piece::User]);
@@ -680,22 +685,26 @@ pub fn fleet_config(
             set(
                 "auth.password",
                 p.fill(user, pos),
-                cli("--password-pattern"),
+                cli("--password-pattern", x),
             );
         }
         if let Some(d) = &overrides.domain {
-            set("server.1.address", d.clone(), cli("--domain"));
+            set("server.1.address", d.clone(), cli("--domain", x));
         }
         if let Some((host, port)) = &server {
-            set("outboundProxy.address", host.clone(), cli("--server"));
+            set("outboundProxy.address", host.clone(), cli("--server", x));
             if let Some(port) = port {
-                set("outboundProxy.port", port.to_string(), cli("--server"));
+                set("outboundProxy.port", port.to_string(), cli("--server", x));
             }
         }
         if let Some(t) = overrides.transport {
-            set("server.1.transport", t.to_string(), cli("--transport"));
+            set("server.1.transport", t.to_string(), cli("--transport", x));
             if server.is_some() {
-                set("outboundProxy.transport", t.to_string(), cli("--transport"));
+                set(
+                    "outboundProxy.transport",
+                    t.to_string(),
+                    cli("--transport", x),
+                );
             }
         }
         if let Some(p) = &spec.password {

@@ -84,7 +84,7 @@ pub struct RunLoadArgs {
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
     /// The stats interval (timeline, stats file, progress).
-    #[arg(long, value_parser = parse_span, default_value = "1s")]
+    #[arg(long, value_parser = parse_interval, default_value = "1s")]
     pub interval: Duration,
     /// Write the summary (JSON, schema sipfleet.load.summary/1).
     #[arg(long, value_name = "FILE")]
@@ -286,6 +286,16 @@ pub fn parse_span(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `--interval`: a span of at least 10 ms (a timeline point per event
+/// loop turn would measure the recorder, not the fleet).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let span = parse_span(text)?;
+    if span < Duration::from_millis(10) {
+        return Err(format!("{text:?}: at least 10ms"));
+    }
+    Ok(span)
+}
+
 /// `--rate R` or `R/s`: sipfleet.register.rate (0 to 1,000,000; 0: unpaced).
 fn parse_rate(text: &str) -> Result<u32, String> {
     let t = text.trim();
@@ -319,6 +329,8 @@ mod tests {
         assert!(parse_span("-1").is_err());
         assert!(parse_span("5d").is_err());
         assert!(parse_span("x").is_err());
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_interval("0").is_err());
         assert_eq!(parse_rate("500/s"), Ok(500));
         assert_eq!(parse_rate("0"), Ok(0));
         assert!(parse_rate("fast").is_err());

@@ -80,12 +80,7 @@ fn prepare(args: &RunLoadArgs) -> Result<Plan, ExitCode> {
     };
     let config = match lines::fleet_config(base, &specs, &overrides).map_err(usage)? {
         Ok(config) => config,
-        Err(errors) => {
-            for line in errors.to_string().lines() {
-                report(&format!("{WHO}: {line}"));
-            }
-            return Err(ExitCode::from(2));
-        }
+        Err(errors) => return Err(usage(config_error_line(&errors))),
     };
     let shard = ShardInfo {
         index: shard.index,
@@ -100,6 +95,17 @@ fn prepare(args: &RunLoadArgs) -> Result<Plan, ExitCode> {
         thresholds,
         call_to,
     })
+}
+
+/// One line for the configuration's errors: the first, and how many
+/// more (a bad template value is one error per generated line: 10,000
+/// lines of the same message help nobody).
+fn config_error_line(errors: &sipfleet_protocol::config::ConfigErrors) -> String {
+    match errors.errors.split_first() {
+        Some((first, [])) => first.to_string(),
+        Some((first, rest)) => format!("{first} (and {} more configuration errors)", rest.len()),
+        None => errors.to_string(),
+    }
 }
 
 /// What the monitor task is asked to do by the run.
