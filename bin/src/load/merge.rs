@@ -302,9 +302,10 @@ fn bucket_latency(points: &[&TimelinePoint]) -> (u64, u64) {
     (p50, p99)
 }
 
-/// Union sorted by time; the shards' entries of one wave (same kind,
-/// reason, from and to, starting within one stats interval of the first)
-/// become one entry: first start, last end, lines added.
+/// Union sorted by time; the shards' entries of one wave become one
+/// entry (first start, last end, lines added) as the recorder chains
+/// moves into an entry: same kind, reason, from and to, each starting at
+/// most one stats interval after the entry so far ended.
 fn merge_faults(ss: &[Summary], interval: u64) -> Vec<FaultEntry> {
     let mut all: Vec<&FaultEntry> = ss.iter().flat_map(|s| &s.faults).collect();
     all.sort_by(|a, b| {
@@ -338,7 +339,7 @@ fn merge_faults(ss: &[Summary], interval: u64) -> Vec<FaultEntry> {
             f.to.as_str(),
         );
         match open.get(&key).copied() {
-            Some(i) if f.t_ms - out[i].t_ms < interval => {
+            Some(i) if f.t_ms <= out[i].last_t_ms.saturating_add(interval) => {
                 let w = &mut out[i];
                 w.lines += f.lines;
                 w.last_t_ms = w.last_t_ms.max(f.last_t_ms).max(f.t_ms);

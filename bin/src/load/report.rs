@@ -324,7 +324,7 @@ fn tables(html: &mut String, s: &Summary, waves: &[Wave]) {
 
     let _ = writeln!(
         html,
-        "<h3>Fault timeline</h3>\n<p class=\"note\">{} entries as recorded (moves of one kind between the same SBCs within one stats interval){}.</p>",
+        "<h3>Fault timeline</h3>\n<p class=\"note\">{} entries as recorded: moves of one kind and reason between the same SBCs, each within one stats interval of the previous{}.</p>",
         s.faults.len(),
         if s.faults.len() > MAX_ROWS {
             format!("; the first {MAX_ROWS} shown")

@@ -348,8 +348,8 @@ pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Vec<ThresholdRes
 mod tests {
     use std::collections::BTreeMap;
 
+    use super::super::summary::*;
     use super::*;
-    use crate::load::summary::*;
 
     fn summary() -> Summary {
         Summary {

@@ -12,6 +12,7 @@ use super::super::thresholds::Wave;
 
 const W: u32 = 1180;
 const H: u32 = 330;
+/// Plotters writes font sizes / 1.24 into the SVG: 16 here is 13 px.
 const FONT: &str = "sans-serif";
 /// SBC line colours: no red nor green, which mark the fault waves.
 const PALETTE: [RGBColor; 8] = [
@@ -65,10 +66,10 @@ fn chart<'a, 'b>(
     y_desc: &str,
 ) -> Result<Plot<'a, 'b, plotters::coord::types::RangedCoordf64>, Box<dyn std::error::Error>> {
     let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 20))
+        .caption(title, (FONT, 24))
         .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(72)
+        .x_label_area_size(50)
+        .y_label_area_size(78)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     chart
         .configure_mesh()
@@ -76,30 +77,37 @@ fn chart<'a, 'b>(
         .bold_line_style(GRID)
         .x_desc("time from start (s)")
         .y_desc(y_desc)
-        .axis_desc_style((FONT, 15))
-        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 16))
         .x_labels(16)
         .y_labels(8)
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&|v| short(*v))
         .y_label_formatter(&|v| short(*v))
         .draw()?;
     Ok(chart)
 }
 
-/// Axis numbers without noise: 12k rather than 12000.000.
+/// Axis numbers without noise: 12k rather than 12000.000, 2.5 rather
+/// than 2 (a tick between two integers keeps its decimals).
 fn short(v: f64) -> String {
     if v.abs() >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
+        let k = format!("{:.1}", v / 1000.0);
+        format!("{}k", k.trim_end_matches(".0"))
     } else if v.abs() >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.1}")
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
+/// Rows of wave labels at most, from the top of a plot.
+const LABEL_ROWS: usize = 4;
+
 /// Failover and failback waves: a band from first to last move, a line
-/// at the first, and a label on top; labels that would overlap the
-/// previous one go down a row.
+/// at the first, and a label on top; a label that would overlap the
+/// previous one goes down a row, and past [`LABEL_ROWS`] rows it is left
+/// out (the waves table has them all).
 fn markers(
     chart: &mut Plot<'_, '_, plotters::coord::types::RangedCoordf64>,
     waves: &[Wave],
@@ -109,14 +117,16 @@ fn markers(
     let plot_px = f64::from(W) - 100.0;
     let per_px = x_max / plot_px;
     let mut row_ends: Vec<f64> = Vec::new();
-    for w in waves {
+    // Waves outside the timeline (a summary whose faults outlast it) would
+    // be drawn past the axis.
+    for w in waves.iter().filter(|w| seconds(w.start_ms) <= x_max) {
         let color = if w.kind == "failover" {
             FAILOVER
         } else {
             FAILBACK
         };
         let start = seconds(w.start_ms);
-        let end = seconds(w.end_ms).max(start + 2.0 * per_px);
+        let end = seconds(w.end_ms).max(start + 2.0 * per_px).min(x_max);
         chart.draw_series(std::iter::once(Rectangle::new(
             [(start, 0.0), (end, y_max)],
             color.mix(0.12).filled(),
@@ -126,20 +136,22 @@ fn markers(
             color.stroke_width(1),
         )))?;
         let label = format!("{} {:.0} s", w.kind, start);
-        let width = label.len() as f64 * 7.5 * per_px;
+        let width = label.len() as f64 * 7.0 * per_px;
         let row = match row_ends.iter().position(|&e| e < start) {
             Some(r) => r,
-            None => {
+            None if row_ends.len() < LABEL_ROWS => {
                 row_ends.push(f64::MIN);
                 row_ends.len() - 1
             }
+            // A flapping SBC: the band says it, the table lists them.
+            None => continue,
         };
         row_ends[row] = start + width + 8.0 * per_px;
         let y = y_max * (0.985 - 0.075 * row as f64);
         chart.draw_series(std::iter::once(Text::new(
             label,
             (start + 4.0 * per_px, y),
-            TextStyle::from((FONT, 13).into_font()).color(&color),
+            TextStyle::from((FONT, 16).into_font()).color(&color),
         )))?;
     }
     Ok(())
@@ -153,7 +165,7 @@ fn legend<'a, 'b: 'a>(
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 205, 212))
-        .label_font((FONT, 13))
+        .label_font((FONT, 16))
         .draw()?;
     Ok(())
 }
@@ -351,10 +363,10 @@ pub fn histogram(s: &Summary) -> Result<String, String> {
     svg(|root| {
         let title = format!("Registration latency, {} registrations", h.len());
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 20))
+            .caption(title, (FONT, 24))
             .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(72)
+            .x_label_area_size(50)
+            .y_label_area_size(78)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
@@ -362,10 +374,10 @@ pub fn histogram(s: &Summary) -> Result<String, String> {
             .bold_line_style(GRID)
             .x_desc("latency (ms)")
             .y_desc("registrations")
-            .axis_desc_style((FONT, 15))
-            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 18))
+            .label_style((FONT, 16))
             .x_labels(16)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| short(*v))
             .y_label_formatter(&|v| short(*v))
             .draw()?;
         let color = PALETTE[0];
@@ -385,16 +397,32 @@ pub fn histogram(s: &Summary) -> Result<String, String> {
             chart.draw_series(std::iter::once(Text::new(
                 format!("{name} {v} ms"),
                 (x + x_max / 300.0, y_max * 0.97),
-                TextStyle::from((FONT, 13).into_font()).color(&c),
+                TextStyle::from((FONT, 16).into_font()).color(&c),
             )))?;
         }
         if beyond > 0 {
             chart.draw_series(std::iter::once(Text::new(
                 format!("{beyond} beyond {} ms, up to {max} ms", step * BARS),
                 (x_max * 0.7, y_max * 0.85),
-                TextStyle::from((FONT, 13).into_font()).color(&BLACK),
+                TextStyle::from((FONT, 16).into_font()).color(&BLACK),
             )))?;
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn axis_numbers_are_short_and_distinct() {
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(1.25), "1.25");
+        assert_eq!(short(2.0), "2");
+        assert_eq!(short(250.0), "250");
+        assert_eq!(short(10_000.0), "10k");
+        assert_eq!(short(12_500.0), "12.5k");
+    }
 }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
+use super::super::histogram;
 use super::*;
-use crate::load::histogram;
 
 fn sample() -> Summary {
     let text = include_str!("../../../tests/data/load-summary-sample.json");
@@ -189,4 +189,31 @@ fn helpers_format_for_people() {
     assert_eq!(duration(9_997), "10.0 s");
     assert_eq!(duration(301_500), "5 min 1 s");
     assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
+}
+
+#[test]
+fn many_waves_keep_their_labels_within_four_rows() {
+    let mut s = sample();
+    s.faults = (0..60)
+        .map(|k| FaultEntry {
+            t_ms: 10_000 + k * 4_000,
+            last_t_ms: 10_500 + k * 4_000,
+            kind: if k % 2 == 0 { "failover" } else { "failback" }.into(),
+            reason: "icmp".into(),
+            from: "127.0.0.11:5060".into(),
+            to: "127.0.0.12:5060".into(),
+            lines: 10,
+        })
+        .collect();
+    let html = render_report(&s);
+    let svgs = svgs(&html);
+    // 60 waves 4 s apart on a 300 s axis: labels (about 11 s wide) fit
+    // three to four rows; the rest are left out rather than piled up.
+    let labels = svgs[0].matches(">\nfailover ").count() + svgs[0].matches(">\nfailback ").count();
+    assert!((12..60).contains(&labels), "{labels} labels");
+    assert_eq!(
+        html.matches("<td>failover</td><td>127.0.0.11:5060</td>")
+            .count(),
+        30
+    );
 }
