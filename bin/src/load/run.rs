@@ -286,13 +286,17 @@ fn final_line(s: &super::summary::Summary) -> String {
     let l = &s.lines;
     let r = &s.registrations;
     format!(
-        "{WHO}: {} lines: {} registered at the end, {} ever, {} never; {} registrations, {:.2} REGISTERs each; latency p50 {} ms p99 {} ms max {} ms; failovers {} failbacks {}; calls {} attempted {} answered {} failed",
+        "{WHO}: {} lines: {} registered at the end, {} ever, {} never; {} registrations, {} REGISTERs each; latency p50 {} ms p99 {} ms max {} ms; failovers {} failbacks {}; calls {} attempted {} answered {} failed",
         l.configured,
         l.registered_at_end,
         l.ever_registered,
         l.never_registered,
         r.registered,
-        r.registers_per_registration,
+        if r.registers_per_registration.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.2}", r.registers_per_registration)
+        },
         s.register_latency_ms.p50,
         s.register_latency_ms.p99,
         s.register_latency_ms.max,
