@@ -82,7 +82,7 @@ pub struct RunArgs {
 /// The shutdown wait when none is given: 5 s, plus the lines' un-REGISTERs
 /// at the fleet's `sipfleet.register.rate` (10,000 lines at 2,000/s need
 /// 5 s just to leave), so a large fleet is not cut off half way.
-fn default_shutdown_timeout(lines: usize, rate: u32) -> Duration {
+pub(crate) fn default_shutdown_timeout(lines: usize, rate: u32) -> Duration {
     let base = Duration::from_secs(5);
     if rate == 0 {
         return base;
@@ -241,7 +241,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Resolves on SIGINT, SIGTERM, SIGHUP or when `duration` has passed. A
 /// hang-up (the terminal or the SSH session went away) stops the fleet
 /// the way SIGTERM does, so no binding is left at the SBC.
-fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Future<Output = ()> {
+pub(crate) fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Installed now, before the fleet starts: a signal that comes while the
     // lines start must stop them too, not kill the process (SIGHUP's and

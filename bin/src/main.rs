@@ -8,9 +8,6 @@ use clap::{Parser, Subcommand};
 mod cmd_config;
 mod cmd_routes;
 mod cmd_run;
-// The load runner wires `load` into a subcommand; until it does, only the
-// tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod load;
 mod logging;
 mod output;
@@ -36,6 +33,9 @@ enum Command {
     Routes(cmd_routes::RoutesArgs),
     /// Keep every configured line registered until SIGINT/SIGTERM/SIGHUP, then un-register.
     Run(cmd_run::RunArgs),
+    /// Run N generated lines as a load (progress, stats, summary, report,
+    /// thresholds), or merge the summaries of its shards.
+    Load(Box<load::LoadArgs>),
 }
 
 /// mimalloc rather than glibc's malloc: a fleet allocates and frees many
@@ -50,5 +50,6 @@ fn main() -> ExitCode {
         Command::Config(cmd) => cmd_config::run(cmd),
         Command::Routes(args) => cmd_routes::run(args),
         Command::Run(args) => cmd_run::run(args),
+        Command::Load(args) => load::run(*args),
     }
 }

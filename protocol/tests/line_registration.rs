@@ -234,3 +234,28 @@ fn a_target_without_routes_is_asked_again_after_2_then_4_s() {
     assert_eq!(resolves, vec![0, 2_000, 6_000]);
     assert_eq!(sim.line.poll_timeout(), Some(sim.at(14_000)), "then 8 s");
 }
+
+#[test]
+fn the_status_counts_register_retransmissions() {
+    let mut sim = LineSim::new(
+        setup(RegistrationSettings::default(), LineFeatures::default()),
+        vec![udp(1)],
+    );
+    sim.start();
+    assert_eq!(sim.line.status().register_retransmissions, 0);
+    // Unanswered over UDP: Timer E resends at 0.5, 1.5 and 3.5 s.
+    sim.run_until(3_600);
+    let registers = sim
+        .sent
+        .iter()
+        .filter(|(_, _, m)| {
+            m.as_request()
+                .is_some_and(|r| *r.method() == Method::Register)
+        })
+        .count();
+    assert!(registers >= 4, "{registers} REGISTERs sent");
+    assert_eq!(
+        sim.line.status().register_retransmissions as usize,
+        registers - 1
+    );
+}

@@ -80,7 +80,9 @@ pub struct RegistrationStats {
     pub registers_by_purpose: BTreeMap<String, u64>,
     /// `registered` events.
     pub registered: u64,
-    /// REGISTER transactions started / `registered` events.
+    /// REGISTER transactions started, un-REGISTERs excluded (they end a
+    /// binding, they do not make one) / `registered` events; NaN (`null`)
+    /// without any `registered` event.
     #[serde(deserialize_with = "f64_or_null")]
     pub registers_per_registration: f64,
     /// REGISTER retransmissions (UDP Timer E), when the fleet counts them.

@@ -92,6 +92,8 @@ pub struct Line {
     external_calls: bool,
     /// What the registration (or coordinator) last heard about calls.
     reported_active: bool,
+    /// REGISTER retransmissions sent (UDP Timer E), for load figures.
+    register_retransmissions: u32,
     /// The registrar the calls last heard of.
     registrar: Option<Route>,
     pub(super) out: VecDeque<Output>,
@@ -145,6 +147,7 @@ impl Line {
             media_next: None,
             external_calls: false,
             reported_active: false,
+            register_retransmissions: 0,
             registrar: None,
             out: VecDeque::new(),
             announced: None,
@@ -279,6 +282,7 @@ impl Line {
             call_id: self.machine.call_id().to_string(),
             routes: self.machine.routes().to_vec(),
             calls: self.calls.info(self.media.as_ref()),
+            register_retransmissions: self.register_retransmissions,
         }
     }
 
@@ -469,6 +473,9 @@ impl Line {
     }
 
     fn send_register(&mut self, now: Instant, send: SendRegister) {
+        if send.retransmission {
+            self.register_retransmissions = self.register_retransmissions.saturating_add(1);
+        }
         let route = send.route.clone();
         self.send_on(now, &route, Pending::Register(send));
     }

@@ -15,6 +15,9 @@ pub struct LineStatus {
     pub routes: Vec<Route>,
     /// The line's calls that have not ended.
     pub calls: Vec<CallInfo>,
+    /// REGISTER retransmissions the line has sent (UDP Timer E), all its
+    /// transactions together.
+    pub register_retransmissions: u32,
 }
 
 /// A call of the line.
