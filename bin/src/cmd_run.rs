@@ -22,6 +22,7 @@ use sipfleet_actors::events::EventSink;
 use sipfleet_actors::fleet::{Fleet, FleetOptions};
 use sipfleet_actors::trace::{Trace, TraceFormat};
 
+use crate::api;
 use crate::cmd_config::NO_LINES;
 use crate::logging;
 use crate::output::report;
@@ -72,11 +73,28 @@ pub struct RunArgs {
     /// (IP/UDP packets between the flows' addresses) that Wireshark opens.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Serve the control API (HTTP, JSON) on this address, e.g.
+    /// 127.0.0.1:8080; an address that is not loopback needs --token-file.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// File holding the API's bearer token (16 characters or more): every
+    /// request but /healthz must send `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub token_file: Option<PathBuf>,
     /// Longest wait for the un-REGISTERs at shutdown, in milliseconds
     /// (default: 5000, plus the time the fleet's pacing needs to send one
     /// un-REGISTER per line).
     #[arg(long)]
     pub shutdown_timeout_ms: Option<u64>,
+}
+
+/// What stops `run` once it started.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Fleet(#[from] sipfleet_actors::fleet::FleetError),
+    #[error(transparent)]
+    Listen(#[from] api::ListenError),
 }
 
 /// The shutdown wait when none is given: 5 s, plus the lines' un-REGISTERs
@@ -140,6 +158,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     let trace = options.trace.clone();
+    let listen = match args
+        .listen
+        .map(|addr| api::ListenConfig::new(addr, args.token_file.as_deref()))
+        .transpose()
+    {
+        Ok(listen) => listen,
+        Err(e) => {
+            report(&format!("sipfleet run: {e}"));
+            return ExitCode::from(2);
+        }
+    };
     let duration = args.duration;
     let shutdown_timeout = match args.shutdown_timeout_ms {
         Some(ms) => Duration::from_millis(ms),
@@ -155,13 +184,24 @@ pub fn run(args: RunArgs) -> ExitCode {
         // The lines hold what they need: the parsed configuration (about
         // 2 KB a line, with every key's source) goes.
         drop(config);
+        let listener = match listen {
+            Some(listen) => {
+                let listener = api::Listener::start(listen, api::State::new(lines.addrs()))?;
+                slog::info!(log, "control API listening"; "address" => %listener.addr);
+                Some(listener)
+            }
+            None => None,
+        };
         let commands = actix::spawn(run_commands::serve_stdin(lines, log.clone()));
         stop.await;
         commands.abort();
+        if let Some(listener) = &listener {
+            listener.stop().await;
+        }
         slog::info!(log, "stopping: un-registering every line";
             "timeout_ms" => shutdown_timeout.as_millis() as u64);
         fleet.shutdown(shutdown_timeout).await;
-        Ok::<_, sipfleet_actors::fleet::FleetError>(())
+        Ok::<_, RunError>(())
     });
     // Every event is on stdout before the process exits.
     event_stream.flush();

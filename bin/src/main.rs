@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api;
 mod cmd_config;
 mod cmd_routes;
 mod cmd_run;

@@ -202,6 +202,11 @@ impl LineMap {
                 .collect(),
         )
     }
+
+    /// Every line by `reg.x` index, in order (what the control API serves).
+    pub fn addrs(&self) -> std::collections::BTreeMap<u32, Addr<Line>> {
+        self.0.iter().map(|(n, a)| (*n, a.clone())).collect()
+    }
 }
 
 /// Runs one command; the error text is what stderr shows.

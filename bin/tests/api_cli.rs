@@ -1,0 +1,327 @@
+//! The control API (`sipfleet run --listen`) as a client uses it: the real
+//! binary against the real lab, plain HTTP/1.1 over loopback. A call placed
+//! over HTTP reaches the SBC; every bad request gets a JSON 4xx naming what
+//! is wrong; a listener off loopback needs a token, and the token is
+//! enforced.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sipfleet_lab::{Lab, LabConfig};
+
+fn config(lab: &Lab) -> String {
+    format!(
+        "reg.1.address=\"1001\"\nreg.1.auth.password=\"pw1001\"\n\
+         voIpProt.server.1.address=\"{}\"\nvoIpProt.server.1.transport=\"UDPOnly\"\n\
+         voIpProt.server.1.expires=\"60\"\ntcpIpApp.dns.server=\"{}\"\n",
+        lab.domain(),
+        lab.dns_addr()
+    )
+}
+
+/// One request, `Connection: close`; the status and the body as JSON
+/// (`Value::Null` when the body is not JSON).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Starts `sipfleet run` with `args` and waits for the API's address on
+/// stderr; the child's stderr lines keep coming on the channel.
+fn start(args: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no 'control API listening' on stderr:\n{}", seen.join("\n"));
+        };
+        if line.contains("control API listening") {
+            let addr = line
+                .split_whitespace()
+                .find_map(|w| w.trim_end_matches(',').parse::<SocketAddr>().ok())
+                .unwrap_or_else(|| panic!("no address in {line}"));
+            return (child, addr, rx);
+        }
+        seen.push(line);
+    }
+}
+
+fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_call_placed_over_http_reaches_the_sbc_and_bad_requests_get_json_errors() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fleet.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+    let (mut child, addr, _stderr) = start(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+
+    assert_eq!(http(addr, "GET", "/healthz", None, None).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ready = loop {
+        let (status, body) = http(addr, "GET", "/readyz", None, None);
+        if status == 200 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    assert_eq!(ready.1["registered"], 1);
+
+    let (status, lines) = http(addr, "GET", "/v1/lines", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[0]["state"], "registered");
+    let sbc1 = lab.sbc(1).addr(sipfleet_lab::Transport::Udp).to_string();
+    assert_eq!(lines[0]["registered_route"]["address"], sbc1.as_str());
+
+    let to = format!("sip:9001@{}", lab.domain());
+    let (status, placed) = http(
+        addr,
+        "POST",
+        "/v1/lines/1/calls",
+        None,
+        Some(&format!("{{\"to\": \"{to}\"}}")),
+    );
+    assert_eq!(status, 201, "{placed}");
+    let call_id = placed["call_id"].as_str().expect("call_id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let invites = lab
+            .received(1)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method == "INVITE" && r.call_id == call_id)
+            .count();
+        if invites > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no INVITE {call_id} at SBC 1");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, line) = http(addr, "GET", "/v1/lines/1", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        line["calls"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["call_id"] == call_id.as_str())),
+        "{line}"
+    );
+
+    // Bad requests: JSON errors, the field named where one is at fault.
+    let (status, err) = http(
+        addr,
+        "POST",
+        "/v1/lines/9/calls",
+        None,
+        Some("{\"to\": \"sip:1@x\"}"),
+    );
+    assert_eq!(status, 404, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("reg.9"), "{err}");
+    let (status, err) = http(
+        addr,
+        "POST",
+        "/v1/lines/1/calls",
+        None,
+        Some("{\"to\": \"tel:+123\"}"),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["field"], "to");
+    let (status, err) = http(addr, "POST", "/v1/lines/1/calls", None, Some("{\"to\": "));
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"].is_string());
+    let (status, err) = http(
+        addr,
+        "POST",
+        "/v1/lines/1/calls",
+        None,
+        Some("{\"ot\": \"sip:1@x\"}"),
+    );
+    assert_eq!(status, 400, "{err}");
+    let big = format!("{{\"to\": \"{}\"}}", "a".repeat(100_000));
+    let (status, _) = http(addr, "POST", "/v1/lines/1/calls", None, Some(&big));
+    assert_eq!(status, 413);
+    let (status, err) = http(addr, "GET", "/v1/lines/abc", None, None);
+    assert_eq!(status, 404, "{err}");
+    assert!(err["error"].is_string());
+    let (status, err) = http(addr, "GET", "/v1/nothing", None, None);
+    assert_eq!(status, 404);
+    assert!(
+        err["error"].as_str().unwrap().contains("/v1/nothing"),
+        "{err}"
+    );
+    let (status, err) = http(addr, "GET", "/readyz?ratio=2", None, None);
+    assert_eq!(status, 400);
+    assert_eq!(err["field"], "ratio");
+
+    let status = sigterm_and_wait(&mut child);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn off_loopback_the_api_needs_a_token_and_enforces_it() {
+    // Refused at start without a token file.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fleet.cfg");
+    // No SBC needed: the line's server does not answer; the API serves anyway.
+    std::fs::write(
+        &cfg,
+        "reg.1.address=\"1001\"\nvoIpProt.server.1.address=\"127.0.0.1\"\nvoIpProt.server.1.port=\"9\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args([
+            "run",
+            "--duration",
+            "5",
+            "--listen",
+            "0.0.0.0:0",
+            "--config",
+        ])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--token-file"), "{stderr}");
+
+    let short = dir.path().join("short.token");
+    std::fs::write(&short, "abc\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
+        .args([
+            "run",
+            "--duration",
+            "5",
+            "--listen",
+            "0.0.0.0:0",
+            "--token-file",
+        ])
+        .arg(&short)
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("16 characters"));
+
+    // With a token: bound on every address, reached over loopback.
+    let token = "s3cret-token-0123456789";
+    let file = dir.path().join("api.token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let (mut child, addr, _stderr) = start(&[
+        "run",
+        "--listen",
+        "0.0.0.0:0",
+        "--token-file",
+        file.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    assert_eq!(
+        http(addr, "GET", "/healthz", None, None).0,
+        200,
+        "health needs no token"
+    );
+    let (status, err) = http(addr, "GET", "/v1/lines", None, None);
+    assert_eq!(status, 401, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("bearer"), "{err}");
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/v1/lines",
+            Some("s3cret-token-012345678"),
+            None
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/v1/lines/1/calls",
+            Some("wrong-token-0123456789"),
+            Some("{\"to\":\"sip:1@x\"}")
+        )
+        .0,
+        401
+    );
+    let (status, lines) = http(addr, "GET", "/v1/lines", Some(token), None);
+    assert_eq!(status, 200, "{lines}");
+    assert_eq!(lines[0]["line"], 1);
+    let status = sigterm_and_wait(&mut child);
+    assert_eq!(status.code(), Some(0));
+}
