@@ -110,7 +110,7 @@ fn execute(args: &RoutesArgs) -> Result<String, String> {
     }
 }
 
-fn tokio_now() -> std::time::Instant {
+pub(crate) fn tokio_now() -> std::time::Instant {
     actix_rt::time::Instant::now().into_std()
 }
 
@@ -171,17 +171,18 @@ fn resolver_config(
     })
 }
 
+/// The JSON document of `--json`, and of the control API's `/v1/routes`.
 #[derive(Serialize)]
-struct JsonOutput<'a> {
-    name: &'a str,
-    transport_setting: &'a str,
-    port: u16,
-    routes: Vec<Row>,
+pub(crate) struct JsonOutput<'a> {
+    pub name: &'a str,
+    pub transport_setting: &'a str,
+    pub port: u16,
+    pub routes: Vec<Row>,
 }
 
 /// One line of the table / one JSON route.
 #[derive(Serialize)]
-struct Row {
+pub(crate) struct Row {
     selection_order: usize,
     group: usize,
     transport: &'static str,
@@ -199,7 +200,7 @@ struct Row {
     source: &'static str,
 }
 
-fn rows(set: &RouteSet, now: std::time::Instant) -> Vec<Row> {
+pub(crate) fn rows(set: &RouteSet, now: std::time::Instant) -> Vec<Row> {
     set.entries
         .iter()
         .map(|e| Row {

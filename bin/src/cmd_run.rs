@@ -186,7 +186,10 @@ pub fn run(args: RunArgs) -> ExitCode {
         drop(config);
         let listener = match listen {
             Some(listen) => {
-                let listener = api::Listener::start(listen, api::State::new(lines.addrs()))?;
+                let listener = api::Listener::start(
+                    listen,
+                    api::State::new(lines.addrs(), fleet.resolver.clone()),
+                )?;
                 slog::info!(log, "control API listening"; "address" => %listener.addr);
                 Some(listener)
             }

@@ -177,6 +177,35 @@ fn a_call_placed_over_http_reaches_the_sbc_and_bad_requests_get_json_errors() {
         "{line}"
     );
 
+    // The routes a line walks, from the fleet's resolver: the lab's SBCs
+    // in selection order.
+    let (status, routes) = http(
+        addr,
+        "GET",
+        &format!("/v1/routes?name={}", lab.domain()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{routes}");
+    assert_eq!(routes["name"], lab.domain());
+    let first = &routes["routes"][0];
+    assert_eq!(
+        format!("{}:{}", first["address"].as_str().unwrap(), first["port"]),
+        sbc1,
+        "{routes}"
+    );
+    assert!(routes["routes"].as_array().unwrap().len() >= 2, "{routes}");
+    let (status, err) = http(
+        addr,
+        "GET",
+        &format!("/v1/routes?name={}&transport=carrier-pigeon", lab.domain()),
+        None,
+        None,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(err["field"], "transport");
+    assert_eq!(http(addr, "GET", "/v1/routes", None, None).0, 400);
+
     // Bad requests: JSON errors, the field named where one is at fault.
     let (status, err) = http(
         addr,

@@ -11,20 +11,24 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sipfleet_actors::line::{GetStatus, Line, LineStatus, PlaceCall};
+use sipfleet_actors::resolver::{Resolve, Resolver};
+use sipfleet_protocol::dns::{ResolveTarget, TransportSetting};
 use sipfleet_protocol::registration::Phase;
 
 use super::error::ApiError;
 use crate::run_commands::target_uri;
 
-/// What the handlers reach: the lines by `reg.x` index.
+/// What the handlers reach: the lines by `reg.x` index, and the fleet's
+/// resolver (its cache, static entries and restore policy).
 #[derive(Clone)]
 pub struct ApiState {
     lines: BTreeMap<u32, Addr<Line>>,
+    resolver: Addr<Resolver>,
 }
 
 impl ApiState {
-    pub fn new(lines: BTreeMap<u32, Addr<Line>>) -> Self {
-        ApiState { lines }
+    pub fn new(lines: BTreeMap<u32, Addr<Line>>, resolver: Addr<Resolver>) -> Self {
+        ApiState { lines, resolver }
     }
 
     fn line(&self, n: u32) -> Result<&Addr<Line>, ApiError> {
@@ -56,7 +60,59 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/v1/lines", web::get().to(lines))
         .route("/v1/lines/{n}", web::get().to(line))
-        .route("/v1/lines/{n}/calls", web::post().to(place_call));
+        .route("/v1/lines/{n}/calls", web::post().to(place_call))
+        .route("/v1/routes", web::get().to(routes_of));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesQuery {
+    name: String,
+    transport: Option<String>,
+    port: Option<u16>,
+}
+
+/// What `sipfleet routes NAME --json` prints, from the fleet's own
+/// resolver: the routes a line with this server would walk, in order.
+async fn routes_of(
+    state: web::Data<ApiState>,
+    query: web::Query<RoutesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = query.name.trim();
+    if name.is_empty()
+        || name.len() > 253
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::bad_field(
+            "name",
+            "a host name, domain or IP address",
+        ));
+    }
+    let transport = match &query.transport {
+        None => TransportSetting::DnsNaptr,
+        Some(t) => TransportSetting::parse(t).ok_or_else(|| {
+            ApiError::bad_field(
+                "transport",
+                "dnsNaptr, TLS, TCPOnly, TCPpreferred or UDPOnly",
+            )
+        })?,
+    };
+    let target = ResolveTarget::new(name.to_string(), transport, query.port.unwrap_or(0));
+    let set = state
+        .resolver
+        .send(Resolve {
+            target: target.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("resolver: {e}")))?
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("{name}: {e}")))?;
+    let rows = crate::cmd_routes::rows(&set, crate::cmd_routes::tokio_now());
+    Ok(HttpResponse::Ok().json(crate::cmd_routes::JsonOutput {
+        name: &target.name,
+        transport_setting: target.transport_setting.as_str(),
+        port: target.port,
+        routes: rows,
+    }))
 }
 
 async fn healthz() -> HttpResponse {

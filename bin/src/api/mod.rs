@@ -9,6 +9,7 @@
 //! | `GET /v1/lines` | every line's state, registrar, primary, calls |
 //! | `GET /v1/lines/{n}` | one line (`reg.n`) |
 //! | `POST /v1/lines/{n}/calls` `{"to": URI}` | places a call; 201 with its `call_id` |
+//! | `GET /v1/routes?name=N[&transport=T][&port=P]` | what `sipfleet routes N --json` prints, from the fleet's resolver |
 //!
 //! Security: the listener binds a loopback address unless `--token-file`
 //! is given; with a token every request but `/healthz` needs
