@@ -320,3 +320,292 @@ impl EventObserver for FleetMetrics {
         self.count(event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipfleet_protocol::call::{CallDirection, CallEvent, EndReason};
+    use sipfleet_protocol::registration::{Event, Purpose, RouteFailReason};
+    use sipfleet_protocol::route::{Route, RouteSource};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    fn route(n: u8) -> Route {
+        Route {
+            transport: Transport::Udp,
+            host: format!("sbc{n}.lab"),
+            addr: format!("127.0.0.1{n}:5060").parse().unwrap(),
+            group: 0,
+            priority: 10,
+            weight: 0,
+            source: RouteSource::Network,
+        }
+    }
+
+    struct Feed {
+        metrics: FleetMetrics,
+        start: Instant,
+    }
+
+    impl Feed {
+        fn new(lines: &[u32]) -> Self {
+            let views = Arc::new(LineViews::default());
+            for l in lines {
+                views.add_line(*l);
+            }
+            Feed {
+                metrics: FleetMetrics::new(views),
+                start: Instant::now(),
+            }
+        }
+
+        fn reg(&self, ms: u64, line: u32, kind: EventKind, sbc: u8) {
+            self.body(
+                ms,
+                line,
+                Event {
+                    kind,
+                    route: Some(route(sbc)),
+                    call_id: "r".into(),
+                }
+                .into(),
+            );
+        }
+
+        fn call(&self, ms: u64, line: u32, kind: CallEventKind, id: &str) {
+            self.body(
+                ms,
+                line,
+                CallEvent {
+                    kind,
+                    call_id: id.into(),
+                    route: route(1),
+                }
+                .into(),
+            );
+        }
+
+        fn body(&self, ms: u64, line: u32, event: LineEventBody) {
+            self.metrics.observe(&LineEvent {
+                at: self.start + Duration::from_millis(ms),
+                line,
+                event,
+            });
+        }
+    }
+
+    fn registering(purpose: Purpose) -> EventKind {
+        EventKind::Registering {
+            cseq: 1,
+            expires: 3600,
+            purpose,
+        }
+    }
+
+    fn registered() -> EventKind {
+        EventKind::Registered {
+            expires: Duration::from_secs(3600),
+            primary: true,
+        }
+    }
+
+    /// The exposition as `name{labels}` -> value, a sample per line (the
+    /// text format: `# HELP`/`# TYPE`/`# EOF` lines, then samples).
+    fn parse(text: &str) -> HashMap<String, f64> {
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (key, value) = l.rsplit_once(' ').expect("name value");
+                (key.to_owned(), value.parse().expect("a number"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counters_gauges_and_histograms_follow_the_events() {
+        let feed = Feed::new(&[1, 2, 3]);
+        // Line 1 registers on SBC 1 in 120 ms (challenge included).
+        feed.reg(0, 1, registering(Purpose::Initial), 1);
+        feed.reg(40, 1, registering(Purpose::Authenticate), 1);
+        feed.reg(120, 1, registered(), 1);
+        // Line 2: SBC 1 times out, failover to SBC 2, registered there in
+        // 3.6 s from its first REGISTER.
+        feed.reg(0, 2, registering(Purpose::Initial), 1);
+        feed.reg(
+            3_500,
+            2,
+            EventKind::RouteFailed {
+                reason: RouteFailReason::Timeout,
+                detail: None,
+            },
+            1,
+        );
+        feed.reg(3_500, 2, EventKind::Failover { from: route(1) }, 2);
+        feed.reg(3_500, 2, registering(Purpose::Failover), 2);
+        feed.reg(3_600, 2, registered(), 2);
+        // Line 3 is still starting. Line 1 places a call, answered in
+        // 250 ms, and a second one, ringing.
+        feed.call(
+            1_000,
+            1,
+            CallEventKind::Started {
+                direction: CallDirection::Outgoing,
+                remote: "sip:2000@lab".into(),
+            },
+            "c1",
+        );
+        feed.call(1_250, 1, CallEventKind::Answered, "c1");
+        feed.call(
+            1_260,
+            1,
+            CallEventKind::Established { remote_rtp: None },
+            "c1",
+        );
+        feed.call(
+            2_000,
+            1,
+            CallEventKind::Started {
+                direction: CallDirection::Outgoing,
+                remote: "sip:3000@lab".into(),
+            },
+            "c2",
+        );
+        feed.call(2_100, 1, CallEventKind::Ringing, "c2");
+
+        let m = parse(
+            &feed
+                .metrics
+                .render(&[(Transport::Udp, 2), (Transport::Tls, 1)]),
+        );
+        let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} in {m:#?}"));
+        assert_eq!(get(r#"sipfleet_lines{state="registered"}"#), 2.0);
+        assert_eq!(get(r#"sipfleet_lines{state="starting"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_lines{state="backing_off"}"#), 0.0);
+        assert_eq!(
+            get(
+                r#"sipfleet_lines_per_registrar{transport="udp",host="sbc1.lab",address="127.0.0.11:5060"}"#
+            ),
+            1.0
+        );
+        assert_eq!(
+            get(
+                r#"sipfleet_lines_per_registrar{transport="udp",host="sbc2.lab",address="127.0.0.12:5060"}"#
+            ),
+            1.0
+        );
+        assert_eq!(get(r#"sipfleet_failovers_total{reason="timeout"}"#), 1.0);
+        assert_eq!(
+            get(r#"sipfleet_route_failures_total{reason="timeout",transport="udp"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sipfleet_register_transactions_total{purpose="initial"}"#),
+            2.0
+        );
+        assert_eq!(
+            get(r#"sipfleet_register_transactions_total{purpose="authenticate"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sipfleet_register_transactions_total{purpose="failover"}"#),
+            1.0
+        );
+        assert_eq!(get(r#"sipfleet_events_total{event="registered"}"#), 2.0);
+        assert_eq!(
+            get(r#"sipfleet_invite_transactions_total{kind="initial"}"#),
+            2.0
+        );
+        assert_eq!(get(r#"sipfleet_calls{state="established"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_calls{state="ringing"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_flows{transport="udp"}"#), 2.0);
+        assert_eq!(get(r#"sipfleet_flows{transport="tcp"}"#), 0.0);
+        assert_eq!(get(r#"sipfleet_flows{transport="tls"}"#), 1.0);
+        // Latencies: 0.12 s and 3.6 s (from the failover's REGISTER the
+        // exchange restarts: 0.1 s). Buckets double from 5 ms.
+        assert_eq!(get("sipfleet_registration_latency_seconds_count"), 2.0);
+        let sum = get("sipfleet_registration_latency_seconds_sum");
+        assert!((sum - 0.22).abs() < 1e-9, "{sum}");
+        assert_eq!(
+            get(r#"sipfleet_registration_latency_seconds_bucket{le="0.08"}"#),
+            0.0
+        );
+        assert_eq!(
+            get(r#"sipfleet_registration_latency_seconds_bucket{le="0.16"}"#),
+            2.0
+        );
+        assert_eq!(get("sipfleet_call_setup_seconds_count"), 1.0);
+        assert!((get("sipfleet_call_setup_seconds_sum") - 0.25).abs() < 1e-9);
+
+        // The calls end; line 2 loses SBC 2 and backs off; line 1 is
+        // removed: the gauges follow.
+        feed.call(
+            5_000,
+            1,
+            CallEventKind::Ended {
+                reason: EndReason::LocalHangup,
+                status: None,
+            },
+            "c1",
+        );
+        feed.call(
+            5_000,
+            1,
+            CallEventKind::Ended {
+                reason: EndReason::Cancelled,
+                status: None,
+            },
+            "c2",
+        );
+        feed.reg(
+            6_000,
+            2,
+            EventKind::RouteFailed {
+                reason: RouteFailReason::Icmp,
+                detail: None,
+            },
+            2,
+        );
+        feed.reg(
+            6_000,
+            2,
+            EventKind::Unregistered {
+                reason: sipfleet_protocol::registration::UnregisterReason::FlowLost,
+            },
+            2,
+        );
+        feed.reg(
+            6_000,
+            2,
+            EventKind::Backoff {
+                wait: Duration::from_secs(5),
+                failures: 1,
+            },
+            2,
+        );
+        feed.metrics.views().remove_line(1);
+        let m = parse(&feed.metrics.render(&[]));
+        let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} in {m:#?}"));
+        assert_eq!(get(r#"sipfleet_lines{state="registered"}"#), 0.0);
+        assert_eq!(get(r#"sipfleet_lines{state="backing_off"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_lines{state="starting"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_backoffs_total{reason="flow_lost"}"#), 1.0);
+        assert_eq!(
+            get(r#"sipfleet_calls_ended_total{reason="local_hangup"}"#),
+            1.0
+        );
+        assert!(
+            !m.keys()
+                .any(|k| k.starts_with("sipfleet_lines_per_registrar")
+                    || k.starts_with("sipfleet_calls{")),
+            "no registrar holds a line, no call is up: {m:#?}"
+        );
+        let view = feed.metrics.views().line(2).expect("line 2");
+        let failure = view.last_failure.expect("a failure");
+        assert_eq!(
+            (failure.event, failure.reason.as_str()),
+            ("unregistered", "flow_lost")
+        );
+        assert_eq!(view.expires, None);
+    }
+}
