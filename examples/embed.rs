@@ -1,13 +1,14 @@
 //! Embedding sipfleet in an application (a PBX gateway, a softphone backend):
-//! load Poly configuration files, start the fleet, watch its events, ask each
-//! line's status, and un-register everything on the way out.
+//! load Poly configuration files, start the fleet, follow its events on a
+//! stream, ask each line's status, and un-register everything on the way
+//! out. `examples/gateway.rs` goes on with lines added and removed at run
+//! time, calls by Call-ID and metrics.
 //!
 //! ```sh
 //! scripts/lab up
 //! cargo run --example embed -- examples/lab-demo.cfg 20
 //! ```
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sipfleet::actors::events::{event_json, EventSink};
@@ -19,11 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20);
     let config = sipfleet::config_files::load(&[path]).map_err(|e| e.to_string())?;
 
-    // Events land in memory; an application would forward them to its own
-    // bus, metrics or UI.
-    let store = Arc::new(Mutex::new(Vec::new()));
     let options = FleetOptions {
-        events: EventSink::Memory(store.clone()),
+        // The fleet's own sink: slog records here (discarded); the
+        // application reads the events from its subscription below.
+        events: EventSink::Log(slog::Logger::root(slog::Discard, slog::o!())),
         log: slog::Logger::root(slog::Discard, slog::o!()),
         ca_file: None,
         dns_servers: Vec::new(),
@@ -35,14 +35,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     actix::System::new().block_on(async move {
         let fleet = Fleet::start(&config, options)?;
-        let mut shown = 0;
-        while start.elapsed() < Duration::from_secs(seconds) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let events = store.lock().map(|v| v.clone()).unwrap_or_default();
-            for event in &events[shown..] {
-                println!("{}", event_json(event, start));
+        // Every event of every line, in order, as it happens; an
+        // application forwards them to its own bus, metrics or UI. A
+        // subscriber that falls more than `hub::EVENT_BUFFER` events behind
+        // reads `Err(Lagged(n))` for the events it lost.
+        let mut events = fleet.subscribe();
+        let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        while let Ok(Some(item)) = tokio::time::timeout_at(until, events.recv()).await {
+            match item {
+                Ok(event) => println!("{}", event_json(&event, start)),
+                Err(lagged) => eprintln!("{lagged}"),
             }
-            shown = events.len();
         }
         for status in fleet.status().await {
             println!(

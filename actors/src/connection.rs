@@ -46,7 +46,7 @@ use std::net::SocketAddr;
 use actix::prelude::*;
 use bytes::Bytes;
 use sipfleet_protocol::message::{Message as SipMessage, Method};
-use sipfleet_protocol::route::Route;
+use sipfleet_protocol::route::{Route, Transport};
 use sipfleet_protocol::router::{Routed, Router};
 use sipfleet_transport::error::{FlowLostKind, RouteFailureKind};
 use sipfleet_transport::flow::{Flow, FlowConfig, FlowEvent, FlowKey, FlowSender};
@@ -589,6 +589,11 @@ pub struct FlowUsage {
     pub key: FlowKey,
 }
 
+/// Open flows by transport (the metrics' `sipfleet_flows`).
+#[derive(Message, Debug)]
+#[rtype(result = "Vec<(Transport, usize)>")]
+pub struct FlowCounts;
+
 struct Entry {
     id: u64,
     addr: Addr<Connection>,
@@ -719,6 +724,21 @@ impl Handler<FlowUsage> for FlowManager {
     fn handle(&mut self, msg: FlowUsage, _: &mut Self::Context) -> Self::Result {
         let users = self.flows.get(&msg.key).map_or(0, |e| e.users.len());
         MessageResult((self.flows.len(), users))
+    }
+}
+
+impl Handler<FlowCounts> for FlowManager {
+    type Result = MessageResult<FlowCounts>;
+
+    fn handle(&mut self, _: FlowCounts, _: &mut Self::Context) -> Self::Result {
+        let mut counts: Vec<(Transport, usize)> = Vec::new();
+        for key in self.flows.keys() {
+            match counts.iter_mut().find(|(t, _)| *t == key.transport) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key.transport, 1)),
+            }
+        }
+        MessageResult(counts)
     }
 }
 

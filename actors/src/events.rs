@@ -24,6 +24,7 @@ use serde_json::Value;
 pub use sipfleet_protocol::line::events::{DnsEvent, DnsEventKind, LineEventBody, ResourceEvent};
 use sipfleet_protocol::registration::{Event, EventKind, RouteFailReason};
 
+use crate::hub::EventHub;
 use crate::output_thread::{Output, OutputThread, Render};
 
 /// One event of one line, stamped with the time it happened.
@@ -118,11 +119,34 @@ pub enum EventSink {
     Text(OutputThread<LineEvent>),
     /// Structured log records.
     Log(slog::Logger),
-    /// Collected in memory (tests, embedding applications polling events).
+    /// Collected in memory, for tests: at most [`MEMORY_SINK_CAPACITY`]
+    /// events are kept (see there). Applications subscribe instead
+    /// (`Fleet::subscribe`, `Fleet::subscribe_recipient`).
     Memory(Arc<Mutex<Vec<LineEvent>>>),
     /// Sent on a channel: an embedding application awaits its events
     /// without sharing a lock with the fleet ([`EventSink::channel`]).
     Channel(tokio::sync::mpsc::UnboundedSender<LineEvent>),
+    /// A fleet's hub: its observers, subscribers, then the application's
+    /// sink ([`EventHub`]). `Fleet::start` wraps the sink it is given in
+    /// one.
+    Hub(Arc<EventHub>),
+}
+
+/// The most events [`EventSink::Memory`] keeps: 4,194,304, enough for the
+/// whole story of `examples/fleet_scale.rs` at 100,000 lines (about 15
+/// events a line over its four phases). When the store is full the oldest
+/// quarter goes at once (so a full store costs no more than a ring per
+/// event), and the newest events stay in order at the end of the `Vec`.
+pub const MEMORY_SINK_CAPACITY: usize = 1 << 22;
+
+/// Appends `event`, first dropping the oldest quarter of `store` when it
+/// holds `capacity` events.
+fn push_bounded(store: &mut Vec<LineEvent>, event: LineEvent, capacity: usize) {
+    let capacity = capacity.max(1);
+    if store.len() >= capacity {
+        store.drain(..capacity.div_ceil(4).min(store.len()));
+    }
+    store.push(event);
 }
 
 impl EventSink {
@@ -190,9 +214,10 @@ impl EventSink {
             }
             EventSink::Memory(store) => {
                 if let Ok(mut v) = store.lock() {
-                    v.push(event);
+                    push_bounded(&mut v, event, MEMORY_SINK_CAPACITY);
                 }
             }
+            EventSink::Hub(hub) => hub.emit(event),
             EventSink::Channel(tx) => {
                 // A receiver that went away wants no more events.
                 let _ = tx.send(event);
@@ -203,8 +228,10 @@ impl EventSink {
     /// Waits until every event emitted so far is written (the written
     /// forms); at once for the others.
     pub fn flush(&self) {
-        if let EventSink::Json(out) | EventSink::Text(out) = self {
-            out.flush();
+        match self {
+            EventSink::Json(out) | EventSink::Text(out) => out.flush(),
+            EventSink::Hub(hub) => hub.sink().flush(),
+            _ => {}
         }
     }
 }
@@ -570,6 +597,45 @@ mod tests {
         let json = event_json(&events[0], events[0].at);
         assert_eq!(json["status"], 403);
         assert_eq!(json["reason"], "denied");
+    }
+
+    /// The memory sink is bounded: a full store drops its oldest quarter
+    /// and keeps the newest events in order.
+    #[test]
+    fn memory_sink_keeps_the_newest_events_within_its_capacity() {
+        let ev = |line| LineEvent {
+            at: Instant::now(),
+            line,
+            event: Event {
+                kind: EventKind::Backoff {
+                    wait: Duration::from_millis(1),
+                    failures: 0,
+                },
+                route: None,
+                call_id: "c".into(),
+            }
+            .into(),
+        };
+        let mut store = Vec::new();
+        for line in 0..8 {
+            push_bounded(&mut store, ev(line), 8);
+        }
+        assert_eq!(store.len(), 8);
+        push_bounded(&mut store, ev(8), 8);
+        let lines: Vec<u32> = store.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8]);
+        for line in 9..100 {
+            push_bounded(&mut store, ev(line), 8);
+            assert!(store.len() <= 8);
+            assert_eq!(store.last().map(|e| e.line), Some(line));
+        }
+        let lines: Vec<u32> = store.iter().map(|e| e.line).collect();
+        assert!(lines.windows(2).all(|w| w[1] == w[0] + 1), "{lines:?}");
+        // A capacity of 0 still keeps the newest event.
+        let mut one = Vec::new();
+        push_bounded(&mut one, ev(1), 0);
+        push_bounded(&mut one, ev(2), 0);
+        assert_eq!(one.iter().map(|e| e.line).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

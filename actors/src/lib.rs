@@ -5,11 +5,14 @@ pub mod connection;
 pub mod coordinator;
 pub mod events;
 pub mod fleet;
+pub mod hub;
 pub mod line;
+pub mod metrics;
 pub mod output_thread;
 pub mod pacer;
 pub mod resolver;
 pub mod trace;
+pub mod views;
 
 /// The actors' clock: tokio's, so a paused tokio clock drives them in tests,
 /// and every event and trace record is on one time axis.

@@ -10,12 +10,10 @@ use crate::output;
 use std::time::Duration;
 
 use actix::Actor;
-use serde::Serialize;
+use sipfleet_actors::fleet::{configured_server, routes_target, RouteRow, Routes};
 use sipfleet_actors::resolver::{Resolve, Resolver, ResolverConfig};
 use sipfleet_protocol::config::FleetConfig;
-use sipfleet_protocol::dns::{
-    ResolveTarget, RestorePolicy, RouteSet, StaticCache, TransportSetting,
-};
+use sipfleet_protocol::dns::{ResolveTarget, RestorePolicy, StaticCache, TransportSetting};
 use sipfleet_transport::dns::{parse_server, DnsClientConfig};
 
 #[derive(clap::Args)]
@@ -96,42 +94,24 @@ fn execute(args: &RoutesArgs) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((set, tokio_now()))
     })?;
-    let rows = rows(&set, now);
+    let routes = Routes::of(&set, now);
     if args.json {
-        let doc = JsonOutput {
-            name: &target.name,
-            transport_setting: target.transport_setting.as_str(),
-            port: target.port,
-            routes: rows,
-        };
-        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())
+        serde_json::to_string_pretty(&routes).map_err(|e| e.to_string())
     } else {
-        Ok(table(&target, &rows))
+        Ok(table(&target, &routes.routes))
     }
 }
 
-pub(crate) fn tokio_now() -> std::time::Instant {
+fn tokio_now() -> std::time::Instant {
     actix_rt::time::Instant::now().into_std()
 }
 
 /// NAME with `--transport`/`--port`, or else the settings of the first
-/// configured server or outbound proxy with that address.
+/// configured server or outbound proxy with that address (the library's
+/// rule, which `Fleet::routes` follows too).
 fn target_of(args: &RoutesArgs, fleet: Option<&FleetConfig>) -> ResolveTarget {
-    let configured = fleet.and_then(|f| {
-        f.lines
-            .iter()
-            .flat_map(|l| l.servers.iter().chain(l.outbound_proxy.iter()))
-            .find(|s| s.address.value.eq_ignore_ascii_case(&args.name))
-    });
-    let transport = args
-        .transport
-        .or(configured.map(|s| s.transport.get()))
-        .unwrap_or(TransportSetting::DnsNaptr);
-    let port = args
-        .port
-        .or(configured.and_then(|s| s.port.get()))
-        .unwrap_or(0);
-    ResolveTarget::new(args.name.clone(), transport, port)
+    let configured = fleet.and_then(|f| configured_server(f, &args.name));
+    routes_target(&args.name, args.transport, args.port, configured)
 }
 
 fn resolver_config(
@@ -171,64 +151,7 @@ fn resolver_config(
     })
 }
 
-/// The JSON document of `--json`, and of the control API's `/v1/routes`.
-#[derive(Serialize)]
-pub(crate) struct JsonOutput<'a> {
-    pub name: &'a str,
-    pub transport_setting: &'a str,
-    pub port: u16,
-    pub routes: Vec<Row>,
-}
-
-/// One line of the table / one JSON route.
-#[derive(Serialize)]
-pub(crate) struct Row {
-    selection_order: usize,
-    group: usize,
-    transport: &'static str,
-    naptr_order: Option<u16>,
-    naptr_preference: Option<u16>,
-    srv_name: Option<String>,
-    priority: u16,
-    weight: u16,
-    target: String,
-    address: String,
-    port: u16,
-    /// Seconds until the shortest-lived record behind the route expires
-    /// (`null` for an IP literal).
-    ttl_left_s: Option<u64>,
-    source: &'static str,
-}
-
-pub(crate) fn rows(set: &RouteSet, now: std::time::Instant) -> Vec<Row> {
-    set.entries
-        .iter()
-        .map(|e| Row {
-            selection_order: e.selection_order,
-            group: e.route.group,
-            transport: e.route.transport.as_str(),
-            naptr_order: e.naptr.map(|n| n.0),
-            naptr_preference: e.naptr.map(|n| n.1),
-            srv_name: e.srv_name.clone(),
-            priority: e.route.priority,
-            weight: e.route.weight,
-            target: e.route.host.clone(),
-            address: e.route.addr.ip().to_string(),
-            port: e.route.addr.port(),
-            ttl_left_s: e
-                .expires
-                .map(|t| ceil_secs(t.saturating_duration_since(now))),
-            source: e.route.source.as_str(),
-        })
-        .collect()
-}
-
-/// Whole seconds left, rounded up: a record with 300 s to live shows 300.
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-fn table(target: &ResolveTarget, rows: &[Row]) -> String {
+fn table(target: &ResolveTarget, rows: &[RouteRow]) -> String {
     let header = [
         "SEL",
         "GROUP",

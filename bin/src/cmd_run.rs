@@ -177,10 +177,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     let system = actix::System::new();
     let result = system.block_on(async move {
         let stop = wait_for_stop(duration);
-        let fleet = Fleet::start(&config, options)?;
+        let fleet = std::sync::Arc::new(Fleet::start(&config, options)?);
         slog::info!(log, "fleet started"; "lines" => fleet.lines().len(),
             "sip_port" => fleet.sip_port());
-        let lines = run_commands::LineMap::new(&config, &fleet);
+        let lines = run_commands::LineMap::new(fleet.clone());
         // The lines hold what they need: the parsed configuration (about
         // 2 KB a line, with every key's source) goes.
         drop(config);
@@ -188,7 +188,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             Some(listen) => {
                 let listener = api::Listener::start(
                     listen,
-                    api::State::new(lines.addrs(), fleet.resolver.clone()),
+                    api::State::new(fleet.clone(), api::EventLog::start(&fleet, start)),
                 )?;
                 slog::info!(log, "control API listening"; "address" => %listener.addr);
                 Some(listener)

@@ -26,13 +26,10 @@
 //! Hand-written parsing: six fixed verbs with positional arguments do not
 //! need a grammar crate, and clap expects process arguments.
 
-use std::collections::HashMap;
 use std::io::{BufRead, ErrorKind};
 
-use actix::Addr;
 use sipfleet_actors::fleet::Fleet;
-use sipfleet_actors::line::{Answer, Emergency, Hangup, Hold, Line, PlaceCall, Resume};
-use sipfleet_protocol::config::FleetConfig;
+use sipfleet_actors::line::{Answer, Emergency, Hangup, Hold, PlaceCall, Resume};
 use slog::Logger;
 
 use crate::output::{clip, report};
@@ -189,23 +186,13 @@ pub fn parse(text: &str) -> Result<Option<Command>, String> {
 }
 
 /// The fleet's lines by `reg.x` index.
-pub struct LineMap(HashMap<u32, Addr<Line>>);
+pub struct LineMap(std::sync::Arc<Fleet>);
 
 impl LineMap {
-    pub fn new(config: &FleetConfig, fleet: &Fleet) -> Self {
-        LineMap(
-            config
-                .lines
-                .iter()
-                .map(|l| l.index)
-                .zip(fleet.lines().iter().cloned())
-                .collect(),
-        )
-    }
-
-    /// Every line by `reg.x` index, in order (what the control API serves).
-    pub fn addrs(&self) -> std::collections::BTreeMap<u32, Addr<Line>> {
-        self.0.iter().map(|(n, a)| (*n, a.clone())).collect()
+    /// The fleet's lines as they are when a command runs: lines added or
+    /// removed through the control API count too.
+    pub fn new(fleet: std::sync::Arc<Fleet>) -> Self {
+        LineMap(fleet)
     }
 }
 
@@ -214,8 +201,8 @@ pub async fn execute(lines: &LineMap, cmd: Command) -> Result<String, String> {
     let n = cmd.line();
     let line = lines
         .0
-        .get(&n)
-        .ok_or_else(|| format!("no line {n} (reg.{n}) is configured"))?;
+        .line(n)
+        .map_err(|_| format!("no line {n} (reg.{n}) is configured"))?;
     let sent = match cmd {
         Command::Call { uri, .. } => line.send(PlaceCall { target: uri }).await,
         Command::Emergency { uri, .. } => line.send(Emergency { target: uri }).await,

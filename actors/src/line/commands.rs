@@ -2,7 +2,7 @@
 //! [`Command`] of the protocol line, answered with the Call-ID concerned.
 
 use actix::prelude::*;
-use sipfleet_protocol::line::{CallCommandError, Command};
+use sipfleet_protocol::line::{CallAction, CallCommandError, Command};
 
 use super::Line;
 use crate::now;
@@ -42,6 +42,34 @@ pub struct Resume;
 #[rtype(result = "Result<String, CallCommandError>")]
 pub struct Hangup;
 
+/// Answers, holds, resumes or hangs up the call with this Call-ID (the
+/// control API's form: the commands above pick "the newest" call).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, CallCommandError>")]
+pub struct OnCall {
+    /// The call's Call-ID.
+    pub call_id: String,
+    /// What to do to it.
+    pub action: CallAction,
+}
+
+/// Registers again at once (`Line::register_now` of the protocol line);
+/// answers whether a REGISTER exchange started (`false`: one is under way,
+/// or the line waits for routes or the pacer, or it stopped).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "bool")]
+pub struct RegisterNow;
+
+impl Handler<RegisterNow> for Line {
+    type Result = bool;
+
+    fn handle(&mut self, _: RegisterNow, ctx: &mut Self::Context) -> bool {
+        let started = self.line.register_now(now());
+        self.drain(ctx);
+        started
+    }
+}
+
 /// Each call message is one [`Command`] of the protocol line.
 macro_rules! call_command {
     ($name:ident, |$msg:ident| $command:expr) => {
@@ -63,3 +91,7 @@ call_command!(Answer, |_msg| Command::Answer);
 call_command!(Hold, |_msg| Command::Hold);
 call_command!(Resume, |_msg| Command::Resume);
 call_command!(Hangup, |_msg| Command::Hangup);
+call_command!(OnCall, |msg| Command::OnCall {
+    call_id: msg.call_id,
+    action: msg.action
+});

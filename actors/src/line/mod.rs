@@ -42,9 +42,11 @@ use crate::resolver::{DnsReport, Resolve, Resolver, RouteSetChanged, Subscribe, 
 mod commands;
 mod log;
 
-pub use commands::{Answer, Emergency, Hangup, Hold, PlaceCall, Resume};
+pub use commands::{Answer, Emergency, Hangup, Hold, OnCall, PlaceCall, RegisterNow, Resume};
 
-pub use proto::{BindError, CallCommandError, CallInfo, LineFeatures, LineSetup, LineStatus};
+pub use proto::{
+    BindError, CallAction, CallCommandError, CallInfo, LineFeatures, LineSetup, LineStatus,
+};
 
 /// The services a line talks to, shared by the fleet.
 #[derive(Clone)]

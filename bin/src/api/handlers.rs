@@ -1,67 +1,253 @@
-//! The endpoints: each reads or asks the lines by actor message and answers
-//! JSON. The shapes follow `--events json` (routes as
-//! `{"transport","host","address","source"}`).
+//! The endpoints: each one call of the fleet's control API
+//! ([`sipfleet_actors::fleet::Fleet`]), its answer as JSON. Routes are
+//! shaped as in `--events json` (`{"transport","host","address","source"}`).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix::Addr;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
-use futures_util::future::join_all;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sipfleet_actors::line::{GetStatus, Line, LineStatus, PlaceCall};
-use sipfleet_actors::resolver::{Resolve, Resolver};
-use sipfleet_protocol::dns::{ResolveTarget, TransportSetting};
+use sipfleet_actors::fleet::{CallSummary, ControlError, Fleet, LineDetail};
+use sipfleet_protocol::dns::TransportSetting;
+use sipfleet_protocol::line::{CallAction, CallInfo};
 use sipfleet_protocol::registration::Phase;
 
 use super::error::ApiError;
+use super::events::EventLog;
 use crate::run_commands::target_uri;
 
-/// What the handlers reach: the lines by `reg.x` index, and the fleet's
-/// resolver (its cache, static entries and restore policy).
+/// How long `DELETE /v1/lines/{n}` waits for the line's un-REGISTER.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the handlers reach: the fleet, and the recent events for the
+/// WebSocket's replay.
 #[derive(Clone)]
 pub struct ApiState {
-    lines: BTreeMap<u32, Addr<Line>>,
-    resolver: Addr<Resolver>,
+    pub(super) fleet: Arc<Fleet>,
+    pub(super) events: Arc<EventLog>,
 }
 
 impl ApiState {
-    pub fn new(lines: BTreeMap<u32, Addr<Line>>, resolver: Addr<Resolver>) -> Self {
-        ApiState { lines, resolver }
-    }
-
-    fn line(&self, n: u32) -> Result<&Addr<Line>, ApiError> {
-        self.lines
-            .get(&n)
-            .ok_or_else(|| ApiError::not_found(format!("no line {n} (reg.{n}) is configured")))
-    }
-
-    async fn status(&self, n: u32) -> Result<LineStatus, ApiError> {
-        self.line(n)?.send(GetStatus).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("line {n} is not running: {e}"),
-            )
-        })
-    }
-
-    async fn all_status(&self) -> Vec<LineStatus> {
-        join_all(self.lines.values().map(|l| l.send(GetStatus)))
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect()
+    pub fn new(fleet: Arc<Fleet>, events: Arc<EventLog>) -> Self {
+        ApiState { fleet, events }
     }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .route("/v1/lines", web::get().to(lines))
+        .route("/v1/lines", web::post().to(add_line))
         .route("/v1/lines/{n}", web::get().to(line))
+        .route("/v1/lines/{n}", web::delete().to(remove_line))
+        .route("/v1/lines/{n}/register", web::post().to(register_now))
         .route("/v1/lines/{n}/calls", web::post().to(place_call))
-        .route("/v1/routes", web::get().to(routes_of));
+        .route("/v1/calls", web::get().to(calls))
+        .route("/v1/calls/{id}/{action}", web::post().to(call_action))
+        .route("/v1/routes", web::get().to(routes_of))
+        .route("/v1/events", web::get().to(super::events::websocket));
+}
+
+/// The HTTP status of a control error: the client's fault (4xx) or the
+/// line's state (409), never a 500 for input.
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let status = match &e {
+            ControlError::UnknownLine(_) | ControlError::UnknownCall(_) => StatusCode::NOT_FOUND,
+            ControlError::LineExists(_) | ControlError::Call { .. } => StatusCode::CONFLICT,
+            ControlError::LineStopped(_) => StatusCode::GONE,
+            ControlError::Config(_) | ControlError::LineCount { .. } | ControlError::Setup(_) => {
+                return ApiError::bad_field("config", e.to_string());
+            }
+            ControlError::Routes { .. } => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ready {
+    ratio: Option<f64>,
+}
+
+/// Ready when at least `ratio` (0 to 1, default 1) of the fleet's lines
+/// hold a registration.
+async fn readyz(
+    state: web::Data<ApiState>,
+    query: web::Query<Ready>,
+) -> Result<HttpResponse, ApiError> {
+    let ratio = query.ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(ApiError::bad_field("ratio", "ratio must be 0 to 1"));
+    }
+    let details = state.fleet.line_details().await;
+    let registered = details
+        .iter()
+        .filter(|d| d.status.registered_route.is_some())
+        .count();
+    let ready = state.fleet.ready(ratio);
+    let body = json!({
+        "ready": ready,
+        "registered": registered,
+        "lines": details.len(),
+        "ratio": ratio,
+    });
+    Ok(if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    })
+}
+
+/// The Prometheus text exposition.
+async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.fleet.metrics_text().await)
+}
+
+async fn lines(state: web::Data<ApiState>) -> HttpResponse {
+    let details = state.fleet.line_details().await;
+    HttpResponse::Ok().json(details.iter().map(line_json).collect::<Vec<_>>())
+}
+
+async fn line(state: web::Data<ApiState>, n: web::Path<u32>) -> Result<HttpResponse, ApiError> {
+    let detail = state.fleet.line_detail(*n).await?;
+    Ok(HttpResponse::Ok().json(line_json(&detail)))
+}
+
+/// `POST /v1/lines`: one `reg.x` block, as Poly configuration text
+/// (`Content-Type: text/plain`, `key="value"` lines or XML) or as a JSON
+/// object of keys and values; fleet-wide keys of the running fleet apply.
+/// 201 with the new line's index; it starts registering at once.
+async fn add_line(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let text = config_text(&req, &body)?;
+    let n = state.fleet.add_line_text(&text)?;
+    Ok(HttpResponse::Created().json(json!({"line": n})))
+}
+
+/// The configuration text of an add-line body: the text itself, or the
+/// JSON object's keys and values as `key="value"` lines.
+fn config_text(req: &HttpRequest, body: &[u8]) -> Result<String, ApiError> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_field("config", "the configuration text is not UTF-8"));
+    }
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_field(
+            "config",
+            format!("a JSON object of Poly keys and values is expected: {e}"),
+        )
+    })?;
+    let mut text = String::new();
+    for (key, value) in &object {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => u8::from(*b).to_string(),
+            _ => {
+                return Err(ApiError::bad_field(
+                    "config",
+                    format!(
+                        "{}: a string, number or boolean is expected",
+                        crate::output::clip(key)
+                    ),
+                ))
+            }
+        };
+        if key.contains(['=', '\n', '\r', '"']) || value.contains(['\n', '\r', '"']) {
+            return Err(ApiError::bad_field(
+                "config",
+                format!(
+                    "{}: quotes and line breaks are not allowed",
+                    crate::output::clip(key)
+                ),
+            ));
+        }
+        text.push_str(&format!("{key}=\"{value}\"\n"));
+    }
+    Ok(text)
+}
+
+/// `DELETE /v1/lines/{n}`: un-REGISTERs (Expires: 0, at most 5 s), then
+/// the line is gone.
+async fn remove_line(
+    state: web::Data<ApiState>,
+    n: web::Path<u32>,
+) -> Result<HttpResponse, ApiError> {
+    state.fleet.remove_line(*n, REMOVE_TIMEOUT).await?;
+    Ok(HttpResponse::Ok().json(json!({"line": *n, "removed": true})))
+}
+
+/// `POST /v1/lines/{n}/register`: a REGISTER now, as if the refresh came.
+async fn register_now(
+    state: web::Data<ApiState>,
+    n: web::Path<u32>,
+) -> Result<HttpResponse, ApiError> {
+    let started = state.fleet.register_now(*n).await?;
+    Ok(HttpResponse::Accepted().json(json!({"line": *n, "started": started})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCall {
+    to: String,
+}
+
+/// Places a call from line `n`; 201 with its Call-ID, the id every later
+/// event of the call carries and `/v1/calls/{id}/...` takes.
+async fn place_call(
+    state: web::Data<ApiState>,
+    n: web::Path<u32>,
+    body: web::Json<NewCall>,
+) -> Result<HttpResponse, ApiError> {
+    let target = target_uri(&body.to).map_err(|e| ApiError::bad_field("to", e))?;
+    let call_id = state.fleet.place_call(*n, &target).await?;
+    Ok(HttpResponse::Created().json(json!({"call_id": call_id, "line": *n})))
+}
+
+async fn calls(state: web::Data<ApiState>) -> HttpResponse {
+    let calls = state.fleet.calls().await;
+    HttpResponse::Ok().json(calls.iter().map(call_summary_json).collect::<Vec<_>>())
+}
+
+/// `POST /v1/calls/{id}/answer|hold|resume|hangup`.
+async fn call_action(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    let action = match action.as_str() {
+        "answer" => CallAction::Answer,
+        "hold" => CallAction::Hold,
+        "resume" => CallAction::Resume,
+        "hangup" => CallAction::Hangup,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no call action {:?}: answer, hold, resume or hangup",
+                crate::output::clip(other)
+            )))
+        }
+    };
+    state.fleet.call_action(&id, action).await?;
+    Ok(HttpResponse::Ok().json(json!({"call_id": id, "done": true})))
 }
 
 #[derive(Deserialize)]
@@ -89,109 +275,16 @@ async fn routes_of(
         ));
     }
     let transport = match &query.transport {
-        None => TransportSetting::DnsNaptr,
-        Some(t) => TransportSetting::parse(t).ok_or_else(|| {
+        None => None,
+        Some(t) => Some(TransportSetting::parse(t).ok_or_else(|| {
             ApiError::bad_field(
                 "transport",
                 "dnsNaptr, TLS, TCPOnly, TCPpreferred or UDPOnly",
             )
-        })?,
+        })?),
     };
-    let target = ResolveTarget::new(name.to_string(), transport, query.port.unwrap_or(0));
-    let set = state
-        .resolver
-        .send(Resolve {
-            target: target.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("resolver: {e}")))?
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("{name}: {e}")))?;
-    let rows = crate::cmd_routes::rows(&set, crate::cmd_routes::tokio_now());
-    Ok(HttpResponse::Ok().json(crate::cmd_routes::JsonOutput {
-        name: &target.name,
-        transport_setting: target.transport_setting.as_str(),
-        port: target.port,
-        routes: rows,
-    }))
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-#[derive(Deserialize)]
-struct Ready {
-    ratio: Option<f64>,
-}
-
-/// Ready when at least `ratio` (0 to 1, default 1) of the configured lines
-/// hold a registration.
-async fn readyz(
-    state: web::Data<ApiState>,
-    query: web::Query<Ready>,
-) -> Result<HttpResponse, ApiError> {
-    let ratio = query.ratio.unwrap_or(1.0);
-    if !(0.0..=1.0).contains(&ratio) {
-        return Err(ApiError::bad_field("ratio", "ratio must be 0 to 1"));
-    }
-    let statuses = state.all_status().await;
-    let configured = state.lines.len();
-    let registered = statuses
-        .iter()
-        .filter(|s| s.registered_route.is_some())
-        .count();
-    let ready = configured > 0 && registered as f64 >= ratio * configured as f64;
-    let body = json!({
-        "ready": ready,
-        "registered": registered,
-        "lines": configured,
-        "ratio": ratio,
-    });
-    Ok(if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    })
-}
-
-async fn lines(state: web::Data<ApiState>) -> HttpResponse {
-    let statuses = state.all_status().await;
-    HttpResponse::Ok().json(statuses.iter().map(line_json).collect::<Vec<_>>())
-}
-
-async fn line(state: web::Data<ApiState>, n: web::Path<u32>) -> Result<HttpResponse, ApiError> {
-    let status = state.status(*n).await?;
-    Ok(HttpResponse::Ok().json(line_json(&status)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewCall {
-    to: String,
-}
-
-/// Places a call from line `n`; 201 with its Call-ID, the id every later
-/// event of the call carries.
-async fn place_call(
-    state: web::Data<ApiState>,
-    n: web::Path<u32>,
-    body: web::Json<NewCall>,
-) -> Result<HttpResponse, ApiError> {
-    let target = target_uri(&body.to).map_err(|e| ApiError::bad_field("to", e))?;
-    let line = state.line(*n)?;
-    let placed = line.send(PlaceCall { target }).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("line {n} is not running: {e}"),
-        )
-    })?;
-    match placed {
-        Ok(call_id) => Ok(HttpResponse::Created().json(json!({"call_id": call_id, "line": *n}))),
-        Err(e) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("line {n}: {e}"),
-        )),
-    }
+    let routes = state.fleet.routes(name, transport, query.port).await?;
+    Ok(HttpResponse::Ok().json(routes))
 }
 
 /// `snake_case` of a registration phase, as the events spell states.
@@ -207,22 +300,40 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
-fn line_json(s: &LineStatus) -> Value {
+fn line_json(d: &LineDetail) -> Value {
+    let s = &d.status;
     json!({
         "line": s.index,
         "state": phase_name(s.phase),
         "registered_route": s.registered_route,
         "primary": s.primary,
+        "expires": d.view.expires,
+        "last_failure": d.view.last_failure,
         "call_id": s.call_id,
         "routes": s.routes,
         "register_retransmissions": s.register_retransmissions,
-        "calls": s.calls.iter().map(|c| json!({
-            "call_id": c.call_id,
-            "direction": c.direction,
-            "state": format!("{:?}", c.state).to_lowercase(),
-            "held": c.held,
-            "rtp_sent": c.rtp_sent,
-            "rtp_received": c.rtp_received,
-        })).collect::<Vec<_>>(),
+        "subscriptions": d.view.subscriptions,
+        "calls": s.calls.iter().map(call_json).collect::<Vec<_>>(),
     })
+}
+
+fn call_json(c: &CallInfo) -> Value {
+    json!({
+        "call_id": c.call_id,
+        "direction": c.direction,
+        "state": format!("{:?}", c.state).to_lowercase(),
+        "held": c.held,
+        "remote": c.remote,
+        "route": c.route,
+        "rtp_sent": c.rtp_sent,
+        "rtp_received": c.rtp_received,
+    })
+}
+
+fn call_summary_json(c: &CallSummary) -> Value {
+    let mut v = call_json(&c.call);
+    if let Value::Object(map) = &mut v {
+        map.insert("line".into(), json!(c.line));
+    }
+    v
 }

@@ -23,6 +23,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod handlers;
 
 use std::net::SocketAddr;
@@ -133,4 +134,5 @@ impl Listener {
     }
 }
 
+pub use events::EventLog;
 pub use handlers::ApiState as State;

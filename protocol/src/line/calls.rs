@@ -68,6 +68,41 @@ pub enum Command {
     Resume,
     /// End the newest call: CANCEL, 603 or BYE as its state requires.
     Hangup,
+    /// Act on the call with this Call-ID, whatever the line's other calls
+    /// (the control API: every call is addressed by its id; the commands
+    /// above pick "the newest" for a person typing on stdin).
+    OnCall {
+        /// The call's Call-ID, as [`Command::Call`] answered it or its
+        /// `call_started` event named it.
+        call_id: String,
+        /// What to do to it.
+        action: CallAction,
+    },
+}
+
+/// What [`Command::OnCall`] does to its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallAction {
+    /// Answer it (it must be ringing: an incoming call not yet answered).
+    Answer,
+    /// Hold it: re-INVITE `a=sendonly` (it must be established).
+    Hold,
+    /// Resume it: re-INVITE `a=sendrecv` (it must be established).
+    Resume,
+    /// End it: CANCEL, 603 or BYE as its state requires.
+    Hangup,
+}
+
+impl CallAction {
+    /// The action's name in errors and the control API (`answer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallAction::Answer => "answer",
+            CallAction::Hold => "hold",
+            CallAction::Resume => "resume",
+            CallAction::Hangup => "hangup",
+        }
+    }
 }
 
 /// Why a call command could not apply. Nothing changed on the line.
@@ -77,6 +112,10 @@ pub enum CallCommandError {
     NotRegistered,
     #[error("no call on the line to {0}")]
     NoCall(&'static str),
+    /// [`Command::OnCall`] named a Call-ID that is not one of the line's
+    /// calls (never was, or has ended and been forgotten).
+    #[error("no call with Call-ID {0:?} on the line")]
+    UnknownCall(String),
     #[error("no local UDP port for media: {0}")]
     Media(#[source] BindError),
     #[error("the line holds {0} calls already (callsPerLineKey)")]
@@ -208,6 +247,8 @@ impl CallTable {
                 direction: s.call.direction(),
                 state: s.call.state(),
                 held: s.call.is_held(),
+                remote: s.call.dialog().remote_uri.clone(),
+                route: s.call.route().clone(),
                 rtp_sent: s.media.as_ref().map_or(0, RtpStream::sent),
                 rtp_received: if s.media.is_some() {
                     media.received(s.call.call_id())
@@ -386,9 +427,40 @@ impl Line {
                 },
                 Call::hangup,
             ),
+            Command::OnCall { call_id, action } => self.on_call(now, &call_id, action),
         };
         self.drain(now);
         result
+    }
+
+    /// Runs `action` on the call `call_id`; its state decides whether it
+    /// applies (the call machine's [`CallError::WrongState`] otherwise).
+    fn on_call(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        action: CallAction,
+    ) -> Result<String, CallCommandError> {
+        let Some(i) = self
+            .calls
+            .calls
+            .iter()
+            .position(|s| s.call.call_id() == call_id)
+        else {
+            return Err(CallCommandError::UnknownCall(call_id.to_owned()));
+        };
+        if action == CallAction::Answer {
+            return self.answer_call(now, i);
+        }
+        let Some(slot) = self.calls.calls.get_mut(i) else {
+            return Err(CallCommandError::UnknownCall(call_id.to_owned()));
+        };
+        match action {
+            CallAction::Hold => slot.call.hold(now)?,
+            CallAction::Resume => slot.call.resume(now)?,
+            CallAction::Hangup | CallAction::Answer => slot.call.hangup(now)?,
+        }
+        Ok(call_id.to_owned())
     }
 
     /// Runs `apply` on the call `pick` chooses.

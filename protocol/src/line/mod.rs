@@ -38,6 +38,7 @@
 //! the driver's [`MediaPorts`].
 
 mod calls;
+mod control;
 mod dialogs;
 pub mod events;
 pub mod incoming;
@@ -48,7 +49,7 @@ pub mod routes;
 pub mod setup;
 mod status;
 
-pub use calls::{CallCommandError, Command};
+pub use calls::{CallAction, CallCommandError, Command};
 pub use io::{Diagnostic, Input, Output};
 pub use machine::{Line, RESOLVE_RETRY_MAX, RESOLVE_RETRY_MIN};
 pub use media::{BindError, MediaPorts, NoMedia};

@@ -27,6 +27,11 @@ pub struct CallInfo {
     pub direction: CallDirection,
     pub state: CallState,
     pub held: bool,
+    /// The other party's URI (`To` of an outgoing call, `From` of an
+    /// incoming one).
+    pub remote: String,
+    /// The SBC the call signals through.
+    pub route: Route,
     /// RTP packets (20 ms of silence each) sent so far.
     pub rtp_sent: u64,
     /// Datagrams received on the call's media port so far.

@@ -649,6 +649,33 @@ impl Registration {
         self.settle_slot();
     }
 
+    /// Registers again at once, whatever the timers say (an operator's
+    /// "re-register now"): a bound line refreshes now, with a refresh's
+    /// rules (a failed-over line whose refresh tries the primary fails
+    /// back, unless a call holds it); a line backing off ends its wait now.
+    /// Answers whether an exchange started: not while one is under way,
+    /// waits for the pacer, or before routes or after shutdown.
+    pub fn register_now(&mut self, now: Instant) -> bool {
+        let started = match self.state {
+            State::Registered => {
+                self.timers.stop(Timer::Refresh);
+                self.refresh_due(now);
+                true
+            }
+            State::BackingOff { .. } => {
+                if self.settings.new_call_on_unregister {
+                    self.call_id = self.call_ids.next_call_id();
+                    self.has_credentials = false;
+                }
+                self.begin_initial(now);
+                true
+            }
+            _ => false,
+        };
+        self.settle_slot();
+        started
+    }
+
     /// Removes the binding (`Expires: 0` on the registered route) and stops.
     /// A REGISTER still unanswered may yet create a binding at its route, so
     /// without a binding that route gets the `Expires: 0` instead.

@@ -4,14 +4,16 @@
 //! embedding application (a softphone backend, a PBX gateway) and what
 //! `sipfleet run` uses.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
 use rand::{RngCore, SeedableRng};
-use sipfleet_protocol::config::{DnsSettings, FleetConfig};
+use sipfleet_protocol::config::{DnsSettings, FleetConfig, LineConfig, ServerConfig};
 use sipfleet_protocol::dns::{RestorePolicy, StaticCache};
 use sipfleet_protocol::resources::{socket_max, SocketBudget};
 use sipfleet_transport::dns::{DnsClientConfig, DnsConfigError};
@@ -23,9 +25,12 @@ use slog::Logger;
 use crate::connection::FlowManager;
 use crate::coordinator::FailbackCoordinator;
 use crate::events::EventSink;
+use crate::hub::{EventHub, EventObserver};
 use crate::line::{GetStatus, Line, LineServices, LineSetup, LineStatus, Shutdown};
+use crate::metrics::FleetMetrics;
 use crate::pacer::FleetPacer;
 use crate::resolver::{Resolver, ResolverConfig};
+use crate::views::LineViews;
 
 /// How a fleet runs, beyond the Poly configuration.
 #[derive(Clone)]
@@ -85,22 +90,113 @@ fn warn_if_refreshes_outrun(log: &Logger, setups: &[LineSetup], rate: u32) {
     }
 }
 
-/// The running fleet.
+mod control;
+mod error;
+
+pub use control::{configured_server, routes_target, CallSummary, LineDetail, RouteRow, Routes};
+pub use error::ControlError;
+
+/// The running fleet. Every method takes `&self`: an application (or the
+/// HTTP adapter) shares one `Fleet` (in an `Arc`) between its tasks; the
+/// line table is behind a lock never held across an `await`.
 pub struct Fleet {
-    lines: Vec<Addr<Line>>,
+    lines: Mutex<BTreeMap<u32, Addr<Line>>>,
     sip_port: u16,
+    /// The resolver every line asks (also `routes`).
     pub resolver: Addr<Resolver>,
+    /// The flow table every line acquires its flows from.
     pub flows: Addr<FlowManager>,
     /// The REGISTER pacer, when `sipfleet.register.rate` or `.window` is
     /// set (`GetPacerStatus` says how many lines wait and how many
     /// exchanges are in flight).
     pub pacer: Option<Addr<FleetPacer>>,
+    /// What a line added at run time is built with.
+    base: LineBase,
+    services: LineServices,
+    hub: Arc<EventHub>,
+    metrics: Arc<FleetMetrics>,
+}
+
+/// What every line of a fleet is built with besides its own `reg.x`: the
+/// fleet-wide settings of the configuration the fleet started with, and
+/// the identity and seed of the process.
+struct LineBase {
+    /// The fleet-wide settings (its `lines` left empty: each line is built
+    /// from its own [`LineConfig`]).
+    config: FleetConfig,
+    user_agent: String,
+    device: String,
+    seed: u64,
+    /// Each distinct server and outbound proxy address of the lines, for
+    /// `routes` (the transport and port a name is configured with).
+    servers: Mutex<Vec<ServerConfig>>,
+}
+
+impl LineBase {
+    fn remember_servers(&self, line: &LineConfig) {
+        let Ok(mut known) = self.servers.lock() else {
+            return;
+        };
+        for server in line.servers.iter().chain(line.outbound_proxy.iter()) {
+            let name = &server.address.value;
+            if !known
+                .iter()
+                .any(|k| k.address.value.eq_ignore_ascii_case(name))
+            {
+                known.push(server.clone());
+            }
+        }
+    }
+
+    fn server(&self, name: &str) -> Option<ServerConfig> {
+        self.servers.lock().ok().and_then(|known| {
+            known
+                .iter()
+                .find(|s| s.address.value.eq_ignore_ascii_case(name))
+                .cloned()
+        })
+    }
+
+    fn setup(&self, line: &LineConfig) -> Result<LineSetup, FleetError> {
+        LineSetup::from_config(
+            line,
+            &self.config,
+            &self.user_agent,
+            &self.device,
+            Some(self.seed),
+        )
+        .map_err(|source| FleetError::Line {
+            index: line.index,
+            source,
+        })
+    }
 }
 
 impl Fleet {
     /// Starts the services and every line. Must run inside an actix system.
     pub fn start(config: &FleetConfig, options: FleetOptions) -> Result<Fleet, FleetError> {
-        let setups = line_setups(config, &options)?;
+        let base = LineBase {
+            config: FleetConfig {
+                lines: Vec::new(),
+                ..config.clone()
+            },
+            user_agent: options.user_agent.clone(),
+            device: device_id(),
+            // One draw from the OS for the whole fleet (not one per line);
+            // each line mixes in its index.
+            seed: options
+                .seed
+                .unwrap_or_else(|| rand::rngs::StdRng::from_os_rng().next_u64()),
+            servers: Mutex::new(Vec::new()),
+        };
+        for line in &config.lines {
+            base.remember_servers(line);
+        }
+        let setups = config
+            .lines
+            .iter()
+            .map(|line| base.setup(line))
+            .collect::<Result<Vec<_>, _>>()?;
         let tls = TlsClient::new(&TlsSettings {
             ca_file: options.ca_file.clone(),
             only_ca_file: false,
@@ -118,19 +214,23 @@ impl Fleet {
             .with_log(options.log.clone())
             .with_trace(options.trace.clone())
             .start();
-        let coordinator = setups
-            .iter()
-            .any(|s| s.settings.enhanced_failover)
-            .then(|| FailbackCoordinator::new().start());
+        // Always there, so that a line added later with enhanced failover
+        // has its group; lines without it never talk to it.
+        let coordinator = Some(FailbackCoordinator::new().start());
         let pacing = sipfleet_protocol::line_setup::pacing_settings(&config.pacing);
         if let Some(rate) = pacing.map(|p| p.rate).filter(|r| *r > 0) {
             warn_if_refreshes_outrun(&options.log, &setups, rate);
         }
         let pacer = pacing.map(|settings| FleetPacer::new(settings).start());
+        let metrics = Arc::new(FleetMetrics::new(Arc::new(LineViews::default())));
+        let hub = Arc::new(EventHub::new(
+            options.events.clone(),
+            vec![metrics.clone() as Arc<dyn EventObserver>],
+        ));
         let services = LineServices {
             resolver: resolver.clone(),
             flows: flows.clone(),
-            events: options.events.clone(),
+            events: EventSink::Hub(hub.clone()),
             log: options.log.clone(),
             coordinator,
             sockets: SocketBudget::new(socket_max(
@@ -140,17 +240,36 @@ impl Fleet {
             // One pacer for every line, so the rate is the fleet's.
             pacer: pacer.clone(),
         };
-        let lines = setups
-            .into_iter()
-            .map(|setup| Line::new(setup, services.clone()).start())
-            .collect();
-        Ok(Fleet {
-            lines,
+        let fleet = Fleet {
+            lines: Mutex::new(BTreeMap::new()),
             sip_port,
             resolver,
             flows,
             pacer,
-        })
+            base,
+            services,
+            hub,
+            metrics,
+        };
+        for setup in setups {
+            fleet.start_line(setup);
+        }
+        Ok(fleet)
+    }
+
+    /// Starts the line of `setup` with the fleet's services, in the table.
+    fn start_line(&self, setup: LineSetup) -> u32 {
+        let index = setup.index;
+        self.metrics.views().add_line(index);
+        let addr = Line::new(setup, self.services.clone()).start();
+        self.table().insert(index, addr);
+        index
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Addr<Line>>> {
+        // A panic while the lock was held cannot leave the map half-changed
+        // (each change is one insert or remove): go on with it.
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The local UDP port every UDP flow binds (IPv4; IPv6 uses the same
@@ -159,13 +278,28 @@ impl Fleet {
         self.sip_port
     }
 
-    pub fn lines(&self) -> &[Addr<Line>] {
-        &self.lines
+    /// The lines' actors in index order (a snapshot: lines added or removed
+    /// later are not in it). Messages of [`crate::line`] go to them.
+    pub fn lines(&self) -> Vec<Addr<Line>> {
+        self.table().values().cloned().collect()
     }
 
-    /// Every line's status, in configuration order.
+    /// The actor of line `reg.index`.
+    pub fn line(&self, index: u32) -> Result<Addr<Line>, ControlError> {
+        self.table()
+            .get(&index)
+            .cloned()
+            .ok_or(ControlError::UnknownLine(index))
+    }
+
+    /// The `reg.x` indexes of the lines, in order.
+    pub fn line_indexes(&self) -> Vec<u32> {
+        self.table().keys().copied().collect()
+    }
+
+    /// Every line's status, in index order.
     pub async fn status(&self) -> Vec<LineStatus> {
-        join_all(self.lines.iter().map(|l| l.send(GetStatus)))
+        join_all(self.lines().iter().map(|l| l.send(GetStatus)))
             .await
             .into_iter()
             .filter_map(Result::ok)
@@ -175,29 +309,8 @@ impl Fleet {
     /// Un-registers every line (in parallel, each bounded by `timeout`) and
     /// stops them.
     pub async fn shutdown(&self, timeout: Duration) {
-        join_all(self.lines.iter().map(|l| l.send(Shutdown { timeout }))).await;
+        join_all(self.lines().iter().map(|l| l.send(Shutdown { timeout }))).await;
     }
-}
-
-fn line_setups(config: &FleetConfig, options: &FleetOptions) -> Result<Vec<LineSetup>, FleetError> {
-    let device = device_id();
-    // One draw from the OS for the whole fleet (not one per line); each
-    // line mixes in its index.
-    let seed = options
-        .seed
-        .unwrap_or_else(|| rand::rngs::StdRng::from_os_rng().next_u64());
-    config
-        .lines
-        .iter()
-        .map(|line| {
-            LineSetup::from_config(line, config, &options.user_agent, &device, Some(seed)).map_err(
-                |source| FleetError::Line {
-                    index: line.index,
-                    source,
-                },
-            )
-        })
-        .collect()
 }
 
 /// The process's soft `RLIMIT_NOFILE` ("Max open files" in
@@ -308,7 +421,14 @@ mod tests {
             sip_port: 0,
             trace: None,
         };
-        let Err(err) = line_setups(&config, &options) else {
+        let base = LineBase {
+            config: config.clone(),
+            user_agent: options.user_agent.clone(),
+            device: "d".into(),
+            seed: 1,
+            servers: Mutex::new(Vec::new()),
+        };
+        let Err(err) = base.setup(&config.lines[0]) else {
             panic!("a line without a server must not start");
         };
         assert!(
