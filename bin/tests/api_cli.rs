@@ -58,9 +58,35 @@ fn http(
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The `sipfleet run` child, killed if the test fails half way (a panic
+/// must not leave it running, holding the lab's ports and lock).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts `sipfleet run` with `args` and waits for the API's address on
 /// stderr; the child's stderr lines keep coming on the channel.
-fn start(args: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+fn start(args: &[&str]) -> (Running, SocketAddr, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sipfleet"))
         .args(args)
         .stdin(Stdio::null())
@@ -91,7 +117,7 @@ fn start(args: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
                 .split_whitespace()
                 .find_map(|w| w.trim_end_matches(',').parse::<SocketAddr>().ok())
                 .unwrap_or_else(|| panic!("no address in {line}"));
-            return (child, addr, rx);
+            return (Running(child), addr, rx);
         }
         seen.push(line);
     }
@@ -351,6 +377,258 @@ fn off_loopback_the_api_needs_a_token_and_enforces_it() {
     let (status, lines) = http(addr, "GET", "/v1/lines", Some(token), None);
     assert_eq!(status, 200, "{lines}");
     assert_eq!(lines[0]["line"], 1);
+    let status = sigterm_and_wait(&mut child);
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A Prometheus text exposition as `name{labels}` → value.
+fn metrics(addr: SocketAddr) -> std::collections::HashMap<String, f64> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    let mut values = std::collections::HashMap::new();
+    for line in body.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not an exposition line: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a sample value: {line}"));
+        values.insert(name.to_string(), value);
+    }
+    assert!(body.trim_end().ends_with("# EOF") || !values.is_empty());
+    values
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Calls addressed by id, a line added and removed at run time, the
+/// metrics moving with them, and the WebSocket event stream (in order,
+/// numbered, with a replay for a client that reconnects).
+#[test]
+fn calls_by_id_lines_at_run_time_metrics_and_the_event_websocket() {
+    let lab = Lab::start(LabConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fleet.cfg");
+    std::fs::write(&cfg, config(&lab)).unwrap();
+    let (mut child, addr, _stderr) = start(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    wait_until("line 1 registered", Duration::from_secs(10), || {
+        http(addr, "GET", "/readyz", None, None).0 == 200
+    });
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/v1/events?replay=100")).unwrap();
+    let mut seen: Vec<Value> = Vec::new();
+    let mut read_until = |seen: &mut Vec<Value>, what: &str, pred: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no {what} on the WebSocket: {seen:#?}"
+            );
+            let message = ws.read().expect("WebSocket message");
+            if let tungstenite::Message::Text(text) = message {
+                let event: Value = serde_json::from_str(text.as_str()).expect("JSON event");
+                let hit = pred(&event);
+                seen.push(event);
+                if hit {
+                    return;
+                }
+            }
+        }
+    };
+    // The replay starts with line 1's story.
+    read_until(&mut seen, "line 1 registered (replayed)", &|e| {
+        e["event"] == "registered" && e["line"] == 1
+    });
+    assert_eq!(
+        seen[0]["seq"], 1,
+        "the replay starts at the first event: {seen:#?}"
+    );
+
+    // A call by id: listed, then hung up by id; the SBC gets the BYE.
+    let to = format!("sip:9001@{}", lab.domain());
+    let (status, placed) = http(
+        addr,
+        "POST",
+        "/v1/lines/1/calls",
+        None,
+        Some(&format!("{{\"to\":\"{to}\"}}")),
+    );
+    assert_eq!(status, 201, "{placed}");
+    let call_id = placed["call_id"].as_str().unwrap().to_string();
+    read_until(&mut seen, "call established", &|e| {
+        e["event"] == "call_established" && e["call_id"] == call_id.as_str()
+    });
+    let (status, calls) = http(addr, "GET", "/v1/calls", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["call_id"] == call_id.as_str() && c["line"] == 1),
+        "{calls}"
+    );
+    let m = metrics(addr);
+    assert_eq!(
+        m.get(r#"sipfleet_lines{state="registered"}"#),
+        Some(&1.0),
+        "{m:#?}"
+    );
+    assert!(
+        m.keys()
+            .any(|k| k.starts_with("sipfleet_calls_started_total")),
+        "{m:#?}"
+    );
+    let (status, done) = http(
+        addr,
+        "POST",
+        &format!("/v1/calls/{call_id}/hangup"),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{done}");
+    read_until(&mut seen, "call ended", &|e| {
+        e["event"] == "call_ended" && e["call_id"] == call_id.as_str()
+    });
+    wait_until("BYE at SBC 1", Duration::from_secs(5), || {
+        lab.received(1)
+            .unwrap()
+            .iter()
+            .any(|r| r.method == "BYE" && r.call_id == call_id)
+    });
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            &format!("/v1/calls/{call_id}/hangup"),
+            None,
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        http(addr, "POST", "/v1/calls/nope/hangup", None, None).0,
+        404
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            &format!("/v1/calls/{call_id}/explode"),
+            None,
+            None
+        )
+        .0,
+        404
+    );
+    let m = metrics(addr);
+    assert!(
+        m.iter()
+            .any(|(k, v)| k.starts_with("sipfleet_calls_ended_total") && *v >= 1.0),
+        "the ended call is counted: {m:#?}"
+    );
+
+    // A line added at run time (JSON keys) registers; removing it sends
+    // Expires: 0.
+    let (status, added) = http(
+        addr,
+        "POST",
+        "/v1/lines",
+        None,
+        Some(&format!(
+            r#"{{"reg.2.address": "1002", "reg.2.auth.password": "pw1002",
+                "reg.2.server.1.address": "{}", "reg.2.server.1.transport": "UDPOnly"}}"#,
+            lab.domain()
+        )),
+    );
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["line"], 2);
+    read_until(&mut seen, "line 2 registered", &|e| {
+        e["event"] == "registered" && e["line"] == 2
+    });
+    assert_eq!(
+        http(addr, "GET", "/v1/lines/2", None, None).1["state"],
+        "registered"
+    );
+    let (status, err) = http(
+        addr,
+        "POST",
+        "/v1/lines",
+        None,
+        Some(r#"{"reg.2.address": "1002", "reg.2.server.1.address": "x.test"}"#),
+    );
+    assert_eq!(status, 409, "line 2 exists: {err}");
+    let (status, err) = http(
+        addr,
+        "POST",
+        "/v1/lines",
+        None,
+        Some(r#"{"reg.3.expires": "abc"}"#),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["field"], "config");
+    let (status, removed) = http(addr, "DELETE", "/v1/lines/2", None, None);
+    assert_eq!(status, 200, "{removed}");
+    wait_until("un-REGISTER of 1002", Duration::from_secs(5), || {
+        lab.received(1).unwrap().iter().any(|r| {
+            r.method == "REGISTER" && r.from_user.as_deref() == Some("1002") && r.expires == Some(0)
+        })
+    });
+    assert_eq!(http(addr, "GET", "/v1/lines/2", None, None).0, 404);
+    assert_eq!(
+        http(addr, "POST", "/v1/lines/1/register", None, None).0,
+        202
+    );
+
+    // Events came in order, each numbered one more than the last.
+    let seqs: Vec<u64> = seen.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    drop(ws);
+    // A client reconnecting with a replay gets the last events again.
+    let (mut again, _) = tungstenite::connect(format!("ws://{addr}/v1/events?replay=3")).unwrap();
+    let first = match again.read().unwrap() {
+        tungstenite::Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        first["seq"].as_u64().unwrap() >= *seqs.last().unwrap() - 2,
+        "{first}"
+    );
+    assert_eq!(
+        http(addr, "GET", "/v1/events?replay=100000", None, None).0,
+        400,
+        "replay is bounded"
+    );
+
     let status = sigterm_and_wait(&mut child);
     assert_eq!(status.code(), Some(0));
 }

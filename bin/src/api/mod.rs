@@ -35,6 +35,9 @@ use actix_web::{web, App, HttpServer};
 
 use handlers::ApiState;
 
+/// Seconds the open connections get when `run` stops.
+const SHUTDOWN_GRACE_S: u64 = 1;
+
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -116,6 +119,9 @@ impl Listener {
         })
         .workers(1)
         .disable_signals()
+        // At shutdown, open requests get this long; a WebSocket client
+        // following the events would otherwise hold the exit forever.
+        .shutdown_timeout(SHUTDOWN_GRACE_S)
         .bind(config.addr)
         .map_err(|source| ListenError::Bind {
             addr: config.addr,
