@@ -38,6 +38,41 @@ pub fn authorized(header: Option<&[u8]>, token: &str) -> bool {
     given.ct_eq(token.as_bytes()).into()
 }
 
+/// `access_token=` of a query string: a browser's WebSocket cannot send
+/// an `Authorization` header, so `/v1/events` also takes the token there
+/// (RFC 6750 2.3).
+fn query_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let value = pair.strip_prefix("access_token=")?;
+        percent_decode(value)
+    })
+}
+
+/// `%XX` and `+` of a query value; `None` for a malformed escape.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 impl<S, B> Transform<S, ServiceRequest> for BearerToken
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
@@ -76,13 +111,19 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let allowed = match self.token.as_ref() {
             None => true,
-            Some(_) if req.path() == "/healthz" => true,
-            Some(token) => authorized(
-                req.headers()
-                    .get(header::AUTHORIZATION)
-                    .map(|v| v.as_bytes()),
-                token,
-            ),
+            // The health check, and the status page itself (static; its
+            // script sends the token it is given for every request).
+            Some(_) if matches!(req.path(), "/healthz" | "/") => true,
+            Some(token) => {
+                authorized(
+                    req.headers()
+                        .get(header::AUTHORIZATION)
+                        .map(|v| v.as_bytes()),
+                    token,
+                ) || (req.path() == "/v1/events"
+                    && query_token(req.query_string())
+                        .is_some_and(|given| given.as_bytes().ct_eq(token.as_bytes()).into()))
+            }
         };
         if !allowed {
             let mut response = ApiError::new(
@@ -107,6 +148,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::authorized;
+
+    #[test]
+    fn the_query_token_is_read_with_its_escapes() {
+        use super::query_token;
+        assert_eq!(
+            query_token("replay=5&access_token=a%2Bb+c").as_deref(),
+            Some("a+b c")
+        );
+        assert_eq!(query_token("access_token=abc").as_deref(), Some("abc"));
+        assert_eq!(query_token("replay=5"), None);
+        assert_eq!(query_token("access_token=%zz"), None);
+        assert_eq!(query_token("access_token=%4"), None);
+    }
 
     #[test]
     fn only_the_exact_bearer_token_passes() {

@@ -123,6 +123,9 @@ impl EventLog {
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     replay: Option<usize>,
+    /// The token, for a browser (checked by the auth layer).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// Upgrades to a WebSocket and streams the events.

@@ -36,7 +36,8 @@ impl ApiState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.route("/", web::get().to(status_page))
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/v1/lines", web::get().to(lines))
@@ -66,6 +67,14 @@ impl From<ControlError> for ApiError {
         };
         ApiError::new(status, e.to_string())
     }
+}
+
+/// The status page: one embedded HTML file, no external resource; its
+/// script reads `/v1/lines` and follows `/v1/events`.
+async fn status_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(include_str!("status.html"))
 }
 
 async fn healthz() -> HttpResponse {

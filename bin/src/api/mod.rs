@@ -4,6 +4,7 @@
 //!
 //! | method and path | does |
 //! |---|---|
+//! | `GET /` | the status page (lines live from the event stream, calls) |
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz[?ratio=R]` | 200 when at least R (default 1) of the configured lines are registered, 503 otherwise |
 //! | `GET /v1/lines` | every line's state, registrar, primary, calls |
