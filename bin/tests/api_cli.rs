@@ -374,6 +374,33 @@ fn off_loopback_the_api_needs_a_token_and_enforces_it() {
         .0,
         401
     );
+    // The WebSocket: a browser cannot send a header, so the token may come
+    // as access_token (and nothing else gets in).
+    assert!(tungstenite::connect(format!("ws://{addr}/v1/events")).is_err());
+    assert!(tungstenite::connect(format!(
+        "ws://{addr}/v1/events?access_token=wrong-token-0123456789"
+    ))
+    .is_err());
+    let (ws, _) = tungstenite::connect(format!("ws://{addr}/v1/events?access_token={token}"))
+        .expect("the token as access_token opens the event stream");
+    drop(ws);
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            &format!("/v1/lines?access_token={token}"),
+            None,
+            None
+        )
+        .0,
+        401,
+        "only the event stream takes the token in the query"
+    );
+    assert_eq!(
+        http(addr, "GET", "/", None, None).0,
+        200,
+        "the page itself is static"
+    );
     let (status, lines) = http(addr, "GET", "/v1/lines", Some(token), None);
     assert_eq!(status, 200, "{lines}");
     assert_eq!(lines[0]["line"], 1);
