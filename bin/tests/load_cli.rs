@@ -514,6 +514,21 @@ fn bad_input_is_one_line_and_exit_2() {
             ],
             "needs --call-to",
         ),
+        // Outputs that could not be written at the end are refused first.
+        (
+            vec!["--users", "20000..", "--lines", "5", "--summary", "/nonexistent/s.json"],
+            "--summary /nonexistent/s.json: no directory /nonexistent",
+        ),
+        (
+            vec!["--users", "20000..", "--lines", "5", "--report", "/tmp"],
+            "--report /tmp: is a directory",
+        ),
+        (
+            vec![
+                "--users", "20000..", "--lines", "5", "--summary", "x.json", "--report", "x.json",
+            ],
+            "--summary and --report name the same file",
+        ),
         // A generated value out of range: the first error names the flag
         // and the line, the others are counted, not repeated.
         (

@@ -23,6 +23,8 @@ pub enum MergeError {
     Empty,
     #[error("summary #{position}: schema {found:?}, this sipfleet merges {SCHEMA:?}")]
     Schema { position: usize, found: String },
+    #[error("shards {missing:?} of {count} are missing: a merge of part of a run would count fewer lines than ran (--partial merges a part knowingly)")]
+    Incomplete { missing: Vec<u32>, count: u32 },
     #[error("summary #{position} lists no shard")]
     NoShard { position: usize },
     #[error("summary #{position}: shard {index} of {count}, but another summary is one of {expected} shards: these are not shards of one run")]
@@ -61,10 +63,21 @@ pub enum MergeError {
 /// the order of `summaries`: they are sorted by shard first. Positions in
 /// errors are 1-based, in the order given.
 pub fn merge(summaries: Vec<Summary>) -> Result<Summary, MergeError> {
+    merge_with(summaries, true)
+}
+
+/// [`merge`] of part of a run's shards (`sipfleet load merge --partial`):
+/// merges of parts merge again into the whole, and a run whose shard was
+/// lost can still be read, knowingly.
+pub fn merge_part(summaries: Vec<Summary>) -> Result<Summary, MergeError> {
+    merge_with(summaries, false)
+}
+
+fn merge_with(summaries: Vec<Summary>, complete: bool) -> Result<Summary, MergeError> {
     if summaries.is_empty() {
         return Err(MergeError::Empty);
     }
-    check_shards(&summaries)?;
+    check_shards(&summaries, complete)?;
     let interval = check_interval(&summaries)?;
 
     let mut latency = histogram::new_histogram();
@@ -103,7 +116,7 @@ pub fn merge(summaries: Vec<Summary>) -> Result<Summary, MergeError> {
     })
 }
 
-fn check_shards(summaries: &[Summary]) -> Result<(), MergeError> {
+fn check_shards(summaries: &[Summary], complete: bool) -> Result<(), MergeError> {
     let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
     let mut expected: Option<u32> = None;
     for (i, s) in summaries.iter().enumerate() {
@@ -142,6 +155,13 @@ fn check_shards(summaries: &[Summary]) -> Result<(), MergeError> {
                 });
             }
         }
+    }
+    // A missing shard would pass for a run of fewer lines: every count,
+    // ratio and threshold of the merge would be wrong without a word.
+    let count = expected.unwrap_or(0);
+    let missing: Vec<u32> = (0..count).filter(|i| !seen.contains_key(i)).collect();
+    if complete && !missing.is_empty() {
+        return Err(MergeError::Incomplete { missing, count });
     }
     Ok(())
 }

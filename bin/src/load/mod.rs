@@ -134,6 +134,11 @@ pub struct MergeArgs {
     /// A pass/fail criterion on the merged summary; any failure exits 2.
     #[arg(long, value_name = "EXPR")]
     pub threshold: Vec<String>,
+    /// Merge even when shards of the run are missing (a merge of merges,
+    /// or a run whose shard was lost); without it, a missing shard is an
+    /// error, since the merge would count fewer lines than ran.
+    #[arg(long)]
+    pub partial: bool,
 }
 
 pub fn run(args: LoadArgs) -> ExitCode {
@@ -181,6 +186,39 @@ fn check_thresholds(
     ok
 }
 
+/// Refuses, before a run, output paths that could not be written at its
+/// end (a missing directory, a directory, the same file twice): an hour's
+/// results must not be lost to a typo.
+pub(crate) fn check_output_paths(paths: &[(&str, Option<&PathBuf>)]) -> Result<(), String> {
+    let given: Vec<(&str, &PathBuf)> = paths
+        .iter()
+        .filter_map(|(flag, p)| p.map(|p| (*flag, p)))
+        .collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        if path.is_dir() {
+            return Err(format!("{flag} {}: is a directory", path.display()));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(format!(
+                "{flag} {}: no directory {}",
+                path.display(),
+                parent.display()
+            ));
+        }
+        if let Some((other, _)) = given[..i].iter().find(|(_, p)| p == path) {
+            return Err(format!(
+                "{other} and {flag} name the same file {}: give each its own",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the summary (pretty JSON) and the report, when asked.
 fn write_outputs(
     summary: &summary::Summary,
@@ -209,6 +247,13 @@ fn merge_command(args: MergeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = check_output_paths(&[
+        ("--summary", args.summary.as_ref()),
+        ("--report", args.report.as_ref()),
+    ]) {
+        report(&format!("{WHO}: {e}"));
+        return ExitCode::from(2);
+    }
     let mut summaries = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let read = std::fs::read_to_string(path)
@@ -225,7 +270,12 @@ fn merge_command(args: MergeArgs) -> ExitCode {
             }
         }
     }
-    let mut merged = match merge::merge(summaries) {
+    let merged = if args.partial {
+        merge::merge_part(summaries)
+    } else {
+        merge::merge(summaries)
+    };
+    let mut merged = match merged {
         Ok(m) => m,
         Err(e) => {
             report(&format!("{WHO}: {e}"));

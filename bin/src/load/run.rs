@@ -48,6 +48,12 @@ fn prepare(args: &RunLoadArgs) -> Result<Plan, ExitCode> {
     if let Some(path) = &args.stats {
         StatsFile::check(path).map_err(usage)?;
     }
+    super::check_output_paths(&[
+        ("--stats", args.stats.as_ref()),
+        ("--summary", args.summary.as_ref()),
+        ("--report", args.report.as_ref()),
+    ])
+    .map_err(usage)?;
     let shard = match (&args.shard, args.shards) {
         (Some(text), _) => text.parse::<Shard>().map_err(usage)?,
         (None, Some(count)) => {

@@ -91,10 +91,12 @@ impl Metric {
         match self {
             Metric::RegisteredRatio => ratio(s.lines.registered_at_end, s.lines.configured),
             Metric::EverRegisteredRatio => ratio(s.lines.ever_registered, s.lines.configured),
-            Metric::P50RegisterMs => lat.p50 as f64,
-            Metric::P90RegisterMs => lat.p90 as f64,
-            Metric::P99RegisterMs => lat.p99 as f64,
-            Metric::MaxRegisterMs => lat.max as f64,
+            // No registration, no latency: NaN fails the threshold instead
+            // of a 0 ms that would pass any bound.
+            Metric::P50RegisterMs => sampled(lat.count, lat.p50),
+            Metric::P90RegisterMs => sampled(lat.count, lat.p90),
+            Metric::P99RegisterMs => sampled(lat.count, lat.p99),
+            Metric::MaxRegisterMs => sampled(lat.count, lat.max),
             Metric::RegistersPerRegistration => s.registrations.registers_per_registration,
             Metric::Failovers => s.failovers.iter().map(|m| m.count).sum::<u64>() as f64,
             Metric::Failbacks => s.failbacks.iter().map(|m| m.count).sum::<u64>() as f64,
@@ -106,6 +108,15 @@ impl Metric {
             Metric::CallsAnswered => s.calls.answered as f64,
             Metric::Retransmissions => s.registrations.retransmissions as f64,
         }
+    }
+}
+
+/// `value` of a histogram with `count` samples; NaN without any.
+fn sampled(count: u64, value: u64) -> f64 {
+    if count == 0 {
+        f64::NAN
+    } else {
+        value as f64
     }
 }
 
@@ -593,6 +604,26 @@ mod tests {
         s.lines.configured = 0;
         let r = evaluate(&["registered_ratio >= 0".parse().unwrap()], &s);
         assert!(!r[0].passed);
+    }
+
+    #[test]
+    fn latency_bounds_fail_when_nothing_registered() {
+        let mut s = summary();
+        s.register_latency_ms =
+            super::super::histogram::encode(&super::super::histogram::new_histogram());
+        for metric in [
+            "p50_register_ms",
+            "p90_register_ms",
+            "p99_register_ms",
+            "max_register_ms",
+        ] {
+            let r = evaluate(&[format!("{metric} < 200").parse().unwrap()], &s);
+            assert!(r[0].value.is_nan(), "{metric}");
+            assert!(
+                !r[0].passed,
+                "{metric}: no registration cannot pass a latency bound"
+            );
+        }
     }
 
     #[test]

@@ -465,8 +465,8 @@ fn merge_is_order_independent() {
         assert_eq!(merge(shuffled).unwrap(), first, "{order:?}");
     }
     // Merging merges: (0+1) + (2+3) is the same as all four at once.
-    let left = merge(shards[..2].to_vec()).unwrap();
-    let right = merge(shards[2..].to_vec()).unwrap();
+    let left = merge_part(shards[..2].to_vec()).unwrap();
+    let right = merge_part(shards[2..].to_vec()).unwrap();
     let mut twice = merge(vec![right, left]).unwrap();
     assert!(approx(
         twice.registrations.registers_per_registration,
@@ -484,6 +484,12 @@ fn merge_is_order_independent() {
 fn refuses_what_is_not_shards_of_one_run() {
     assert!(matches!(merge(vec![]), Err(MergeError::Empty)));
     let shards = small().shards(4);
+
+    let e = merge(vec![shards[0].clone(), shards[2].clone()]).unwrap_err();
+    assert!(
+        matches!(&e, MergeError::Incomplete { missing, count: 4 } if *missing == vec![1, 3]),
+        "{e}"
+    );
 
     let mut other = shards.clone();
     other[2].schema = "sipfleet.load.summary/2".into();
