@@ -285,11 +285,32 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// hang-up (the terminal or the SSH session went away) stops the fleet
 /// the way SIGTERM does, so no binding is left at the SBC.
 pub(crate) fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Future<Output = ()> {
+    let stop = wait_for_stop_cause(duration);
+    async move {
+        stop.await;
+    }
+}
+
+/// What ended the wait of [`wait_for_stop_cause`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    /// `--duration` passed.
+    Duration,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal,
+}
+
+/// [`wait_for_stop`], telling what stopped it. After the first signal, a
+/// second one ends the process at once (exit 130): someone who presses
+/// Ctrl-C twice does not want to wait for the un-REGISTERs.
+pub(crate) fn wait_for_stop_cause(
+    duration: Option<Duration>,
+) -> impl std::future::Future<Output = StopCause> {
     use tokio::signal::unix::{signal, SignalKind};
     // Installed now, before the fleet starts: a signal that comes while the
     // lines start must stop them too, not kill the process (SIGHUP's and
     // SIGTERM's default) with bindings left at the SBC.
-    let listeners: Vec<_> = [
+    let mut listeners: Vec<_> = [
         SignalKind::terminate(),
         SignalKind::hangup(),
         SignalKind::interrupt(),
@@ -304,21 +325,28 @@ pub(crate) fn wait_for_stop(duration: Option<Duration>) -> impl std::future::Fut
                 None => std::future::pending().await,
             }
         };
-        let signals = any_signal(listeners);
-        tokio::select! {
-            _ = timer => {}
-            _ = signals => {}
-        }
+        let cause = tokio::select! {
+            _ = timer => StopCause::Duration,
+            _ = any_signal(&mut listeners) => StopCause::Signal,
+        };
+        tokio::spawn(async move {
+            any_signal(&mut listeners).await;
+            crate::output::report(
+                "sipfleet: another signal while stopping: exiting without waiting for the un-REGISTERs",
+            );
+            std::process::exit(130);
+        });
+        cause
     }
 }
 
 /// Resolves when any of `listeners` receives its signal (never without one).
-async fn any_signal(mut listeners: Vec<tokio::signal::unix::Signal>) {
+async fn any_signal(listeners: &mut [tokio::signal::unix::Signal]) {
     if listeners.is_empty() {
         return std::future::pending().await;
     }
     std::future::poll_fn(|cx| {
-        for s in &mut listeners {
+        for s in listeners.iter_mut() {
             if s.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(());
             }

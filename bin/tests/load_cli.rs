@@ -583,3 +583,55 @@ fn bad_input_is_one_line_and_exit_2() {
     assert!(err.contains("not a load summary"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A signal before `--duration` ends the run cleanly, but it is not a
+/// pass: exit 3, and the summary says it was interrupted and what was
+/// asked. (Nothing answers at 127.0.0.1:9: no lab needed.)
+#[test]
+fn a_run_cut_short_by_a_signal_exits_3_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("base.cfg");
+    std::fs::write(
+        &cfg,
+        "voIpProt.server.1.address=\"127.0.0.1\"\nvoIpProt.server.1.port=\"9\"\n",
+    )
+    .unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut child = sipfleet()
+        .args([
+            "load",
+            "--lines",
+            "3",
+            "--users",
+            "20000..",
+            "--duration",
+            "60",
+        ])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--summary")
+        .arg(&summary)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("interrupted by a signal before --duration"),
+        "{err}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true);
+    assert_eq!(s["requested_duration_ms"], 60_000);
+    assert!(
+        s["duration_ms"].as_u64().unwrap() < 10_000,
+        "{}",
+        s["duration_ms"]
+    );
+}

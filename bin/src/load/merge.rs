@@ -103,6 +103,8 @@ fn merge_with(summaries: Vec<Summary>, complete: bool) -> Result<Summary, MergeE
         schema: SCHEMA.to_string(),
         started_unix_ms: sorted.iter().map(|s| s.started_unix_ms).min().unwrap_or(0),
         duration_ms: sorted.iter().map(|s| s.duration_ms).max().unwrap_or(0),
+        requested_duration_ms: sorted.iter().filter_map(|s| s.requested_duration_ms).max(),
+        interrupted: sorted.iter().any(|s| s.interrupted),
         shards,
         lines: merge_lines(&sorted),
         registrations: merge_registrations(&sorted),
@@ -261,6 +263,7 @@ fn merge_calls(ss: &[Summary]) -> CallStats {
         out.answered += c.answered;
         out.failed += c.failed;
         out.completed += c.completed;
+        out.dropped += c.dropped;
         add_map(&mut out.ended_by_reason, &c.ended_by_reason);
     }
     out

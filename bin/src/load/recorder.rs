@@ -319,14 +319,26 @@ impl Recorder {
                 }
             }
             CallEventKind::Ended { reason, .. } => {
+                let hung_up = matches!(reason, EndReason::LocalHangup | EndReason::RemoteHangup);
+                let by_run_end = self.stopping
+                    && matches!(reason, EndReason::LocalHangup | EndReason::Cancelled);
+                let key = if by_run_end {
+                    "run_ended"
+                } else {
+                    reason.as_str()
+                };
                 *self
                     .call_stats
                     .ended_by_reason
-                    .entry(reason.as_str().to_string())
+                    .entry(key.to_string())
                     .or_default() += 1;
                 match self.calls.remove(call_id) {
                     Some(true) => {
-                        self.call_stats.completed += 1;
+                        if hung_up {
+                            self.call_stats.completed += 1;
+                        } else {
+                            self.call_stats.dropped += 1;
+                        }
                         self.calls_up -= 1;
                     }
                     Some(false) if !(self.stopping && *reason == EndReason::Cancelled) => {
@@ -476,6 +488,8 @@ impl Recorder {
             schema: SCHEMA.to_string(),
             started_unix_ms,
             duration_ms: self.t_ms(end),
+            requested_duration_ms: None,
+            interrupted: false,
             shards: vec![shard],
             lines,
             registrations: RegistrationStats {
@@ -758,22 +772,28 @@ mod tests {
         f.call(10, "b", ended(EndReason::Rejected));
         f.call(0, "c", started());
         f.call(10, "c", CallEventKind::Answered);
-        assert_eq!(f.close(1000).calls_up, 2);
+        // Torn down by a failover after the answer: dropped, not completed.
+        f.call(0, "e", started());
+        f.call(10, "e", CallEventKind::Answered);
+        assert_eq!(f.close(1000).calls_up, 3);
+        f.call(1200, "e", ended(EndReason::RegistrarChanged));
         f.call(1500, "a", ended(EndReason::LocalHangup));
         f.call(1500, "d", started());
         f.rec.call_not_placed();
         f.rec.mark_end();
-        // At the end: the answered call hung up, the ringing one cancelled.
+        // At the end: the answered call hung up, the ringing one cancelled,
+        // both by the run's end.
         f.call(2000, "c", ended(EndReason::LocalHangup));
         f.call(2000, "d", ended(EndReason::Cancelled));
         let c = f.summary(2000).calls;
         assert_eq!(
-            (c.attempted, c.answered, c.completed, c.failed),
-            (5, 2, 2, 2)
+            (c.attempted, c.answered, c.completed, c.dropped, c.failed),
+            (6, 3, 2, 1, 2)
         );
-        assert_eq!(c.ended_by_reason["local_hangup"], 2);
+        assert_eq!(c.ended_by_reason["local_hangup"], 1);
+        assert_eq!(c.ended_by_reason["run_ended"], 2);
+        assert_eq!(c.ended_by_reason["registrar_changed"], 1);
         assert_eq!(c.ended_by_reason["rejected"], 1);
-        assert_eq!(c.ended_by_reason["cancelled"], 1);
         assert_eq!(c.ended_by_reason["not_placed"], 1);
     }
 

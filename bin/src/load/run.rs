@@ -24,7 +24,7 @@ use super::recorder::Recorder;
 use super::stats_file::StatsFile;
 use super::summary::ShardInfo;
 use super::{check_thresholds, parse_thresholds, write_outputs, RunLoadArgs};
-use crate::cmd_run::{default_shutdown_timeout, wait_for_stop};
+use crate::cmd_run::{default_shutdown_timeout, wait_for_stop_cause, StopCause};
 use crate::logging;
 use crate::output::report;
 
@@ -167,7 +167,7 @@ pub fn run(args: RunLoadArgs) -> ExitCode {
     let config = plan.config;
     let system = actix::System::new();
     let result = system.block_on(async {
-        let stop = wait_for_stop(args.duration);
+        let stop = wait_for_stop_cause(args.duration);
         let fleet = Fleet::start(&config, options)?;
         drop(config);
         slog::info!(log, "load started"; "lines" => n, "sip_port" => fleet.sip_port());
@@ -213,7 +213,7 @@ pub fn run(args: RunLoadArgs) -> ExitCode {
             actix::spawn(place_calls(plan, fleet.lines().to_vec(), recorder.clone()))
         });
         let run = async {
-            stop.await;
+            let cause = stop.await;
             if let Some(caller) = &caller {
                 caller.abort();
             }
@@ -232,13 +232,13 @@ pub fn run(args: RunLoadArgs) -> ExitCode {
             let (done, wait) = oneshot::channel();
             let _ = ctl_tx.send(Control::Finish(done));
             let _ = wait.await;
-            retransmissions
+            (retransmissions, cause)
         };
-        let (_, retransmissions) = tokio::join!(monitor, run);
-        Ok::<_, sipfleet_actors::fleet::FleetError>(retransmissions)
+        let (_, (retransmissions, cause)) = tokio::join!(monitor, run);
+        Ok::<_, sipfleet_actors::fleet::FleetError>((retransmissions, cause))
     });
     progress.finish();
-    let retransmissions = match result {
+    let (retransmissions, cause) = match result {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
@@ -246,17 +246,32 @@ pub fn run(args: RunLoadArgs) -> ExitCode {
     let mut summary = recorder
         .borrow()
         .summary(started_unix_ms, end, plan.shard, retransmissions);
+    summary.requested_duration_ms = args.duration.map(|d| d.as_millis() as u64);
+    // Without --duration a signal is how a run ends; with one, a signal
+    // cut it short.
+    summary.interrupted = cause == StopCause::Signal && args.duration.is_some();
     let passed = check_thresholds(&plan.thresholds, &mut summary, WHO);
     report(&final_line(&summary));
     if let Err(e) = write_outputs(&summary, args.summary.as_ref(), args.report.as_ref()) {
         return usage(e);
     }
-    if passed {
-        ExitCode::SUCCESS
-    } else {
+    if !passed {
         ExitCode::from(2)
+    } else if summary.interrupted {
+        report(&format!(
+            "{WHO}: interrupted by a signal before --duration: the summary covers {:.1} s of {:.1} s (exit {EXIT_INTERRUPTED})",
+            summary.duration_ms as f64 / 1000.0,
+            summary.requested_duration_ms.unwrap_or(0) as f64 / 1000.0
+        ));
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
+
+/// Exit status of a run a signal ended before its `--duration`: not a
+/// pass (a preempted shard must not look like one), not a usage error.
+pub const EXIT_INTERRUPTED: u8 = 3;
 
 /// Records every event already on the channel: the fleet runs on this
 /// thread, so everything stamped before now is there.
@@ -292,7 +307,7 @@ fn final_line(s: &super::summary::Summary) -> String {
     let l = &s.lines;
     let r = &s.registrations;
     format!(
-        "{WHO}: {} lines: {} registered at the end, {} ever, {} never; {} registrations, {} REGISTERs each; latency p50 {} ms p99 {} ms max {} ms; failovers {} failbacks {}; calls {} attempted {} answered {} failed",
+        "{WHO}: {} lines: {} registered at the end, {} ever, {} never; {} registrations, {} REGISTERs each; latency {}; failovers {} failbacks {}; calls {} attempted {} answered {} failed {} dropped",
         l.configured,
         l.registered_at_end,
         l.ever_registered,
@@ -303,15 +318,23 @@ fn final_line(s: &super::summary::Summary) -> String {
         } else {
             format!("{:.2}", r.registers_per_registration)
         },
-        s.register_latency_ms.p50,
-        s.register_latency_ms.p99,
-        s.register_latency_ms.max,
+        latency_text(&s.register_latency_ms),
         s.failovers.iter().map(|m| m.count).sum::<u64>(),
         s.failbacks.iter().map(|m| m.count).sum::<u64>(),
         s.calls.attempted,
         s.calls.answered,
-        s.calls.failed
+        s.calls.failed,
+        s.calls.dropped
     )
+}
+
+/// `p50 N ms p99 N ms max N ms`, or `-` without a sample (a 0 ms would
+/// read as a fast registrar).
+fn latency_text(h: &super::summary::Histogram) -> String {
+    if h.count == 0 {
+        return "-".into();
+    }
+    format!("p50 {} ms p99 {} ms max {} ms", h.p50, h.p99, h.max)
 }
 
 struct CallPlan {

@@ -23,6 +23,13 @@ pub struct Summary {
     pub started_unix_ms: u64,
     /// From the start to the end of the shutdown.
     pub duration_ms: u64,
+    /// The `--duration` asked, if one was.
+    #[serde(default)]
+    pub requested_duration_ms: Option<u64>,
+    /// A signal ended the run before its `--duration` (a preempted pod, a
+    /// Ctrl-C): its figures cover less than was asked.
+    #[serde(default)]
+    pub interrupted: bool,
     /// The shards this summary covers: one for a run, every merged one
     /// for a merge.
     pub shards: Vec<ShardInfo>,
@@ -124,9 +131,15 @@ pub struct CallStats {
     /// Ended before being answered (any reason but a local cancel at
     /// the end of the run).
     pub failed: u64,
-    /// Answered calls that ended.
+    /// Answered calls that ended by a hangup (ours after `--hold` or at
+    /// the end of the run, or the far end's).
     pub completed: u64,
-    /// Ended calls by `reason`.
+    /// Answered calls that ended otherwise: torn down by a failover
+    /// (`registrar_changed`), a transport error, a lost dialog, ...
+    #[serde(default)]
+    pub dropped: u64,
+    /// Ended calls by `reason`; calls still up when the run ended and hung
+    /// up by it count as `run_ended`.
     pub ended_by_reason: BTreeMap<String, u64>,
 }
 

@@ -104,7 +104,9 @@ impl Metric {
             Metric::RegistrationFailures => {
                 s.registrations.failures_by_reason.values().sum::<u64>() as f64
             }
-            Metric::CallsFailedRatio => ratio(s.calls.failed, s.calls.attempted),
+            // Failed before the answer, or dropped after it (a failover
+            // that tore the call down): both are calls the users lost.
+            Metric::CallsFailedRatio => ratio(s.calls.failed + s.calls.dropped, s.calls.attempted),
             Metric::CallsAnswered => s.calls.answered as f64,
             Metric::Retransmissions => s.registrations.retransmissions as f64,
         }
@@ -367,6 +369,8 @@ mod tests {
             schema: SCHEMA.into(),
             started_unix_ms: 0,
             duration_ms: 300_000,
+            requested_duration_ms: None,
+            interrupted: false,
             shards: vec![],
             lines: LineCounts {
                 configured: 1000,

@@ -166,6 +166,8 @@ impl Scenario {
             schema: SCHEMA.into(),
             started_unix_ms: 1_780_000_000_000,
             duration_ms: end + 1_500,
+            requested_duration_ms: None,
+            interrupted: false,
             shards,
             lines: LineCounts::default(),
             registrations: RegistrationStats::default(),

@@ -29,6 +29,8 @@ fn minimal() -> Summary {
         schema: SCHEMA.into(),
         started_unix_ms: 0,
         duration_ms: 0,
+        requested_duration_ms: None,
+        interrupted: false,
         shards: vec![],
         lines: LineCounts::default(),
         registrations: RegistrationStats {
