@@ -597,7 +597,7 @@ fn a_run_cut_short_by_a_signal_exits_3_and_says_so() {
     )
     .unwrap();
     let summary = dir.path().join("summary.json");
-    let mut child = sipfleet()
+    let child = sipfleet()
         .args([
             "load",
             "--lines",
