@@ -342,10 +342,14 @@ pub fn read_csv(mut input: impl Read, path: &str) -> Result<Vec<LineSpec>, Lines
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .trim(csv::Trim::All)
+        .trim(csv::Trim::None)
         .from_reader(&text[..]);
     let path_arc: Arc<str> = path.into();
     let mut out = Vec::new();
+    // user@domain → the row that has it: two lines on one AOR would steal
+    // each other's binding.
+    let mut seen: std::collections::HashMap<(String, Option<String>), u64> =
+        std::collections::HashMap::new();
     for (n, record) in reader.records().enumerate() {
         let record = record.map_err(|e| LinesError::Csv {
             path: path.to_string(),
@@ -358,14 +362,30 @@ pub fn read_csv(mut input: impl Read, path: &str) -> Result<Vec<LineSpec>, Lines
             row,
             message,
         };
-        if record.len() == 1 && record.get(0) == Some("") {
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue;
         }
+        if record.iter().any(|f| f.contains(['\n', '\r'])) {
+            return Err(err(
+                "a field runs over the end of its line: a quote is not closed".into(),
+            ));
+        }
+        let names = ["user", "password", "domain"];
         if out.is_empty()
+            && seen.is_empty()
             && record
-                .get(0)
-                .is_some_and(|f| f.eq_ignore_ascii_case("user"))
+                .iter()
+                .any(|f| names.iter().any(|n| f.trim().eq_ignore_ascii_case(n)))
         {
+            let in_order = record
+                .iter()
+                .zip(names)
+                .all(|(f, n)| f.trim().eq_ignore_ascii_case(n));
+            if !in_order {
+                return Err(err(
+                    "a header must be user,password[,domain], in that order".into(),
+                ));
+            }
             continue;
         }
         if !(2..=3).contains(&record.len()) {
@@ -374,22 +394,37 @@ pub fn read_csv(mut input: impl Read, path: &str) -> Result<Vec<LineSpec>, Lines
                 record.len()
             )));
         }
-        let user = record.get(0).unwrap_or_default();
+        let user = record.get(0).unwrap_or_default().trim();
         if user.is_empty() || user.contains(char::is_whitespace) {
             return Err(err(format!(
                 "user {user:?}: must be non-empty without spaces"
             )));
         }
-        let optional = |i: usize| record.get(i).filter(|v| !v.is_empty()).map(str::to_string);
-        let domain = optional(2);
+        // Fields are trimmed (`1003, pw3` is common); a password with
+        // spaces at its ends cannot be given here.
+        let password = record
+            .get(1)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let domain = record
+            .get(2)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         if let Some(d) = &domain {
             if d.contains(char::is_whitespace) {
                 return Err(err(format!("domain {d:?}: must not contain spaces")));
             }
         }
+        if let Some(first) = seen.insert((user.to_string(), domain.clone()), row) {
+            return Err(err(format!(
+                "user {user:?} again (first on row {first}): two lines on one address would take each other's binding"
+            )));
+        }
         out.push(LineSpec {
             user: user.to_string(),
-            password: optional(1),
+            password,
             domain,
             position: 0,
             location: Location::File {
@@ -844,6 +879,21 @@ mod tests {
         assert!(err.to_string().starts_with("u.csv: row 2: user"), "{err}");
         let err = read_csv(&b"1001,a\n1002,\xff\n"[..], "u.csv").unwrap_err();
         assert_eq!(err.to_string(), "u.csv: row 2: not UTF-8 text");
+        // The same user twice, a header in another order, an open quote.
+        let err = read_csv("1001,a\n1002,b\n1001,c\n".as_bytes(), "u.csv").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("u.csv: row 3: user \"1001\" again (first on row 1)"),
+            "{err}"
+        );
+        assert!(read_csv("1001,a\n1001,b,other.test\n".as_bytes(), "u.csv").is_ok());
+        let err = read_csv("password,user\npw1,1001\n".as_bytes(), "u.csv").unwrap_err();
+        assert!(
+            err.to_string().contains("a header must be user,password"),
+            "{err}"
+        );
+        let err = read_csv("1001,\"pw1\n1002,pw2\n".as_bytes(), "u.csv").unwrap_err();
+        assert!(err.to_string().contains("a quote is not closed"), "{err}");
     }
 
     #[test]
