@@ -16,7 +16,66 @@ pub fn stderr_logger_since(start: std::time::Instant) -> slog::Logger {
 /// `SIPFLEET_LOG` says otherwise, so thousands of lines' routine records
 /// do not drown the progress lines.
 pub fn quiet_stderr_logger_since(start: std::time::Instant) -> slog::Logger {
-    with_t_ms(stderr_logger_at(slog::Level::Warning), start)
+    let shown = stderr_drain_at(slog::Level::Warning);
+    let log = slog::Logger::root(FirstOfEachKind::new(shown, LOAD_RECORDS_OF_A_KIND).fuse(), slog::o!());
+    with_t_ms(log, start)
+}
+
+/// Records of one kind (one message) `sipfleet load` shows; the lines'
+/// summary counts the rest. 10,000 lines whose SBC refuses them would
+/// otherwise write 10,000 warnings a round over the progress lines.
+const LOAD_RECORDS_OF_A_KIND: u64 = 5;
+
+/// A drain that passes the first `limit` records of each message (and says
+/// when it stops), then drops that message's records.
+struct FirstOfEachKind<D> {
+    inner: D,
+    limit: u64,
+    seen: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl<D> FirstOfEachKind<D> {
+    fn new(inner: D, limit: u64) -> Self {
+        FirstOfEachKind {
+            inner,
+            limit,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// How many records of `message` came before this one.
+    fn count(&self, message: String) -> u64 {
+        let Ok(mut seen) = self.seen.lock() else {
+            return 0;
+        };
+        let n = seen.entry(message).or_insert(0);
+        *n += 1;
+        *n - 1
+    }
+}
+
+impl<D: slog::Drain<Ok = (), Err = slog::Never>> slog::Drain for FirstOfEachKind<D> {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        let before = self.count(format!("{}", record.msg()));
+        if before < self.limit {
+            self.inner.log(record, values)?;
+        }
+        if before + 1 == self.limit {
+            let note = format!("{} (more records like this one are not shown)", record.msg());
+            let args = format_args!("{note}");
+            let rs = slog::RecordStatic {
+                location: record.location(),
+                tag: record.tag(),
+                level: record.level(),
+            };
+            self.inner
+                .log(&slog::Record::new(&rs, &args, slog::BorrowedKV(&())), values)?;
+        }
+        Ok(())
+    }
 }
 
 fn with_t_ms(log: slog::Logger, start: std::time::Instant) -> slog::Logger {
@@ -31,6 +90,13 @@ pub fn stderr_logger() -> slog::Logger {
 
 /// `SIPFLEET_LOG`'s level, else `default`.
 fn stderr_logger_at(default: slog::Level) -> slog::Logger {
+    slog::Logger::root(stderr_drain_at(default), slog::o!())
+}
+
+/// The stderr drain at `SIPFLEET_LOG`'s level, else `default`.
+fn stderr_drain_at(
+    default: slog::Level,
+) -> impl slog::Drain<Ok = (), Err = slog::Never> + Send + Sync + 'static {
     let level = match std::env::var("SIPFLEET_LOG").as_deref() {
         Ok("trace") => slog::Level::Trace,
         Ok("debug") => slog::Level::Debug,
@@ -44,6 +110,5 @@ fn stderr_logger_at(default: slog::Level) -> slog::Logger {
     // cannot be written are dropped.
     let drain = slog_term::FullFormat::new(decorator).build().ignore_res();
     let drain = slog_async::Async::new(drain).build().fuse();
-    let drain = drain.filter_level(level).fuse();
-    slog::Logger::root(drain, slog::o!())
+    drain.filter_level(level).fuse()
 }
