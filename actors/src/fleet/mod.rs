@@ -35,7 +35,10 @@ use crate::views::LineViews;
 /// How a fleet runs, beyond the Poly configuration.
 #[derive(Clone)]
 pub struct FleetOptions {
+    /// Where the lines' events go besides the fleet's subscribers (JSON,
+    /// text, slog, memory, a channel).
     pub events: EventSink,
+    /// The fleet's diagnostics (never a password).
     pub log: Logger,
     /// Extra trusted CA (PEM) for TLS routes, e.g. the lab's CA.
     pub ca_file: Option<PathBuf>,
@@ -45,6 +48,7 @@ pub struct FleetOptions {
     /// Seeds every random choice (back-off, Call-IDs, SRV weights) for
     /// reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// The `User-Agent` of every request.
     pub user_agent: String,
     /// The local UDP port of every UDP flow (a phone's SIP port), so a
     /// line's Contact stays the same across failover and failback; `0`
@@ -53,21 +57,33 @@ pub struct FleetOptions {
     /// The message trace (`--trace`, `--pcap`), if any.
     pub trace: Option<crate::trace::Trace>,
 }
+/// Why a fleet (or one of its lines) cannot start.
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("TLS setup: {0}")]
+    /// The TLS client cannot be set up (the CA file).
     Tls(#[from] TlsSetupError),
     #[error("DNS setup: {0}")]
+    /// The DNS client cannot be set up.
     Dns(#[from] DnsConfigError),
     #[error("line {index}: {source}")]
+    /// A line's configuration cannot make a line.
     Line {
+        /// `reg.x` of the line.
         index: u32,
         #[source]
+        /// What is missing.
         source: LineConfigError,
     },
     #[error("cannot bind the SIP port (UDP {port}): {source}")]
-    SipPort { port: u16, source: std::io::Error },
+    /// The SIP port cannot be bound.
+    SipPort {
+        /// The port asked for (`0`: any).
+        port: u16,
+        /// What the bind said.
+        source: std::io::Error,
+    },
 }
 
 pub use sipfleet_protocol::line::LineConfigError;
