@@ -441,3 +441,140 @@ impl EventObserver for LineViews {
         self.apply(event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipfleet_protocol::registration::{Event, UnregisterReason};
+    use sipfleet_protocol::route::{RouteSource, Transport};
+    use sipfleet_protocol::subscription::{EventPackage, SubscriptionEvent};
+
+    fn route() -> Route {
+        Route {
+            transport: Transport::Udp,
+            host: "sbc1.lab".into(),
+            addr: "127.0.0.11:5060".parse().unwrap(),
+            group: 0,
+            priority: 10,
+            weight: 0,
+            source: RouteSource::Network,
+        }
+    }
+
+    fn reg(views: &LineViews, kind: EventKind) -> Derived {
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: Event {
+                kind,
+                route: Some(route()),
+                call_id: "r".into(),
+            }
+            .into(),
+        })
+    }
+
+    fn sub(views: &LineViews, call_id: &str, kind: SubscriptionEventKind) {
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: SubscriptionEvent {
+                kind,
+                package: EventPackage::MessageSummary,
+                call_id: call_id.into(),
+                route: Some(route()),
+            }
+            .into(),
+        });
+    }
+
+    fn registering(purpose: Purpose) -> EventKind {
+        EventKind::Registering {
+            cseq: 1,
+            expires: 60,
+            purpose,
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_line_registered_and_an_unregister_shows() {
+        let views = LineViews::default();
+        views.add_line(1);
+        assert_eq!(views.line(1).unwrap().state, LineState::Starting);
+        reg(&views, registering(Purpose::Initial));
+        assert_eq!(views.line(1).unwrap().state, LineState::Registering);
+        reg(
+            &views,
+            EventKind::Registered {
+                expires: Duration::from_secs(60),
+                primary: true,
+            },
+        );
+        let v = views.line(1).unwrap();
+        assert_eq!((v.state, v.expires), (LineState::Registered, Some(60)));
+        assert_eq!(v.registrar, Some(route()));
+        // A refresh and its challenge: still bound.
+        reg(&views, registering(Purpose::Refresh));
+        reg(&views, registering(Purpose::Authenticate));
+        assert_eq!(views.line(1).unwrap().state, LineState::Registered);
+        reg(&views, registering(Purpose::Unregister));
+        assert_eq!(views.line(1).unwrap().state, LineState::Unregistering);
+        reg(
+            &views,
+            EventKind::Unregistered {
+                reason: UnregisterReason::Shutdown,
+            },
+        );
+        let v = views.line(1).unwrap();
+        assert_eq!(
+            (v.state, v.expires, v.registrar),
+            (LineState::Unregistered, None, None)
+        );
+        assert_eq!(v.last_failure, None, "a shutdown is no failure");
+        // Events of a line the fleet no longer holds leave no view.
+        views.remove_line(1);
+        reg(&views, registering(Purpose::Initial));
+        assert_eq!(views.line(1), None);
+        assert_eq!(views.count_by_state().values().sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn subscriptions_are_kept_by_call_id_with_their_last_event() {
+        let views = LineViews::default();
+        views.add_line(1);
+        sub(
+            &views,
+            "s1",
+            SubscriptionEventKind::Subscribed {
+                expires: Duration::from_secs(300),
+            },
+        );
+        sub(
+            &views,
+            "s1",
+            SubscriptionEventKind::Notified {
+                state: "active".into(),
+                content_type: None,
+                body: Default::default(),
+            },
+        );
+        sub(
+            &views,
+            "s2",
+            SubscriptionEventKind::Failed {
+                status: Some(489),
+                retry_in: Duration::from_secs(30),
+            },
+        );
+        let subs = views.line(1).unwrap().subscriptions;
+        assert_eq!(subs.len(), 2);
+        assert_eq!(subs[0].package, "message-summary");
+        assert_eq!(subs[0].last_event, "subscription_notify");
+        assert_eq!(subs[0].expires, Some(300));
+        assert_eq!(subs[0].notify_state.as_deref(), Some("active"));
+        assert_eq!(
+            (subs[1].last_event, subs[1].expires),
+            ("subscription_failed", None)
+        );
+    }
+}
