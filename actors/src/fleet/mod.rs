@@ -174,9 +174,16 @@ impl Fleet {
     /// Starts the services and every line. Must run inside an actix system.
     pub fn start(config: &FleetConfig, options: FleetOptions) -> Result<Fleet, FleetError> {
         let base = LineBase {
+            // The fleet-wide settings only: a fleet of 100,000 lines does
+            // not keep a second copy of every line's configuration.
             config: FleetConfig {
                 lines: Vec::new(),
-                ..config.clone()
+                sip: config.sip.clone(),
+                keepalive: config.keepalive.clone(),
+                dns: config.dns.clone(),
+                resources: config.resources.clone(),
+                pacing: config.pacing.clone(),
+                warnings: Vec::new(),
             },
             user_agent: options.user_agent.clone(),
             device: device_id(),
