@@ -386,6 +386,40 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
 mod tests {
     use super::*;
 
+    /// The HTTP adapter shares one fleet between its workers' threads
+    /// (`Arc<Fleet>`): the fleet must be `Send + Sync`, and so must what its
+    /// control API answers; a subscription moves to the task that reads it.
+    #[test]
+    fn a_fleet_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Fleet>();
+        shared::<ControlError>();
+        shared::<LineDetail>();
+        shared::<CallSummary>();
+        shared::<Routes>();
+        // A stream moves into the task that reads it (a WebSocket's).
+        fn sent<T: Send>() {}
+        sent::<crate::hub::EventStream>();
+    }
+
+    /// The control API's futures are `Send` too: an adapter may await them
+    /// on any runtime's task. Compiled, never run.
+    #[allow(dead_code)]
+    fn control_futures_are_send(fleet: &Fleet) {
+        fn send<T: Send>(_: T) {}
+        send(fleet.status());
+        send(fleet.line_details());
+        send(fleet.line_detail(1));
+        send(fleet.calls());
+        send(fleet.place_call(1, "sip:x@y"));
+        send(fleet.hangup("id"));
+        send(fleet.remove_line(1, Duration::from_secs(1)));
+        send(fleet.register_now(1));
+        send(fleet.routes("x", None, None));
+        send(fleet.metrics_text());
+        send(fleet.shutdown(Duration::from_secs(1)));
+    }
+
     #[test]
     fn the_soft_open_file_limit_is_read_from_proc_limits() {
         let text = "Limit                     Soft Limit           Hard Limit           Units\n\
