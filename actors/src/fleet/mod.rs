@@ -90,6 +90,7 @@ pub use sipfleet_protocol::line::LineConfigError;
 
 mod control;
 mod error;
+pub mod json;
 
 pub use control::{configured_server, routes_target, CallSummary, LineDetail, RouteRow, Routes};
 pub use error::ControlError;
