@@ -156,8 +156,8 @@ pub struct Derived {
     pub registration_latency: Option<Duration>,
     /// The outgoing call just answered took this long from its INVITE.
     pub call_setup: Option<Duration>,
-    /// The reason behind a failover, failback hold or back-off: the line's
-    /// last failure.
+    /// The reason behind a failover, failback or back-off: the line's last
+    /// failure's reason (`dns_failed` for DNS trouble).
     pub failure_reason: Option<String>,
 }
 
@@ -384,8 +384,14 @@ fn apply_registration(
     }
 }
 
+/// The line's last failure as a metrics label: a reason from a fixed set
+/// (a DNS failure by its event name, not its free-text error, so the
+/// label's values stay few).
 fn last_reason(view: &LineView) -> Option<String> {
-    view.last_failure.as_ref().map(|f| f.reason.clone())
+    view.last_failure.as_ref().map(|f| match f.event {
+        "dns_failed" | "dns_restored" => f.event.to_owned(),
+        _ => f.reason.clone(),
+    })
 }
 
 fn set_state(calls: &mut HashMap<String, CallView>, call_id: &str, state: &'static str) {
@@ -536,6 +542,34 @@ mod tests {
         reg(&views, registering(Purpose::Initial));
         assert_eq!(views.line(1), None);
         assert_eq!(views.count_by_state().values().sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn a_dns_failure_is_a_label_of_a_fixed_set_and_its_error_is_shown() {
+        let views = LineViews::default();
+        views.add_line(1);
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: crate::events::DnsEvent {
+                kind: crate::events::DnsEventKind::Failed,
+                name: "lab.test".into(),
+                query_type: "SRV",
+                error: "no response (timeout) from 127.0.0.2:5300".into(),
+                call_id: "r".into(),
+            }
+            .into(),
+        });
+        let failure = views.line(1).unwrap().last_failure.unwrap();
+        assert_eq!(failure.reason, "no response (timeout) from 127.0.0.2:5300");
+        let derived = reg(
+            &views,
+            EventKind::Backoff {
+                wait: Duration::from_secs(5),
+                failures: 1,
+            },
+        );
+        assert_eq!(derived.failure_reason.as_deref(), Some("dns_failed"));
     }
 
     #[test]
