@@ -197,7 +197,9 @@ impl Fleet {
     /// (`POST /v1/lines`). The text is built on its own: keys other than
     /// `reg.x.*` scope only this line (a `voIpProt.server.1.address` in it
     /// is its registrar), and the fleet's fleet-wide settings (DNS,
-    /// keep-alive, pacing) stay as they are.
+    /// keep-alive, pacing) stay as they are. To inherit the configuration
+    /// files' keys instead, build the line with the facade's
+    /// `config_files::load_line` and pass it to [`Fleet::add_line`].
     pub fn add_line_text(&self, text: &str) -> Result<u32, ControlError> {
         let mut builder = ConfigBuilder::new();
         builder.add_source(parse_auto(text, "added line"));
