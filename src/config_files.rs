@@ -30,9 +30,10 @@
 use std::path::Path;
 
 use config::Source;
+use sipfleet_actors::fleet::ControlError;
 use sipfleet_protocol::config::{
-    parse_auto, ConfigBuilder, ConfigError, ConfigErrors, FleetConfig, Location, ParsedSource,
-    RawParam,
+    parse_auto, ConfigBuilder, ConfigError, ConfigErrors, FleetConfig, LineConfig, Location,
+    ParsedSource, RawParam,
 };
 
 /// Prefix of environment overrides.
@@ -64,6 +65,61 @@ pub fn load_with_env<P: AsRef<Path>>(
         Err(e) => builder.add_error(e),
     }
     builder.build()
+}
+
+/// The one line that `text` (a `reg.x` block, `key="value"` or XML)
+/// configures, built over the files of `paths` and the environment as
+/// [`load`] builds them: the line inherits their fleet-wide keys
+/// (`voIpProt.server.*`, `voIpProt.SIP.*`, ...), and its own keys override
+/// them. For `Fleet::add_line`, where `Fleet::add_line_text` builds the
+/// text on its own. The files' other lines are not returned.
+pub fn load_line<P: AsRef<Path>>(paths: &[P], text: &str) -> Result<LineConfig, ControlError> {
+    load_line_with_env(paths, text, None)
+}
+
+/// [`load_line`] with `env` standing in for the process environment (see
+/// [`load_with_env`]).
+pub fn load_line_with_env<P: AsRef<Path>>(
+    paths: &[P],
+    text: &str,
+    env: Option<EnvMap>,
+) -> Result<LineConfig, ControlError> {
+    let added = parse_auto(text, "added line");
+    let mut indexes: Vec<u32> = added
+        .params
+        .iter()
+        .filter_map(|p| line_index(&p.key))
+        .collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    let [index] = indexes[..] else {
+        return Err(ControlError::LineCount {
+            found: indexes.len(),
+        });
+    };
+    let mut builder = ConfigBuilder::new();
+    for path in paths {
+        builder.add_source(read_file(path.as_ref()));
+    }
+    match env_params(env) {
+        Ok(params) => builder.add_params(params),
+        Err(e) => builder.add_error(e),
+    }
+    builder.add_source(added);
+    let config = builder.build()?;
+    config
+        .line(index)
+        .cloned()
+        .ok_or(ControlError::LineCount { found: 0 })
+}
+
+/// `x` of a `reg.x.*` key.
+fn line_index(key: &str) -> Option<u32> {
+    let rest = key
+        .get(..4)?
+        .eq_ignore_ascii_case("reg.")
+        .then(|| &key[4..])?;
+    rest.split('.').next()?.parse().ok()
 }
 
 /// Reads and parses one file; an unreadable file is an error in the result.
@@ -208,6 +264,42 @@ mod tests {
         assert!(rmc.source.to_string().ends_with(":2"), "{}", rmc.source);
         let c = load_with_env(&[b.path(), a.path()], env(&[])).unwrap();
         assert_eq!(c.lines[0].registration.retry_max_count.get(), 3);
+    }
+
+    #[test]
+    fn an_added_line_inherits_the_files_fleet_wide_keys_and_overrides_them() {
+        let f = file(BASE);
+        let line = load_line_with_env(
+            &[f.path()],
+            "reg.7.address=\"1007\"\nreg.7.auth.password=\"pw\"\nreg.7.server.1.retryMaxCount=\"5\"\n",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(line.index, 7);
+        assert_eq!(line.servers[0].address.value, "core.example.com");
+        assert_eq!(line.registration.retry_max_count.get(), 5);
+        // Not one line: an error that says how many.
+        for (text, found) in [
+            ("voIpProt.server.1.retryMaxCount=\"4\"\n", 0),
+            ("reg.7.address=\"1007\"\nreg.8.address=\"1008\"\n", 2),
+            ("reg.7.auth.password=\"pw\"\n", 0),
+        ] {
+            match load_line_with_env(&[f.path()], text, env(&[])) {
+                Err(ControlError::LineCount { found: n }) => assert_eq!(n, found, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // The text's own errors come with the files'.
+        match load_line_with_env(
+            &[f.path()],
+            "reg.7.address=\"1007\"\nreg.7.server.1.port=\"99999\"\n",
+            env(&[]),
+        ) {
+            Err(ControlError::Config(e)) => assert!(e.to_string().contains("added line"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(line_index("REG.12.address"), Some(12));
+        assert_eq!(line_index("voIpProt.server.1.address"), None);
     }
 
     #[test]

@@ -62,8 +62,11 @@ pub type LineId = u64;
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Inbound {
+    /// The flow it arrived on.
     pub flow: FlowKey,
+    /// The message.
     pub message: SipMessage,
+    /// When it arrived.
     pub at: Instant,
 }
 
@@ -71,8 +74,11 @@ pub struct Inbound {
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub struct RouteFailure {
+    /// The flow whose route failed.
     pub flow: FlowKey,
+    /// How it failed.
     pub kind: RouteFailureKind,
+    /// When.
     pub at: Instant,
 }
 
@@ -80,8 +86,11 @@ pub struct RouteFailure {
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub struct FlowLost {
+    /// The flow that went away.
     pub flow: FlowKey,
+    /// How it went.
     pub kind: FlowLostKind,
+    /// When.
     pub at: Instant,
 }
 
@@ -90,8 +99,11 @@ pub struct FlowLost {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub enum FlowNotice {
+    /// A message for the line.
     Inbound(Inbound),
+    /// The flow's route failed.
     RouteFailure(RouteFailure),
+    /// The flow was lost after it was up.
     FlowLost(FlowLost),
 }
 
@@ -100,6 +112,7 @@ pub enum FlowNotice {
 pub struct LineEndpoints(Recipient<FlowNotice>);
 
 impl LineEndpoints {
+    /// The endpoints of the actor at `addr`.
     pub fn of<A>(addr: &Addr<A>) -> Self
     where
         A: Actor + Handler<FlowNotice>,
@@ -128,10 +141,13 @@ impl LineEndpoints {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectionError {
     #[error("route failed: {0}")]
+    /// The route failed before or while sending.
     RouteFailed(RouteFailureKind),
     #[error("flow lost: {0}")]
+    /// The flow was lost.
     Lost(FlowLostKind),
     #[error("flow closed")]
+    /// The flow was closed from our side.
     Closed,
 }
 
@@ -140,8 +156,11 @@ pub enum ConnectionError {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Attach {
+    /// The line.
     pub line: LineId,
+    /// The user part of the line's Contact.
     pub contact_user: Option<String>,
+    /// Where the line hears what the flow reports.
     pub endpoints: LineEndpoints,
 }
 
@@ -149,6 +168,7 @@ pub struct Attach {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Detach {
+    /// The line.
     pub line: LineId,
 }
 
@@ -158,7 +178,9 @@ pub struct Detach {
 #[derive(Message, Debug)]
 #[rtype(result = "Result<SocketAddr, ConnectionError>")]
 pub struct SendMessage {
+    /// The line that sends it (responses go back to it).
     pub line: LineId,
+    /// The message.
     pub message: SipMessage,
 }
 
@@ -171,15 +193,21 @@ pub struct LocalAddr;
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct RegisterDialog {
+    /// The line that owns the dialog.
     pub line: LineId,
+    /// The dialog's Call-ID.
     pub call_id: String,
+    /// Our tag in the dialog.
     pub local_tag: String,
 }
 
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
+/// Stops routing the dialog's in-dialog requests (it ended).
 pub struct UnregisterDialog {
+    /// The dialog's Call-ID.
     pub call_id: String,
+    /// Our tag in the dialog.
     pub local_tag: String,
 }
 
@@ -187,6 +215,7 @@ pub struct UnregisterDialog {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct TransactionDone {
+    /// The transaction's top Via branch.
     pub branch: String,
 }
 
@@ -199,7 +228,9 @@ pub struct Close;
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct ConnectionEnded {
+    /// The flow.
     pub key: FlowKey,
+    /// The connection's id (a newer connection for the same key stays).
     pub id: u64,
 }
 
@@ -207,8 +238,11 @@ pub struct ConnectionEnded {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct LineLeft {
+    /// The flow.
     pub key: FlowKey,
+    /// The connection's id.
     pub id: u64,
+    /// The line that left.
     pub line: LineId,
 }
 
@@ -567,9 +601,13 @@ impl Handler<Close> for Connection {
 #[derive(Message, Debug)]
 #[rtype(result = "Addr<Connection>")]
 pub struct Acquire {
+    /// The route to reach.
     pub route: Route,
+    /// The line that uses it.
     pub line: LineId,
+    /// The user part of the line's Contact.
     pub contact_user: Option<String>,
+    /// Where the line hears what the flow reports.
     pub endpoints: LineEndpoints,
 }
 
@@ -577,7 +615,9 @@ pub struct Acquire {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Release {
+    /// The flow.
     pub key: FlowKey,
+    /// The line.
     pub line: LineId,
 }
 
@@ -586,6 +626,7 @@ pub struct Release {
 #[derive(Message, Debug)]
 #[rtype(result = "(usize, usize)")]
 pub struct FlowUsage {
+    /// The flow whose users are counted.
     pub key: FlowKey,
 }
 
@@ -611,6 +652,7 @@ pub struct FlowManager {
 }
 
 impl FlowManager {
+    /// A manager opening flows with `config` (TLS client, keep-alive, the SIP port).
     pub fn new(config: FlowConfig) -> Self {
         FlowManager {
             config,

@@ -19,7 +19,9 @@ pub struct Group(pub GroupCommand);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Join {
+    /// `reg.x` of the line.
     pub line: u32,
+    /// Where the coordinator's commands reach it.
     pub recipient: Recipient<Group>,
 }
 
@@ -27,6 +29,7 @@ pub struct Join {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Leave {
+    /// `reg.x` of the line.
     pub line: u32,
 }
 
@@ -34,7 +37,9 @@ pub struct Leave {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LineCalls {
+    /// `reg.x` of the line.
     pub line: u32,
+    /// Whether any of its calls is up.
     pub active: bool,
 }
 
@@ -42,8 +47,12 @@ pub struct LineCalls {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LineFailedBack {
+    /// `reg.x` of the line.
     pub line: u32,
 }
+/// The fleet's failback coordinator (enhanced failover): drives
+/// [`GroupFailback`] with the lines' calls and failbacks, and tells every
+/// line of the group when calls are active and when to fail back.
 
 #[derive(Default)]
 pub struct FailbackCoordinator {
@@ -52,6 +61,7 @@ pub struct FailbackCoordinator {
 }
 
 impl FailbackCoordinator {
+    /// A coordinator with no line yet.
     pub fn new() -> Self {
         Self::default()
     }

@@ -31,9 +31,11 @@ use crate::output_thread::{Output, OutputThread, Render};
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "()")]
 pub struct LineEvent {
+    /// When it happened (the actors' clock, tokio's).
     pub at: Instant,
     /// `reg.x` index of the line.
     pub line: u32,
+    /// What happened.
     pub event: LineEventBody,
 }
 
@@ -173,10 +175,12 @@ impl EventSink {
         )?))
     }
 
+    /// `--events json` on stdout.
     pub fn json_stdout(start: Instant) -> std::io::Result<Self> {
         Self::json(Box::new(std::io::stdout()), start)
     }
 
+    /// `--events text` on stdout.
     pub fn text_stdout(start: Instant) -> std::io::Result<Self> {
         Self::text(Box::new(std::io::stdout()), start)
     }
@@ -187,6 +191,8 @@ impl EventSink {
         (EventSink::Channel(tx), rx)
     }
 
+    /// Hands `event` to the sink (never blocks on a writer: the written
+    /// forms queue for their thread).
     pub fn emit(&self, event: LineEvent) {
         match self {
             // A closed stdout (reader went away) must not stop the fleet:

@@ -1,6 +1,12 @@
 //! The actix actors that wire the sans-IO core to the transports: one resolver
 //! per process, one connection actor per flow, one line actor per `reg.x`, one
 //! failback coordinator and one REGISTER pacer per fleet. They exchange plain typed messages.
+//!
+//! An application starts a [`fleet::Fleet`] and drives it through its
+//! control API (lines added and removed at run time, calls by Call-ID,
+//! status, routes, metrics, readiness: [`fleet`]); it follows the events
+//! with [`fleet::Fleet::subscribe`] ([`hub`]).
+#![warn(missing_docs)]
 pub mod connection;
 pub mod coordinator;
 pub mod events;

@@ -14,7 +14,7 @@
 //! | `sipfleet_flows` | gauge | `transport` |
 //! | `sipfleet_events_total` | counter | `event` (every event kind of the stream) |
 //! | `sipfleet_route_failures_total` | counter | `reason`, `transport` |
-//! | `sipfleet_failovers_total` / `_failbacks_total` / `_backoffs_total` | counter | `reason`: the line's last failure (`route_failed`/`registration_failed`/`unregistered` reason or DNS error), `none` |
+//! | `sipfleet_failovers_total` / `_failbacks_total` / `_backoffs_total` | counter | `reason`: the line's last failure (`route_failed`/`registration_failed`/`unregistered` reason, or `dns_failed`), `none` |
 //! | `sipfleet_register_transactions_total` | counter | `purpose` (initial, refresh, failover, failback, authenticate, min_expires, unregister) |
 //! | `sipfleet_invite_transactions_total` | counter | `kind`: initial (an outgoing call's first INVITE), retry (the same Call-ID on the next route), reinvite (our hold/resume) |
 //! | `sipfleet_subscribe_transactions_total` | counter | `package`, `outcome` (accepted, failed) |

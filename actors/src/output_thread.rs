@@ -22,11 +22,14 @@ pub type Render<T> = Box<dyn FnMut(&T, &mut dyn Write) -> io::Result<()> + Send>
 
 /// One output: where bytes go and how an item becomes bytes.
 pub struct Output<T> {
+    /// Buffered: flushed when the queue runs dry.
     pub writer: BufWriter<Box<dyn Write + Send>>,
+    /// Renders an item onto `writer`.
     pub render: Render<T>,
 }
 
 impl<T> Output<T> {
+    /// `writer` behind a 64 KiB buffer, items rendered by `render`.
     pub fn new(writer: Box<dyn Write + Send>, render: Render<T>) -> Self {
         Output {
             writer: BufWriter::with_capacity(64 * 1024, writer),

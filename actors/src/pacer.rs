@@ -25,10 +25,13 @@ use crate::now;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AskSlot {
+    /// `reg.x` of the line.
     pub line: u32,
+    /// The flow the exchange goes on (the per-flow window).
     pub flow: FlowKey,
     /// Echoed in the grant (the registration machine's ticket).
     pub ticket: u64,
+    /// Where the grant goes.
     pub recipient: Recipient<SlotGranted>,
 }
 
@@ -37,6 +40,7 @@ pub struct AskSlot {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReleaseSlot {
+    /// `reg.x` of the line.
     pub line: u32,
 }
 
@@ -44,6 +48,7 @@ pub struct ReleaseSlot {
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub struct SlotGranted {
+    /// The ticket of the [`AskSlot`] granted.
     pub ticket: u64,
 }
 
@@ -51,6 +56,7 @@ pub struct SlotGranted {
 #[derive(Message)]
 #[rtype(result = "PacerStatus")]
 pub struct GetPacerStatus;
+/// What the pacer holds.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacerStatus {
@@ -70,6 +76,7 @@ pub struct FleetPacer {
 }
 
 impl FleetPacer {
+    /// A pacer with `settings` (`sipfleet.register.rate`, `.window`).
     pub fn new(settings: PacingSettings) -> Self {
         FleetPacer {
             pacer: Pacer::new(settings),

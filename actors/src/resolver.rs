@@ -48,6 +48,7 @@ pub struct ResolverConfig {
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "Result<RouteSet, ResolveError>")]
 pub struct Resolve {
+    /// What to resolve.
     pub target: ResolveTarget,
 }
 
@@ -56,7 +57,9 @@ pub struct Resolve {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Subscribe {
+    /// The target, or `None` for every target.
     pub target: Option<ResolveTarget>,
+    /// Where the changes go.
     pub recipient: Recipient<RouteSetChanged>,
 }
 
@@ -65,8 +68,11 @@ pub struct Subscribe {
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct RouteSetChanged {
+    /// The target.
     pub target: ResolveTarget,
+    /// The set before the refresh.
     pub previous: RouteSet,
+    /// The set now.
     pub current: RouteSet,
 }
 
@@ -79,9 +85,13 @@ pub struct RouteSetChanged {
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct DnsReport {
+    /// The target.
     pub target: ResolveTarget,
+    /// The queries worth telling.
     pub notes: Vec<DnsNote>,
+    /// The resolution's error, when it gave no route.
     pub failed: Option<dns::ResolveError>,
+    /// The route set in force.
     pub current: Option<RouteSet>,
 }
 
@@ -89,8 +99,10 @@ pub struct DnsReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error(transparent)]
+    /// DNS failed.
     Dns(#[from] dns::ResolveError),
     #[error("the resolver stopped before answering")]
+    /// The resolver actor is gone.
     Stopped,
 }
 
@@ -316,7 +328,9 @@ impl Handler<Resolve> for Resolver {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SubscribeReports {
+    /// The target, or `None` for every target.
     pub target: Option<ResolveTarget>,
+    /// Where the reports go.
     pub recipient: Recipient<DnsReport>,
 }
 

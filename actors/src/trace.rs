@@ -33,19 +33,28 @@ use crate::output_thread::{Output, OutputThread, Render};
 /// Which way a message went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// We sent it.
     Sent,
+    /// We received it.
     Received,
 }
 
 /// One traced message.
 #[derive(Clone, Debug)]
 pub struct TraceRecord {
+    /// Wall-clock time (the text form and pcap).
     pub wall: SystemTime,
+    /// The actors' clock.
     pub at: Instant,
+    /// Which way.
     pub direction: Direction,
+    /// The flow's transport.
     pub transport: Transport,
+    /// Our address.
     pub local: SocketAddr,
+    /// The peer's address.
     pub remote: SocketAddr,
+    /// The message's bytes.
     pub bytes: Bytes,
 }
 
@@ -74,6 +83,7 @@ impl std::fmt::Debug for Trace {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("cannot write the trace: {0}")]
+    /// The trace file cannot be written.
     Io(#[from] std::io::Error),
 }
 

@@ -156,8 +156,8 @@ pub struct Derived {
     pub registration_latency: Option<Duration>,
     /// The outgoing call just answered took this long from its INVITE.
     pub call_setup: Option<Duration>,
-    /// The reason behind a failover, failback hold or back-off: the line's
-    /// last failure.
+    /// The reason behind a failover, failback or back-off: the line's last
+    /// failure's reason (`dns_failed` for DNS trouble).
     pub failure_reason: Option<String>,
 }
 
@@ -384,8 +384,14 @@ fn apply_registration(
     }
 }
 
+/// The line's last failure as a metrics label: a reason from a fixed set
+/// (a DNS failure by its event name, not its free-text error, so the
+/// label's values stay few).
 fn last_reason(view: &LineView) -> Option<String> {
-    view.last_failure.as_ref().map(|f| f.reason.clone())
+    view.last_failure.as_ref().map(|f| match f.event {
+        "dns_failed" | "dns_restored" => f.event.to_owned(),
+        _ => f.reason.clone(),
+    })
 }
 
 fn set_state(calls: &mut HashMap<String, CallView>, call_id: &str, state: &'static str) {
@@ -439,5 +445,170 @@ fn apply_call(
 impl EventObserver for LineViews {
     fn observe(&self, event: &LineEvent) {
         self.apply(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipfleet_protocol::registration::{Event, UnregisterReason};
+    use sipfleet_protocol::route::{RouteSource, Transport};
+    use sipfleet_protocol::subscription::{EventPackage, SubscriptionEvent};
+
+    fn route() -> Route {
+        Route {
+            transport: Transport::Udp,
+            host: "sbc1.lab".into(),
+            addr: "127.0.0.11:5060".parse().unwrap(),
+            group: 0,
+            priority: 10,
+            weight: 0,
+            source: RouteSource::Network,
+        }
+    }
+
+    fn reg(views: &LineViews, kind: EventKind) -> Derived {
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: Event {
+                kind,
+                route: Some(route()),
+                call_id: "r".into(),
+            }
+            .into(),
+        })
+    }
+
+    fn sub(views: &LineViews, call_id: &str, kind: SubscriptionEventKind) {
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: SubscriptionEvent {
+                kind,
+                package: EventPackage::MessageSummary,
+                call_id: call_id.into(),
+                route: Some(route()),
+            }
+            .into(),
+        });
+    }
+
+    fn registering(purpose: Purpose) -> EventKind {
+        EventKind::Registering {
+            cseq: 1,
+            expires: 60,
+            purpose,
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_line_registered_and_an_unregister_shows() {
+        let views = LineViews::default();
+        views.add_line(1);
+        assert_eq!(views.line(1).unwrap().state, LineState::Starting);
+        reg(&views, registering(Purpose::Initial));
+        assert_eq!(views.line(1).unwrap().state, LineState::Registering);
+        reg(
+            &views,
+            EventKind::Registered {
+                expires: Duration::from_secs(60),
+                primary: true,
+            },
+        );
+        let v = views.line(1).unwrap();
+        assert_eq!((v.state, v.expires), (LineState::Registered, Some(60)));
+        assert_eq!(v.registrar, Some(route()));
+        // A refresh and its challenge: still bound.
+        reg(&views, registering(Purpose::Refresh));
+        reg(&views, registering(Purpose::Authenticate));
+        assert_eq!(views.line(1).unwrap().state, LineState::Registered);
+        reg(&views, registering(Purpose::Unregister));
+        assert_eq!(views.line(1).unwrap().state, LineState::Unregistering);
+        reg(
+            &views,
+            EventKind::Unregistered {
+                reason: UnregisterReason::Shutdown,
+            },
+        );
+        let v = views.line(1).unwrap();
+        assert_eq!(
+            (v.state, v.expires, v.registrar),
+            (LineState::Unregistered, None, None)
+        );
+        assert_eq!(v.last_failure, None, "a shutdown is no failure");
+        // Events of a line the fleet no longer holds leave no view.
+        views.remove_line(1);
+        reg(&views, registering(Purpose::Initial));
+        assert_eq!(views.line(1), None);
+        assert_eq!(views.count_by_state().values().sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn a_dns_failure_is_a_label_of_a_fixed_set_and_its_error_is_shown() {
+        let views = LineViews::default();
+        views.add_line(1);
+        views.apply(&LineEvent {
+            at: Instant::now(),
+            line: 1,
+            event: crate::events::DnsEvent {
+                kind: crate::events::DnsEventKind::Failed,
+                name: "lab.test".into(),
+                query_type: "SRV",
+                error: "no response (timeout) from 127.0.0.2:5300".into(),
+                call_id: "r".into(),
+            }
+            .into(),
+        });
+        let failure = views.line(1).unwrap().last_failure.unwrap();
+        assert_eq!(failure.reason, "no response (timeout) from 127.0.0.2:5300");
+        let derived = reg(
+            &views,
+            EventKind::Backoff {
+                wait: Duration::from_secs(5),
+                failures: 1,
+            },
+        );
+        assert_eq!(derived.failure_reason.as_deref(), Some("dns_failed"));
+    }
+
+    #[test]
+    fn subscriptions_are_kept_by_call_id_with_their_last_event() {
+        let views = LineViews::default();
+        views.add_line(1);
+        sub(
+            &views,
+            "s1",
+            SubscriptionEventKind::Subscribed {
+                expires: Duration::from_secs(300),
+            },
+        );
+        sub(
+            &views,
+            "s1",
+            SubscriptionEventKind::Notified {
+                state: "active".into(),
+                content_type: None,
+                body: Default::default(),
+            },
+        );
+        sub(
+            &views,
+            "s2",
+            SubscriptionEventKind::Failed {
+                status: Some(489),
+                retry_in: Duration::from_secs(30),
+            },
+        );
+        let subs = views.line(1).unwrap().subscriptions;
+        assert_eq!(subs.len(), 2);
+        assert_eq!(subs[0].package, "message-summary");
+        assert_eq!(subs[0].last_event, "subscription_notify");
+        assert_eq!(subs[0].expires, Some(300));
+        assert_eq!(subs[0].notify_state.as_deref(), Some("active"));
+        assert_eq!(
+            (subs[1].last_event, subs[1].expires),
+            ("subscription_failed", None)
+        );
     }
 }

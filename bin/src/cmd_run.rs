@@ -170,6 +170,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     };
     let duration = args.duration;
+    let config_paths = args.config.clone();
     let shutdown_timeout = match args.shutdown_timeout_ms {
         Some(ms) => Duration::from_millis(ms),
         None => default_shutdown_timeout(config.lines.len(), config.pacing.rate.get()),
@@ -188,7 +189,11 @@ pub fn run(args: RunArgs) -> ExitCode {
             Some(listen) => {
                 let listener = api::Listener::start(
                     listen,
-                    api::State::new(fleet.clone(), api::EventLog::start(&fleet, start)),
+                    api::State::new(
+                        fleet.clone(),
+                        api::EventLog::start(&fleet, start),
+                        config_paths.clone(),
+                    ),
                 )?;
                 slog::info!(log, "control API listening"; "address" => %listener.addr);
                 Some(listener)

@@ -17,7 +17,10 @@ pub fn stderr_logger_since(start: std::time::Instant) -> slog::Logger {
 /// do not drown the progress lines.
 pub fn quiet_stderr_logger_since(start: std::time::Instant) -> slog::Logger {
     let shown = stderr_drain_at(slog::Level::Warning);
-    let log = slog::Logger::root(FirstOfEachKind::new(shown, LOAD_RECORDS_OF_A_KIND).fuse(), slog::o!());
+    let log = slog::Logger::root(
+        FirstOfEachKind::new(shown, LOAD_RECORDS_OF_A_KIND).fuse(),
+        slog::o!(),
+    );
     with_t_ms(log, start)
 }
 
@@ -64,15 +67,20 @@ impl<D: slog::Drain<Ok = (), Err = slog::Never>> slog::Drain for FirstOfEachKind
             self.inner.log(record, values)?;
         }
         if before + 1 == self.limit {
-            let note = format!("{} (more records like this one are not shown)", record.msg());
+            let note = format!(
+                "{} (more records like this one are not shown)",
+                record.msg()
+            );
             let args = format_args!("{note}");
             let rs = slog::RecordStatic {
                 location: record.location(),
                 tag: record.tag(),
                 level: record.level(),
             };
-            self.inner
-                .log(&slog::Record::new(&rs, &args, slog::BorrowedKV(&())), values)?;
+            self.inner.log(
+                &slog::Record::new(&rs, &args, slog::BorrowedKV(&())),
+                values,
+            )?;
         }
         Ok(())
     }

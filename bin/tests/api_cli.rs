@@ -40,8 +40,14 @@ fn http(
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let body = body.unwrap_or("");
+    // JSON bodies as JSON, Poly configuration text as text.
+    let content_type = if body.is_empty() || body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain"
+    };
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -631,6 +637,19 @@ fn calls_by_id_lines_at_run_time_metrics_and_the_event_websocket() {
         })
     });
     assert_eq!(http(addr, "GET", "/v1/lines/2", None, None).0, 404);
+    // A block that names no server inherits the run's files' servers, as
+    // the configured lines do; Poly text works as well as JSON.
+    let (status, added) = http(
+        addr,
+        "POST",
+        "/v1/lines",
+        None,
+        Some("reg.3.address=\"1003\"\nreg.3.auth.password=\"pw1003\"\n"),
+    );
+    assert_eq!(status, 201, "{added}");
+    read_until(&mut seen, "line 3 registered", &|e| {
+        e["event"] == "registered" && e["line"] == 3
+    });
     assert_eq!(
         http(addr, "POST", "/v1/lines/1/register", None, None).0,
         202

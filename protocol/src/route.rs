@@ -15,8 +15,11 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
+    /// UDP.
     Udp,
+    /// TCP.
     Tcp,
+    /// TLS over TCP.
     Tls,
 }
 
@@ -67,6 +70,7 @@ pub enum RouteSource {
 }
 
 impl RouteSource {
+    /// The source's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             RouteSource::Network => "network",
@@ -83,10 +87,12 @@ impl RouteSource {
 /// `address` (ip:port) and `source`; the selection details stay out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
+    /// `udp`, `tcp` or `tls`.
     pub transport: Transport,
     /// The host name the address was resolved from (SRV target, or the configured
     /// address). TLS verifies the server certificate against this name.
     pub host: String,
+    /// The IP address and port (`address` in JSON).
     #[serde(rename = "address")]
     pub addr: SocketAddr,
     /// Index of the service record (NAPTR entry, or the single SRV/A set) this
@@ -99,6 +105,7 @@ pub struct Route {
     /// SRV weight; 0 when no SRV record was involved.
     #[serde(skip)]
     pub weight: u16,
+    /// Where the address came from (network, static cache, restored, literal).
     pub source: RouteSource,
 }
 
@@ -120,11 +127,14 @@ impl fmt::Display for Route {
 /// UDP destination). Lines name flows by it; the transport owns them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
+    /// The flow's transport.
     pub transport: Transport,
+    /// The peer's address.
     pub remote: SocketAddr,
 }
 
 impl FlowKey {
+    /// The flow of `route`.
     pub fn of(route: &Route) -> Self {
         FlowKey {
             transport: route.transport,

@@ -33,6 +33,10 @@ use crate::line::{GetStatus, OnCall, PlaceCall, RegisterNow, Shutdown};
 use crate::resolver::Resolve;
 use crate::views::{LineState, LineView};
 
+/// How long [`Fleet::remove_line`] waits for the line's actor to stop once
+/// its un-REGISTER is over (it stops at once; this bounds a stuck arbiter).
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 /// One line as `GET /v1/lines/{n}` shows it: the line's own snapshot
 /// (phase, registered route, primary, routes, calls) and what its events
 /// told (state, expiry granted, last failure, subscriptions).
@@ -193,7 +197,9 @@ impl Fleet {
     /// (`POST /v1/lines`). The text is built on its own: keys other than
     /// `reg.x.*` scope only this line (a `voIpProt.server.1.address` in it
     /// is its registrar), and the fleet's fleet-wide settings (DNS,
-    /// keep-alive, pacing) stay as they are.
+    /// keep-alive, pacing) stay as they are. To inherit the configuration
+    /// files' keys instead, build the line with the facade's
+    /// `config_files::load_line` and pass it to [`Fleet::add_line`].
     pub fn add_line_text(&self, text: &str) -> Result<u32, ControlError> {
         let mut builder = ConfigBuilder::new();
         builder.add_source(parse_auto(text, "added line"));
@@ -212,8 +218,16 @@ impl Fleet {
             .table()
             .remove(&index)
             .ok_or(ControlError::UnknownLine(index))?;
-        let done = line.send(Shutdown { timeout }).await;
+        // It no longer counts for readiness or the gauges.
         self.metrics.views().remove_line(index);
+        let done = line.send(Shutdown { timeout }).await;
+        // The actor's `stopped` hands its flows and pacer slot back under
+        // its index: wait for it, so that a line added again under the
+        // same index does not lose them.
+        let until = tokio::time::Instant::now() + STOP_WAIT;
+        while line.connected() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         done.map_err(|_| ControlError::LineStopped(index))
     }
 

@@ -35,7 +35,10 @@ use crate::views::LineViews;
 /// How a fleet runs, beyond the Poly configuration.
 #[derive(Clone)]
 pub struct FleetOptions {
+    /// Where the lines' events go besides the fleet's subscribers (JSON,
+    /// text, slog, memory, a channel).
     pub events: EventSink,
+    /// The fleet's diagnostics (never a password).
     pub log: Logger,
     /// Extra trusted CA (PEM) for TLS routes, e.g. the lab's CA.
     pub ca_file: Option<PathBuf>,
@@ -45,6 +48,7 @@ pub struct FleetOptions {
     /// Seeds every random choice (back-off, Call-IDs, SRV weights) for
     /// reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// The `User-Agent` of every request.
     pub user_agent: String,
     /// The local UDP port of every UDP flow (a phone's SIP port), so a
     /// line's Contact stays the same across failover and failback; `0`
@@ -53,21 +57,33 @@ pub struct FleetOptions {
     /// The message trace (`--trace`, `--pcap`), if any.
     pub trace: Option<crate::trace::Trace>,
 }
+/// Why a fleet (or one of its lines) cannot start.
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("TLS setup: {0}")]
+    /// The TLS client cannot be set up (the CA file).
     Tls(#[from] TlsSetupError),
     #[error("DNS setup: {0}")]
+    /// The DNS client cannot be set up.
     Dns(#[from] DnsConfigError),
     #[error("line {index}: {source}")]
+    /// A line's configuration cannot make a line.
     Line {
+        /// `reg.x` of the line.
         index: u32,
         #[source]
+        /// What is missing.
         source: LineConfigError,
     },
     #[error("cannot bind the SIP port (UDP {port}): {source}")]
-    SipPort { port: u16, source: std::io::Error },
+    /// The SIP port cannot be bound.
+    SipPort {
+        /// The port asked for (`0`: any).
+        port: u16,
+        /// What the bind said.
+        source: std::io::Error,
+    },
 }
 
 pub use sipfleet_protocol::line::LineConfigError;
@@ -92,6 +108,7 @@ fn warn_if_refreshes_outrun(log: &Logger, setups: &[LineSetup], rate: u32) {
 
 mod control;
 mod error;
+pub mod json;
 
 pub use control::{configured_server, routes_target, CallSummary, LineDetail, RouteRow, Routes};
 pub use error::ControlError;
@@ -176,9 +193,16 @@ impl Fleet {
     /// Starts the services and every line. Must run inside an actix system.
     pub fn start(config: &FleetConfig, options: FleetOptions) -> Result<Fleet, FleetError> {
         let base = LineBase {
+            // The fleet-wide settings only: a fleet of 100,000 lines does
+            // not keep a second copy of every line's configuration.
             config: FleetConfig {
                 lines: Vec::new(),
-                ..config.clone()
+                sip: config.sip.clone(),
+                keepalive: config.keepalive.clone(),
+                dns: config.dns.clone(),
+                resources: config.resources.clone(),
+                pacing: config.pacing.clone(),
+                warnings: Vec::new(),
             },
             user_agent: options.user_agent.clone(),
             device: device_id(),
@@ -383,6 +407,40 @@ pub fn resolver_config(dns: &DnsSettings, options: &FleetOptions) -> ResolverCon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The HTTP adapter shares one fleet between its workers' threads
+    /// (`Arc<Fleet>`): the fleet must be `Send + Sync`, and so must what its
+    /// control API answers; a subscription moves to the task that reads it.
+    #[test]
+    fn a_fleet_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Fleet>();
+        shared::<ControlError>();
+        shared::<LineDetail>();
+        shared::<CallSummary>();
+        shared::<Routes>();
+        // A stream moves into the task that reads it (a WebSocket's).
+        fn sent<T: Send>() {}
+        sent::<crate::hub::EventStream>();
+    }
+
+    /// The control API's futures are `Send` too: an adapter may await them
+    /// on any runtime's task. Compiled, never run.
+    #[allow(dead_code)]
+    fn control_futures_are_send(fleet: &Fleet) {
+        fn send<T: Send>(_: T) {}
+        send(fleet.status());
+        send(fleet.line_details());
+        send(fleet.line_detail(1));
+        send(fleet.calls());
+        send(fleet.place_call(1, "sip:x@y"));
+        send(fleet.hangup("id"));
+        send(fleet.remove_line(1, Duration::from_secs(1)));
+        send(fleet.register_now(1));
+        send(fleet.routes("x", None, None));
+        send(fleet.metrics_text());
+        send(fleet.shutdown(Duration::from_secs(1)));
+    }
 
     #[test]
     fn the_soft_open_file_limit_is_read_from_proc_limits() {

@@ -11,6 +11,7 @@ use crate::now;
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<String, CallCommandError>")]
 pub struct PlaceCall {
+    /// The SIP URI to call.
     pub target: String,
 }
 
@@ -19,6 +20,7 @@ pub struct PlaceCall {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<String, CallCommandError>")]
 pub struct Emergency {
+    /// The emergency number's SIP URI.
     pub target: String,
 }
 

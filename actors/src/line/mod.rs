@@ -51,9 +51,13 @@ pub use proto::{
 /// The services a line talks to, shared by the fleet.
 #[derive(Clone)]
 pub struct LineServices {
+    /// The fleet's resolver.
     pub resolver: Addr<Resolver>,
+    /// The fleet's flow table.
     pub flows: Addr<FlowManager>,
+    /// Where the line's events go.
     pub events: EventSink,
+    /// The fleet's diagnostics.
     pub log: Logger,
     /// The fleet's coordinator, for lines with enhanced failover.
     pub coordinator: Option<Addr<FailbackCoordinator>>,
@@ -69,6 +73,7 @@ pub struct LineServices {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown {
+    /// How long the un-REGISTER may take before the line stops anyway.
     pub timeout: std::time::Duration,
 }
 
@@ -86,6 +91,7 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct CallsActive(pub bool);
 
+/// The actor of one line; see the module docs.
 pub struct Line {
     line: proto::Line,
     services: LineServices,
@@ -97,6 +103,8 @@ pub struct Line {
 }
 
 impl Line {
+    /// A line for `setup` on the fleet's `services`; it starts (resolves,
+    /// registers) when the actor starts.
     pub fn new(setup: LineSetup, services: LineServices) -> Self {
         let sockets = MediaSockets::new(services.sockets.clone());
         let grouped = services.coordinator.is_some();

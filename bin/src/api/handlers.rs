@@ -9,10 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sipfleet_actors::fleet::{CallSummary, ControlError, Fleet, LineDetail};
+use sipfleet_actors::fleet::{ControlError, Fleet};
 use sipfleet_protocol::dns::TransportSetting;
-use sipfleet_protocol::line::{CallAction, CallInfo};
-use sipfleet_protocol::registration::Phase;
+use sipfleet_protocol::line::CallAction;
 
 use super::error::ApiError;
 use super::events::EventLog;
@@ -27,11 +26,18 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ApiState {
     pub(super) fleet: Arc<Fleet>,
     pub(super) events: Arc<EventLog>,
+    /// The run's configuration files: a line added over HTTP is built over
+    /// them, so it inherits their fleet-wide keys as the configured lines do.
+    config: Arc<Vec<std::path::PathBuf>>,
 }
 
 impl ApiState {
-    pub fn new(fleet: Arc<Fleet>, events: Arc<EventLog>) -> Self {
-        ApiState { fleet, events }
+    pub fn new(fleet: Arc<Fleet>, events: Arc<EventLog>, config: Vec<std::path::PathBuf>) -> Self {
+        ApiState {
+            fleet,
+            events,
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -52,19 +58,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/events", web::get().to(super::events::websocket));
 }
 
-/// The HTTP status of a control error: the client's fault (4xx) or the
-/// line's state (409), never a 500 for input.
+/// The HTTP status of a control error ([`ControlError::http_status`]):
+/// the client's fault (4xx) or the line's state (409), never a 500 for
+/// input; configuration text names the `config` field.
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
-        let status = match &e {
-            ControlError::UnknownLine(_) | ControlError::UnknownCall(_) => StatusCode::NOT_FOUND,
-            ControlError::LineExists(_) | ControlError::Call { .. } => StatusCode::CONFLICT,
-            ControlError::LineStopped(_) => StatusCode::GONE,
-            ControlError::Config(_) | ControlError::LineCount { .. } | ControlError::Setup(_) => {
-                return ApiError::bad_field("config", e.to_string());
-            }
-            ControlError::Routes { .. } => StatusCode::BAD_GATEWAY,
-        };
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status == StatusCode::BAD_REQUEST {
+            return ApiError::bad_field("config", e.to_string());
+        }
         ApiError::new(status, e.to_string())
     }
 }
@@ -124,18 +127,17 @@ async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 async fn lines(state: web::Data<ApiState>) -> HttpResponse {
-    let details = state.fleet.line_details().await;
-    HttpResponse::Ok().json(details.iter().map(line_json).collect::<Vec<_>>())
+    HttpResponse::Ok().json(state.fleet.line_details().await)
 }
 
 async fn line(state: web::Data<ApiState>, n: web::Path<u32>) -> Result<HttpResponse, ApiError> {
-    let detail = state.fleet.line_detail(*n).await?;
-    Ok(HttpResponse::Ok().json(line_json(&detail)))
+    Ok(HttpResponse::Ok().json(state.fleet.line_detail(*n).await?))
 }
 
 /// `POST /v1/lines`: one `reg.x` block, as Poly configuration text
 /// (`Content-Type: text/plain`, `key="value"` lines or XML) or as a JSON
-/// object of keys and values; fleet-wide keys of the running fleet apply.
+/// object of keys and values, built over the run's configuration files
+/// (their `voIpProt.*` keys apply, the block's own keys override).
 /// 201 with the new line's index; it starts registering at once.
 async fn add_line(
     state: web::Data<ApiState>,
@@ -143,7 +145,8 @@ async fn add_line(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let text = config_text(&req, &body)?;
-    let n = state.fleet.add_line_text(&text)?;
+    let line = sipfleet::config_files::load_line(&state.config, &text)?;
+    let n = state.fleet.add_line(&line)?;
     Ok(HttpResponse::Created().json(json!({"line": n})))
 }
 
@@ -233,8 +236,7 @@ async fn place_call(
 }
 
 async fn calls(state: web::Data<ApiState>) -> HttpResponse {
-    let calls = state.fleet.calls().await;
-    HttpResponse::Ok().json(calls.iter().map(call_summary_json).collect::<Vec<_>>())
+    HttpResponse::Ok().json(state.fleet.calls().await)
 }
 
 /// `POST /v1/calls/{id}/answer|hold|resume|hangup`.
@@ -294,55 +296,4 @@ async fn routes_of(
     };
     let routes = state.fleet.routes(name, transport, query.port).await?;
     Ok(HttpResponse::Ok().json(routes))
-}
-
-/// `snake_case` of a registration phase, as the events spell states.
-fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::NotStarted => "not_started",
-        Phase::WaitingForRoutes => "waiting_for_routes",
-        Phase::Registering => "registering",
-        Phase::AwaitingSlot => "awaiting_slot",
-        Phase::Registered => "registered",
-        Phase::BackingOff => "backing_off",
-        Phase::Stopped => "stopped",
-    }
-}
-
-fn line_json(d: &LineDetail) -> Value {
-    let s = &d.status;
-    json!({
-        "line": s.index,
-        "state": phase_name(s.phase),
-        "registered_route": s.registered_route,
-        "primary": s.primary,
-        "expires": d.view.expires,
-        "last_failure": d.view.last_failure,
-        "call_id": s.call_id,
-        "routes": s.routes,
-        "register_retransmissions": s.register_retransmissions,
-        "subscriptions": d.view.subscriptions,
-        "calls": s.calls.iter().map(call_json).collect::<Vec<_>>(),
-    })
-}
-
-fn call_json(c: &CallInfo) -> Value {
-    json!({
-        "call_id": c.call_id,
-        "direction": c.direction,
-        "state": format!("{:?}", c.state).to_lowercase(),
-        "held": c.held,
-        "remote": c.remote,
-        "route": c.route,
-        "rtp_sent": c.rtp_sent,
-        "rtp_received": c.rtp_received,
-    })
-}
-
-fn call_summary_json(c: &CallSummary) -> Value {
-    let mut v = call_json(&c.call);
-    if let Value::Object(map) = &mut v {
-        map.insert("line".into(), json!(c.line));
-    }
-    v
 }

@@ -244,6 +244,7 @@ pub struct CallSettings {
     pub auto_answer: bool,
     /// `onlySignalWithRegistered` in force (with `reRegisterOn=1`).
     pub only_signal_with_registered: bool,
+    /// The `User-Agent` of the call's requests.
     pub user_agent: String,
     /// `sipfleet.call.ringTimeout`: an incoming call still ringing this long
     /// after its INVITE is refused with 480 (`None`: it rings until the
@@ -307,11 +308,14 @@ impl Default for CallSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallDirection {
+    /// We sent the INVITE.
     Outgoing,
+    /// The far end sent it.
     Incoming,
 }
 
 impl CallDirection {
+    /// The direction's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             CallDirection::Outgoing => "outgoing",
@@ -357,6 +361,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// The reason's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::LocalHangup => "local_hangup",
@@ -382,8 +387,10 @@ impl EndReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event")]
 pub enum CallEventKind {
+    /// The INVITE was sent (outgoing) or received (incoming).
     #[serde(rename = "call_started")]
     Started {
+        /// Who placed it.
         direction: CallDirection,
         /// The other party's URI.
         remote: String,
@@ -400,13 +407,24 @@ pub enum CallEventKind {
         /// Where to send RTP, from the peer's SDP.
         remote_rtp: Option<std::net::SocketAddr>,
     },
+    /// The call went on hold.
     #[serde(rename = "call_held")]
-    Held { by_remote: bool },
+    Held {
+        /// The far end held it (its re-INVITE), not us.
+        by_remote: bool,
+    },
+    /// The call came off hold.
     #[serde(rename = "call_resumed")]
-    Resumed { by_remote: bool },
+    Resumed {
+        /// The far end resumed it, not us.
+        by_remote: bool,
+    },
     #[serde(rename = "call_reinvite_failed")]
     /// A hold or resume re-INVITE was refused; the call goes on as before.
-    ReinviteFailed { status: u16 },
+    ReinviteFailed {
+        /// The refusal's status.
+        status: u16,
+    },
     #[serde(rename = "call_route_failed")]
     /// The INVITE got no answer on its route: the line should call
     /// [`Call::retry_on_route`] with the next route, or [`Call::give_up`].
@@ -414,8 +432,10 @@ pub enum CallEventKind {
         /// Timer B/F budget over: no more routes may be tried.
         budget_over: bool,
     },
+    /// The call is over.
     #[serde(rename = "call_ended")]
     Ended {
+        /// Why.
         reason: EndReason,
         /// The final response that ended it, if any.
         status: Option<u16>,
@@ -423,6 +443,7 @@ pub enum CallEventKind {
 }
 
 impl CallEventKind {
+    /// The `event` field of the JSON form.
     pub fn name(&self) -> &'static str {
         match self {
             CallEventKind::Started { .. } => "call_started",
@@ -441,16 +462,21 @@ impl CallEventKind {
 /// An event with the call's Call-ID and the route its dialog uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallEvent {
+    /// What happened.
     #[serde(flatten)]
     pub kind: CallEventKind,
+    /// The call's Call-ID.
     pub call_id: String,
+    /// The SBC its dialog signals through.
     pub route: Route,
 }
 
 /// One output of a call, drained in order with [`Call::poll_output`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum CallOutput {
+    /// Send this request or response.
     Send(Transmit),
+    /// Something happened (the event stream).
     Event(CallEvent),
 }
 
@@ -459,13 +485,23 @@ pub enum CallOutput {
 /// never a panic.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CallError {
+    /// The target is not a usable SIP URI.
     #[error("invalid target URI {uri:?}: {reason}")]
-    BadUri { uri: String, reason: String },
+    BadUri {
+        /// The target given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An incoming INVITE that cannot start a call.
     #[error("malformed INVITE: {0}")]
     BadInvite(String),
+    /// The call's state does not allow the command.
     #[error("{command} is not possible while the call is {state:?}")]
     WrongState {
+        /// The command (`answer`, `hold`, ...).
         command: &'static str,
+        /// The call's state then.
         state: CallState,
     },
 }

@@ -20,12 +20,15 @@ use crate::route::Transport;
 pub enum TransportSetting {
     /// `DNSnaptr` (default): NAPTR decides, then SRV, then A.
     DnsNaptr,
+    /// `TLS`: TLS over TCP only.
     Tls,
+    /// `TCPOnly`: TCP only.
     TcpOnly,
     /// `TCPpreferred`: TCP, and UDP when TCP fails. The route list holds the
     /// TCP routes first, then the UDP routes, each as its own service record
     /// so a failover walk finishes TCP before it tries UDP.
     TcpPreferred,
+    /// `UDPOnly`: UDP only.
     UdpOnly,
 }
 
@@ -42,6 +45,7 @@ impl TransportSetting {
         }
     }
 
+    /// The setting as the guide spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             TransportSetting::DnsNaptr => "DNSnaptr",
@@ -109,6 +113,7 @@ impl FailbackMode {
         }
     }
 
+    /// The mode as the guide spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             FailbackMode::Duration => "duration",
@@ -131,6 +136,7 @@ impl fmt::Display for FailbackMode {
 pub struct SetAt {
     /// Canonical key, e.g. `voIpProt.server.1.retryMaxCount`.
     pub key: String,
+    /// The file and line, or the environment variable, that set it.
     pub location: Location,
 }
 
@@ -158,7 +164,9 @@ impl fmt::Display for ValueSource {
 /// An effective value and its source. Derefs to the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sourced<T> {
+    /// The value in force.
     pub value: T,
+    /// Where it came from.
     pub source: ValueSource,
 }
 
@@ -170,6 +178,7 @@ impl<T> Deref for Sourced<T> {
 }
 
 impl<T: Copy> Sourced<T> {
+    /// The value (a copy).
     pub fn get(&self) -> T {
         self.value
     }
@@ -180,8 +189,11 @@ impl<T: Copy> Sourced<T> {
 pub struct FleetConfig {
     /// Configured lines (those with a non-empty `reg.x.address`), by index.
     pub lines: Vec<LineConfig>,
+    /// `voIpProt.SIP.*` settings.
     pub sip: SipSettings,
+    /// Keep-alive settings of the flows.
     pub keepalive: KeepaliveSettings,
+    /// DNS servers and the static / restored cache.
     pub dns: DnsSettings,
     /// Process resources (`sipfleet.sockets.max`).
     pub resources: ResourceSettings,
@@ -198,6 +210,7 @@ pub struct LineConfig {
     pub index: u32,
     /// `reg.x.address`: the user part or AOR.
     pub address: Sourced<String>,
+    /// `reg.x.displayName`.
     pub display_name: Sourced<String>,
     /// `reg.x.auth.userId`; empty means "use the address".
     pub auth_user_id: Sourced<String>,
@@ -320,13 +333,16 @@ impl LineConfig {
 pub struct ServerConfig {
     /// `y` for `server.y`; 0 for the outbound proxy.
     pub index: u32,
+    /// `server.y.address`: a domain, host name or IP literal.
     pub address: Sourced<String>,
     /// `None` (configured 0 or empty): look up SRV.
     pub port: Sourced<Option<u16>>,
+    /// `server.y.transport`.
     pub transport: Sourced<TransportSetting>,
     /// The server's own timers; for the outbound proxy, the line's
     /// (primary server scope), as Poly has no proxy-scoped timers.
     pub timers: RegistrationTimers,
+    /// The server's failover settings.
     pub failover: FailoverSettings,
 }
 
@@ -420,44 +436,64 @@ pub struct DnsSettings {
     pub dynamic_restore: Sourced<bool>,
     /// `dns.cache.dynamicRestore.ttl`, seconds (90 to 600, default 120).
     pub dynamic_restore_ttl_s: Sourced<u32>,
+    /// `dns.cache.A.x.*` entries.
     pub static_a: Vec<StaticA>,
+    /// `dns.cache.SRV.x.*` entries.
     pub static_srv: Vec<StaticSrv>,
+    /// `dns.cache.NAPTR.x.*` entries.
     pub static_naptr: Vec<StaticNaptr>,
 }
 
 /// `dns.cache.A.x.*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticA {
+    /// `x`.
     pub index: u32,
+    /// The name.
     pub name: String,
+    /// TTL, seconds.
     pub ttl_s: u32,
+    /// The IPv4 address.
     pub address: Ipv4Addr,
 }
 
 /// `dns.cache.SRV.x.*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticSrv {
+    /// `x`.
     pub index: u32,
     /// e.g. `_sip._udp.example.com`.
     pub name: String,
+    /// TTL, seconds.
     pub ttl_s: u32,
+    /// SRV priority.
     pub priority: u16,
+    /// SRV weight.
     pub weight: u16,
+    /// Port.
     pub port: u16,
+    /// Target host.
     pub target: String,
 }
 
 /// `dns.cache.NAPTR.x.*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticNaptr {
+    /// `x`.
     pub index: u32,
+    /// The name.
     pub name: String,
+    /// TTL, seconds.
     pub ttl_s: u32,
+    /// NAPTR order.
     pub order: u16,
+    /// NAPTR preference.
     pub preference: u16,
+    /// NAPTR flags (`s`, `a`, ...).
     pub flags: String,
     /// e.g. `SIP+D2U`.
     pub service: String,
+    /// NAPTR regexp field.
     pub regexp: String,
     /// e.g. `_sip._udp.example.com`.
     pub replacement: String,

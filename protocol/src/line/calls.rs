@@ -56,10 +56,16 @@ use super::status::CallInfo;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Call `target` (a SIP URI) via the registered SBC.
-    Call { target: String },
+    Call {
+        /// The SIP URI to call.
+        target: String,
+    },
     /// Seize the shared line, then call `target` whatever the seize's
     /// outcome (within 32 s).
-    Emergency { target: String },
+    Emergency {
+        /// The emergency number's SIP URI.
+        target: String,
+    },
     /// Answer the oldest ringing incoming call.
     Answer,
     /// Hold the newest established call that is not on hold.
@@ -108,18 +114,24 @@ impl CallAction {
 /// Why a call command could not apply. Nothing changed on the line.
 #[derive(Debug, thiserror::Error)]
 pub enum CallCommandError {
+    /// The line holds no registration to call through.
     #[error("line is not registered: no route to call through")]
     NotRegistered,
+    /// No call of the line suits the command (named: `answer`, `hold`,
+    /// ...): the stdin commands' "newest call" found none.
     #[error("no call on the line to {0}")]
     NoCall(&'static str),
     /// [`Command::OnCall`] named a Call-ID that is not one of the line's
     /// calls (never was, or has ended and been forgotten).
     #[error("no call with Call-ID {0:?} on the line")]
     UnknownCall(String),
+    /// No media port could be bound for the call.
     #[error("no local UDP port for media: {0}")]
     Media(#[source] BindError),
+    /// The line holds `callsPerLineKey` calls already.
     #[error("the line holds {0} calls already (callsPerLineKey)")]
     LineBusy(u32),
+    /// The call machine refused (a bad URI, the call's state).
     #[error(transparent)]
     Call(#[from] CallError),
 }

@@ -20,11 +20,17 @@ use crate::subscription::SubscriptionEvent;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum LineEventBody {
+    /// The registration's (`registering`, `registered`, `failover`, ...).
     Registration(Event),
+    /// A call's (`call_started`, ..., `call_ended`).
     Call(CallEvent),
+    /// A subscription's (`subscribed`, `subscription_notify`, ...).
     Subscription(SubscriptionEvent),
+    /// The line seize in front of an emergency call.
     LineSeize(LineSeizeEvent),
+    /// DNS trouble (`dns_failed`, `dns_restored`).
     Dns(#[serde(serialize_with = "dns_json")] DnsEvent),
+    /// A refused resource (`resource_exhausted`).
     Resource(ResourceEvent),
 }
 
@@ -63,6 +69,7 @@ impl From<ResourceEvent> for LineEventBody {
 /// (dynamic cache restore served the last good answer past its TTL).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DnsEvent {
+    /// Failed, or restored from the cache.
     #[serde(flatten)]
     pub kind: DnsEventKind,
     /// The name queried (the configured name for a whole resolution).
@@ -75,14 +82,17 @@ pub struct DnsEvent {
     pub call_id: String,
 }
 
+/// Which DNS event it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event")]
 pub enum DnsEventKind {
+    /// The query failed and nothing stood in.
     #[serde(rename = "dns_failed")]
     Failed,
     /// Used for `ttl` before the next query goes to the network.
     #[serde(rename = "dns_restored")]
     Restored {
+        /// `dns.cache.dynamicRestore.ttl`.
         #[serde(rename = "ttl_ms", serialize_with = "duration_ms")]
         ttl: std::time::Duration,
     },

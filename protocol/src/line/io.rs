@@ -17,40 +17,81 @@ use super::events::LineEventBody;
 #[derive(Debug)]
 pub enum Input {
     /// A message the flow `flow` delivered to this line.
-    Received { flow: FlowKey, message: Message },
+    Received {
+        /// The flow it came on.
+        flow: FlowKey,
+        /// The message.
+        message: Message,
+    },
     /// A flow the line asked for ([`Output::OpenFlow`]) is open; `local`
     /// is our address on it (Via, Contact, SDP).
-    FlowOpened { flow: FlowKey, local: SocketAddr },
+    FlowOpened {
+        /// The flow.
+        flow: FlowKey,
+        /// Our address on it.
+        local: SocketAddr,
+    },
     /// A flow the line asked for cannot be had. How it failed reaches the
     /// line separately ([`Input::RouteFailed`]) from the flow itself.
-    FlowUnavailable { flow: FlowKey, reason: String },
+    FlowUnavailable {
+        /// The flow.
+        flow: FlowKey,
+        /// Why (for the log).
+        reason: String,
+    },
     /// The flow could not reach its destination (ICMP, refused, connect
     /// timeout, TLS handshake).
     RouteFailed {
+        /// The flow.
         flow: FlowKey,
+        /// How it failed.
         kind: RouteFailureKind,
     },
     /// An open flow was lost (FIN, RST, keep-alive loss).
-    FlowLost { flow: FlowKey, kind: FlowLostKind },
+    FlowLost {
+        /// The flow.
+        flow: FlowKey,
+        /// How it was lost.
+        kind: FlowLostKind,
+    },
     /// The routes of target `index` ([`Output::Resolve`]).
-    Resolved { index: usize, set: RouteSet },
+    Resolved {
+        /// The target's index in the line's targets.
+        index: usize,
+        /// Its routes.
+        set: RouteSet,
+    },
     /// Target `index` gave no routes; asked again later.
-    ResolveFailed { index: usize, error: String },
+    ResolveFailed {
+        /// The target's index in the line's targets.
+        index: usize,
+        /// What the resolver said.
+        error: String,
+    },
     /// A target's routes changed on a refresh (TTL, cache restore).
     RouteSetChanged {
+        /// The target.
         target: ResolveTarget,
+        /// Its routes now.
         set: RouteSet,
     },
     /// DNS trouble met resolving `target`: failed queries, a restored cache.
     DnsReport {
+        /// The target.
         target: ResolveTarget,
+        /// The queries worth telling.
         notes: Vec<DnsNote>,
+        /// The resolution's error, when it gave no route.
         failed: Option<String>,
+        /// The route set in force.
         current: Option<RouteSet>,
     },
     /// The fleet's pacer lets the REGISTER exchange asked for with `ticket`
     /// ([`Output::RequestSlot`]) start.
-    SlotGranted { ticket: u64 },
+    SlotGranted {
+        /// The ticket of [`Output::RequestSlot`].
+        ticket: u64,
+    },
     /// Whether a call the line does not run itself (an embedding
     /// application's) is up on the line.
     ExternalCalls(bool),
@@ -71,36 +112,69 @@ pub enum Input {
 pub enum Output {
     /// Open (or join) the flow of `route`, then answer
     /// [`Input::FlowOpened`] or [`Input::FlowUnavailable`].
-    OpenFlow { route: Route },
+    OpenFlow {
+        /// The route whose flow to open.
+        route: Route,
+    },
     /// Send `message` on the open flow `flow`.
-    Transmit { flow: FlowKey, message: Message },
+    Transmit {
+        /// The flow.
+        flow: FlowKey,
+        /// The message.
+        message: Message,
+    },
     /// Tell `flow`'s router that the dialog (Call-ID, our tag) is this
     /// line's; comes before the message that needs it.
     AnnounceDialog {
+        /// The flow.
         flow: FlowKey,
+        /// The dialog's Call-ID.
         call_id: String,
+        /// Our tag in it.
         local_tag: String,
     },
     /// The dialog ended: `flow`'s router forgets it.
     ForgetDialog {
+        /// The flow.
         flow: FlowKey,
+        /// The dialog's Call-ID.
         call_id: String,
+        /// Our tag in it.
         local_tag: String,
     },
     /// `flow`'s router forgets the INVITE/ACK transaction `branch`.
-    TransactionDone { flow: FlowKey, branch: String },
+    TransactionDone {
+        /// The flow.
+        flow: FlowKey,
+        /// The transaction's top Via branch.
+        branch: String,
+    },
     /// The line no longer uses `flow` (the flow closes when its last line
     /// lets go).
-    ReleaseFlow { flow: FlowKey },
+    ReleaseFlow {
+        /// The flow.
+        flow: FlowKey,
+    },
     /// `flow` failed or was lost: forget it; the next send opens a new one.
-    DetachFlow { flow: FlowKey },
+    DetachFlow {
+        /// The flow.
+        flow: FlowKey,
+    },
     /// Resolve target `index`; answer [`Input::Resolved`] or
     /// [`Input::ResolveFailed`].
-    Resolve { index: usize, target: ResolveTarget },
+    Resolve {
+        /// The target's index in the line's targets (echoed in the answer).
+        index: usize,
+        /// What to resolve.
+        target: ResolveTarget,
+    },
     /// Send one RTP packet from the call's media port.
     Media {
+        /// The call whose port sends it.
         call_id: String,
+        /// The peer's RTP address.
         to: SocketAddr,
+        /// The RTP packet.
         packet: Vec<u8>,
     },
     /// Something happened on the line (the event stream).
@@ -110,7 +184,12 @@ pub enum Output {
     /// Ask the fleet's pacer (`sipfleet.register.rate`, `.window`) for a
     /// slot to start a REGISTER exchange on `flow`; answer
     /// [`Input::SlotGranted`] with `ticket` (at once when nothing paces).
-    RequestSlot { flow: FlowKey, ticket: u64 },
+    RequestSlot {
+        /// The flow the exchange goes on (the per-flow window).
+        flow: FlowKey,
+        /// Echoed in [`Input::SlotGranted`].
+        ticket: u64,
+    },
     /// The exchange that held (or asked for) the line's slot is over.
     SlotDone,
     /// Tell the fleet's failback coordinator whether the line's calls are
@@ -129,45 +208,94 @@ pub enum Output {
 pub enum Diagnostic {
     /// A target gave no routes; asked again in `retry_in`.
     NoRoutes {
+        /// The target's name.
         target: String,
+        /// Why.
         error: String,
+        /// When it is asked again.
         retry_in: Duration,
     },
     /// A flow asked for could not be had.
-    FlowUnusable { flow: FlowKey, reason: String },
+    FlowUnusable {
+        /// The flow.
+        flow: FlowKey,
+        /// Why.
+        reason: String,
+    },
     /// A REGISTER could not be built: the attempt ends at once.
-    RegisterNotBuilt { error: String },
+    RegisterNotBuilt {
+        /// Why.
+        error: String,
+    },
     /// A response to our REGISTER that is not ours or cannot be read.
-    RegisterResponseDropped { error: String },
+    RegisterResponseDropped {
+        /// Why.
+        error: String,
+    },
     /// The registration failed (the event says so too); `reason` tells
     /// whether the operator must act.
     RegistrationFailed {
+        /// The final response, if one ended it.
         status: Option<u16>,
+        /// Why it is not retried.
         reason: FailReason,
+        /// The route it failed on.
         route: Option<Route>,
     },
     /// A route failed; `tls_detail` when it was the TLS handshake (a
     /// certificate problem needs an operator, not patience).
     RouteFailed {
+        /// The route.
         route: Route,
+        /// How it failed.
         kind: String,
+        /// The TLS verification error, for a failed handshake.
         tls_detail: Option<String>,
     },
     /// An open flow was lost.
-    FlowLost { route: Route, kind: String },
+    FlowLost {
+        /// The route.
+        route: Route,
+        /// How it was lost.
+        kind: String,
+    },
     /// A request from an SBC that does not hold our registration
     /// (`onlySignalWithRegistered`), dropped.
-    IgnoredRequest { flow: FlowKey, method: String },
+    IgnoredRequest {
+        /// The flow it came on.
+        flow: FlowKey,
+        /// Its method.
+        method: String,
+    },
     /// An INVITE above `callsPerLineKey`, answered 486.
-    CallsPerLineReached { limit: u32 },
+    CallsPerLineReached {
+        /// `callsPerLineKey`.
+        limit: u32,
+    },
     /// An INVITE that could not start a call, answered 400.
-    MalformedInvite { error: String },
+    MalformedInvite {
+        /// What was wrong.
+        error: String,
+    },
     /// A call refused for want of a media port.
-    MediaRefused { call_id: String, error: String },
+    MediaRefused {
+        /// The refused call.
+        call_id: String,
+        /// Why no port.
+        error: String,
+    },
     /// An emergency call that could not be placed.
-    EmergencyNotPlaced { error: String },
+    EmergencyNotPlaced {
+        /// Why.
+        error: String,
+    },
     /// An INVITE that could not go on the next route.
-    InviteNotRetried { call_id: String, error: String },
+    InviteNotRetried {
+        /// The call.
+        call_id: String,
+        /// Why.
+        error: String,
+    },
 }
 
 impl Diagnostic {

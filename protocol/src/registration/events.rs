@@ -16,13 +16,17 @@ use crate::route::Route;
 /// with a new branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendRegister {
+    /// The route (flow) to send it on.
     pub route: Route,
+    /// The registration's Call-ID.
     pub call_id: String,
+    /// The request's CSeq.
     pub cseq: u32,
     /// Identifies the client transaction; a new value means a new branch.
     pub transaction: u64,
     /// The `Expires` to request, seconds; 0 removes the binding.
     pub expires: u32,
+    /// A retransmission of the transaction's last copy (UDP Timer E).
     pub retransmission: bool,
     /// Answer the last 401/407 challenge with an Authorization header.
     pub with_credentials: bool,
@@ -32,7 +36,9 @@ pub struct SendRegister {
 /// [`Registration::poll_output`](super::Registration::poll_output) in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// Send this REGISTER.
     Send(SendRegister),
+    /// Something happened (the event stream).
     Event(Event),
     /// Paced lines only ([`RegistrationSettings::paced`]): a new REGISTER
     /// exchange waits for the fleet's pacer. Answer with
@@ -52,6 +58,7 @@ pub enum Output {
 /// A paced line asks to start a new REGISTER exchange on `route`'s flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotRequest {
+    /// The route whose flow the exchange goes on.
     pub route: Route,
     /// Echoed in the grant: a grant for an older request (the line moved on
     /// while the grant was on its way) is ignored.
@@ -68,9 +75,11 @@ pub struct SlotRequest {
 pub struct RegisterResponse {
     /// CSeq of the request this answers; stale answers are ignored.
     pub cseq: u32,
+    /// The response's status code.
     pub status: u16,
     /// The expiry granted for our Contact (Contact `expires` or `Expires`).
     pub expires: Option<Duration>,
+    /// The `Retry-After` of a 503, if any.
     pub retry_after: Option<Duration>,
     /// The Min-Expires of a 423 (Interval Too Brief).
     pub min_expires: Option<Duration>,
@@ -112,7 +121,10 @@ pub enum TransportError {
     /// immediate failover like a refused connect, but reported apart, with
     /// the verification error, because it is a configuration problem to fix
     /// rather than an SBC that is down.
-    Tls { detail: String },
+    Tls {
+        /// The verification error.
+        detail: String,
+    },
     /// An established stream closed by the far end (FIN or RST): registration
     /// loss, back-off.
     FlowLost,
@@ -124,7 +136,9 @@ pub enum TransportError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteFailReason {
+    /// ICMP unreachable for a request.
     Icmp,
+    /// TCP connect refused.
     Refused,
     /// The TLS handshake failed (the event's `detail` says why).
     Tls,
@@ -133,7 +147,9 @@ pub enum RouteFailReason {
     /// 503 with `failoverOn503Response=1`.
     #[serde(rename = "503")]
     ServiceUnavailable,
+    /// An open stream closed by the far end.
     FlowLost,
+    /// Keep-alives unanswered.
     #[serde(rename = "keepalive_lost")]
     KeepAliveLost,
     /// A DNS refresh no longer lists the route.
@@ -142,6 +158,7 @@ pub enum RouteFailReason {
 }
 
 impl RouteFailReason {
+    /// The reason's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             RouteFailReason::Icmp => "icmp",
@@ -185,6 +202,7 @@ impl Purpose {
         !matches!(self, Purpose::Authenticate | Purpose::MinExpires)
     }
 
+    /// The purpose's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Initial => "initial",
@@ -207,7 +225,9 @@ pub enum UnregisterReason {
     FailoverStarted,
     /// A denial (403, ...), or 503 without failover.
     Rejected,
+    /// The flow holding the binding was lost.
     FlowLost,
+    /// The flow's keep-alives went unanswered.
     #[serde(rename = "keepalive_lost")]
     KeepAliveLost,
     /// `failRegistrationOn=0` kept the old binding through a failover until it
@@ -233,6 +253,7 @@ impl UnregisterReason {
         }
     }
 
+    /// The reason's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             UnregisterReason::FailoverStarted => "failover_started",
@@ -266,17 +287,24 @@ pub enum InvalidationReason {
 pub enum EventKind {
     /// A REGISTER transaction started (refreshes and un-REGISTERs included).
     Registering {
+        /// Its CSeq.
         cseq: u32,
+        /// The `Expires` asked, seconds (0: un-REGISTER).
         expires: u32,
+        /// Why it was sent.
         purpose: Purpose,
     },
+    /// The registrar accepted the binding on the event's route.
     Registered {
         /// Granted, whole seconds in JSON.
         #[serde(serialize_with = "duration_secs")]
         expires: Duration,
+        /// Whether the route is the primary.
         primary: bool,
     },
+    /// The event's route failed.
     RouteFailed {
+        /// How.
         reason: RouteFailReason,
         /// What the transport said, when it says more than the reason (the
         /// TLS verification error). Absent from the JSON when `None`:
@@ -286,34 +314,45 @@ pub enum EventKind {
     },
     /// Moving on from `from` to the event's route.
     Failover {
+        /// The route left.
         from: Route,
     },
     /// Leaving `from` for the primary, the event's route.
     Failback {
+        /// The route left.
         from: Route,
     },
     /// Waiting `wait` before the next attempt; `failures` counts the
     /// consecutive failures before this one.
     Backoff {
+        /// How long.
         #[serde(rename = "wait_ms", serialize_with = "duration_ms")]
         wait: Duration,
+        /// Consecutive failures before this one.
         failures: u32,
     },
+    /// The line is no longer registered.
     Unregistered {
+        /// Why.
         reason: UnregisterReason,
     },
     /// A registration attempt ended without a binding: `status` is the final
     /// response, if one ended it, and `reason` says why it is not retried.
     RegistrationFailed {
+        /// The final response, if one ended it.
         status: Option<u16>,
+        /// Why it is not retried.
         reason: FailReason,
     },
+    /// Subscriptions tied to the registration must be re-created.
     SubscriptionsInvalidated {
+        /// Why.
         reason: InvalidationReason,
     },
     /// Failback came due but waits: the event's route is the primary it
     /// will go to once `reason` clears.
     FailbackHeld {
+        /// What holds it.
         reason: FailbackHeldReason,
     },
 }
@@ -348,6 +387,7 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// The reason's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::RoutesExhausted => "routes_exhausted",
@@ -374,6 +414,7 @@ pub enum FailbackHeldReason {
 }
 
 impl FailbackHeldReason {
+    /// The reason's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             FailbackHeldReason::CallActive => "call_active",
@@ -383,6 +424,7 @@ impl FailbackHeldReason {
 }
 
 impl EventKind {
+    /// The `event` field of the JSON form.
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Registering { .. } => "registering",
@@ -404,9 +446,11 @@ impl EventKind {
 /// `null`) and `call_id`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
+    /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
     /// `None` only when no route is known (back-off without routes).
     pub route: Option<Route>,
+    /// The line's registration Call-ID at the time.
     pub call_id: String,
 }
