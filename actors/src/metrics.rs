@@ -42,6 +42,7 @@ use sipfleet_protocol::subscription::SubscriptionEventKind;
 
 use crate::events::{LineEvent, LineEventBody};
 use crate::hub::EventObserver;
+use crate::resolver::DnsStats;
 use crate::views::LineViews;
 
 type Labels = Vec<(&'static str, String)>;
@@ -69,6 +70,9 @@ struct Counters {
     calls_started: Family<Labels, Counter>,
     calls_ended: Family<Labels, Counter>,
     dns: Family<Labels, Counter>,
+    dns_queries: Family<Labels, Counter>,
+    dns_cache_hits: Family<Labels, Counter>,
+    dns_query_failures: Family<Labels, Counter>,
     registration_latency: Histogram,
     call_setup: Histogram,
 }
@@ -88,6 +92,9 @@ pub struct FleetMetrics {
     /// The registry is only read to render; the lock keeps two renders
     /// from setting the gauges under each other.
     registry: Mutex<Registry>,
+    /// The resolver's figures at the last render: the counters grow by the
+    /// difference (the resolver counts; these only expose).
+    dns_seen: Mutex<DnsStats>,
 }
 
 impl FleetMetrics {
@@ -106,6 +113,9 @@ impl FleetMetrics {
             calls_started: Family::default(),
             calls_ended: Family::default(),
             dns: Family::default(),
+            dns_queries: Family::default(),
+            dns_cache_hits: Family::default(),
+            dns_query_failures: Family::default(),
             registration_latency: latency_buckets(),
             call_setup: latency_buckets(),
         };
@@ -174,6 +184,21 @@ impl FleetMetrics {
         );
         r.register("dns_failures", "DNS trouble by query type", c.dns.clone());
         r.register(
+            "dns_queries",
+            "DNS questions sent to a server, by record type",
+            c.dns_queries.clone(),
+        );
+        r.register(
+            "dns_cache_hits",
+            "DNS questions answered from the cache (live, static or restored), by record type",
+            c.dns_cache_hits.clone(),
+        );
+        r.register(
+            "dns_query_failures",
+            "DNS questions the network did not answer with records, by record type",
+            c.dns_query_failures.clone(),
+        );
+        r.register(
             "registration_latency_seconds",
             "From the REGISTER that starts an exchange to the binding",
             c.registration_latency.clone(),
@@ -188,6 +213,7 @@ impl FleetMetrics {
             counters,
             gauges,
             registry: Mutex::new(r),
+            dns_seen: Mutex::new(DnsStats::default()),
         }
     }
 
@@ -197,11 +223,28 @@ impl FleetMetrics {
     }
 
     /// The exposition, with `flows` (open flows per transport, from the
-    /// flow table) as `sipfleet_flows`.
-    pub fn render(&self, flows: &[(Transport, usize)]) -> String {
+    /// flow table) as `sipfleet_flows` and the resolver's `dns` figures as
+    /// `sipfleet_dns_queries`, `_cache_hits` and `_query_failures`.
+    pub fn render(&self, flows: &[(Transport, usize)], dns: &DnsStats) -> String {
         let Ok(registry) = self.registry.lock() else {
             return String::new();
         };
+        if let Ok(mut guard) = self.dns_seen.lock() {
+            let seen = &mut *guard;
+            let c = &self.counters;
+            for (family, now, before) in [
+                (&c.dns_queries, &dns.queries, &mut seen.queries),
+                (&c.dns_cache_hits, &dns.cache_hits, &mut seen.cache_hits),
+                (&c.dns_query_failures, &dns.failures, &mut seen.failures),
+            ] {
+                for (rtype, n) in now {
+                    let old = before.insert(rtype, *n).unwrap_or(0);
+                    family
+                        .get_or_create(&labels([("type", rtype)]))
+                        .inc_by(n.saturating_sub(old));
+                }
+            }
+        }
         let g = &self.gauges;
         g.lines.clear();
         for (state, n) in self.views.count_by_state() {
@@ -323,6 +366,15 @@ impl EventObserver for FleetMetrics {
 
 #[cfg(test)]
 mod tests {
+    /// What a resolver reports after a few resolutions.
+    fn dns_stats() -> super::DnsStats {
+        let mut s = super::DnsStats::default();
+        s.queries.insert("SRV", 2);
+        s.cache_hits.insert("A", 5);
+        s.failures.insert("NAPTR", 1);
+        s
+    }
+
     use super::*;
     use sipfleet_protocol::call::{CallDirection, CallEvent, EndReason};
     use sipfleet_protocol::registration::{Event, Purpose, RouteFailReason};
@@ -476,7 +528,7 @@ mod tests {
         let m = parse(
             &feed
                 .metrics
-                .render(&[(Transport::Udp, 2), (Transport::Tls, 1)]),
+                .render(&[(Transport::Udp, 2), (Transport::Tls, 1)], &dns_stats()),
         );
         let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} in {m:#?}"));
         assert_eq!(get(r#"sipfleet_lines{state="registered"}"#), 2.0);
@@ -521,6 +573,18 @@ mod tests {
         assert_eq!(get(r#"sipfleet_flows{transport="udp"}"#), 2.0);
         assert_eq!(get(r#"sipfleet_flows{transport="tcp"}"#), 0.0);
         assert_eq!(get(r#"sipfleet_flows{transport="tls"}"#), 1.0);
+        assert_eq!(get(r#"sipfleet_dns_queries_total{type="SRV"}"#), 2.0);
+        assert_eq!(get(r#"sipfleet_dns_cache_hits_total{type="A"}"#), 5.0);
+        assert_eq!(
+            get(r#"sipfleet_dns_query_failures_total{type="NAPTR"}"#),
+            1.0
+        );
+        // A later render shows the resolver's new totals, not their sum.
+        let mut later = dns_stats();
+        later.queries.insert("SRV", 3);
+        let m = parse(&feed.metrics.render(&[], &later));
+        assert_eq!(m[r#"sipfleet_dns_queries_total{type="SRV"}"#], 3.0);
+        assert_eq!(m[r#"sipfleet_dns_cache_hits_total{type="A"}"#], 5.0);
         // Latencies: 0.12 s and 3.6 s (from the failover's REGISTER the
         // exchange restarts: 0.1 s). Buckets double from 5 ms.
         assert_eq!(get("sipfleet_registration_latency_seconds_count"), 2.0);
@@ -584,7 +648,7 @@ mod tests {
             2,
         );
         feed.metrics.views().remove_line(1);
-        let m = parse(&feed.metrics.render(&[]));
+        let m = parse(&feed.metrics.render(&[], &DnsStats::default()));
         let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} in {m:#?}"));
         assert_eq!(get(r#"sipfleet_lines{state="registered"}"#), 0.0);
         assert_eq!(get(r#"sipfleet_lines{state="backing_off"}"#), 1.0);

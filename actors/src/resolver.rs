@@ -132,6 +132,38 @@ pub struct Resolver {
     in_flight: HashMap<Query, Vec<ResolveTarget>>,
     subscribers: Vec<(Option<ResolveTarget>, Recipient<RouteSetChanged>)>,
     reports: Vec<(Option<ResolveTarget>, Recipient<DnsReport>)>,
+    stats: DnsStats,
+}
+
+/// What the resolver did since it started, by record type (`NAPTR`, `SRV`,
+/// `A`): the control API's `sipfleet_dns_*` metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsStats {
+    /// Questions sent to a DNS server (one per question however many
+    /// targets wait for it).
+    pub queries: std::collections::BTreeMap<&'static str, u64>,
+    /// Questions answered from the cache: a live record, a static entry
+    /// (`dns.cache.*`) or a restored one.
+    pub cache_hits: std::collections::BTreeMap<&'static str, u64>,
+    /// Questions the network answered with an error, no answer or no record.
+    pub failures: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Asks the resolver for its [`DnsStats`].
+#[derive(Message)]
+#[rtype(result = "DnsStats")]
+pub struct GetDnsStats;
+
+impl Handler<GetDnsStats> for Resolver {
+    type Result = MessageResult<GetDnsStats>;
+
+    fn handle(&mut self, _: GetDnsStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats.clone())
+    }
+}
+
+fn bump(map: &mut std::collections::BTreeMap<&'static str, u64>, query: &Query) {
+    *map.entry(query.rtype.as_str()).or_default() += 1;
 }
 
 fn now() -> Instant {
@@ -153,6 +185,7 @@ impl Resolver {
             in_flight: HashMap::new(),
             subscribers: Vec::new(),
             reports: Vec::new(),
+            stats: DnsStats::default(),
         })
     }
 
@@ -179,6 +212,7 @@ impl Resolver {
                 return;
             };
             if let Some(hit) = self.cache.lookup(&query, now()) {
+                bump(&mut self.stats.cache_hits, &query);
                 plan.handle_result(&query, Ok(hit), &mut self.rng);
                 continue;
             }
@@ -191,6 +225,7 @@ impl Resolver {
     }
 
     fn send(&mut self, query: Query, ctx: &mut Context<Self>) {
+        bump(&mut self.stats.queries, &query);
         let client = self.client.clone();
         let fut = async move {
             let result = client.query(&query).await;
@@ -213,6 +248,9 @@ impl Resolver {
             Ok(_) => None,
             Err(e) => Some(e.clone()),
         };
+        if failure.is_some() {
+            bump(&mut self.stats.failures, &query);
+        }
         let resolved = self.cache.store(&query, result, at);
         let note = dns::note_for(&query, failure.as_ref(), &resolved, at);
         for target in self.in_flight.remove(&query).unwrap_or_default() {

@@ -540,6 +540,13 @@ fn calls_by_id_lines_at_run_time_metrics_and_the_event_websocket() {
             .any(|k| k.starts_with("sipfleet_calls_started_total")),
         "{m:#?}"
     );
+    // The lab's name was resolved over DNS (NAPTR, SRV, A) by the fleet's
+    // resolver: its questions are counted.
+    assert!(
+        m.iter()
+            .any(|(k, v)| k.starts_with("sipfleet_dns_queries_total{") && *v >= 1.0),
+        "{m:#?}"
+    );
     let (status, done) = http(
         addr,
         "POST",

@@ -379,7 +379,12 @@ impl Fleet {
     /// [`crate::metrics`]).
     pub async fn metrics_text(&self) -> String {
         let flows = self.flows.send(FlowCounts).await.unwrap_or_default();
-        self.metrics.render(&flows)
+        let dns = self
+            .resolver
+            .send(crate::resolver::GetDnsStats)
+            .await
+            .unwrap_or_default();
+        self.metrics.render(&flows, &dns)
     }
 
     /// Whether at least `ratio` (0 to 1) of the fleet's lines are
