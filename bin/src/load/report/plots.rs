@@ -195,18 +195,6 @@ pub fn registered(s: &Summary, waves: &[Wave]) -> Result<String, String> {
             "lines registered",
         )?;
         markers(&mut chart, waves, x_max, y_max)?;
-        let total = RGBColor(40, 40, 40);
-        chart
-            .draw_series(LineSeries::new(
-                s.timeline
-                    .iter()
-                    .map(|p| (seconds(p.t_ms), p.registered as f64)),
-                total.stroke_width(1),
-            ))?
-            .label("all SBCs")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], total.stroke_width(1))
-            });
         for (i, sbc) in sbcs.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
@@ -222,6 +210,20 @@ pub fn registered(s: &Summary, waves: &[Wave]) -> Result<String, String> {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
         }
+        // Drawn last, over the per-SBC lines it would hide under when one
+        // SBC holds every line.
+        let total = RGBColor(40, 40, 40);
+        chart
+            .draw_series(LineSeries::new(
+                s.timeline
+                    .iter()
+                    .map(|p| (seconds(p.t_ms), p.registered as f64)),
+                total.stroke_width(2),
+            ))?
+            .label("all SBCs")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], total.stroke_width(2))
+            });
         legend(&mut chart)
     })
 }
@@ -394,9 +396,18 @@ pub fn histogram(s: &Summary) -> Result<String, String> {
                 vec![(x, 0.0), (x, y_max)],
                 c.stroke_width(2),
             )))?;
+            // Near the right edge the label goes left of its line, not
+            // off the plot.
+            let label = format!("{name} {v} ms");
+            let at = if x > x_max * 0.8 {
+                x - x_max * (label.len() as f64 * 0.011 + 0.01)
+            } else {
+                x + x_max / 300.0
+            };
+            let row = if name == "p50" { 0.97 } else { 0.90 };
             chart.draw_series(std::iter::once(Text::new(
-                format!("{name} {v} ms"),
-                (x + x_max / 300.0, y_max * 0.97),
+                label,
+                (at, y_max * row),
                 TextStyle::from((FONT, 16).into_font()).color(&c),
             )))?;
         }
