@@ -25,9 +25,9 @@ impl Progress {
         let tty = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
         let bar = tty.then(|| {
             let bar = indicatif::ProgressBar::new(lines);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} registered {msg}")
-            {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} {bar:30} {pos}/{len} registered {msg}",
+            ) {
                 bar.set_style(style);
             }
             bar
@@ -42,6 +42,20 @@ impl Progress {
                 bar.set_message(figures(p, extra));
             }
             None => crate::output::report(&line(self.lines, p, extra)),
+        }
+    }
+
+    /// Says that the run stopped and the lines un-register (which takes
+    /// up to lines / rate seconds), above the bar on a terminal.
+    pub fn stopping(&self, wait: std::time::Duration) {
+        let text = format!(
+            "load: stopping: un-registering {} lines (at most {:.0} s)",
+            self.lines,
+            wait.as_secs_f64()
+        );
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => crate::output::report(&text),
         }
     }
 

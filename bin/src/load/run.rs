@@ -226,6 +226,7 @@ pub fn run(args: RunLoadArgs) -> ExitCode {
             let (done, wait) = oneshot::channel();
             let _ = ctl_tx.send(Control::MarkEnd(done));
             let _ = wait.await;
+            progress.stopping(shutdown_timeout);
             slog::info!(log, "stopping: un-registering every line";
                 "timeout_ms" => shutdown_timeout.as_millis() as u64);
             fleet.shutdown(shutdown_timeout).await;
