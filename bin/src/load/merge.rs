@@ -227,6 +227,8 @@ fn merge_registrations(ss: &[Summary]) -> RegistrationStats {
         out.registered += r.registered;
         out.retransmissions += r.retransmissions;
         out.backoffs += r.backoffs;
+        add_map(&mut out.backoffs_by_reason, &r.backoffs_by_reason);
+        add_map(&mut out.dns_failures, &r.dns_failures);
         if r.registered > 0 {
             registers += r.registers_per_registration * r.registered as f64;
         }

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use sipfleet_actors::events::{LineEvent, LineEventBody};
+use sipfleet_actors::events::{DnsEventKind, LineEvent, LineEventBody};
 use sipfleet_protocol::call::{CallEventKind, EndReason};
 use sipfleet_protocol::registration::{EventKind, Purpose};
 
@@ -44,6 +44,9 @@ struct LineState {
     attempt: Option<Attempt>,
     /// Reason of the last `route_failed`: what the next `failover` is for.
     last_route_failure: Option<&'static str>,
+    /// Why the line's attempt ended without a binding (a route failure or
+    /// the registration's failure reason): what its next `backoff` is for.
+    last_failure: Option<&'static str>,
     /// The fault entry (wave) this line last counted in, per kind
     /// (failover, failback): a line that moves twice in one wave counts
     /// once.
@@ -76,6 +79,8 @@ pub struct Recorder {
     registered_events: u64,
     failures_by_reason: BTreeMap<String, u64>,
     backoffs: u64,
+    backoffs_by_reason: BTreeMap<String, u64>,
+    dns_failures: BTreeMap<String, u64>,
     latency: Histogram<u64>,
     /// Attempts ended in the current interval.
     interval_latency: Histogram<u64>,
@@ -111,6 +116,8 @@ impl Recorder {
             registered_events: 0,
             failures_by_reason: BTreeMap::new(),
             backoffs: 0,
+            backoffs_by_reason: BTreeMap::new(),
+            dns_failures: BTreeMap::new(),
             latency: histogram::new_histogram(),
             interval_latency: histogram::new_histogram(),
             interval_registers: 0,
@@ -156,6 +163,13 @@ impl Recorder {
                 self.registration(i, event.at, &r.kind, route)
             }
             LineEventBody::Call(c) => self.call(&c.kind, &c.call_id),
+            LineEventBody::Dns(d) if d.kind == DnsEventKind::Failed => {
+                *self
+                    .dns_failures
+                    .entry(d.query_type.to_string())
+                    .or_default() += 1;
+                self.lines[i].last_failure = Some("dns_failed");
+            }
             _ => {}
         }
     }
@@ -207,6 +221,7 @@ impl Recorder {
                 self.leave(old);
             }
             EventKind::RegistrationFailed { reason, .. } => {
+                self.lines[i].last_failure = Some(reason.as_str());
                 *self
                     .failures_by_reason
                     .entry(reason.as_str().to_string())
@@ -215,11 +230,17 @@ impl Recorder {
             }
             EventKind::Backoff { .. } => {
                 self.backoffs += 1;
+                let reason = self.lines[i].last_failure.take().unwrap_or("unknown");
+                *self
+                    .backoffs_by_reason
+                    .entry(reason.to_string())
+                    .or_default() += 1;
                 self.lines[i].attempt = None;
                 self.set_backing_off(i, true);
             }
             EventKind::RouteFailed { reason, .. } => {
                 self.lines[i].last_route_failure = Some(reason.as_str());
+                self.lines[i].last_failure = Some(reason.as_str());
             }
             EventKind::Failover { from } => {
                 let reason = self.lines[i].last_route_failure.unwrap_or("unknown");
@@ -503,6 +524,8 @@ impl Recorder {
                 retransmissions,
                 failures_by_reason: self.failures_by_reason.clone(),
                 backoffs: self.backoffs,
+                backoffs_by_reason: self.backoffs_by_reason.clone(),
+                dns_failures: self.dns_failures.clone(),
             },
             register_latency_ms: histogram::encode(&self.latency),
             failovers: moves("failover"),
@@ -665,6 +688,7 @@ mod tests {
         assert!((s.registrations.registers_per_registration - 7.0 / 3.0).abs() < 1e-9);
         assert_eq!(s.registrations.failures_by_reason["denied"], 1);
         assert_eq!(s.registrations.backoffs, 1);
+        assert_eq!(s.registrations.backoffs_by_reason["denied"], 1);
         assert_eq!(s.register_latency_ms.count, 2);
         assert_eq!(s.register_latency_ms.max, 40);
         assert_eq!(s.timeline.len(), 2);

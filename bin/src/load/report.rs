@@ -316,6 +316,12 @@ fn tables(html: &mut String, s: &Summary, waves: &[Wave]) {
     );
     count_table(
         html,
+        "Back-offs by reason",
+        &s.registrations.backoffs_by_reason,
+    );
+    count_table(html, "DNS failures by query", &s.registrations.dns_failures);
+    count_table(
+        html,
         "Registered lines per SBC at the end",
         &s.lines.registered_by_sbc_at_end,
     );

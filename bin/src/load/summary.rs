@@ -98,6 +98,15 @@ pub struct RegistrationStats {
     pub failures_by_reason: BTreeMap<String, u64>,
     /// `backoff` events.
     pub backoffs: u64,
+    /// `backoff` events by what ended the attempt before them: a route
+    /// failure (`flow_lost` for a TCP/TLS connection the SBC dropped,
+    /// `keepalive_lost`, `timeout`, ...), a `registration_failed` reason,
+    /// or `dns_failed`.
+    #[serde(default)]
+    pub backoffs_by_reason: BTreeMap<String, u64>,
+    /// `dns_failed` events by query type (`NAPTR`, `SRV`, `A`, `routes`).
+    #[serde(default)]
+    pub dns_failures: BTreeMap<String, u64>,
 }
 
 /// A latency histogram: the HdrHistogram itself (V2 serialization, base64;

@@ -387,6 +387,7 @@ mod tests {
                 retransmissions: 7,
                 failures_by_reason: BTreeMap::from([("timeout".into(), 3), ("503".into(), 2)]),
                 backoffs: 5,
+                ..RegistrationStats::default()
             },
             register_latency_ms: Histogram {
                 count: 10,
