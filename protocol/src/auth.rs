@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential; from here on it only prints as `***`.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -32,6 +33,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether no credential was configured (e.g. `reg.x.auth.password` left empty).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -46,24 +48,38 @@ impl fmt::Debug for Secret {
 /// Why a challenge could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The challenge uses another scheme (e.g. `Basic`); only Digest is answered.
     #[error("authentication scheme {0:?} is not Digest")]
     NotDigest(String),
+    /// A parameter the Digest challenge must carry (`realm`, `nonce`) is missing.
     #[error("digest challenge is missing the {0} parameter")]
     MissingParam(&'static str),
+    /// An `algorithm=` other than MD5, MD5-sess, SHA-256 or SHA-256-sess.
     #[error("digest algorithm {0:?} is not supported (MD5, MD5-sess, SHA-256, SHA-256-sess)")]
     UnsupportedAlgorithm(String),
+    /// The challenge offers only `qop` values we do not implement.
     #[error("digest challenge offers no supported qop (auth, auth-int): {0:?}")]
     UnsupportedQop(String),
+    /// The challenge header cannot be parsed.
     #[error("malformed digest challenge at byte {at}: {reason}")]
-    Malformed { at: usize, reason: &'static str },
+    Malformed {
+        /// Byte offset in the header value where parsing stopped.
+        at: usize,
+        /// What was expected there.
+        reason: &'static str,
+    },
 }
 
 /// The hash algorithm of a challenge (RFC 7616 section 3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
+    /// `MD5` (RFC 2617), the default when a challenge names none.
     Md5,
+    /// `MD5-sess`: HA1 also hashes the nonce and cnonce.
     Md5Sess,
+    /// `SHA-256` (RFC 7616).
     Sha256,
+    /// `SHA-256-sess` (RFC 7616): session variant of SHA-256.
     Sha256Sess,
 }
 
@@ -104,11 +120,14 @@ impl Algorithm {
 /// Quality of protection (RFC 7616 section 3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Qop {
+    /// `qop=auth`: the response covers method and URI only.
     Auth,
+    /// `qop=auth-int`: the response also covers the message body.
     AuthInt,
 }
 
 impl Qop {
+    /// The token as written in `qop=`.
     pub fn as_str(self) -> &'static str {
         match self {
             Qop::Auth => "auth",
@@ -136,6 +155,7 @@ impl ChallengeKind {
         }
     }
 
+    /// The header carrying this kind of challenge (`WWW-Authenticate` or `Proxy-Authenticate`).
     pub fn challenge_header(self) -> &'static str {
         match self {
             ChallengeKind::Www => "WWW-Authenticate",
@@ -143,6 +163,7 @@ impl ChallengeKind {
         }
     }
 
+    /// The header our answer goes in (`Authorization` or `Proxy-Authorization`).
     pub fn authorization_header(self) -> &'static str {
         match self {
             ChallengeKind::Www => "Authorization",
@@ -154,8 +175,11 @@ impl ChallengeKind {
 /// A parsed `Digest` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenge {
+    /// The protection space; the credentials are chosen and hashed for it.
     pub realm: String,
+    /// Server nonce, echoed in the answer; a `stale` challenge brings a new one.
     pub nonce: String,
+    /// Opaque server data, returned unchanged when present.
     pub opaque: Option<String>,
     /// `MD5` when the challenge names none (RFC 2617).
     pub algorithm: Algorithm,
@@ -165,6 +189,7 @@ pub struct Challenge {
     /// `stale=TRUE`: the nonce expired but the credentials were right, so retry
     /// with the new nonce without asking the user again.
     pub stale: bool,
+    /// `domain=`: the URIs the credentials apply to; `None` when not given.
     pub domain: Option<String>,
 }
 
@@ -325,6 +350,7 @@ fn is_token_char(b: u8) -> bool {
 /// What a request needs to answer a challenge.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestInfo<'a> {
+    /// The SIP method of the request (`REGISTER`, `INVITE`, ...), hashed into HA2.
     pub method: &'a str,
     /// The Request-URI, written as-is into `uri=`.
     pub uri: &'a str,
@@ -335,13 +361,21 @@ pub struct RequestInfo<'a> {
 /// A computed answer; `Display` writes the header value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorization {
+    /// Whether it answers a 401 or a 407, which picks the header name.
     pub kind: ChallengeKind,
+    /// `username=`: the line's authentication user id.
     pub username: String,
+    /// `realm=`, copied from the challenge.
     pub realm: String,
+    /// `nonce=`, copied from the challenge.
     pub nonce: String,
+    /// `uri=`: the Request-URI as sent.
     pub uri: String,
+    /// `response=`: the hex digest proving knowledge of the password.
     pub response: String,
+    /// `algorithm=`, the challenge's.
     pub algorithm: Algorithm,
+    /// `opaque=`, echoed from the challenge when it had one.
     pub opaque: Option<String>,
     /// `(qop, cnonce, nc)` when the challenge offered a qop.
     pub qop: Option<(Qop, String, u32)>,
@@ -450,6 +484,7 @@ impl fmt::Debug for DigestClient {
 }
 
 impl DigestClient {
+    /// Credentials of one line (`reg.x.auth.userId`, `reg.x.auth.password`).
     pub fn new(username: impl Into<String>, password: Secret) -> Self {
         DigestClient {
             username: username.into(),
@@ -458,6 +493,7 @@ impl DigestClient {
         }
     }
 
+    /// The user id sent as `username=`.
     pub fn username(&self) -> &str {
         &self.username
     }

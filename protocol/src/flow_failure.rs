@@ -71,10 +71,16 @@ pub enum RouteFailureKind {
     /// The TLS handshake failed: bad or unknown certificate, wrong host name,
     /// protocol error. Never silently accepted.
     #[error("TLS handshake failed: {reason}")]
-    TlsHandshake { reason: String },
+    TlsHandshake {
+        /// The TLS library's error, as text.
+        reason: String,
+    },
     /// Any other error while opening the flow (no local address, ...).
     #[error("cannot open flow: {reason}")]
-    Io { reason: String },
+    Io {
+        /// The OS error, as text.
+        reason: String,
+    },
 }
 
 /// A flow that was up is gone: the guide's registration loss, not a failover.
@@ -95,10 +101,16 @@ pub enum FlowLostKind {
     /// The far end sent bytes that cannot be framed as SIP; the stream is
     /// unusable because message boundaries are lost.
     #[error("malformed stream input: {reason}")]
-    Malformed { reason: String },
+    Malformed {
+        /// What the framer could not read.
+        reason: String,
+    },
     /// Any other I/O error on an established flow.
     #[error("I/O error: {reason}")]
-    Io { reason: String },
+    Io {
+        /// The OS error, as text.
+        reason: String,
+    },
 }
 
 impl FlowLostKind {

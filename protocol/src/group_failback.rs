@@ -37,9 +37,17 @@ pub const ROUND: Duration = Duration::from_secs(32);
 pub enum GroupCommand {
     /// Whether any line of the fleet has an active call: while true, the
     /// line must not fail back.
-    CallsActive { line: u32, any_active: bool },
+    CallsActive {
+        /// The line told (`reg.x` index).
+        line: u32,
+        /// Whether any line of the fleet has a call.
+        any_active: bool,
+    },
     /// Fail back now if failed over (group failback).
-    Failback { line: u32 },
+    Failback {
+        /// The line told (`reg.x` index).
+        line: u32,
+    },
 }
 
 /// The coordinator's state: every line's call activity and the current
@@ -51,6 +59,7 @@ pub struct GroupFailback {
 }
 
 impl GroupFailback {
+    /// A coordinator with no line known yet.
     pub fn new() -> Self {
         Self::default()
     }

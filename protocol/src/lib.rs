@@ -6,6 +6,8 @@
 //! testable to the millisecond. This crate must not depend on tokio or actix
 //! (`.ci/run` checks `cargo tree`).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod call;
 pub mod config;

@@ -48,7 +48,9 @@ use crate::transaction::{
 
 /// `voIpProt.SIP.lineSeize.retries` bounds.
 pub const MIN_RETRIES: u32 = 3;
+/// Largest accepted `voIpProt.SIP.lineSeize.retries`.
 pub const MAX_RETRIES: u32 = 10;
+/// `voIpProt.SIP.lineSeize.retries` when not configured.
 pub const DEFAULT_RETRIES: u32 = 10;
 
 /// Line-seize settings.
@@ -56,9 +58,11 @@ pub const DEFAULT_RETRIES: u32 = 10;
 pub struct LineSeizeSettings {
     /// Retransmissions after the first SUBSCRIBE (clamped to 3..=10).
     pub retries: u32,
+    /// RFC 3261 timers (T1, T2, ...) for the SUBSCRIBE's retransmissions.
     pub timers: Timers,
     /// `Expires` of the seize SUBSCRIBE, seconds.
     pub expires: u32,
+    /// `User-Agent` header value.
     pub user_agent: String,
 }
 
@@ -88,17 +92,21 @@ impl LineSeizeSettings {
 /// How the seize ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineSeizeOutcome {
+    /// A 2xx: the line is ours for the seize's `Expires`.
     Seized,
     /// A final response other than 2xx (or a challenge we could not answer).
     Refused {
+        /// The final status received.
         status: u16,
     },
     /// No final response within the schedule.
     TimedOut,
+    /// The flow failed before a final response.
     TransportError,
 }
 
 impl LineSeizeOutcome {
+    /// The `outcome` value of the JSON event.
     pub fn as_str(self) -> &'static str {
         match self {
             LineSeizeOutcome::Seized => "seized",
@@ -113,9 +121,12 @@ impl LineSeizeOutcome {
 /// is `event`, `outcome` and `status` (the refusal's, else `null`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LineSeizeEvent {
+    /// How the seize ended.
     #[serde(flatten, serialize_with = "outcome_fields")]
     pub outcome: LineSeizeOutcome,
+    /// Call-ID of the seize SUBSCRIBE.
     pub call_id: String,
+    /// The route the SUBSCRIBE was sent on.
     pub route: Route,
 }
 
@@ -147,6 +158,7 @@ fn event_name(outcome: LineSeizeOutcome) -> &'static str {
 }
 
 impl LineSeizeEvent {
+    /// The JSON event name.
     pub fn name(&self) -> &'static str {
         event_name(self.outcome)
     }
@@ -155,10 +167,13 @@ impl LineSeizeEvent {
 /// One output, drained in order with [`LineSeize::poll_output`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum LineSeizeOutput {
+    /// A SUBSCRIBE to send.
     Send(Transmit),
+    /// The seize ended.
     Event(LineSeizeEvent),
     /// Send the emergency INVITE now (seized or not).
     PlaceCall {
+        /// Whether the line was seized; the call is placed either way.
         seized: bool,
     },
 }
@@ -224,10 +239,12 @@ impl LineSeize {
         seize
     }
 
+    /// How the seize ended; `None` while it is still running.
     pub fn outcome(&self) -> Option<LineSeizeOutcome> {
         self.outcome
     }
 
+    /// Call-ID of the seize SUBSCRIBE, to route responses here.
     pub fn call_id(&self) -> &str {
         &self.dialog.call_id
     }
@@ -238,12 +255,14 @@ impl LineSeize {
         self.started + self.settings.timers.timer_b()
     }
 
+    /// Whether `msg` is a response to this seize's SUBSCRIBE.
     pub fn accepts(&self, msg: &Message) -> bool {
         msg.headers()
             .call_id()
             .is_ok_and(|id| id == self.dialog.call_id)
     }
 
+    /// Next message to send or event to report; call until `None`.
     pub fn poll_output(&mut self) -> Option<LineSeizeOutput> {
         self.outputs.pop_front()
     }
@@ -257,6 +276,7 @@ impl LineSeize {
         Some(tx.map_or(self.deadline(), |t| t.min(self.deadline())))
     }
 
+    /// Retransmits or gives up when the transaction's timer expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.tx.is_some() && now >= self.deadline() {
             self.finish(LineSeizeOutcome::TimedOut);
@@ -282,6 +302,7 @@ impl LineSeize {
         }
     }
 
+    /// Reads a response to the SUBSCRIBE (see [`Self::accepts`]).
     pub fn handle_message(&mut self, now: Instant, msg: &Message) {
         match msg {
             Message::Response(resp) => self.handle_response(now, resp),

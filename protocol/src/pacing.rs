@@ -122,7 +122,9 @@ pub fn refresh_demand_per_s(lines: impl IntoIterator<Item = (u32, u32)>) -> f64 
 /// A grant: `id` may start its exchange on `flow` now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant<K, F> {
+    /// The exchange allowed to start.
     pub id: K,
+    /// The flow it may use.
     pub flow: F,
 }
 
@@ -201,6 +203,7 @@ where
     K: Clone + Eq + Hash,
     F: Clone + Eq + Hash,
 {
+    /// A pacer with `settings` and nothing queued.
     pub fn new(settings: PacingSettings) -> Self {
         Pacer {
             rate: Rate::new(&settings),
@@ -216,6 +219,7 @@ where
 
     // ----- getters -----
 
+    /// The settings it paces with.
     pub fn settings(&self) -> &PacingSettings {
         &self.settings
     }

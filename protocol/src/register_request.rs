@@ -62,6 +62,7 @@ impl LineIdentity {
 /// Why a received response is not read as an answer to our REGISTER.
 #[derive(Debug, Error)]
 pub enum ReadError {
+    /// The bytes are not a SIP response.
     #[error("unreadable response: {0}")]
     Unreadable(#[from] ParseError),
     /// Branch and CSeq may match by chance or malice; a response whose
@@ -74,8 +75,15 @@ pub enum ReadError {
 /// is not a valid URI), never from the network.
 #[derive(Debug, Error)]
 pub enum RegisterBuildError {
+    /// The configured registrar address is not a valid Request-URI.
     #[error("invalid Request-URI {uri:?}: {source}")]
-    RequestUri { uri: String, source: ParseError },
+    RequestUri {
+        /// The URI as configured.
+        uri: String,
+        /// Why it does not parse.
+        source: ParseError,
+    },
+    /// Credentials were asked for before any 401/407 challenge arrived.
     #[error("a REGISTER with credentials was asked for but no challenge was received")]
     NoChallenge,
 }
@@ -83,6 +91,7 @@ pub enum RegisterBuildError {
 /// A response to one of our REGISTERs, read into the machine's terms.
 #[derive(Debug)]
 pub struct ReadResponse {
+    /// What the response means to the registration machine.
     pub response: RegisterResponse,
     /// The branch of the top Via, to match it to the transaction.
     pub branch: Option<String>,
@@ -111,6 +120,7 @@ pub struct RegisterRequests {
 }
 
 impl RegisterRequests {
+    /// A builder for `identity`, answering challenges with `digest`; `seed` fixes the branches and tags.
     pub fn new(identity: LineIdentity, digest: DigestClient, seed: u64) -> Self {
         RegisterRequests {
             identity,
@@ -134,6 +144,7 @@ impl RegisterRequests {
         self
     }
 
+    /// Who the REGISTERs are for.
     pub fn identity(&self) -> &LineIdentity {
         &self.identity
     }

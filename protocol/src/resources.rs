@@ -49,7 +49,9 @@ pub struct SocketBudget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the fleet's media sockets are exhausted ({open} of sipfleet.sockets.max={max} open)")]
 pub struct SocketsExhausted {
+    /// The fleet's limit (`sipfleet.sockets.max`).
     pub max: usize,
+    /// Sockets open when the request was refused.
     pub open: usize,
 }
 
@@ -66,6 +68,7 @@ impl Drop for SocketPermit {
 }
 
 impl SocketBudget {
+    /// A budget of `max` sockets, none open.
     pub fn new(max: usize) -> Self {
         SocketBudget {
             open: Arc::new(AtomicUsize::new(0)),
@@ -73,6 +76,7 @@ impl SocketBudget {
         }
     }
 
+    /// The limit (`sipfleet.sockets.max`).
     pub fn max(&self) -> usize {
         self.max
     }

@@ -86,6 +86,7 @@ impl<K> Default for Router<K> {
 }
 
 impl<K: Copy + Eq + Hash> Router<K> {
+    /// A router that knows no transaction or dialog yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -109,6 +110,7 @@ impl<K: Copy + Eq + Hash> Router<K> {
         self.awaiting.insert(owner);
     }
 
+    /// Forgets the client transaction with Via `branch` (it terminated).
     pub fn remove_transaction(&mut self, branch: &str) {
         if let Some(owner) = self.transactions.remove(branch) {
             if let Some(owned) = self.owned.get_mut(&owner) {
@@ -128,6 +130,7 @@ impl<K: Copy + Eq + Hash> Router<K> {
         note(&mut self.owned.entry(owner).or_default().dialogs, key);
     }
 
+    /// Forgets the dialog with `call_id` and our `local_tag` (it ended).
     pub fn remove_dialog(&mut self, call_id: &str, local_tag: &str) {
         let key = (call_id.to_owned(), local_tag.to_owned());
         if let Some(owner) = self.dialogs.remove(&key) {

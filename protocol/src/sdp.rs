@@ -15,6 +15,7 @@ use thiserror::Error;
 
 /// Static RTP payload types a line offers (RFC 3551): PCMU then PCMA.
 pub const PCMU: u8 = 0;
+/// Static RTP payload type of G.711 A-law (RFC 3551).
 pub const PCMA: u8 = 8;
 
 /// The `Content-Type` of an SDP body.
@@ -23,13 +24,18 @@ pub const CONTENT_TYPE: &str = "application/sdp";
 /// Media direction attribute (RFC 3264 5.1, 6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// `a=sendrecv`: media both ways (the default).
     SendRecv,
+    /// `a=sendonly`: we or the peer only send; puts the other side on hold.
     SendOnly,
+    /// `a=recvonly`: only receive.
     RecvOnly,
+    /// `a=inactive`: no media either way (hold).
     Inactive,
 }
 
 impl Direction {
+    /// The attribute name without `a=`.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::SendRecv => "sendrecv",
@@ -68,14 +74,19 @@ impl Direction {
 /// Why a body is not a usable audio description.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SdpError {
+    /// The body is not readable SDP; the text says where.
     #[error("malformed SDP: {0}")]
     Malformed(String),
+    /// No `m=audio` line.
     #[error("SDP has no audio stream")]
     NoAudio,
+    /// No `c=` line at session or media level.
     #[error("SDP audio stream has no connection address")]
     NoConnection,
+    /// A `c=` address that cannot be parsed.
     #[error("SDP connection address {0:?} is not an IP address")]
     BadAddress(String),
+    /// None of the offered payload types (listed) is one we support.
     #[error("no common codec (offered payload types {0:?})")]
     NoCommonCodec(Vec<u8>),
 }
@@ -87,6 +98,7 @@ pub struct RemoteMedia {
     pub rtp: SocketAddr,
     /// Payload types of the `m=audio` line, in the peer's preference order.
     pub payloads: Vec<u8>,
+    /// The stream's direction attribute (`sendrecv` when absent).
     pub direction: Direction,
     /// `o=` session version, to tell a new offer from a repeated one.
     pub version: u64,
@@ -152,14 +164,18 @@ impl RemoteMedia {
 /// stays for the whole call (its version grows with each new description).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalMedia {
+    /// Our RTP address, written in `c=` and `m=`.
     pub rtp: SocketAddr,
+    /// `o=` session id, fixed for the call.
     pub session_id: u64,
+    /// `o=` session version: starts at 1 and grows with each new description.
     pub version: u64,
     /// A description was produced: the next one gets a new version.
     described: bool,
 }
 
 impl LocalMedia {
+    /// Our session at `rtp`, with `o=` version 1.
     pub fn new(rtp: SocketAddr, session_id: u64) -> Self {
         LocalMedia {
             rtp,

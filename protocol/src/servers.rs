@@ -79,6 +79,7 @@ impl ServerRoutes {
         ServerRoutes { targets, slots }
     }
 
+    /// The servers, in walk order.
     pub fn targets(&self) -> &[ResolveTarget] {
         &self.targets
     }

@@ -172,6 +172,7 @@ pub struct RetryPolicy {
     pub tcp_fast_failover: Option<Duration>,
     /// `failOver.enhanced.enable`: the 32 s budget does not stop a walk.
     pub enhanced_failover: bool,
+    /// RFC 3261 timer values (T1, T2, T4) the retransmissions use.
     pub timers: Timers,
 }
 
@@ -191,7 +192,9 @@ impl Default for RetryPolicy {
 /// INVITE and non-INVITE transactions retransmit differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestKind {
+    /// An INVITE client transaction (RFC 3261 17.1.1): Timer A and B.
     Invite,
+    /// Any other request (RFC 3261 17.1.2): Timer E and F.
     NonInvite,
 }
 
@@ -208,9 +211,13 @@ pub struct WalkPosition {
 /// `Trying` state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Request sent, no response yet; retransmitting.
     Calling,
+    /// A provisional response arrived.
     Proceeding,
+    /// A final response arrived; absorbing retransmissions (Timer D or K).
     Completed,
+    /// Done; the transaction can be dropped.
     Terminated,
 }
 
@@ -335,6 +342,7 @@ impl ClientTransaction {
         tx
     }
 
+    /// Where the transaction stands.
     pub fn state(&self) -> State {
         self.state
     }

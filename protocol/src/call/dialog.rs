@@ -17,7 +17,9 @@ use crate::route::{Route, Transport};
 /// A message to send, with the route (SBC flow) it goes to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transmit {
+    /// The SBC flow to send on.
     pub route: Route,
+    /// The request or response to send.
     pub message: crate::message::Message,
 }
 
@@ -29,10 +31,12 @@ pub struct IdGen {
 }
 
 impl IdGen {
+    /// A generator whose sequence is fixed by `seed`, so tests can predict tags and branches.
     pub fn new(seed: u64) -> Self {
         IdGen { state: seed }
     }
 
+    /// The next value of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
@@ -127,6 +131,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The SIP status code to answer the refused request with.
     pub fn status(self) -> u16 {
         match self {
             Refusal::UnknownDialog => 481,
@@ -138,8 +143,11 @@ impl Refusal {
 /// One dialog (or the pre-dialog state of an initial request).
 #[derive(Clone, Debug)]
 pub struct Dialog {
+    /// The dialog's Call-ID, shared by both ends.
     pub call_id: String,
+    /// Our tag (`From` tag of our requests, RFC 3261 19.3).
     pub local_tag: String,
+    /// The peer's tag; `None` until a response or request carries one (early or pre-dialog).
     pub remote_tag: Option<String>,
     /// `From` of our requests, without the tag.
     pub local_uri: String,
@@ -149,12 +157,15 @@ pub struct Dialog {
     pub remote_target: String,
     /// `Route` values for our in-dialog requests, in sending order.
     pub route_set: Vec<String>,
+    /// CSeq number of our last in-dialog request; each new request increments it.
     pub local_cseq: u32,
+    /// CSeq of the peer's last request; `None` until it sends one (RFC 3261 12.2.2).
     pub remote_cseq: Option<u32>,
     /// The SBC flow this dialog's requests go to.
     pub route: Route,
     /// Local address of that flow (Via, Contact).
     pub local: SocketAddr,
+    /// Our `Contact` value, the target of the peer's in-dialog requests.
     pub contact: String,
 }
 

@@ -40,9 +40,11 @@ pub struct OutgoingCall {
 /// An INVITE received by the line that no call accepts.
 #[derive(Clone, Debug)]
 pub struct IncomingCall<'a> {
+    /// The received INVITE.
     pub invite: &'a Request,
     /// The route (SBC flow) it came from; answers and requests go back there.
     pub route: Route,
+    /// Local address of that flow, for Via and Contact.
     pub local: SocketAddr,
 }
 
@@ -57,11 +59,13 @@ pub enum CallState {
     Incoming,
     /// We sent 200 and wait for the ACK.
     Answering,
+    /// Answered: 2xx received (outgoing) or ACK received (incoming).
     Established,
     /// CANCEL sent, waiting for the INVITE's 487.
     Cancelling,
     /// BYE sent, waiting for its response.
     Terminating,
+    /// Over: hung up, refused, cancelled or timed out; the call can be dropped.
     Ended,
 }
 
@@ -309,14 +313,17 @@ impl Call {
 
     // ----- getters -----
 
+    /// The call's coarse state.
     pub fn state(&self) -> CallState {
         self.state.phase()
     }
 
+    /// Whether we placed the call or received it.
     pub fn direction(&self) -> CallDirection {
         self.direction
     }
 
+    /// The Call-ID of the call's dialog.
     pub fn call_id(&self) -> &str {
         &self.dialog.call_id
     }
@@ -326,6 +333,7 @@ impl Call {
         &self.dialog.route
     }
 
+    /// The dialog, with its tags, CSeqs and route set.
     pub fn dialog(&self) -> &Dialog {
         &self.dialog
     }
@@ -363,6 +371,7 @@ impl Call {
             .then(|| self.walk_started + self.settings.policy.timers.timer_b())
     }
 
+    /// Whether we put the call on hold.
     pub fn is_held(&self) -> bool {
         self.local_hold
     }
@@ -393,6 +402,7 @@ impl Call {
 
     // ----- outputs -----
 
+    /// Next message to send or event to report; call until `None`.
     pub fn poll_output(&mut self) -> Option<CallOutput> {
         self.outputs.pop_front()
     }

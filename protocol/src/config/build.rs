@@ -48,6 +48,7 @@ impl Default for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// An empty builder, with every parameter at the guide's default.
     pub fn new() -> Self {
         let defaults = specs()
             .iter()

@@ -12,9 +12,17 @@ use std::sync::Arc;
 pub enum Location {
     /// A line of a configuration file (1-based).
     /// The path is shared by every parameter of the file.
-    File { path: Arc<str>, line: u32 },
+    File {
+        /// The file's path as given.
+        path: Arc<str>,
+        /// 1-based line number.
+        line: u32,
+    },
     /// An environment variable (see `sipfleet::config_files` for the naming scheme).
-    Env { var: String },
+    Env {
+        /// The variable's name.
+        var: String,
+    },
 }
 
 impl fmt::Display for Location {
@@ -31,42 +39,65 @@ impl fmt::Display for Location {
 pub enum ConfigError {
     /// The file itself could not be read or parsed (bad line, bad XML).
     #[error("{location}: {message}")]
-    Syntax { location: Location, message: String },
+    Syntax {
+        /// Where the bad input is.
+        location: Location,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A known key with a value outside its range or of the wrong form.
     #[error("{location}: {key}=\"{value}\" is not allowed; allowed: {allowed}")]
     Value {
+        /// The parameter as written (e.g. `reg.1.server.1.expires`).
         key: String,
         /// The value as written (`***` for secrets).
         value: String,
+        /// The values the parameter accepts, for the message.
         allowed: String,
+        /// Where the value was written.
         location: Location,
     },
     /// A known key whose line, server or cache-entry index is out of range.
     #[error("{location}: {key}: index {index} is out of range; allowed: {allowed}")]
     Index {
+        /// The parameter as written.
         key: String,
+        /// The out-of-range `x` or `y` index.
         index: u64,
+        /// The indices the parameter accepts, e.g. `1..=34`.
         allowed: String,
+        /// Where the key was written.
         location: Location,
     },
     /// Settings that are valid one by one but do not make a usable whole
     /// (a line without a registrar, a static A entry without an address).
     #[error("{}{key}: {message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
     Incomplete {
+        /// The parameter the problem is reported against.
         key: String,
+        /// What is missing or inconsistent.
         message: String,
+        /// Where the key was written; `None` when the problem is an absent key.
         location: Option<Location>,
     },
     /// A configuration file that could not be read.
     #[error("{path}: cannot read: {reason}")]
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The file's path.
+        path: String,
+        /// The I/O error, as text.
+        reason: String,
+    },
 }
 
 /// Something suspicious that does not stop the configuration from working.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigWarning {
+    /// The parameter concerned, as written.
     pub key: String,
+    /// What is suspicious about it.
     pub message: String,
+    /// Where it was written.
     pub location: Location,
 }
 
@@ -79,7 +110,9 @@ impl fmt::Display for ConfigWarning {
 /// Everything wrong with a configuration, plus the warnings seen on the way.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigErrors {
+    /// Problems that make the configuration unusable; empty when it can be used.
     pub errors: Vec<ConfigError>,
+    /// Problems that were tolerated (unknown keys, ignored values).
     pub warnings: Vec<ConfigWarning>,
 }
 

@@ -31,7 +31,9 @@ pub enum Kind {
     Int(&'static [(u32, u32)]),
     /// `0` to `65535`; `0` or empty means "not set, use SRV".
     Port,
+    /// `DNSnaptr`, `TLS`, `TCPOnly`, `TCPpreferred` or `UDPOnly`.
     Transport,
+    /// `failOver.failBack.mode`: `duration`, `newRequests`, `DNSTTL` or `registration`.
     FailbackMode,
     /// Free text up to the given length.
     Text(usize),
@@ -48,13 +50,21 @@ pub enum Kind {
 /// A validated value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A `0`/`1` flag.
     Bool(bool),
+    /// An integer within the spec's ranges.
     Int(u32),
+    /// A port; `None` for `0` or empty, meaning use SRV.
     Port(Option<u16>),
+    /// A transport setting.
     Transport(TransportSetting),
+    /// A failback mode.
     FailbackMode(FailbackMode),
+    /// Free text, a host or a secret.
     Text(String),
+    /// An IPv4 address.
     Ipv4(Ipv4Addr),
+    /// A DNS server address; port 53 when none was written.
     DnsServer(SocketAddr),
 }
 
@@ -156,6 +166,7 @@ fn parse_dns_server(raw: &str) -> Option<SocketAddr> {
 pub struct Spec {
     /// Canonical spelling with `x` / `y` placeholders.
     pub template: &'static str,
+    /// The form of the value the key accepts.
     pub kind: Kind,
     /// The guide's default, as it would be written.
     pub default: &'static str,
@@ -361,20 +372,26 @@ pub(crate) fn spec_id(template: &str) -> usize {
 /// A written key recognised as a known parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyMatch {
+    /// Index of the matched parameter in the schema table.
     pub spec: usize,
     /// The `x` and `y` indices in template order (0 when absent).
     pub x: u32,
+    /// The `y` index (server or entry number), 0 when the template has none.
     pub y: u32,
+    /// The key in its canonical spelling, with the indices filled in.
     pub canonical: String,
 }
 
 /// Why a key did not match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyMismatch {
+    /// No parameter has this shape; the key is reported as unknown.
     Unknown,
     /// Known shape, but an index outside the allowed range.
     Index {
+        /// The index as written.
         index: u64,
+        /// The allowed range, for the message.
         allowed: String,
     },
 }

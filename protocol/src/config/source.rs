@@ -17,8 +17,11 @@ use super::error::{ConfigError, Location};
 /// One `key = value` assignment as written.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawParam {
+    /// The key as written (case kept).
     pub key: String,
+    /// The value as written; may be a password, never logged.
     pub value: String,
+    /// Where it was written.
     pub location: Location,
 }
 
@@ -32,7 +35,9 @@ impl std::fmt::Debug for RawParam {
 /// The assignments of one source, and its syntax errors.
 #[derive(Clone, Debug, Default)]
 pub struct ParsedSource {
+    /// The assignments, in source order.
     pub params: Vec<RawParam>,
+    /// Lines that could not be read as assignments.
     pub errors: Vec<ConfigError>,
 }
 

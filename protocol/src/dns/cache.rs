@@ -27,32 +27,49 @@ use super::records::{
 /// `dns.cache.A.x.*`: one static address for a host name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticA {
+    /// Owner name (`dns.cache.A.x.name`).
     pub name: String,
+    /// TTL in seconds (`dns.cache.A.x.ttl`).
     pub ttl_s: u32,
+    /// The address (`dns.cache.A.x.address`).
     pub addr: Ipv4Addr,
 }
 
 /// `dns.cache.SRV.x.*`: one static SRV record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticSrv {
+    /// The SRV name queried, e.g. `_sip._udp.example.com` (`dns.cache.SRV.x.name`).
     pub name: String,
+    /// TTL in seconds (`dns.cache.SRV.x.ttl`).
     pub ttl_s: u32,
+    /// SRV priority; lower is tried first (`dns.cache.SRV.x.priority`).
     pub priority: u16,
+    /// SRV weight among equal priorities (`dns.cache.SRV.x.weight`).
     pub weight: u16,
+    /// Port of the target (`dns.cache.SRV.x.port`).
     pub port: u16,
+    /// Target host, resolved through A (`dns.cache.SRV.x.target`).
     pub target: String,
 }
 
 /// `dns.cache.NAPTR.x.*`: one static NAPTR record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticNaptr {
+    /// The domain queried (`dns.cache.NAPTR.x.name`).
     pub name: String,
+    /// TTL in seconds (`dns.cache.NAPTR.x.ttl`).
     pub ttl_s: u32,
+    /// NAPTR order; lower is used first (`dns.cache.NAPTR.x.order`).
     pub order: u16,
+    /// NAPTR preference among equal orders (`dns.cache.NAPTR.x.preference`).
     pub preference: u16,
+    /// NAPTR flags, `S` for an SRV replacement (`dns.cache.NAPTR.x.flags`).
     pub flags: String,
+    /// Service field, e.g. `SIP+D2U` (`dns.cache.NAPTR.x.service`).
     pub service: String,
+    /// Regular expression field, normally empty (`dns.cache.NAPTR.x.regexp`).
     pub regexp: String,
+    /// The SRV name to query next (`dns.cache.NAPTR.x.replacement`).
     pub replacement: String,
 }
 
@@ -60,8 +77,11 @@ pub struct StaticNaptr {
 /// configuration layer enforces that limit).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaticCache {
+    /// Static A records (`dns.cache.A.x`).
     pub a: Vec<StaticA>,
+    /// Static SRV records (`dns.cache.SRV.x`).
     pub srv: Vec<StaticSrv>,
+    /// Static NAPTR records (`dns.cache.NAPTR.x`).
     pub naptr: Vec<StaticNaptr>,
     /// `dns.cache.A.networkOverride`: consult static A entries before the network.
     pub a_network_override: bool,
@@ -118,6 +138,7 @@ impl StaticCache {
 /// `dns.cache.dynamicRestore.enable` and `.ttl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestorePolicy {
+    /// Whether a failed query may reuse the last good answer (`dns.cache.dynamicRestore.enable`).
     pub enabled: bool,
     /// How long a restored answer is used before the network is asked again
     /// (the guide allows 90 to 600 s, default 120 s).
@@ -144,6 +165,7 @@ pub struct DnsCache {
 }
 
 impl DnsCache {
+    /// A cache holding `statics`, with no network answers yet.
     pub fn new(statics: StaticCache, restore: RestorePolicy) -> Self {
         DnsCache {
             statics,
@@ -153,10 +175,12 @@ impl DnsCache {
         }
     }
 
+    /// The configured static records.
     pub fn statics(&self) -> &StaticCache {
         &self.statics
     }
 
+    /// Whether and how long failed queries fall back to the last good answer.
     pub fn restore_policy(&self) -> RestorePolicy {
         self.restore
     }

@@ -48,12 +48,16 @@ pub use crate::config::TransportSetting;
 /// and port (0 = "no explicit port", which means SRV).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ResolveTarget {
+    /// Host name or IP literal of the server (`reg.x.server.y.address`).
     pub name: String,
+    /// The server's transport setting (`reg.x.server.y.transport`).
     pub transport_setting: TransportSetting,
+    /// Explicit port (`reg.x.server.y.port`); 0 means look it up with SRV.
     pub port: u16,
 }
 
 impl ResolveTarget {
+    /// A target for `name`; `port` 0 means no explicit port.
     pub fn new(name: impl Into<String>, transport_setting: TransportSetting, port: u16) -> Self {
         ResolveTarget {
             name: name.into(),

@@ -50,6 +50,7 @@ use super::{normalize_name, ResolveTarget, TransportSetting, MAX_ADDRESSES_PER_A
 /// refresh decisions and `sipfleet routes`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteEntry {
+    /// The route itself: destination, transport and failover group.
     pub route: Route,
     /// The guide's "Selection Order" (1-based): routes of the same service record
     /// with the same SRV priority and weight share a number.
@@ -66,7 +67,9 @@ pub struct RouteEntry {
 /// The ordered route list for one target, in selection order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteSet {
+    /// The server the routes were resolved for.
     pub target: ResolveTarget,
+    /// The routes, in selection order.
     pub entries: Vec<RouteEntry>,
     /// When the first record behind the set expires: the time to refresh it.
     pub expires: Option<Instant>,
@@ -99,10 +102,13 @@ impl RouteSet {
 /// Why a target produced no route.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
+    /// The target's address is empty, so there is nothing to resolve.
     #[error("empty server address")]
     EmptyName,
+    /// No query gave a usable route for the target.
     #[error("no route for {target}: {}", describe(.failures))]
     NoRoutes {
+        /// The server that gave nothing.
         target: ResolveTarget,
         /// Every query that failed, with its classified failure.
         failures: Vec<(Query, QueryFailure)>,
@@ -222,6 +228,7 @@ impl Resolution {
         plan
     }
 
+    /// The server this resolution is for.
     pub fn target(&self) -> &ResolveTarget {
         &self.target
     }

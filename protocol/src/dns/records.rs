@@ -12,12 +12,16 @@ use super::normalize_name;
 /// The record types the guide's resolution uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordType {
+    /// NAPTR (RFC 3403): which transports and SRV names a domain offers.
     Naptr,
+    /// SRV (RFC 2782): hosts and ports of a service.
     Srv,
+    /// A: an IPv4 address.
     A,
 }
 
 impl RecordType {
+    /// The type's name as DNS tools write it (`NAPTR`, `SRV`, `A`).
     pub fn as_str(self) -> &'static str {
         match self {
             RecordType::Naptr => "NAPTR",
@@ -37,11 +41,14 @@ impl fmt::Display for RecordType {
 /// equal questions coalesce and hit the same cache entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Query {
+    /// The owner name queried.
     pub name: String,
+    /// The record type asked for.
     pub rtype: RecordType,
 }
 
 impl Query {
+    /// A query for `name` and `rtype`.
     pub fn new(name: &str, rtype: RecordType) -> Self {
         Query {
             name: normalize_name(name),
@@ -59,43 +66,59 @@ impl fmt::Display for Query {
 /// An A record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ARecord {
+    /// The address.
     pub addr: Ipv4Addr,
+    /// Time to live, seconds.
     pub ttl_s: u32,
 }
 
 /// An SRV record (RFC 2782).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SrvRecord {
+    /// Lower is tried first.
     pub priority: u16,
+    /// Relative share among records of equal priority.
     pub weight: u16,
+    /// Port of the service on the target.
     pub port: u16,
     /// Normalised target host name; `""` is RFC 2782's "." (service not offered).
     pub target: String,
+    /// Time to live, seconds.
     pub ttl_s: u32,
 }
 
 /// A NAPTR record (RFC 3403), as RFC 3263 uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NaptrRecord {
+    /// Lower is used first.
     pub order: u16,
+    /// Order among records of equal `order`.
     pub preference: u16,
+    /// `S` when the replacement is an SRV name.
     pub flags: String,
+    /// Service field, e.g. `SIP+D2T`, which names the transport.
     pub services: String,
+    /// Regular expression field; unused by SIP, normally empty.
     pub regexp: String,
     /// Normalised replacement name (the SRV name for flag `s`).
     pub replacement: String,
+    /// Time to live, seconds.
     pub ttl_s: u32,
 }
 
 /// The records of one positive answer, in the order the server gave them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
+    /// A records.
     A(Vec<ARecord>),
+    /// SRV records.
     Srv(Vec<SrvRecord>),
+    /// NAPTR records.
     Naptr(Vec<NaptrRecord>),
 }
 
 impl Answer {
+    /// The type of the records held.
     pub fn rtype(&self) -> RecordType {
         match self {
             Answer::A(_) => RecordType::A,
@@ -104,6 +127,7 @@ impl Answer {
         }
     }
 
+    /// Whether the answer holds no record (a NODATA answer).
     pub fn is_empty(&self) -> bool {
         match self {
             Answer::A(v) => v.is_empty(),
@@ -170,7 +194,10 @@ impl QueryFailure {
 /// restore, with the instant it stops being valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
+    /// The records.
     pub answer: Answer,
+    /// Where they came from: network, static cache or restore.
     pub source: RouteSource,
+    /// When the answer stops being valid (its shortest TTL).
     pub expires: Instant,
 }

@@ -24,16 +24,25 @@ use crate::route::RouteSource;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DnsNote {
     /// The query failed and nothing stood in for it.
-    Failed { query: Query, error: QueryFailure },
+    Failed {
+        /// The query.
+        query: Query,
+        /// Why it failed.
+        error: QueryFailure,
+    },
     /// The query failed and the last good answer was restored for `ttl`.
     Restored {
+        /// The query.
         query: Query,
+        /// Why it failed.
         error: QueryFailure,
+        /// How long the restored answer is used (`dns.cache.dynamicRestore.ttl`).
         ttl: Duration,
     },
 }
 
 impl DnsNote {
+    /// The query the note is about.
     pub fn query(&self) -> &Query {
         match self {
             DnsNote::Failed { query, .. } | DnsNote::Restored { query, .. } => query,

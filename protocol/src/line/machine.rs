@@ -35,6 +35,7 @@ use super::status::LineStatus;
 /// How long to wait before asking DNS again when a target gave no routes;
 /// doubles up to [`RESOLVE_RETRY_MAX`].
 pub const RESOLVE_RETRY_MIN: Duration = Duration::from_secs(2);
+/// Upper bound of the DNS retry back-off after a target gave no routes.
 pub const RESOLVE_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// What a flow of the line is doing.
@@ -154,6 +155,7 @@ impl Line {
         }
     }
 
+    /// The configuration the line was built from.
     pub fn setup(&self) -> &LineSetup {
         &self.setup
     }
@@ -224,6 +226,7 @@ impl Line {
         .min()
     }
 
+    /// Feeds one input (message, flow event, DNS answer, command) at `now`; collect the results with the poll methods.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Received { flow, message } => self.received(now, flow, message),

@@ -27,8 +27,10 @@ pub const PACKET_LEN: usize = HEADER + SAMPLES;
 /// Why a call got no media port.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
+    /// The fleet's `sipfleet.sockets.max` media sockets are all open.
     #[error(transparent)]
     Exhausted(#[from] SocketsExhausted),
+    /// Binding the RTP socket failed.
     #[error("binding the media port: {0}")]
     Io(#[from] io::Error),
 }
@@ -80,6 +82,7 @@ pub struct RtpStream {
 }
 
 impl RtpStream {
+    /// A stream with RTP source id `ssrc`; its first sequence number and timestamp derive from it.
     pub fn new(ssrc: u32) -> Self {
         RtpStream {
             ssrc,

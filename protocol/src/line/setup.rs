@@ -21,8 +21,11 @@ use crate::subscription::{EventPackage, Subscription, SubscriptionSettings};
 pub struct LineSetup {
     /// `x` of `reg.x`; also the line's id among the users of a flow.
     pub index: u32,
+    /// Who the line registers as (`reg.x.address`, display name, registrar).
     pub identity: LineIdentity,
+    /// Credentials answering 401/407 challenges (`reg.x.auth.*`).
     pub digest: DigestClient,
+    /// Expires, retry and failover settings of the registration.
     pub settings: RegistrationSettings,
     /// Where requests go, in walk order: the outbound proxy alone, or every
     /// server (`reg.x.server.y`) in `y` order. Never empty.
@@ -41,10 +44,16 @@ pub struct LineSetup {
 pub enum LineConfigError {
     /// No registrar to build the line's identity from.
     #[error("no registrar configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
-    NoRegistrar { line: u32 },
+    NoRegistrar {
+        /// The line (`reg.x` index).
+        line: u32,
+    },
     /// No server to register with.
     #[error("no server configured (reg.{line}.server.1.address or voIpProt.server.1.address)")]
-    NoServer { line: u32 },
+    NoServer {
+        /// The line (`reg.x` index).
+        line: u32,
+    },
 }
 
 impl LineSetup {
@@ -116,6 +125,7 @@ impl Default for LineFeatures {
 }
 
 impl LineFeatures {
+    /// The line's features from its `reg.x` settings, with fleet-wide defaults from `sip`.
     pub fn from_config(line: &LineConfig, sip: &SipSettings) -> Self {
         let f = &line.features;
         LineFeatures {

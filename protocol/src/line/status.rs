@@ -7,11 +7,18 @@ use crate::route::Route;
 /// A snapshot of the line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineStatus {
+    /// The line's `x` of `reg.x`.
     pub index: u32,
+    /// Where the registration stands.
     pub phase: Phase,
+    /// The route the line is registered on; `None` while not registered.
     pub registered_route: Option<Route>,
+    /// The top route of the service record the line registered in; `None` while
+    /// not registered.
     pub primary: Option<Route>,
+    /// Call-ID of the registration's REGISTERs.
     pub call_id: String,
+    /// Every route the line may use, in failover order.
     pub routes: Vec<Route>,
     /// The line's calls that have not ended.
     pub calls: Vec<CallInfo>,
@@ -23,9 +30,13 @@ pub struct LineStatus {
 /// A call of the line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallInfo {
+    /// The call's Call-ID.
     pub call_id: String,
+    /// Whether we placed or received it.
     pub direction: CallDirection,
+    /// Its coarse state.
     pub state: CallState,
+    /// Whether it is on hold.
     pub held: bool,
     /// The other party's URI (`To` of an outgoing call, `From` of an
     /// incoming one).

@@ -141,7 +141,9 @@ pub fn split_list(s: &str) -> impl Iterator<Item = &str> {
 /// A SIP request or response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
+    /// A request: it has a method and a Request-URI.
     Request(Request),
+    /// A response: it has a status code.
     Response(Response),
 }
 

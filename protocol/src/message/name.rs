@@ -8,45 +8,85 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HeaderName {
+    /// `Accept`.
     Accept,
+    /// `Allow`.
     Allow,
+    /// `Allow-Events`.
     AllowEvents,
+    /// `Authorization`.
     Authorization,
+    /// `Call-ID`.
     CallId,
+    /// `Call-Info`.
     CallInfo,
+    /// `Contact`.
     Contact,
+    /// `Content-Disposition`.
     ContentDisposition,
+    /// `Content-Encoding`.
     ContentEncoding,
+    /// `Content-Length`.
     ContentLength,
+    /// `Content-Type`.
     ContentType,
+    /// `CSeq`.
     CSeq,
+    /// `Date`.
     Date,
+    /// `Event`.
     Event,
+    /// `Expires`.
     Expires,
+    /// `From`.
     From,
+    /// `Max-Forwards`.
     MaxForwards,
+    /// `Min-Expires`.
     MinExpires,
+    /// `Path`.
     Path,
+    /// `Proxy-Authenticate`.
     ProxyAuthenticate,
+    /// `Proxy-Authorization`.
     ProxyAuthorization,
+    /// `Proxy-Require`.
     ProxyRequire,
+    /// `Record-Route`.
     RecordRoute,
+    /// `Refer-To`.
     ReferTo,
+    /// `Referred-By`.
     ReferredBy,
+    /// `Require`.
     Require,
+    /// `Retry-After`.
     RetryAfter,
+    /// `Route`.
     Route,
+    /// `Server`.
     Server,
+    /// `Service-Route`.
     ServiceRoute,
+    /// `Session-Expires`.
     SessionExpires,
+    /// `Subject`.
     Subject,
+    /// `Subscription-State`.
     SubscriptionState,
+    /// `Supported`.
     Supported,
+    /// `To`.
     To,
+    /// `Unsupported`.
     Unsupported,
+    /// `User-Agent`.
     UserAgent,
+    /// `Via`.
     Via,
+    /// `Warning`.
     Warning,
+    /// `WWW-Authenticate`.
     WwwAuthenticate,
     /// Any other header; its name is kept verbatim.
     Other,

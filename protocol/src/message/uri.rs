@@ -12,8 +12,11 @@ use super::params::Params;
 /// A URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme<'a> {
+    /// `sip:` (RFC 3261).
     Sip,
+    /// `sips:`: every hop over TLS.
     Sips,
+    /// `tel:` (RFC 3966): a telephone number.
     Tel,
     /// Any other scheme (RFC 3261 `absoluteURI`), e.g. `http`, `urn`.
     Other(&'a str),

@@ -9,19 +9,33 @@ use super::params::{header_params, Params};
 /// A SIP method; extension methods keep their token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// `INVITE`: starts a call (RFC 3261).
     Invite,
+    /// `ACK`: confirms a final response to INVITE.
     Ack,
+    /// `BYE`: ends a call.
     Bye,
+    /// `CANCEL`: cancels a pending INVITE.
     Cancel,
+    /// `REGISTER`: binds the line's address to its contact.
     Register,
+    /// `OPTIONS`: asks capabilities; also used as a keep-alive.
     Options,
+    /// `INFO`: mid-call information (RFC 6086).
     Info,
+    /// `UPDATE`: changes session parameters before the answer (RFC 3311).
     Update,
+    /// `PRACK`: acknowledges a reliable provisional response (RFC 3262).
     Prack,
+    /// `SUBSCRIBE`: asks for event notifications (RFC 6665).
     Subscribe,
+    /// `NOTIFY`: carries an event notification (RFC 6665).
     Notify,
+    /// `REFER`: asks the peer to call a third party (RFC 3515).
     Refer,
+    /// `MESSAGE`: instant message (RFC 3428).
     Message,
+    /// `PUBLISH`: publishes event state (RFC 3903).
     Publish,
     /// Any other method token (case-sensitive, as RFC 3261 7.1 says).
     Extension(Box<str>),
@@ -83,31 +97,57 @@ impl fmt::Display for Method {
 pub struct StatusCode(u16);
 
 impl StatusCode {
+    /// 100 Trying.
     pub const TRYING: StatusCode = StatusCode(100);
+    /// 180 Ringing.
     pub const RINGING: StatusCode = StatusCode(180);
+    /// 183 Session Progress.
     pub const SESSION_PROGRESS: StatusCode = StatusCode(183);
+    /// 200 OK.
     pub const OK: StatusCode = StatusCode(200);
+    /// 202 Accepted.
     pub const ACCEPTED: StatusCode = StatusCode(202);
+    /// 400 Bad Request.
     pub const BAD_REQUEST: StatusCode = StatusCode(400);
+    /// 401 Unauthorized: a `WWW-Authenticate` challenge.
     pub const UNAUTHORIZED: StatusCode = StatusCode(401);
+    /// 403 Forbidden.
     pub const FORBIDDEN: StatusCode = StatusCode(403);
+    /// 404 Not Found.
     pub const NOT_FOUND: StatusCode = StatusCode(404);
+    /// 405 Method Not Allowed.
     pub const METHOD_NOT_ALLOWED: StatusCode = StatusCode(405);
+    /// 407 Proxy Authentication Required: a `Proxy-Authenticate` challenge.
     pub const PROXY_AUTHENTICATION_REQUIRED: StatusCode = StatusCode(407);
+    /// 408 Request Timeout.
     pub const REQUEST_TIMEOUT: StatusCode = StatusCode(408);
+    /// 415 Unsupported Media Type.
     pub const UNSUPPORTED_MEDIA_TYPE: StatusCode = StatusCode(415);
+    /// 416 Unsupported URI Scheme.
     pub const UNSUPPORTED_URI_SCHEME: StatusCode = StatusCode(416);
+    /// 420 Bad Extension.
     pub const BAD_EXTENSION: StatusCode = StatusCode(420);
+    /// 423 Interval Too Brief: the Expires asked is below the server's `Min-Expires`.
     pub const INTERVAL_TOO_BRIEF: StatusCode = StatusCode(423);
+    /// 480 Temporarily Unavailable.
     pub const TEMPORARILY_UNAVAILABLE: StatusCode = StatusCode(480);
+    /// 481 Call/Transaction Does Not Exist.
     pub const CALL_DOES_NOT_EXIST: StatusCode = StatusCode(481);
+    /// 483 Too Many Hops.
     pub const TOO_MANY_HOPS: StatusCode = StatusCode(483);
+    /// 486 Busy Here.
     pub const BUSY_HERE: StatusCode = StatusCode(486);
+    /// 487 Request Terminated: the INVITE was cancelled.
     pub const REQUEST_TERMINATED: StatusCode = StatusCode(487);
+    /// 500 Server Internal Error.
     pub const SERVER_INTERNAL_ERROR: StatusCode = StatusCode(500);
+    /// 503 Service Unavailable.
     pub const SERVICE_UNAVAILABLE: StatusCode = StatusCode(503);
+    /// 504 Server Time-out.
     pub const SERVER_TIMEOUT: StatusCode = StatusCode(504);
+    /// 600 Busy Everywhere.
     pub const BUSY_EVERYWHERE: StatusCode = StatusCode(600);
+    /// 603 Decline.
     pub const DECLINE: StatusCode = StatusCode(603);
 
     /// A status code from a number; `None` outside 100..=699.

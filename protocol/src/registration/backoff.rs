@@ -19,6 +19,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// A back-off starting at `base` and never waiting longer than `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
         Backoff {
             base,

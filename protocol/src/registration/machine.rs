@@ -25,6 +25,7 @@ use pacing::{Pending, Slot};
 
 /// Source of new Call-IDs, injected so tests can predict them.
 pub trait CallIdGenerator {
+    /// A Call-ID never returned before.
     fn next_call_id(&mut self) -> String;
 }
 
@@ -244,6 +245,7 @@ impl fmt::Debug for Registration {
 }
 
 impl Registration {
+    /// A machine for one line, not yet registering.
     pub fn new(
         settings: RegistrationSettings,
         rng: Box<dyn RngCore + Send>,
@@ -282,6 +284,7 @@ impl Registration {
 
     // ----- getters -----
 
+    /// Where the registration stands.
     pub fn phase(&self) -> Phase {
         match self.state {
             State::NotStarted => Phase::NotStarted,
@@ -294,14 +297,18 @@ impl Registration {
         }
     }
 
+    /// The settings it registers with.
     pub fn settings(&self) -> &RegistrationSettings {
         &self.settings
     }
 
+    /// Call-ID of the line's REGISTERs; a new one is drawn after a failure when
+    /// `voIpProt.SIP.newCallOnUnRegister` is set.
     pub fn call_id(&self) -> &str {
         &self.call_id
     }
 
+    /// The routes it walks, in failover order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }

@@ -23,6 +23,7 @@ pub enum SubscriptionState {
     Idle,
     /// The initial SUBSCRIBE is in flight.
     Subscribing,
+    /// Accepted with a 2xx and refreshed before it expires.
     Active,
     /// Accepted, but the notifier waits for authorization.
     Pending,
@@ -109,10 +110,12 @@ impl Subscription {
 
     // ----- getters -----
 
+    /// Where the subscription stands.
     pub fn state(&self) -> SubscriptionState {
         self.state
     }
 
+    /// The event package subscribed to.
     pub fn package(&self) -> EventPackage {
         self.package
     }
@@ -142,10 +145,12 @@ impl Subscription {
 
     // ----- outputs -----
 
+    /// Next message to send or event to report; call until `None`.
     pub fn poll_output(&mut self) -> Option<SubscriptionOutput> {
         self.outputs.pop_front()
     }
 
+    /// When [`Self::handle_timeout`] must next be called; `None` when nothing is pending.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tx = self.tx.as_ref().and_then(|t| t.tx.poll_timeout());
         [tx, self.refresh_at, self.expires_at, self.retry_at]
@@ -231,6 +236,7 @@ impl Subscription {
         }
     }
 
+    /// Retransmits, refreshes or retries whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(t) = &mut self.tx {
             match t.tx.handle_timeout(now) {

@@ -107,11 +107,13 @@ impl EventPackage {
 /// Per-line subscription settings.
 #[derive(Clone, Debug)]
 pub struct SubscriptionSettings {
+    /// Retransmission and failover policy of the SUBSCRIBE transactions.
     pub policy: RetryPolicy,
     /// Requested `Expires`, seconds.
     pub expires: u32,
     /// Wait before a new attempt after a failure without Retry-After.
     pub retry_after_failure: Duration,
+    /// `User-Agent` header value.
     pub user_agent: String,
 }
 
@@ -134,18 +136,23 @@ pub enum SubscriptionEventKind {
     /// A new subscription was accepted (2xx) on the event's route.
     #[serde(rename = "subscribed")]
     Subscribed {
+        /// The `Expires` granted, seconds in JSON.
         #[serde(serialize_with = "duration_secs")]
         expires: Duration,
     },
     /// A refresh was accepted.
     #[serde(rename = "subscription_refreshed")]
     Refreshed {
+        /// The `Expires` granted, seconds in JSON.
         #[serde(serialize_with = "duration_secs")]
         expires: Duration,
     },
     /// Dropped because the registration moved (or failover began).
     #[serde(rename = "subscription_invalidated")]
-    Invalidated { reason: InvalidationReason },
+    Invalidated {
+        /// Failover began, another registrar took the line, or it unregistered.
+        reason: InvalidationReason,
+    },
     /// The notifier ended it (NOTIFY `terminated`) or it lapsed.
     #[serde(rename = "subscription_terminated")]
     Terminated {
@@ -158,7 +165,9 @@ pub enum SubscriptionEventKind {
     /// A SUBSCRIBE failed (final response or no answer).
     #[serde(rename = "subscription_failed")]
     Failed {
+        /// The final status; `None` when nothing answered.
         status: Option<u16>,
+        /// When the next attempt is made (`retry_in_ms` in JSON).
         #[serde(rename = "retry_in_ms", serialize_with = "duration_ms")]
         retry_in: Duration,
     },
@@ -166,14 +175,18 @@ pub enum SubscriptionEventKind {
     /// document.
     #[serde(rename = "subscription_notify")]
     Notified {
+        /// The `Subscription-State` value (`active`, `pending`, ...).
         state: String,
+        /// The NOTIFY's `Content-Type`; `None` when it has none.
         content_type: Option<String>,
+        /// The package's document (BLF dialog-info, MWI summary, ...).
         #[serde(serialize_with = "lossy_utf8")]
         body: Bytes,
     },
 }
 
 impl SubscriptionEventKind {
+    /// The JSON `event` name.
     pub fn name(&self) -> &'static str {
         match self {
             SubscriptionEventKind::Subscribed { .. } => "subscribed",
@@ -190,16 +203,22 @@ impl SubscriptionEventKind {
 /// the kind's fields beside them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SubscriptionEvent {
+    /// What changed.
     #[serde(flatten)]
     pub kind: SubscriptionEventKind,
+    /// The event package (`dialog`, `message-summary`, ...).
     pub package: EventPackage,
+    /// Call-ID of the subscription's dialog.
     pub call_id: String,
+    /// The route the subscription lives on; `None` when it has no flow.
     pub route: Option<Route>,
 }
 
 /// One output, drained in order with [`Subscription::poll_output`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum SubscriptionOutput {
+    /// A request or response to send.
     Send(Transmit),
+    /// A state change to report.
     Event(SubscriptionEvent),
 }
