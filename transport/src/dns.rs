@@ -42,6 +42,8 @@ pub struct DnsClientConfig {
 }
 
 impl DnsClientConfig {
+    /// `servers` in order (the first is asked first), 2 s per attempt, two
+    /// attempts: a phone's resolver defaults.
     pub fn new(servers: Vec<SocketAddr>) -> Self {
         DnsClientConfig {
             servers,
@@ -54,10 +56,14 @@ impl DnsClientConfig {
 /// A configuration problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnsConfigError {
+    /// `tcpIpApp.dns.server` (or `--dns`) is not an IP address with an
+    /// optional port; the value as given.
     #[error("invalid DNS server {0:?}: expected an IP address with an optional :port")]
     InvalidServer(String),
+    /// Neither the configuration nor `/etc/resolv.conf` names a server.
     #[error("no DNS server configured")]
     NoServer,
+    /// hickory refused the resolver built from the settings; its reason.
     #[error("cannot build the resolver: {0}")]
     Build(String),
 }

@@ -43,7 +43,10 @@ pub struct FlowConfig {
     /// Our own TCP connect (and TLS handshake) timeout: a full backlog drops
     /// SYNs for minutes, far longer than failover may wait.
     pub connect_timeout: Duration,
+    /// `tcpIpApp.keepalive.*`: when a flow sends keep-alives, and how long
+    /// it waits for their answers before the flow counts as lost.
     pub keepalive: KeepaliveSettings,
+    /// The TLS client every TLS flow connects with (trusted CAs).
     pub tls: TlsClient,
     /// Stream framing limits (largest message). The keep-alive role is
     /// always `Client`: we send pings and read a lone CRLF as a pong.
@@ -118,6 +121,7 @@ pub struct FlowSender {
 }
 
 impl FlowSender {
+    /// The flow this sender writes to: its transport and remote address.
     pub fn key(&self) -> FlowKey {
         self.key
     }
@@ -162,7 +166,10 @@ impl FlowEvents {
 /// An open flow. Dropping every [`FlowSender`] ends its task and closes the socket.
 #[derive(Debug)]
 pub struct Flow {
+    /// Writes messages to the flow (clone it for every writer).
     pub sender: FlowSender,
+    /// What the flow receives and what happens to it (messages, ICMP
+    /// errors, close), in order.
     pub events: FlowEvents,
 }
 

@@ -5,6 +5,8 @@
 //! (`protocol::router`) and what a failure means are the protocol core's
 //! job.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod dns;
 pub mod error;

@@ -30,6 +30,8 @@ pub struct MediaSockets {
 }
 
 impl MediaSockets {
+    /// No socket yet; each one bound takes from `budget`
+    /// (`sipfleet.sockets.max`, shared with the fleet's other sockets).
     pub fn new(budget: SocketBudget) -> Self {
         MediaSockets {
             budget,

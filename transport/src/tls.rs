@@ -27,13 +27,22 @@ pub struct TlsSettings {
 /// Why TLS could not be set up from the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
+    /// `--ca-file` could not be read.
     #[error("cannot read CA file {path}: {source}")]
     ReadCaFile {
+        /// The file given.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// `--ca-file` holds no PEM certificate the TLS library accepts.
     #[error("CA file {path} holds no usable PEM certificate: {reason}")]
-    BadCaFile { path: PathBuf, reason: String },
+    BadCaFile {
+        /// The file given.
+        path: PathBuf,
+        /// What the TLS library said.
+        reason: String,
+    },
 }
 
 /// A configured TLS client, built once and shared by every TLS flow (cheap to
