@@ -129,6 +129,29 @@ fn start(args: &[&str]) -> (Running, SocketAddr, mpsc::Receiver<String>) {
     }
 }
 
+/// `sipfleet run --listen 127.0.0.1:0` with one line (1001) on `lab`; the
+/// temporary directory of its configuration and the reader of its stderr
+/// (which must keep draining the pipe) live as long as the answer.
+fn start_on_lab(
+    lab: &Lab,
+) -> (
+    Running,
+    SocketAddr,
+    (tempfile::TempDir, mpsc::Receiver<String>),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fleet.cfg");
+    std::fs::write(&cfg, config(lab)).unwrap();
+    let (child, addr, stderr) = start(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    (child, addr, (dir, stderr))
+}
+
 fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -146,16 +169,7 @@ fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
 #[test]
 fn a_call_placed_over_http_reaches_the_sbc_and_bad_requests_get_json_errors() {
     let lab = Lab::start(LabConfig::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("fleet.cfg");
-    std::fs::write(&cfg, config(&lab)).unwrap();
-    let (mut child, addr, _stderr) = start(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (mut child, addr, _keep) = start_on_lab(&lab);
 
     assert_eq!(http(addr, "GET", "/healthz", None, None).0, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -463,16 +477,7 @@ fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 #[test]
 fn calls_by_id_lines_at_run_time_metrics_and_the_event_websocket() {
     let lab = Lab::start(LabConfig::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("fleet.cfg");
-    std::fs::write(&cfg, config(&lab)).unwrap();
-    let (mut child, addr, _stderr) = start(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (mut child, addr, _keep) = start_on_lab(&lab);
     wait_until("line 1 registered", Duration::from_secs(10), || {
         http(addr, "GET", "/readyz", None, None).0 == 200
     });
